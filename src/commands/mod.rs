@@ -1,0 +1,74 @@
+//! One module per subcommand. Each has clap `Args` and a `run` that prints text or `--json`.
+
+pub mod config;
+pub mod cost;
+pub mod credits;
+pub mod limits;
+pub mod paths;
+pub mod themes;
+
+use std::process::ExitCode;
+
+use creditops::config::{Config, Loaded, Paths};
+use creditops::credits::CreditModel;
+
+/// An error the user caused (bad input): exit code 2 rather than 1.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct InputError(pub String);
+
+pub fn input_error(msg: impl Into<String>) -> anyhow::Error {
+    InputError(msg.into()).into()
+}
+
+/// Prints an error chain as `creditops: …` and picks the exit code.
+pub fn report(e: &anyhow::Error) -> ExitCode {
+    eprintln!("creditops: {e:#}");
+    if e.downcast_ref::<InputError>().is_some() {
+        ExitCode::from(2)
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+/// Paths, config (warnings printed to stderr) and the credit model, as most commands need.
+pub struct Context {
+    pub paths: Paths,
+    pub config: Loaded,
+    pub model: CreditModel,
+}
+
+impl Context {
+    pub fn load() -> anyhow::Result<Context> {
+        let paths = Paths::discover()?;
+        let config = Config::load(&paths.config_file).map_err(|e| input_error(e.to_string()))?;
+        for w in &config.warnings {
+            eprintln!("creditops: warning: {w}");
+        }
+        let model = CreditModel::load(&paths).map_err(|e| input_error(format!("{e:#}")))?;
+        Ok(Context {
+            paths,
+            config,
+            model,
+        })
+    }
+}
+
+/// Prints a value as pretty JSON on stdout.
+pub fn print_json<T: serde::Serialize>(v: &T) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(v)?);
+    Ok(())
+}
+
+/// Formats 70000 as "70,000".
+pub fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::with_capacity(s.len() + s.len() / 3);
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}

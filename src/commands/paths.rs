@@ -1,0 +1,27 @@
+use creditops::config::Paths;
+
+use super::print_json;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// One JSON object on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let p = Paths::discover()?;
+    if args.json {
+        return print_json(&p);
+    }
+    println!(
+        "config   {}  (CREDITOPS_CONFIG_DIR)",
+        p.config_dir.display()
+    );
+    println!("  file   {}", p.config_file.display());
+    println!("  costs  {}", p.user_costs().display());
+    println!("data     {}  (CREDITOPS_DATA_DIR)", p.data_dir.display());
+    println!("cache    {}  (CREDITOPS_CACHE_DIR)", p.cache_dir.display());
+    println!("themes   {}", p.themes_dir.display());
+    Ok(())
+}

@@ -1,0 +1,17 @@
+use creditops::config::Paths;
+use creditops::theme::ThemeSet;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {}
+
+pub fn run(_args: Args) -> anyhow::Result<()> {
+    let paths = Paths::discover()?;
+    let set = ThemeSet::load(&paths.themes_dir);
+    for name in set.names() {
+        println!("{name}");
+    }
+    for w in &set.warnings {
+        eprintln!("creditops: warning: {w}");
+    }
+    Ok(())
+}

@@ -1,0 +1,56 @@
+//! The `creditops` command line: one function per subcommand, in `commands/`.
+
+use std::process::ExitCode;
+
+use clap::{CommandFactory, Parser, Subcommand};
+
+mod commands;
+
+/// creditops keeps a company's Zoho CRM integrations within their API credits: live credit
+/// gauges, a metadata cache, webhook tail, add-on estimates and a batch planner.
+#[derive(Debug, Parser)]
+#[command(name = "creditops", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Daily credit limit, cap, concurrency and alert thresholds of an edition
+    Limits(commands::limits::Args),
+    /// Credits one HTTP call costs, and the rule that priced it
+    Cost(commands::cost::Args),
+    /// The config, data, cache and theme folders creditops uses
+    Paths(commands::paths::Args),
+    /// The cost table: show it, or refresh it from a saved GET /crm/v8/__apis answer
+    #[command(subcommand)]
+    Credits(commands::credits::Command),
+    /// Check or show config.toml (secrets masked)
+    #[command(subcommand)]
+    Config(commands::config::Command),
+    /// List the colour themes (built-in and the user's), with any problems found
+    Themes(commands::themes::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        None => {
+            // The console lands with its own issue; until then, the help.
+            let _ = Cli::command().print_help();
+            println!();
+            Ok(())
+        }
+        Some(Command::Limits(a)) => commands::limits::run(a),
+        Some(Command::Cost(a)) => commands::cost::run(a),
+        Some(Command::Paths(a)) => commands::paths::run(a),
+        Some(Command::Credits(c)) => commands::credits::run(c),
+        Some(Command::Config(c)) => commands::config::run(c),
+        Some(Command::Themes(a)) => commands::themes::run(a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => commands::report(&e),
+    }
+}
