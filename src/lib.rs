@@ -5,6 +5,7 @@
 
 pub mod config;
 pub mod credits;
+pub mod sandbox;
 pub mod secret;
 pub mod theme;
 pub mod zoho;

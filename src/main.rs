@@ -29,6 +29,8 @@ enum Command {
     /// Check or show config.toml (secrets masked)
     #[command(subcommand)]
     Config(commands::config::Command),
+    /// Run the Zoho CRM-compatible sandbox that meters credits exactly
+    Sandbox(commands::sandbox::Args),
     /// List the colour themes (built-in and the user's), with any problems found
     Themes(commands::themes::Args),
 }
@@ -48,6 +50,7 @@ fn main() -> ExitCode {
         Some(Command::Credits(c)) => commands::credits::run(c),
         Some(Command::Config(c)) => commands::config::run(c),
         Some(Command::Themes(a)) => commands::themes::run(a),
+        Some(Command::Sandbox(a)) => commands::sandbox::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -5,6 +5,7 @@ pub mod cost;
 pub mod credits;
 pub mod limits;
 pub mod paths;
+pub mod sandbox;
 pub mod themes;
 
 use std::process::ExitCode;
