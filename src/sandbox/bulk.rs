@@ -58,19 +58,30 @@ fn bad(e: ZohoError) -> Reply {
 
 /// The file part of a multipart body, or the body itself when it is not multipart.
 fn file_bytes(c: &Ctx) -> Result<Vec<u8>, ZohoError> {
-    let ct = c.headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("");
-    let Some(boundary) = ct.split(';').find_map(|p| p.trim().strip_prefix("boundary=")).map(|b| b.trim_matches('"').to_string()) else {
+    let ct = c
+        .headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let Some(boundary) = ct
+        .split(';')
+        .find_map(|p| p.trim().strip_prefix("boundary="))
+        .map(|b| b.trim_matches('"').to_string())
+    else {
         return Ok(c.body.to_vec());
     };
     let delim = format!("--{boundary}");
     let body = &c.body[..];
-    let mut start = find(body, delim.as_bytes(), 0).ok_or_else(|| ZohoError::required_param("file"))?;
+    let mut start =
+        find(body, delim.as_bytes(), 0).ok_or_else(|| ZohoError::required_param("file"))?;
     loop {
         let part_start = start + delim.len();
         if body.get(part_start..part_start + 2) == Some(b"--") {
             break;
         }
-        let next = find(body, delim.as_bytes(), part_start).ok_or_else(|| ZohoError::invalid_data("invalid data", json!({"param_name": "file"})))?;
+        let next = find(body, delim.as_bytes(), part_start).ok_or_else(|| {
+            ZohoError::invalid_data("invalid data", json!({"param_name": "file"}))
+        })?;
         let part = &body[part_start..next];
         if let Some(h) = find(part, b"\r\n\r\n", 0) {
             let headers = String::from_utf8_lossy(&part[..h]).to_ascii_lowercase();
@@ -91,18 +102,23 @@ fn find(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
     if needle.is_empty() || from >= hay.len() {
         return None;
     }
-    hay[from..].windows(needle.len()).position(|w| w == needle).map(|p| p + from)
+    hay[from..]
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .map(|p| p + from)
 }
 
 /// Reads the one CSV inside a ZIP: header and rows.
 fn read_zip_csv(bytes: &[u8]) -> Result<(Vec<String>, Vec<Vec<String>>), String> {
-    let mut zip = zip::ZipArchive::new(Cursor::new(bytes)).map_err(|e| format!("not a ZIP file: {e}"))?;
+    let mut zip =
+        zip::ZipArchive::new(Cursor::new(bytes)).map_err(|e| format!("not a ZIP file: {e}"))?;
     let mut text = String::new();
     let mut found = false;
     for i in 0..zip.len() {
         let mut f = zip.by_index(i).map_err(|e| e.to_string())?;
         if f.name().to_ascii_lowercase().ends_with(".csv") {
-            f.read_to_string(&mut text).map_err(|e| format!("{}: {e}", f.name()))?;
+            f.read_to_string(&mut text)
+                .map_err(|e| format!("{}: {e}", f.name()))?;
             found = true;
             break;
         }
@@ -110,8 +126,15 @@ fn read_zip_csv(bytes: &[u8]) -> Result<(Vec<String>, Vec<Vec<String>>), String>
     if !found {
         return Err("the ZIP holds no CSV file".into());
     }
-    let mut r = csv::ReaderBuilder::new().flexible(true).from_reader(text.as_bytes());
-    let header: Vec<String> = r.headers().map_err(|e| e.to_string())?.iter().map(String::from).collect();
+    let mut r = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_reader(text.as_bytes());
+    let header: Vec<String> = r
+        .headers()
+        .map_err(|e| e.to_string())?
+        .iter()
+        .map(String::from)
+        .collect();
     if header.len() > 200 {
         return Err(format!("{} columns; at most 200", header.len()));
     }
@@ -140,7 +163,8 @@ pub fn zip_csv(name: &str, header: &[String], rows: &[Vec<String>]) -> Vec<u8> {
     let mut out = Cursor::new(Vec::new());
     {
         let mut z = zip::ZipWriter::new(&mut out);
-        let opts = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+        let opts = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated);
         if z.start_file(name, opts).is_ok() {
             let _ = z.write_all(&csv_bytes);
         }
@@ -159,10 +183,17 @@ pub fn upload(sb: &Sandbox, c: &Ctx) -> Reply {
         return bad(ZohoError::required_param("file"));
     }
     if bytes.len() > MAX_UPLOAD {
-        return bad(ZohoError::new("FILE_SIZE_MORE_THAN_ALLOWED_SIZE", "invalid data", json!({"maximum_size": MAX_UPLOAD})));
+        return bad(ZohoError::new(
+            "FILE_SIZE_MORE_THAN_ALLOWED_SIZE",
+            "invalid data",
+            json!({"maximum_size": MAX_UPLOAD}),
+        ));
     }
     if let Err(why) = read_zip_csv(&bytes) {
-        return bad(ZohoError::invalid_data("invalid data", json!({"param_name": "file", "reason": why})));
+        return bad(ZohoError::invalid_data(
+            "invalid data",
+            json!({"param_name": "file", "reason": why}),
+        ));
     }
     let mut jobs = lock(&sb.bulk);
     let id = jobs.new_id(c.now_ms);
@@ -176,7 +207,11 @@ pub fn upload(sb: &Sandbox, c: &Ctx) -> Reply {
 }
 
 fn callback_of(req: &Value) -> Option<String> {
-    req.get("callback")?.get("url")?.as_str().filter(|u| u.starts_with("http")).map(String::from)
+    req.get("callback")?
+        .get("url")?
+        .as_str()
+        .filter(|u| u.starts_with("http"))
+        .map(String::from)
 }
 
 /// Converts a CSV cell to the JSON its field expects.
@@ -185,8 +220,14 @@ fn cell(kind: Option<FieldType>, s: &str) -> Value {
         return Value::Null;
     }
     match kind {
-        Some(FieldType::Integer) => s.parse::<i64>().map(Value::from).unwrap_or_else(|_| json!(s)),
-        Some(FieldType::Currency) => s.parse::<f64>().map(Value::from).unwrap_or_else(|_| json!(s)),
+        Some(FieldType::Integer) => s
+            .parse::<i64>()
+            .map(Value::from)
+            .unwrap_or_else(|_| json!(s)),
+        Some(FieldType::Currency) => s
+            .parse::<f64>()
+            .map(Value::from)
+            .unwrap_or_else(|_| json!(s)),
         Some(FieldType::Boolean) => match s.to_ascii_lowercase().as_str() {
             "true" => json!(true),
             "false" => json!(false),
@@ -198,26 +239,48 @@ fn cell(kind: Option<FieldType>, s: &str) -> Value {
 
 /// `POST /crm/bulk/v8/write`: runs the job now, answers ADDED, posts the callback.
 pub fn create_write(sb: &Sandbox, c: &Ctx) -> Reply {
-    let Some(req) = c.json.clone() else { return bad(ZohoError::required_param("operation")) };
-    let operation = req.get("operation").and_then(Value::as_str).unwrap_or("insert").to_string();
+    let Some(req) = c.json.clone() else {
+        return bad(ZohoError::required_param("operation"));
+    };
+    let operation = req
+        .get("operation")
+        .and_then(Value::as_str)
+        .unwrap_or("insert")
+        .to_string();
     if !["insert", "update", "upsert"].contains(&operation.as_str()) {
-        return bad(ZohoError::invalid_data("invalid data", json!({"api_name": "operation", "json_path": "$.operation"})));
+        return bad(ZohoError::invalid_data(
+            "invalid data",
+            json!({"api_name": "operation", "json_path": "$.operation"}),
+        ));
     }
     let Some(res) = req.get("resource").and_then(|r| r.get(0)) else {
         return bad(ZohoError::required_param("resource"));
     };
-    let Some(module) = res.get("module").and_then(|m| m.get("api_name").or(Some(m))).and_then(Value::as_str).map(String::from) else {
+    let Some(module) = res
+        .get("module")
+        .and_then(|m| m.get("api_name").or(Some(m)))
+        .and_then(Value::as_str)
+        .map(String::from)
+    else {
         return bad(ZohoError::required_param("module"));
     };
     let Some(file_id) = res.get("file_id").and_then(Value::as_str).map(String::from) else {
         return bad(ZohoError::required_param("file_id"));
     };
     let Some(zip) = lock(&sb.bulk).uploads.get(&file_id).cloned() else {
-        return bad(ZohoError::invalid_data("the id given seems to be invalid", json!({"api_name": "file_id", "json_path": "$.resource[0].file_id"})));
+        return bad(ZohoError::invalid_data(
+            "the id given seems to be invalid",
+            json!({"api_name": "file_id", "json_path": "$.resource[0].file_id"}),
+        ));
     };
     let (header, rows) = match read_zip_csv(&zip) {
         Ok(x) => x,
-        Err(why) => return bad(ZohoError::invalid_data("invalid data", json!({"api_name": "file_id", "reason": why}))),
+        Err(why) => {
+            return bad(ZohoError::invalid_data(
+                "invalid data",
+                json!({"api_name": "file_id", "reason": why}),
+            ))
+        }
     };
     let mut org = lock(&sb.org);
     let m = match org.module(&module) {
@@ -230,11 +293,19 @@ pub fn create_write(sb: &Sandbox, c: &Ctx) -> Reply {
             .iter()
             .filter_map(|x| {
                 let api = x.get("api_name")?.as_str()?.to_string();
-                let idx = x.get("index").and_then(Value::as_u64).map(|i| i as usize).or_else(|| header.iter().position(|h| h == &api))?;
+                let idx = x
+                    .get("index")
+                    .and_then(Value::as_u64)
+                    .map(|i| i as usize)
+                    .or_else(|| header.iter().position(|h| h == &api))?;
                 Some((api, idx))
             })
             .collect(),
-        None => header.iter().enumerate().map(|(i, h)| (h.clone(), i)).collect(),
+        None => header
+            .iter()
+            .enumerate()
+            .map(|(i, h)| (h.clone(), i))
+            .collect(),
     };
     let find_by = res.get("find_by").and_then(Value::as_str).map(String::from);
     let (mut added, mut updated, mut skipped) = (0u64, 0u64, 0u64);
@@ -259,19 +330,39 @@ pub fn create_write(sb: &Sandbox, c: &Ctx) -> Reply {
         let r = match operation.as_str() {
             "insert" => org.insert(&module, &data, &c.user, c.now_ms),
             "update" => org.update(&module, &data, None, &c.user, c.now_ms),
-            _ => org.upsert(&module, &data, find_by.as_ref().map(std::slice::from_ref), &c.user, c.now_ms),
+            _ => org.upsert(
+                &module,
+                &data,
+                find_by.as_ref().map(std::slice::from_ref),
+                &c.user,
+                c.now_ms,
+            ),
         };
         let (status, id, err) = match r {
             Ok((results, ch)) => {
                 changes.extend(ch);
                 let res0 = results.into_iter().next().unwrap_or(Value::Null);
                 if res0["status"] == "success" {
-                    let inserted = res0.get("action").map_or(operation == "insert", |a| a == "insert");
-                    if inserted { added += 1 } else { updated += 1 }
-                    (if inserted { "ADDED" } else { "UPDATED" }, res0["details"]["id"].as_str().unwrap_or("").to_string(), String::new())
+                    let inserted = res0
+                        .get("action")
+                        .map_or(operation == "insert", |a| a == "insert");
+                    if inserted {
+                        added += 1
+                    } else {
+                        updated += 1
+                    }
+                    (
+                        if inserted { "ADDED" } else { "UPDATED" },
+                        res0["details"]["id"].as_str().unwrap_or("").to_string(),
+                        String::new(),
+                    )
                 } else {
                     skipped += 1;
-                    ("SKIPPED", String::new(), res0["code"].as_str().unwrap_or("").to_string())
+                    (
+                        "SKIPPED",
+                        String::new(),
+                        res0["code"].as_str().unwrap_or("").to_string(),
+                    )
                 }
             }
             Err(e) => {
@@ -285,7 +376,11 @@ pub fn create_write(sb: &Sandbox, c: &Ctx) -> Reply {
     }
     drop(org);
     let mut result_header = header.clone();
-    result_header.extend(["RECORD_ID".to_string(), "STATUS".to_string(), "ERRORS".to_string()]);
+    result_header.extend([
+        "RECORD_ID".to_string(),
+        "STATUS".to_string(),
+        "ERRORS".to_string(),
+    ]);
     let mut jobs = lock(&sb.bulk);
     let id = jobs.new_id(c.now_ms);
     let total = rows.len() as u64;
@@ -333,25 +428,43 @@ pub fn create_write(sb: &Sandbox, c: &Ctx) -> Reply {
 pub fn write_status(sb: &Sandbox, id: &str) -> Reply {
     match lock(&sb.bulk).jobs.get(id).filter(|j| j.kind == "write") {
         Some(j) => Reply::json(StatusCode::OK, j.summary.clone()),
-        None => bad(ZohoError::invalid_data("the id given seems to be invalid", json!({"job_id": id}))),
+        None => bad(ZohoError::invalid_data(
+            "the id given seems to be invalid",
+            json!({"job_id": id}),
+        )),
     }
 }
 
 pub fn write_result(sb: &Sandbox, id: &str) -> Reply {
     match lock(&sb.bulk).jobs.get(id).filter(|j| j.kind == "write") {
-        Some(j) => Reply { status: StatusCode::OK, body: ReplyBody::Bytes(j.result_zip.clone(), "application/zip"), headers: vec![], changes: vec![] },
-        None => bad(ZohoError::invalid_data("the id given seems to be invalid", json!({"job_id": id}))),
+        Some(j) => Reply {
+            status: StatusCode::OK,
+            body: ReplyBody::Bytes(j.result_zip.clone(), "application/zip"),
+            headers: vec![],
+            changes: vec![],
+        },
+        None => bad(ZohoError::invalid_data(
+            "the id given seems to be invalid",
+            json!({"job_id": id}),
+        )),
     }
 }
 
 /// Converts Bulk Read's JSON criteria into a filter.
 fn criteria(v: &Value) -> Result<Expr, String> {
     if let Some(group) = v.get("group").and_then(Value::as_array) {
-        let or = v.get("group_operator").and_then(Value::as_str).is_some_and(|o| o.eq_ignore_ascii_case("or"));
+        let or = v
+            .get("group_operator")
+            .and_then(Value::as_str)
+            .is_some_and(|o| o.eq_ignore_ascii_case("or"));
         let mut parts = group.iter().map(criteria);
         let mut e = parts.next().ok_or("an empty criteria group")??;
         for p in parts {
-            e = if or { Expr::Or(Box::new(e), Box::new(p?)) } else { Expr::And(Box::new(e), Box::new(p?)) };
+            e = if or {
+                Expr::Or(Box::new(e), Box::new(p?))
+            } else {
+                Expr::And(Box::new(e), Box::new(p?))
+            };
         }
         return Ok(e);
     }
@@ -364,7 +477,11 @@ fn criteria(v: &Value) -> Result<Expr, String> {
         .to_string();
     let value = v.get("value").cloned().unwrap_or(Value::Null);
     let list = |x: &Value| x.as_array().cloned().unwrap_or_else(|| vec![x.clone()]);
-    let (op, values) = match v.get("comparator").and_then(Value::as_str).unwrap_or("equal") {
+    let (op, values) = match v
+        .get("comparator")
+        .and_then(Value::as_str)
+        .unwrap_or("equal")
+    {
         "equal" | "equals" => (Op::Eq, vec![value]),
         "not_equal" => (Op::Ne, vec![value]),
         "in" => (Op::In, list(&value)),
@@ -374,9 +491,18 @@ fn criteria(v: &Value) -> Result<Expr, String> {
         "greater_than" => (Op::Gt, vec![value]),
         "greater_equal" => (Op::Ge, vec![value]),
         "starts_with" => (Op::StartsWith, vec![value]),
-        "contains" => (Op::Like, vec![json!(format!("%{}%", value.as_str().unwrap_or("")))]),
-        "not_contains" => (Op::NotLike, vec![json!(format!("%{}%", value.as_str().unwrap_or("")))]),
-        "ends_with" => (Op::Like, vec![json!(format!("%{}", value.as_str().unwrap_or("")))]),
+        "contains" => (
+            Op::Like,
+            vec![json!(format!("%{}%", value.as_str().unwrap_or("")))],
+        ),
+        "not_contains" => (
+            Op::NotLike,
+            vec![json!(format!("%{}%", value.as_str().unwrap_or("")))],
+        ),
+        "ends_with" => (
+            Op::Like,
+            vec![json!(format!("%{}", value.as_str().unwrap_or("")))],
+        ),
         "between" => (Op::Between, list(&value)),
         other => return Err(format!("unknown comparator `{other}`")),
     };
@@ -387,22 +513,40 @@ fn csv_cell(v: Option<&Value>) -> String {
     match v {
         None | Some(Value::Null) => String::new(),
         Some(Value::String(s)) => s.clone(),
-        Some(Value::Object(o)) => o.get("id").and_then(Value::as_str).unwrap_or("").to_string(),
+        Some(Value::Object(o)) => o
+            .get("id")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string(),
         Some(other) => other.to_string(),
     }
 }
 
 /// `POST /crm/bulk/v8/read`.
 pub fn create_read(sb: &Sandbox, c: &Ctx) -> Reply {
-    let Some(req) = c.json.clone() else { return bad(ZohoError::required_param("query")) };
-    let Some(q) = req.get("query") else { return bad(ZohoError::required_param("query")) };
-    let Some(module) = q.get("module").and_then(|m| m.get("api_name").or(Some(m))).and_then(Value::as_str).map(String::from) else {
+    let Some(req) = c.json.clone() else {
+        return bad(ZohoError::required_param("query"));
+    };
+    let Some(q) = req.get("query") else {
+        return bad(ZohoError::required_param("query"));
+    };
+    let Some(module) = q
+        .get("module")
+        .and_then(|m| m.get("api_name").or(Some(m)))
+        .and_then(Value::as_str)
+        .map(String::from)
+    else {
         return bad(ZohoError::required_param("module"));
     };
     let filter = match q.get("criteria") {
         Some(cr) => match criteria(cr) {
             Ok(e) => Some(e),
-            Err(why) => return bad(ZohoError::invalid_data("invalid data", json!({"api_name": "criteria", "json_path": "$.query.criteria", "reason": why}))),
+            Err(why) => {
+                return bad(ZohoError::invalid_data(
+                    "invalid data",
+                    json!({"api_name": "criteria", "json_path": "$.query.criteria", "reason": why}),
+                ))
+            }
         },
         None => None,
     };
@@ -413,11 +557,19 @@ pub fn create_read(sb: &Sandbox, c: &Ctx) -> Reply {
         Err(e) => return bad(e),
     };
     let fields: Vec<String> = match q.get("fields").and_then(Value::as_array) {
-        Some(f) => f.iter().filter_map(|x| x.as_str().map(String::from)).collect(),
+        Some(f) => f
+            .iter()
+            .filter_map(|x| x.as_str().map(String::from))
+            .collect(),
         None => m.fields.iter().map(|f| f.api_name.to_string()).collect(),
     };
     let mut header = vec!["Id".to_string()];
-    header.extend(fields.iter().filter(|f| f.as_str() != "id" && f.as_str() != "Id").cloned());
+    header.extend(
+        fields
+            .iter()
+            .filter(|f| f.as_str() != "id" && f.as_str() != "Id")
+            .cloned(),
+    );
     let hits: Vec<Vec<String>> = org
         .records
         .get(m.api_name)
@@ -426,7 +578,12 @@ pub fn create_read(sb: &Sandbox, c: &Ctx) -> Reply {
                 .filter(|r| filter.as_ref().is_none_or(|e| e.matches(r)))
                 .skip((page - 1) * READ_PAGE)
                 .take(READ_PAGE + 1)
-                .map(|r| header.iter().map(|h| csv_cell(if h == "Id" { r.get("id") } else { r.get(h) })).collect())
+                .map(|r| {
+                    header
+                        .iter()
+                        .map(|h| csv_cell(if h == "Id" { r.get("id") } else { r.get(h) }))
+                        .collect()
+                })
                 .collect()
         })
         .unwrap_or_default();
@@ -457,7 +614,10 @@ pub fn create_read(sb: &Sandbox, c: &Ctx) -> Reply {
     jobs.jobs.insert(id.clone(), job);
     drop(jobs);
     if let Some(url) = callback_of(&req) {
-        sb.notifier.send(Delivery { url, body: json!({"data": [summary]}) });
+        sb.notifier.send(Delivery {
+            url,
+            body: json!({"data": [summary]}),
+        });
     }
     Reply::json(
         StatusCode::CREATED,
@@ -470,25 +630,45 @@ pub fn create_read(sb: &Sandbox, c: &Ctx) -> Reply {
 pub fn read_status(sb: &Sandbox, id: &str) -> Reply {
     match lock(&sb.bulk).jobs.get(id).filter(|j| j.kind == "read") {
         Some(j) => Reply::json(StatusCode::OK, json!({"data": [j.summary]})),
-        None => bad(ZohoError::invalid_data("the id given seems to be invalid", json!({"job_id": id}))),
+        None => bad(ZohoError::invalid_data(
+            "the id given seems to be invalid",
+            json!({"job_id": id}),
+        )),
     }
 }
 
 /// `GET /crm/bulk/v8/read/{id}/result`: the ZIP; at most 10 downloads a minute, then 429.
 pub fn read_result(sb: &Sandbox, c: &Ctx, id: &str) -> Reply {
     let mut jobs = lock(&sb.bulk);
-    while jobs.downloads.front().is_some_and(|t| *t <= c.now_ms - 60_000) {
+    while jobs
+        .downloads
+        .front()
+        .is_some_and(|t| *t <= c.now_ms - 60_000)
+    {
         jobs.downloads.pop_front();
     }
     if jobs.downloads.len() >= 10 {
-        return Reply::error(StatusCode::TOO_MANY_REQUESTS, ZohoError::too_many_requests("Bulk Read downloads are limited to 10 a minute."));
+        return Reply::error(
+            StatusCode::TOO_MANY_REQUESTS,
+            ZohoError::too_many_requests("Bulk Read downloads are limited to 10 a minute."),
+        );
     }
     let zip = match jobs.jobs.get(id).filter(|j| j.kind == "read") {
         Some(j) => j.result_zip.clone(),
-        None => return bad(ZohoError::invalid_data("the id given seems to be invalid", json!({"job_id": id}))),
+        None => {
+            return bad(ZohoError::invalid_data(
+                "the id given seems to be invalid",
+                json!({"job_id": id}),
+            ))
+        }
     };
     jobs.downloads.push_back(c.now_ms);
-    Reply { status: StatusCode::OK, body: ReplyBody::Bytes(zip, "application/zip"), headers: vec![], changes: vec![] }
+    Reply {
+        status: StatusCode::OK,
+        body: ReplyBody::Bytes(zip, "application/zip"),
+        headers: vec![],
+        changes: vec![],
+    }
 }
 
 /// Restores a job's result file after a restart (results are rebuilt from the store's copy).
@@ -503,4 +683,3 @@ pub fn restore(jobs: &mut Jobs, job: Job, zip: Vec<u8>) {
 pub fn unzip_csv(bytes: &[u8]) -> Result<(Vec<String>, Vec<Vec<String>>), String> {
     read_zip_csv(bytes)
 }
-

@@ -62,13 +62,17 @@ impl Meter {
             let e = by_api.entry(tag.api.as_str()).or_default();
             e.0 += 1;
             e.1 += c.credits;
-            let m = by_module.entry(tag.module.as_deref().unwrap_or("-")).or_default();
+            let m = by_module
+                .entry(tag.module.as_deref().unwrap_or("-"))
+                .or_default();
             m.0 += 1;
             m.1 += c.credits;
         }
         let table = |m: BTreeMap<&str, (u64, u64)>| -> Value {
             m.into_iter()
-                .map(|(k, (calls, credits))| (k.to_string(), json!({"calls": calls, "credits": credits})))
+                .map(|(k, (calls, credits))| {
+                    (k.to_string(), json!({"calls": calls, "credits": credits}))
+                })
                 .collect::<serde_json::Map<_, _>>()
                 .into()
         };
@@ -112,7 +116,13 @@ impl Drop for Permit {
 /// Admits a call: checks credits, concurrency and sub-concurrency, takes the slots and charges
 /// the credits. Every refusal is Zoho's 429.
 pub fn admit(meter: &Arc<Mutex<Meter>>, price: &Price, now_ms: i64) -> Result<Permit, ZohoError> {
-    let mut m = meter.lock().map_err(|_| ZohoError::new("INTERNAL_ERROR", "Internal server error occurred.", json!({})))?;
+    let mut m = meter.lock().map_err(|_| {
+        ZohoError::new(
+            "INTERNAL_ERROR",
+            "Internal server error occurred.",
+            json!({}),
+        )
+    })?;
     let used = m.used(now_ms);
     let credits = u64::from(price.credits);
     if used + credits > m.limits.daily_limit {
@@ -155,7 +165,13 @@ pub fn admit(meter: &Arc<Mutex<Meter>>, price: &Price, now_ms: i64) -> Result<Pe
 
 /// Takes an extra sub-concurrency slot (a composite's sub-request), or refuses with 429.
 pub fn take_sub_slot(meter: &Arc<Mutex<Meter>>) -> Result<Permit, ZohoError> {
-    let mut m = meter.lock().map_err(|_| ZohoError::new("INTERNAL_ERROR", "Internal server error occurred.", json!({})))?;
+    let mut m = meter.lock().map_err(|_| {
+        ZohoError::new(
+            "INTERNAL_ERROR",
+            "Internal server error occurred.",
+            json!({}),
+        )
+    })?;
     if m.sub_in_flight + 1 > m.limits.sub_concurrency {
         m.rejected += 1;
         return Err(ZohoError::too_many_requests(
@@ -163,5 +179,9 @@ pub fn take_sub_slot(meter: &Arc<Mutex<Meter>>) -> Result<Permit, ZohoError> {
         ));
     }
     m.sub_in_flight += 1;
-    Ok(Permit { meter: meter.clone(), slots: 0, sub: 1 })
+    Ok(Permit {
+        meter: meter.clone(),
+        slots: 0,
+        sub: 1,
+    })
 }

@@ -140,7 +140,14 @@ impl Sandbox {
         let (org, store) = match &config.data_dir {
             Some(dir) => {
                 let mut st = store::Store::open(&dir.join("sandbox.sqlite"))?;
-                let org = match st.load(&mut meter, &mut tokens, &mut channels, &mut jobs, &clock, now)? {
+                let org = match st.load(
+                    &mut meter,
+                    &mut tokens,
+                    &mut channels,
+                    &mut jobs,
+                    &clock,
+                    now,
+                )? {
                     Some(org) => org,
                     None => {
                         let org = Org::demo(config.seed, &config.edition, config.users, now);
@@ -150,7 +157,10 @@ impl Sandbox {
                 };
                 (org, Some(Mutex::new(st)))
             }
-            None => (Org::demo(config.seed, &config.edition, config.users, now), None),
+            None => (
+                Org::demo(config.seed, &config.edition, config.users, now),
+                None,
+            ),
         };
         Ok(Sandbox {
             config,
@@ -168,7 +178,9 @@ impl Sandbox {
 
     /// The sandbox's own base URL (what the token endpoint answers as `api_domain`).
     pub fn base_url(&self) -> &str {
-        self.base_url.get().map_or("http://127.0.0.1", String::as_str)
+        self.base_url
+            .get()
+            .map_or("http://127.0.0.1", String::as_str)
     }
 
     /// Issues an access token directly (tests and the embedded console use this).
@@ -215,8 +227,15 @@ impl Sandbox {
         self.persist(|s| {
             s.save_changes(changes)?;
             let org = lock(&self.org);
-            for c in changes.iter().filter(|c| c.operation == org::Operation::Delete) {
-                if let Some(d) = org.deleted.get(&c.module).and_then(|v| v.iter().rev().find(|d| d.id == c.id)) {
+            for c in changes
+                .iter()
+                .filter(|c| c.operation == org::Operation::Delete)
+            {
+                if let Some(d) = org
+                    .deleted
+                    .get(&c.module)
+                    .and_then(|v| v.iter().rev().find(|d| d.id == c.id))
+                {
                     s.save_deleted(&c.module, d)?;
                 }
                 if let Some(lead) = org.converted.get(&c.id) {
@@ -316,13 +335,23 @@ pub enum ReplyBody {
 
 impl Reply {
     pub fn json(status: StatusCode, body: Value) -> Reply {
-        Reply { status, body: ReplyBody::Json(body), headers: Vec::new(), changes: Vec::new() }
+        Reply {
+            status,
+            body: ReplyBody::Json(body),
+            headers: Vec::new(),
+            changes: Vec::new(),
+        }
     }
     pub fn error(status: StatusCode, e: ZohoError) -> Reply {
         Reply::json(status, e.to_json())
     }
     pub fn empty(status: StatusCode) -> Reply {
-        Reply { status, body: ReplyBody::Empty, headers: Vec::new(), changes: Vec::new() }
+        Reply {
+            status,
+            body: ReplyBody::Empty,
+            headers: Vec::new(),
+            changes: Vec::new(),
+        }
     }
     pub fn with_changes(mut self, changes: Vec<Change>) -> Reply {
         self.changes = changes;
@@ -341,12 +370,16 @@ fn into_response(reply: Reply, extra: Vec<(&'static str, String)>) -> Response {
     let mut resp = match reply.body {
         ReplyBody::Json(v) => {
             let mut r = (reply.status, axum::Json(v)).into_response();
-            r.headers_mut().insert("content-type", HeaderValue::from_static("application/json;charset=UTF-8"));
+            r.headers_mut().insert(
+                "content-type",
+                HeaderValue::from_static("application/json;charset=UTF-8"),
+            );
             r
         }
         ReplyBody::Bytes(b, ct) => {
             let mut r = (reply.status, b).into_response();
-            r.headers_mut().insert("content-type", HeaderValue::from_static(ct));
+            r.headers_mut()
+                .insert("content-type", HeaderValue::from_static(ct));
             r
         }
         ReplyBody::Empty => reply.status.into_response(),
@@ -374,7 +407,10 @@ pub struct Ctx {
 
 impl Ctx {
     pub fn q(&self, key: &str) -> Option<&str> {
-        self.query.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.query
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
     pub fn seg(&self, i: usize) -> Option<&str> {
         self.segs.get(i).map(String::as_str)
@@ -392,24 +428,51 @@ async fn handle(State(sb): State<Arc<Sandbox>>, req: Request) -> Response {
     let now_ms = sb.clock.now_ms();
 
     if let Some(rest) = path.strip_prefix("/__sandbox/") {
-        return into_response(routes::operator(&sb, &parts.method, rest, &bytes, &query), vec![]);
+        return into_response(
+            routes::operator(&sb, &parts.method, rest, &bytes, &query),
+            vec![],
+        );
     }
     if path == "/oauth/v2/token" {
-        return into_response(routes::token(&sb, &parts.method, &bytes, &query, now_ms), vec![]);
+        return into_response(
+            routes::token(&sb, &parts.method, &bytes, &query, now_ms),
+            vec![],
+        );
     }
 
     // Authentication.
-    let auth = parts.headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("");
+    let auth = parts
+        .headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     let Some(token) = auth.strip_prefix("Zoho-oauthtoken ").map(str::trim) else {
-        return into_response(Reply::error(StatusCode::UNAUTHORIZED, ZohoError::authentication_failure()), vec![]);
+        return into_response(
+            Reply::error(
+                StatusCode::UNAUTHORIZED,
+                ZohoError::authentication_failure(),
+            ),
+            vec![],
+        );
     };
-    let valid = lock(&sb.tokens).access.get(token).is_some_and(|exp| *exp > now_ms);
+    let valid = lock(&sb.tokens)
+        .access
+        .get(token)
+        .is_some_and(|exp| *exp > now_ms);
     if !valid {
-        return into_response(Reply::error(StatusCode::UNAUTHORIZED, ZohoError::invalid_token()), vec![]);
+        return into_response(
+            Reply::error(StatusCode::UNAUTHORIZED, ZohoError::invalid_token()),
+            vec![],
+        );
     }
 
     // The body: JSON where it is JSON; uploads stay bytes.
-    let content_type = parts.headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_ascii_lowercase();
+    let content_type = parts
+        .headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
     let is_upload = path.ends_with("/upload");
     if !is_upload && bytes.len() > MAX_JSON_BODY {
         return too_large();
@@ -423,7 +486,10 @@ async fn handle(State(sb): State<Arc<Sandbox>>, req: Request) -> Response {
                 return into_response(
                     Reply::error(
                         StatusCode::BAD_REQUEST,
-                        ZohoError::invalid_data("body", json!({"line": e.line(), "column": e.column(), "reason": e.to_string()})),
+                        ZohoError::invalid_data(
+                            "body",
+                            json!({"line": e.line(), "column": e.column(), "reason": e.to_string()}),
+                        ),
                     ),
                     vec![],
                 )
@@ -432,22 +498,37 @@ async fn handle(State(sb): State<Arc<Sandbox>>, req: Request) -> Response {
     };
 
     // Price, then admit (credits, concurrency, sub-concurrency).
-    let price = match sb.config.model.price(&Call { method: parts.method.as_str(), path: &path, query: &query, body: json.as_ref() }) {
+    let price = match sb.config.model.price(&Call {
+        method: parts.method.as_str(),
+        path: &path,
+        query: &query,
+        body: json.as_ref(),
+    }) {
         Ok(p) => p,
         Err(e) => {
             let details = match &e {
                 crate::credits::CostError::LimitExceeded { max, .. } => json!({"limit": max}),
-                crate::credits::CostError::TooManySubRequests { max, .. } => json!({"maximum_length": max, "api_name": "__composite_requests"}),
+                crate::credits::CostError::TooManySubRequests { max, .. } => {
+                    json!({"maximum_length": max, "api_name": "__composite_requests"})
+                }
                 crate::credits::CostError::CoqlLimit { max, .. } => json!({"limit": max}),
             };
-            return into_response(Reply::error(StatusCode::BAD_REQUEST, ZohoError::new(e.code(), &e.to_string(), details)), vec![]);
+            return into_response(
+                Reply::error(
+                    StatusCode::BAD_REQUEST,
+                    ZohoError::new(e.code(), &e.to_string(), details),
+                ),
+                vec![],
+            );
         }
     };
     let permit = match meter::admit(&sb.meter, &price, now_ms) {
         Ok(p) => p,
         Err(e) => {
             let remaining = lock(&sb.meter).remaining_header(now_ms);
-            let extra = remaining.map(|r| vec![("x-api-credits-remaining", r.to_string())]).unwrap_or_default();
+            let extra = remaining
+                .map(|r| vec![("x-api-credits-remaining", r.to_string())])
+                .unwrap_or_default();
             return into_response(Reply::error(StatusCode::TOO_MANY_REQUESTS, e), extra);
         }
     };
@@ -486,11 +567,20 @@ async fn handle(State(sb): State<Arc<Sandbox>>, req: Request) -> Response {
         m.remaining_header(now_ms)
     };
     if charged > 0 {
-        sb.persist(|s| s.save_charge(now_ms, u64::from(charged), &price.rule, price.module.as_deref()));
+        sb.persist(|s| {
+            s.save_charge(
+                now_ms,
+                u64::from(charged),
+                &price.rule,
+                price.module.as_deref(),
+            )
+        });
     }
     let changes = std::mem::take(&mut reply.changes);
     sb.after_changes(&changes);
-    let extra = remaining.map(|r| vec![("x-api-credits-remaining", r.to_string())]).unwrap_or_default();
+    let extra = remaining
+        .map(|r| vec![("x-api-credits-remaining", r.to_string())])
+        .unwrap_or_default();
     into_response(reply, extra)
 }
 
@@ -498,7 +588,10 @@ fn too_large() -> Response {
     into_response(
         Reply::error(
             StatusCode::PAYLOAD_TOO_LARGE,
-            ZohoError::limit_exceeded("Record count exceeded", json!({"maximum_size_bytes": MAX_JSON_BODY})),
+            ZohoError::limit_exceeded(
+                "Record count exceeded",
+                json!({"maximum_size_bytes": MAX_JSON_BODY}),
+            ),
         ),
         vec![],
     )

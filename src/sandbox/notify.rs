@@ -54,17 +54,26 @@ impl Channels {
             for change in changes {
                 let wanted = ch.events.iter().any(|e| {
                     let (module, event) = e.split_once('.').unwrap_or((e, "all"));
-                    module.eq_ignore_ascii_case(&change.module) && (event == "all" || event == change.operation.event())
+                    module.eq_ignore_ascii_case(&change.module)
+                        && (event == "all" || event == change.operation.event())
                 });
                 if wanted {
-                    groups.entry((change.module.clone(), change.operation.as_str())).or_default().push(change);
+                    groups
+                        .entry((change.module.clone(), change.operation.as_str()))
+                        .or_default()
+                        .push(change);
                 }
             }
             for ((module, operation), list) in groups {
                 let query_params: serde_json::Map<String, Value> = ch
                     .notify_url
                     .split_once('?')
-                    .map(|(_, q)| crate::credits::table::parse_query(q).into_iter().map(|(k, v)| (k, Value::String(v))).collect())
+                    .map(|(_, q)| {
+                        crate::credits::table::parse_query(q)
+                            .into_iter()
+                            .map(|(k, v)| (k, Value::String(v)))
+                            .collect()
+                    })
                     .unwrap_or_default();
                 let affected: Vec<Value> = list
                     .iter()
@@ -97,7 +106,10 @@ impl Channels {
                             .collect(),
                     );
                 }
-                out.push(Delivery { url: ch.notify_url.clone(), body });
+                out.push(Delivery {
+                    url: ch.notify_url.clone(),
+                    body,
+                });
             }
         }
         out
@@ -128,7 +140,10 @@ impl Notifier {
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Delivery>(10_000);
         let s = stats.clone();
         rt.spawn(async move {
-            let client = match reqwest::Client::builder().timeout(Duration::from_secs(10)).build() {
+            let client = match reqwest::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .build()
+            {
                 Ok(c) => c,
                 Err(e) => {
                     tracing::error!("notifier: {e}");
@@ -137,20 +152,27 @@ impl Notifier {
             };
             let limit = Arc::new(tokio::sync::Semaphore::new(16));
             while let Some(d) = rx.recv().await {
-                let Ok(permit) = limit.clone().acquire_owned().await else { break };
+                let Ok(permit) = limit.clone().acquire_owned().await else {
+                    break;
+                };
                 let client = client.clone();
                 let s = s.clone();
                 tokio::spawn(async move {
                     let r = client.post(&d.url).json(&d.body).send().await;
                     match r {
-                        Ok(resp) if resp.status().is_success() => s.sent.fetch_add(1, Ordering::Relaxed),
+                        Ok(resp) if resp.status().is_success() => {
+                            s.sent.fetch_add(1, Ordering::Relaxed)
+                        }
                         _ => s.failed.fetch_add(1, Ordering::Relaxed),
                     };
                     drop(permit);
                 });
             }
         });
-        Notifier { tx: Some(tx), stats }
+        Notifier {
+            tx: Some(tx),
+            stats,
+        }
     }
 
     /// Queues a callback; never waits. A full queue drops it and counts the drop.
@@ -185,13 +207,21 @@ fn bad(e: ZohoError) -> Reply {
 }
 
 fn invalid(field: &str, i: usize) -> ZohoError {
-    ZohoError::invalid_data("invalid data", json!({"api_name": field, "json_path": format!("$.watch[{i}].{field}")}))
+    ZohoError::invalid_data(
+        "invalid data",
+        json!({"api_name": field, "json_path": format!("$.watch[{i}].{field}")}),
+    )
 }
 
-fn event_json(ch: &Channel, event: &str, base: &str) -> Value {
+fn event_json(sb: &Sandbox, ch: &Channel, event: &str, base: &str) -> Value {
     let module = event.split('.').next().unwrap_or(event);
+    let module_id = lock(&sb.org)
+        .module(module)
+        .map(|m| m.id.to_string())
+        .unwrap_or_default();
     json!({"channel_expiry": zoho_time(ch.expiry_ms), "resource_uri": format!("{base}/crm/v8/{module}"),
-           "resource_id": Value::Null, "resource_name": module, "channel_id": ch.channel_id})
+           "resource_id": module_id, "resource_name": module, "channel_id": ch.channel_id,
+           "notification_condition": []})
 }
 
 /// `/crm/v8/actions/watch`: POST subscribes, PUT replaces, PATCH adds or removes events,
@@ -206,7 +236,7 @@ pub fn watch(sb: &Sandbox, c: &Ctx) -> Reply {
                 .map
                 .values()
                 .filter(|ch| ch.expiry_ms > now)
-                .map(|ch| json!({"channel_id": ch.channel_id, "events": ch.events, "notify_url": ch.notify_url,
+                .map(|ch| json!({"channel_id": ch.channel_id.parse::<u64>().map(Value::from).unwrap_or_else(|_| json!(ch.channel_id)), "events": ch.events, "notify_url": ch.notify_url,
                                   "token": ch.token, "channel_expiry": zoho_time(ch.expiry_ms),
                                   "return_affected_field_values": ch.return_affected_field_values,
                                   "notify_on_related_action": ch.notify_on_related_action}))
@@ -214,11 +244,19 @@ pub fn watch(sb: &Sandbox, c: &Ctx) -> Reply {
             if live.is_empty() {
                 return Reply::empty(StatusCode::NO_CONTENT);
             }
-            Reply::json(StatusCode::OK, json!({"watch": live}))
+            let n = live.len();
+            Reply::json(
+                StatusCode::OK,
+                json!({"watch": live, "info": {"per_page": 200, "page": 1, "count": n, "more_records": false}}),
+            )
         }
         "DELETE" => {
             let ids: Vec<String> = match c.q("channel_ids") {
-                Some(s) => s.split(',').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect(),
+                Some(s) => s
+                    .split(',')
+                    .map(|x| x.trim().to_string())
+                    .filter(|x| !x.is_empty())
+                    .collect(),
                 None => return bad(ZohoError::required_param("channel_ids")),
             };
             let mut chans = lock(&sb.channels);
@@ -227,16 +265,27 @@ pub fn watch(sb: &Sandbox, c: &Ctx) -> Reply {
                 match chans.map.remove(&id) {
                     Some(ch) => {
                         sb.persist(|s| s.delete_channel(&id));
-                        results.push(json!({"code": "SUCCESS", "details": {"events": ch.events.iter().map(|e| event_json(&ch, e, &base)).collect::<Vec<_>>()},
-                                            "message": "Successfully unsubscribed from actions-watch", "status": "success"}));
+                        results.push(json!({"code": "SUCCESS", "details": {"events": ch.events.iter().map(|e| event_json(sb, &ch, e, &base)).collect::<Vec<_>>()},
+                                            "message": "Successfully un-subscribed from actions-watch", "status": "success"}));
                     }
-                    None => results.push(ZohoError::invalid_data("the id given seems to be invalid", json!({"channel_id": id})).to_json()),
+                    None => results.push(
+                        ZohoError::invalid_data(
+                            "the id given seems to be invalid",
+                            json!({"channel_id": id}),
+                        )
+                        .to_json(),
+                    ),
                 }
             }
             Reply::json(StatusCode::OK, json!({"watch": results}))
         }
         "POST" | "PUT" | "PATCH" => {
-            let Some(items) = c.json.as_ref().and_then(|b| b.get("watch")).and_then(Value::as_array) else {
+            let Some(items) = c
+                .json
+                .as_ref()
+                .and_then(|b| b.get("watch"))
+                .and_then(Value::as_array)
+            else {
                 return bad(ZohoError::required_param("watch"));
             };
             let mut chans = lock(&sb.channels);
@@ -249,11 +298,16 @@ pub fn watch(sb: &Sandbox, c: &Ctx) -> Reply {
                 let events: Vec<String> = item
                     .get("events")
                     .and_then(Value::as_array)
-                    .map(|a| a.iter().filter_map(|e| e.as_str().map(String::from)).collect())
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|e| e.as_str().map(String::from))
+                            .collect()
+                    })
                     .unwrap_or_default();
                 let valid_events = events.iter().all(|e| {
                     let (m, op) = e.split_once('.').unwrap_or((e, ""));
-                    lock(&sb.org).module(m).is_ok() && ["create", "edit", "delete", "all"].contains(&op)
+                    lock(&sb.org).module(m).is_ok()
+                        && ["create", "edit", "delete", "all"].contains(&op)
                 });
                 if events.is_empty() || !valid_events {
                     results.push(invalid("events", i).to_json());
@@ -262,10 +316,20 @@ pub fn watch(sb: &Sandbox, c: &Ctx) -> Reply {
                 let existing = chans.map.get(&id).cloned();
                 if c.method == "PATCH" {
                     let Some(mut ch) = existing else {
-                        results.push(ZohoError::invalid_data("the id given seems to be invalid", json!({"channel_id": id})).to_json());
+                        results.push(
+                            ZohoError::invalid_data(
+                                "the id given seems to be invalid",
+                                json!({"channel_id": id}),
+                            )
+                            .to_json(),
+                        );
                         continue;
                     };
-                    if item.get("_delete_events").and_then(Value::as_bool).unwrap_or(false) {
+                    if item
+                        .get("_delete_events")
+                        .and_then(Value::as_bool)
+                        .unwrap_or(false)
+                    {
                         ch.events.retain(|e| !events.contains(e));
                     } else {
                         for e in events {
@@ -274,13 +338,21 @@ pub fn watch(sb: &Sandbox, c: &Ctx) -> Reply {
                             }
                         }
                     }
-                    let details: Vec<Value> = ch.events.iter().map(|e| event_json(&ch, e, &base)).collect();
+                    let details: Vec<Value> = ch
+                        .events
+                        .iter()
+                        .map(|e| event_json(sb, &ch, e, &base))
+                        .collect();
                     sb.persist(|s| s.save_channel(&ch));
                     chans.map.insert(id, ch);
-                    results.push(json!({"code": "SUCCESS", "details": {"events": details}, "message": "Successfully subscribed for actions-watch of the given module", "status": "success"}));
+                    results.push(json!({"code": "SUCCESS", "details": {"events": details}, "message": "Successfully updated the subscribe details", "status": "success"}));
                     continue;
                 }
-                let Some(url) = item.get("notify_url").and_then(Value::as_str).filter(|u| u.starts_with("http://") || u.starts_with("https://")) else {
+                let Some(url) = item
+                    .get("notify_url")
+                    .and_then(Value::as_str)
+                    .filter(|u| u.starts_with("http://") || u.starts_with("https://"))
+                else {
                     results.push(invalid("notify_url", i).to_json());
                     continue;
                 };
@@ -302,18 +374,41 @@ pub fn watch(sb: &Sandbox, c: &Ctx) -> Reply {
                     notify_url: url.into(),
                     token,
                     expiry_ms,
-                    return_affected_field_values: item.get("return_affected_field_values").and_then(Value::as_bool).unwrap_or(false),
-                    notify_on_related_action: item.get("notify_on_related_action").and_then(Value::as_bool).unwrap_or(false),
+                    return_affected_field_values: item
+                        .get("return_affected_field_values")
+                        .and_then(Value::as_bool)
+                        .unwrap_or(false),
+                    notify_on_related_action: item
+                        .get("notify_on_related_action")
+                        .and_then(Value::as_bool)
+                        .unwrap_or(false),
                 };
-                let details: Vec<Value> = ch.events.iter().map(|e| event_json(&ch, e, &base)).collect();
+                let details: Vec<Value> = ch
+                    .events
+                    .iter()
+                    .map(|e| event_json(sb, &ch, e, &base))
+                    .collect();
                 sb.persist(|s| s.save_channel(&ch));
                 chans.map.insert(id, ch);
                 results.push(json!({"code": "SUCCESS", "details": {"events": details}, "message": "Successfully subscribed for actions-watch of the given module", "status": "success"}));
             }
             let failed = results.iter().filter(|r| r["status"] == "error").count();
-            let status = if failed == 0 { StatusCode::OK } else if failed == results.len() { StatusCode::BAD_REQUEST } else { StatusCode::MULTI_STATUS };
+            let status = if failed == 0 {
+                StatusCode::OK
+            } else if failed == results.len() {
+                StatusCode::BAD_REQUEST
+            } else {
+                StatusCode::MULTI_STATUS
+            };
             Reply::json(status, json!({"watch": results}))
         }
-        _ => Reply::error(StatusCode::METHOD_NOT_ALLOWED, ZohoError::new("INVALID_REQUEST_METHOD", "The http request method type is not a valid one", json!({}))),
+        _ => Reply::error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            ZohoError::new(
+                "INVALID_REQUEST_METHOD",
+                "The http request method type is not a valid one",
+                json!({}),
+            ),
+        ),
     }
 }

@@ -128,14 +128,30 @@ const FIRST: &[&str] = &[
 ];
 const LAST: &[&str] = &[
     "Patel", "Nakamura", "Garcia", "Okafor", "Schmidt", "Rossi", "Kowalski", "Haddad", "Silva",
-    "Jensen", "Dubois", "Murphy", "Kim", "Novak", "Ahmed", "Larsen", "Costa", "Fischer",
-    "Moreau", "Yilmaz",
+    "Jensen", "Dubois", "Murphy", "Kim", "Novak", "Ahmed", "Larsen", "Costa", "Fischer", "Moreau",
+    "Yilmaz",
 ];
 const COMPANIES: &[&str] = &[
-    "Acme Logistics", "Blue Fjord", "Cedar Analytics", "Delta Foods", "Evergreen Labs",
-    "Fusion Metals", "Granite Health", "Harbor Freight Co", "Iris Optics", "Juniper Retail",
-    "Kestrel Air", "Lumen Energy", "Maple Finance", "Nimbus Cloud", "Orchid Travel",
-    "Pioneer Tools", "Quartz Media", "Redwood Legal", "Summit Sports", "Tidal Robotics",
+    "Acme Logistics",
+    "Blue Fjord",
+    "Cedar Analytics",
+    "Delta Foods",
+    "Evergreen Labs",
+    "Fusion Metals",
+    "Granite Health",
+    "Harbor Freight Co",
+    "Iris Optics",
+    "Juniper Retail",
+    "Kestrel Air",
+    "Lumen Energy",
+    "Maple Finance",
+    "Nimbus Cloud",
+    "Orchid Travel",
+    "Pioneer Tools",
+    "Quartz Media",
+    "Redwood Legal",
+    "Summit Sports",
+    "Tidal Robotics",
 ];
 
 impl Org {
@@ -152,7 +168,11 @@ impl Org {
                     full_name: format!("{first} {last}"),
                     first_name: first.into(),
                     last_name: last.into(),
-                    email: format!("{}.{}@example.com", first.to_lowercase(), last.to_lowercase()),
+                    email: format!(
+                        "{}.{}@example.com",
+                        first.to_lowercase(),
+                        last.to_lowercase()
+                    ),
                     role: if i == 0 { "CEO" } else { "Manager" },
                     profile: if i == 0 { "Administrator" } else { "Standard" },
                 }
@@ -175,10 +195,13 @@ impl Org {
             org.records.insert(m.api_name.to_string(), BTreeMap::new());
         }
         let owner = org.users[0].id.clone();
-        let mut seedling = |module: &str, n: usize, make: &mut dyn FnMut(usize, &mut rand::rngs::SmallRng) -> Value| {
-            let data: Vec<Value> = (0..n).map(|i| make(i, &mut rng)).collect();
-            let _ = org.insert(module, &data, &owner, now_ms - 3_600_000);
-        };
+        let mut seedling =
+            |module: &str,
+             n: usize,
+             make: &mut dyn FnMut(usize, &mut rand::rngs::SmallRng) -> Value| {
+                let data: Vec<Value> = (0..n).map(|i| make(i, &mut rng)).collect();
+                let _ = org.insert(module, &data, &owner, now_ms - 3_600_000);
+            };
         seedling("Accounts", 20, &mut |i, r| {
             json!({"Account_Name": COMPANIES[i % COMPANIES.len()], "Phone": format!("+1 555 01{:02}", r.gen_range(0..100)),
                    "Industry": "Large Enterprise", "Annual_Revenue": r.gen_range(1..500) as f64 * 10_000.0,
@@ -208,9 +231,11 @@ impl Org {
             json!({"Deal_Name": format!("Deal {}", i + 1), "Stage": super::schema::DEAL_STAGES[i % 7],
                    "Amount": r.gen_range(1..100) as f64 * 1000.0, "Closing_Date": "2027-01-31"})
         });
-        seedling("Tasks", 12, &mut |i, _| {
-            json!({"Subject": format!("Follow up #{}", i + 1), "Status": "Not Started", "Priority": "Normal"})
-        });
+        seedling(
+            "Tasks",
+            12,
+            &mut |i, _| json!({"Subject": format!("Follow up #{}", i + 1), "Status": "Not Started", "Priority": "Normal"}),
+        );
         org
     }
 
@@ -235,16 +260,17 @@ impl Org {
     }
 
     fn user_min(&self, id: &str) -> Value {
-        self.user(id)
-            .unwrap_or(self.current_user())
-            .minified()
+        self.user(id).unwrap_or(self.current_user()).minified()
     }
 
     /// The record a lookup points at, as `{"id", "name"}`.
     fn lookup_target(&self, module: &str, id: &str) -> Option<Value> {
         let m = self.module(module).ok()?;
         let rec = self.records.get(m.api_name)?.get(id)?;
-        let name = rec.get(m.display_field).and_then(Value::as_str).unwrap_or("");
+        let name = rec
+            .get(m.display_field)
+            .and_then(Value::as_str)
+            .unwrap_or("");
         Some(json!({"id": id, "name": name}))
     }
 
@@ -282,7 +308,9 @@ impl Org {
             }
         }
         for def in m.fields.iter().filter(|d| d.unique) {
-            let Some(v) = out.get(def.api_name).and_then(Value::as_str) else { continue };
+            let Some(v) = out.get(def.api_name).and_then(Value::as_str) else {
+                continue;
+            };
             if let Some(dup) = self.find_by_field(m.api_name, def.api_name, v) {
                 if Some(dup.as_str()) != self_id {
                     return Err(ZohoError::new(
@@ -297,7 +325,12 @@ impl Org {
         Ok(out)
     }
 
-    fn check_value(&self, def: &FieldDef, value: &Value, json_path: &str) -> Result<Value, ZohoError> {
+    fn check_value(
+        &self,
+        def: &FieldDef,
+        value: &Value,
+        json_path: &str,
+    ) -> Result<Value, ZohoError> {
         let invalid = |expected: &str| {
             ZohoError::invalid_data(
                 "invalid data",
@@ -306,8 +339,14 @@ impl Org {
         };
         match def.kind {
             FieldType::Text | FieldType::Textarea | FieldType::Phone | FieldType::Website => {
-                let s = value.as_str().ok_or_else(|| invalid(def.kind.data_type()))?;
-                let max = if def.kind == FieldType::Textarea { 32_000 } else { def.length as usize };
+                let s = value
+                    .as_str()
+                    .ok_or_else(|| invalid(def.kind.data_type()))?;
+                let max = if def.kind == FieldType::Textarea {
+                    32_000
+                } else {
+                    def.length as usize
+                };
                 if s.chars().count() > max {
                     return Err(ZohoError::invalid_data(
                         "invalid data",
@@ -330,12 +369,18 @@ impl Org {
                 }
                 Ok(value.clone())
             }
-            FieldType::Currency => value.as_f64().map(|f| json!(f)).ok_or_else(|| invalid("double")),
+            FieldType::Currency => value
+                .as_f64()
+                .map(|f| json!(f))
+                .ok_or_else(|| invalid("double")),
             FieldType::Integer => value
                 .as_i64()
                 .map(|i| json!(i))
                 .ok_or_else(|| invalid("integer")),
-            FieldType::Boolean => value.as_bool().map(Value::Bool).ok_or_else(|| invalid("boolean")),
+            FieldType::Boolean => value
+                .as_bool()
+                .map(Value::Bool)
+                .ok_or_else(|| invalid("boolean")),
             FieldType::Date => {
                 let s = value.as_str().ok_or_else(|| invalid("date"))?;
                 chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| invalid("date"))?;
@@ -375,7 +420,13 @@ impl Org {
             .map(|(id, _)| id.clone())
     }
 
-    fn stamp_new(&mut self, m: &ModuleDef, mut fields: Map<String, Value>, user: &str, now_ms: i64) -> (String, Record) {
+    fn stamp_new(
+        &mut self,
+        m: &ModuleDef,
+        mut fields: Map<String, Value>,
+        user: &str,
+        now_ms: i64,
+    ) -> (String, Record) {
         let id = self.new_id();
         let u = self.user_min(user);
         let t = zoho_time(now_ms);
@@ -417,7 +468,13 @@ impl Org {
     }
 
     /// `POST /{module}`: each record succeeds or fails alone.
-    pub fn insert(&mut self, module: &str, data: &[Value], user: &str, now_ms: i64) -> Result<(Vec<Value>, Vec<Change>), ZohoError> {
+    pub fn insert(
+        &mut self,
+        module: &str,
+        data: &[Value],
+        user: &str,
+        now_ms: i64,
+    ) -> Result<(Vec<Value>, Vec<Change>), ZohoError> {
         let m = self.module(module)?.clone();
         let mut results = Vec::with_capacity(data.len());
         let mut changes = Vec::new();
@@ -431,7 +488,13 @@ impl Org {
                     let names = fields.keys().cloned().collect();
                     let (id, rec) = self.stamp_new(&m, fields, user, now_ms);
                     results.push(self.success("insert", &rec, None));
-                    changes.push(Change { module: m.api_name.into(), id, operation: Operation::Insert, fields: names, record: Some(rec) });
+                    changes.push(Change {
+                        module: m.api_name.into(),
+                        id,
+                        operation: Operation::Insert,
+                        fields: names,
+                        record: Some(rec),
+                    });
                 }
                 Err(e) => results.push(e.to_json()),
             }
@@ -439,14 +502,25 @@ impl Org {
         Ok((results, changes))
     }
 
-    fn apply_update(&mut self, m: &ModuleDef, id: &str, obj: &Map<String, Value>, i: usize, user: &str, now_ms: i64) -> Result<(Record, Vec<String>), ZohoError> {
+    fn apply_update(
+        &mut self,
+        m: &ModuleDef,
+        id: &str,
+        obj: &Map<String, Value>,
+        i: usize,
+        user: &str,
+        now_ms: i64,
+    ) -> Result<(Record, Vec<String>), ZohoError> {
         let existing = self
             .records
             .get(m.api_name)
             .and_then(|r| r.get(id))
             .cloned()
             .ok_or_else(|| {
-                ZohoError::invalid_data("the id given seems to be invalid", json!({"api_name": "id", "json_path": format!("$.data[{i}].id")}))
+                ZohoError::invalid_data(
+                    "the id given seems to be invalid",
+                    json!({"api_name": "id", "json_path": format!("$.data[{i}].id")}),
+                )
             })?;
         let fields = self.validate(m, obj, Some(&existing), i, Some(id))?;
         let names: Vec<String> = fields.keys().cloned().collect();
@@ -455,7 +529,9 @@ impl Org {
             .records
             .get_mut(m.api_name)
             .and_then(|r| r.get_mut(id))
-            .ok_or_else(|| ZohoError::invalid_data("the id given seems to be invalid", json!({})))?;
+            .ok_or_else(|| {
+                ZohoError::invalid_data("the id given seems to be invalid", json!({}))
+            })?;
         rec.extend(fields);
         rec.insert("Modified_Time".into(), json!(zoho_time(now_ms)));
         rec.insert("Modified_By".into(), u);
@@ -463,7 +539,14 @@ impl Org {
     }
 
     /// `PUT /{module}` (ids in the records) and `PUT /{module}/{id}`.
-    pub fn update(&mut self, module: &str, data: &[Value], path_id: Option<&str>, user: &str, now_ms: i64) -> Result<(Vec<Value>, Vec<Change>), ZohoError> {
+    pub fn update(
+        &mut self,
+        module: &str,
+        data: &[Value],
+        path_id: Option<&str>,
+        user: &str,
+        now_ms: i64,
+    ) -> Result<(Vec<Value>, Vec<Change>), ZohoError> {
         let m = self.module(module)?.clone();
         let mut results = Vec::with_capacity(data.len());
         let mut changes = Vec::new();
@@ -472,7 +555,9 @@ impl Org {
                 results.push(not_an_object(i).to_json());
                 continue;
             };
-            let id = path_id.map(str::to_string).or_else(|| lookup_id(obj.get("id").unwrap_or(&Value::Null)));
+            let id = path_id
+                .map(str::to_string)
+                .or_else(|| lookup_id(obj.get("id").unwrap_or(&Value::Null)));
             let Some(id) = id else {
                 results.push(mandatory_missing("id", &format!("$.data[{i}].id")).to_json());
                 continue;
@@ -480,7 +565,13 @@ impl Org {
             match self.apply_update(&m, &id, obj, i, user, now_ms) {
                 Ok((rec, names)) => {
                     results.push(self.success("update", &rec, None));
-                    changes.push(Change { module: m.api_name.into(), id, operation: Operation::Update, fields: names, record: Some(rec) });
+                    changes.push(Change {
+                        module: m.api_name.into(),
+                        id,
+                        operation: Operation::Update,
+                        fields: names,
+                        record: Some(rec),
+                    });
                 }
                 Err(e) => results.push(e.to_json()),
             }
@@ -489,7 +580,14 @@ impl Org {
     }
 
     /// `POST /{module}/upsert`: update the record the duplicate check finds, else insert.
-    pub fn upsert(&mut self, module: &str, data: &[Value], check_fields: Option<&[String]>, user: &str, now_ms: i64) -> Result<(Vec<Value>, Vec<Change>), ZohoError> {
+    pub fn upsert(
+        &mut self,
+        module: &str,
+        data: &[Value],
+        check_fields: Option<&[String]>,
+        user: &str,
+        now_ms: i64,
+    ) -> Result<(Vec<Value>, Vec<Change>), ZohoError> {
         let m = self.module(module)?.clone();
         let order: Vec<String> = match check_fields {
             Some(f) if !f.is_empty() => {
@@ -503,7 +601,11 @@ impl Org {
                 }
                 f.to_vec()
             }
-            _ => m.default_duplicate_check().into_iter().map(String::from).collect(),
+            _ => m
+                .default_duplicate_check()
+                .into_iter()
+                .map(String::from)
+                .collect(),
         };
         let mut results = Vec::with_capacity(data.len());
         let mut changes = Vec::new();
@@ -516,17 +618,27 @@ impl Org {
                 let v = obj.get(f)?;
                 if f == "id" {
                     let id = lookup_id(v)?;
-                    self.records.get(m.api_name)?.contains_key(&id).then(|| (f.clone(), id))
+                    self.records
+                        .get(m.api_name)?
+                        .contains_key(&id)
+                        .then(|| (f.clone(), id))
                 } else {
                     let s = v.as_str()?;
-                    self.find_by_field(m.api_name, f, s).map(|id| (f.clone(), id))
+                    self.find_by_field(m.api_name, f, s)
+                        .map(|id| (f.clone(), id))
                 }
             });
             match found {
                 Some((field, id)) => match self.apply_update(&m, &id, obj, i, user, now_ms) {
                     Ok((rec, names)) => {
                         results.push(self.success("update", &rec, Some(&field)));
-                        changes.push(Change { module: m.api_name.into(), id, operation: Operation::Update, fields: names, record: Some(rec) });
+                        changes.push(Change {
+                            module: m.api_name.into(),
+                            id,
+                            operation: Operation::Update,
+                            fields: names,
+                            record: Some(rec),
+                        });
                     }
                     Err(e) => results.push(e.to_json()),
                 },
@@ -535,7 +647,13 @@ impl Org {
                         let names = fields.keys().cloned().collect();
                         let (id, rec) = self.stamp_new(&m, fields, user, now_ms);
                         results.push(self.success("insert", &rec, Some(&order[0])));
-                        changes.push(Change { module: m.api_name.into(), id, operation: Operation::Insert, fields: names, record: Some(rec) });
+                        changes.push(Change {
+                            module: m.api_name.into(),
+                            id,
+                            operation: Operation::Insert,
+                            fields: names,
+                            record: Some(rec),
+                        });
                     }
                     Err(e) => results.push(e.to_json()),
                 },
@@ -545,7 +663,13 @@ impl Org {
     }
 
     /// `DELETE /{module}?ids=` and `DELETE /{module}/{id}`.
-    pub fn delete(&mut self, module: &str, ids: &[String], user: &str, now_ms: i64) -> Result<(Vec<Value>, Vec<Change>), ZohoError> {
+    pub fn delete(
+        &mut self,
+        module: &str,
+        ids: &[String],
+        user: &str,
+        now_ms: i64,
+    ) -> Result<(Vec<Value>, Vec<Change>), ZohoError> {
         let m = self.module(module)?.clone();
         let mut results = Vec::with_capacity(ids.len());
         let mut changes = Vec::new();
@@ -553,19 +677,33 @@ impl Org {
         for id in ids {
             match self.records.get_mut(m.api_name).and_then(|r| r.remove(id)) {
                 Some(rec) => {
-                    let display = rec.get(m.display_field).and_then(Value::as_str).unwrap_or("").to_string();
-                    self.deleted.entry(m.api_name.into()).or_default().push(Deleted {
-                        id: id.clone(),
-                        display_name: display,
-                        deleted_ms: now_ms,
-                        created_by: rec.get("Created_By").cloned().unwrap_or(Value::Null),
-                        deleted_by: deleter.clone(),
-                    });
+                    let display = rec
+                        .get(m.display_field)
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_string();
+                    self.deleted
+                        .entry(m.api_name.into())
+                        .or_default()
+                        .push(Deleted {
+                            id: id.clone(),
+                            display_name: display,
+                            deleted_ms: now_ms,
+                            created_by: rec.get("Created_By").cloned().unwrap_or(Value::Null),
+                            deleted_by: deleter.clone(),
+                        });
                     results.push(json!({"code": "SUCCESS", "details": {"id": id}, "message": "record deleted", "status": "success"}));
-                    changes.push(Change { module: m.api_name.into(), id: id.clone(), operation: Operation::Delete, fields: vec![], record: None });
+                    changes.push(Change {
+                        module: m.api_name.into(),
+                        id: id.clone(),
+                        operation: Operation::Delete,
+                        fields: vec![],
+                        record: None,
+                    });
                 }
                 None => results.push(
-                    ZohoError::invalid_data("the id given seems to be invalid", json!({"id": id})).to_json(),
+                    ZohoError::invalid_data("the id given seems to be invalid", json!({"id": id}))
+                        .to_json(),
                 ),
             }
         }
@@ -595,16 +733,28 @@ impl Org {
     }
 
     /// `POST /Leads/{id}/actions/convert`.
-    pub fn convert_lead(&mut self, id: &str, options: &Value, user: &str, now_ms: i64) -> Result<(Value, Vec<Change>), ZohoError> {
+    pub fn convert_lead(
+        &mut self,
+        id: &str,
+        options: &Value,
+        user: &str,
+        now_ms: i64,
+    ) -> Result<(Value, Vec<Change>), ZohoError> {
         if self.converted.contains_key(id) {
-            return Err(ZohoError::new("ID_ALREADY_CONVERTED", "id already converted", json!({"id": id})));
+            return Err(ZohoError::new(
+                "ID_ALREADY_CONVERTED",
+                "id already converted",
+                json!({"id": id}),
+            ));
         }
         let lead = self
             .records
             .get("Leads")
             .and_then(|r| r.get(id))
             .cloned()
-            .ok_or_else(|| ZohoError::invalid_data("the id given seems to be invalid", json!({"id": id})))?;
+            .ok_or_else(|| {
+                ZohoError::invalid_data("the id given seems to be invalid", json!({"id": id}))
+            })?;
         let mut changes = Vec::new();
         let accounts = self.module("Accounts")?.clone();
         let contacts = self.module("Contacts")?.clone();
@@ -612,28 +762,56 @@ impl Org {
         let str_of = |k: &str| lead.get(k).and_then(Value::as_str).map(String::from);
 
         // Account: the one given, else one with the lead's company name, else a new one.
-        let account_id = match options.get("Accounts").and_then(|a| lookup_id(a.get("id").unwrap_or(a))) {
+        let account_id = match options
+            .get("Accounts")
+            .and_then(|a| lookup_id(a.get("id").unwrap_or(a)))
+        {
             Some(aid) => {
-                self.lookup_target("Accounts", &aid).ok_or_else(|| ZohoError::invalid_data("the id given seems to be invalid", json!({"api_name": "Accounts"})))?;
+                self.lookup_target("Accounts", &aid).ok_or_else(|| {
+                    ZohoError::invalid_data(
+                        "the id given seems to be invalid",
+                        json!({"api_name": "Accounts"}),
+                    )
+                })?;
                 Some(aid)
             }
             None => match str_of("Company") {
-                Some(company) if !company.is_empty() => match self.find_by_field("Accounts", "Account_Name", &company) {
-                    Some(existing) => Some(existing),
-                    None => {
-                        let fields = self.validate(&accounts, json!({"Account_Name": company}).as_object().unwrap_or(&Map::new()), None, 0, None)?;
-                        let (aid, rec) = self.stamp_new(&accounts, fields, user, now_ms);
-                        changes.push(Change { module: "Accounts".into(), id: aid.clone(), operation: Operation::Insert, fields: vec!["Account_Name".into()], record: Some(rec) });
-                        Some(aid)
+                Some(company) if !company.is_empty() => {
+                    match self.find_by_field("Accounts", "Account_Name", &company) {
+                        Some(existing) => Some(existing),
+                        None => {
+                            let fields = self.validate(
+                                &accounts,
+                                json!({"Account_Name": company})
+                                    .as_object()
+                                    .unwrap_or(&Map::new()),
+                                None,
+                                0,
+                                None,
+                            )?;
+                            let (aid, rec) = self.stamp_new(&accounts, fields, user, now_ms);
+                            changes.push(Change {
+                                module: "Accounts".into(),
+                                id: aid.clone(),
+                                operation: Operation::Insert,
+                                fields: vec!["Account_Name".into()],
+                                record: Some(rec),
+                            });
+                            Some(aid)
+                        }
                     }
-                },
+                }
                 _ => None,
             },
         };
         // Contact: the one given, else one with the lead's email, else a new one.
-        let contact_id = match options.get("Contacts").and_then(|c| lookup_id(c.get("id").unwrap_or(c))) {
+        let contact_id = match options
+            .get("Contacts")
+            .and_then(|c| lookup_id(c.get("id").unwrap_or(c)))
+        {
             Some(cid) => cid,
-            None => match str_of("Email").and_then(|e| self.find_by_field("Contacts", "Email", &e)) {
+            None => match str_of("Email").and_then(|e| self.find_by_field("Contacts", "Email", &e))
+            {
                 Some(existing) => existing,
                 None => {
                     let mut c = Map::new();
@@ -648,7 +826,13 @@ impl Org {
                     let fields = self.validate(&contacts, &c, None, 0, None)?;
                     let names = fields.keys().cloned().collect();
                     let (cid, rec) = self.stamp_new(&contacts, fields, user, now_ms);
-                    changes.push(Change { module: "Contacts".into(), id: cid.clone(), operation: Operation::Insert, fields: names, record: Some(rec) });
+                    changes.push(Change {
+                        module: "Contacts".into(),
+                        id: cid.clone(),
+                        operation: Operation::Insert,
+                        fields: names,
+                        record: Some(rec),
+                    });
                     cid
                 }
             },
@@ -664,20 +848,38 @@ impl Org {
             let names = fields.keys().cloned().collect();
             let (did, rec) = self.stamp_new(&deals, fields, user, now_ms);
             deal = json!({"id": did, "name": rec.get("Deal_Name")});
-            changes.push(Change { module: "Deals".into(), id: did, operation: Operation::Insert, fields: names, record: Some(rec) });
+            changes.push(Change {
+                module: "Deals".into(),
+                id: did,
+                operation: Operation::Insert,
+                fields: names,
+                record: Some(rec),
+            });
         }
         if let Some(recs) = self.records.get_mut("Leads") {
             recs.remove(id);
         }
         self.converted.insert(id.to_string(), lead);
-        changes.push(Change { module: "Leads".into(), id: id.into(), operation: Operation::Delete, fields: vec![], record: None });
-        let name_of = |org: &Org, module: &str, rid: &str| org.lookup_target(module, rid).unwrap_or(json!({"id": rid}));
+        changes.push(Change {
+            module: "Leads".into(),
+            id: id.into(),
+            operation: Operation::Delete,
+            fields: vec![],
+            record: None,
+        });
+        let name_of = |org: &Org, module: &str, rid: &str| {
+            org.lookup_target(module, rid).unwrap_or(json!({"id": rid}))
+        };
+        // Zoho answers null for an account or deal the conversion did not make.
         let details = json!({
             "Contacts": name_of(self, "Contacts", &contact_id),
             "Accounts": account_id.as_ref().map(|a| name_of(self, "Accounts", a)),
             "Deals": deal,
         });
-        Ok((json!({"code": "SUCCESS", "details": details, "message": "The record has been converted successfully", "status": "success"}), changes))
+        Ok((
+            json!({"code": "SUCCESS", "details": details, "message": "The record has been converted successfully", "status": "success"}),
+            changes,
+        ))
     }
 
     /// Total records across modules (for usage and tests).
@@ -705,7 +907,9 @@ fn is_blank(v: &Value) -> bool {
 }
 
 fn is_email(s: &str) -> bool {
-    let Some((local, domain)) = s.split_once('@') else { return false };
+    let Some((local, domain)) = s.split_once('@') else {
+        return false;
+    };
     !local.is_empty()
         && !domain.contains('@')
         && domain.contains('.')

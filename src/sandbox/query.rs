@@ -28,7 +28,11 @@ pub enum Op {
 pub enum Expr {
     And(Box<Expr>, Box<Expr>),
     Or(Box<Expr>, Box<Expr>),
-    Cond { field: String, op: Op, values: Vec<Value> },
+    Cond {
+        field: String,
+        op: Op,
+        values: Vec<Value>,
+    },
 }
 
 impl Expr {
@@ -63,7 +67,9 @@ fn cond(r: &Record, field: &str, op: &Op, values: &[Value]) -> bool {
         Op::IsNull => v.is_none(),
         Op::IsNotNull => v.is_some(),
         _ => {
-            let Some(v) = v else { return matches!(op, Op::Ne | Op::NotIn | Op::NotLike) };
+            let Some(v) = v else {
+                return matches!(op, Op::Ne | Op::NotIn | Op::NotLike);
+            };
             let first = values.first().unwrap_or(&Value::Null);
             match op {
                 Op::Eq => equal(v, first),
@@ -134,7 +140,9 @@ pub fn compare(v: &Value, want: &Value) -> Option<Ordering> {
 }
 
 fn like(v: &Value, pattern: &Value) -> bool {
-    let (Some(s), Some(p)) = (text(v), text(pattern)) else { return false };
+    let (Some(s), Some(p)) = (text(v), text(pattern)) else {
+        return false;
+    };
     let s = s.to_lowercase();
     let p = p.to_lowercase();
     let parts: Vec<&str> = p.split('%').collect();
@@ -210,7 +218,9 @@ fn tokenize(s: &str) -> Result<Vec<Tok>, String> {
             }
             out.push(Tok::Str(buf));
             i = j + 1;
-        } else if c.is_ascii_digit() || (c == '-' && chars.get(i + 1).is_some_and(char::is_ascii_digit)) {
+        } else if c.is_ascii_digit()
+            || (c == '-' && chars.get(i + 1).is_some_and(char::is_ascii_digit))
+        {
             let mut j = i + 1;
             while j < chars.len() && (chars[j].is_ascii_digit() || chars[j] == '.') {
                 j += 1;
@@ -219,7 +229,12 @@ fn tokenize(s: &str) -> Result<Vec<Tok>, String> {
             i = j;
         } else if c.is_alphanumeric() || c == '_' || c == '$' {
             let mut j = i + 1;
-            while j < chars.len() && (chars[j].is_alphanumeric() || chars[j] == '_' || chars[j] == '.' || chars[j] == '$') {
+            while j < chars.len()
+                && (chars[j].is_alphanumeric()
+                    || chars[j] == '_'
+                    || chars[j] == '.'
+                    || chars[j] == '$')
+            {
                 j += 1;
             }
             out.push(Tok::Word(chars[i..j].iter().collect()));
@@ -275,7 +290,10 @@ impl Parser {
     fn word(&mut self, what: &str) -> Result<String, String> {
         match self.next() {
             Some(Tok::Word(w)) => Ok(w),
-            other => Err(format!("expected {what}, found {}", describe(other.as_ref()))),
+            other => Err(format!(
+                "expected {what}, found {}",
+                describe(other.as_ref())
+            )),
         }
     }
     fn value(&mut self) -> Result<Value, String> {
@@ -289,7 +307,10 @@ impl Parser {
             Some(Tok::Word(w)) if w.eq_ignore_ascii_case("true") => Ok(Value::Bool(true)),
             Some(Tok::Word(w)) if w.eq_ignore_ascii_case("false") => Ok(Value::Bool(false)),
             Some(Tok::Word(w)) if w.eq_ignore_ascii_case("null") => Ok(Value::Null),
-            other => Err(format!("expected a value, found {}", describe(other.as_ref()))),
+            other => Err(format!(
+                "expected a value, found {}",
+                describe(other.as_ref())
+            )),
         }
     }
     fn expr(&mut self) -> Result<Expr, String> {
@@ -340,7 +361,11 @@ impl Parser {
             if !self.keyword("null") {
                 return Err("expected `null` after `is`".into());
             }
-            return Ok(Expr::Cond { field, op: if not { Op::IsNotNull } else { Op::IsNull }, values: vec![] });
+            return Ok(Expr::Cond {
+                field,
+                op: if not { Op::IsNotNull } else { Op::IsNull },
+                values: vec![],
+            });
         } else if self.keyword("not") {
             if self.keyword("like") {
                 Op::NotLike
@@ -350,7 +375,10 @@ impl Parser {
                 return Err("expected `like` or `in` after `not`".into());
             }
         } else {
-            return Err(format!("expected a comparison after `{field}`, found {}", describe(self.peek())));
+            return Err(format!(
+                "expected a comparison after `{field}`, found {}",
+                describe(self.peek())
+            ));
         };
         let values = match op {
             Op::In | Op::NotIn => {
@@ -389,7 +417,10 @@ fn describe(t: Option<&Tok>) -> String {
 
 /// Parses a COQL select query.
 pub fn parse_select(q: &str) -> Result<Select, String> {
-    let mut p = Parser { toks: tokenize(q)?, pos: 0 };
+    let mut p = Parser {
+        toks: tokenize(q)?,
+        pos: 0,
+    };
     if !p.keyword("select") {
         return Err("a COQL query starts with `select`".into());
     }
@@ -401,7 +432,11 @@ pub fn parse_select(q: &str) -> Result<Select, String> {
         return Err(format!("expected `from`, found {}", describe(p.peek())));
     }
     let module = p.word("a module name")?;
-    let filter = if p.keyword("where") { Some(p.expr()?) } else { None };
+    let filter = if p.keyword("where") {
+        Some(p.expr()?)
+    } else {
+        None
+    };
     let mut order = Vec::new();
     if p.keyword("order") {
         if !p.keyword("by") {
@@ -438,13 +473,23 @@ pub fn parse_select(q: &str) -> Result<Select, String> {
     if let Some(t) = p.peek() {
         return Err(format!("unexpected {} after the query", describe(Some(t))));
     }
-    Ok(Select { fields, module, filter, order, limit, offset })
+    Ok(Select {
+        fields,
+        module,
+        filter,
+        order,
+        limit,
+        offset,
+    })
 }
 
 fn number(t: Option<Tok>) -> Result<usize, String> {
     match t {
         Some(Tok::Num(n)) => n.parse().map_err(|_| format!("bad number `{n}`")),
-        other => Err(format!("expected a number, found {}", describe(other.as_ref()))),
+        other => Err(format!(
+            "expected a number, found {}",
+            describe(other.as_ref())
+        )),
     }
 }
 
@@ -538,7 +583,10 @@ fn criteria_group(c: &[char], pos: &mut usize) -> Result<Expr, String> {
     };
     // Split the value on unescaped commas (for in/between), then drop the escapes.
     let values: Vec<Value> = if matches!(op, Op::In | Op::NotIn | Op::Between) {
-        split_unescaped(&parts[2]).into_iter().map(Value::String).collect()
+        split_unescaped(&parts[2])
+            .into_iter()
+            .map(Value::String)
+            .collect()
     } else {
         vec![Value::String(parts[2].replace('\u{1}', ""))]
     };

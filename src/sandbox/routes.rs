@@ -14,13 +14,24 @@ fn bad(e: ZohoError) -> Reply {
 }
 
 /// The operator endpoints: usage, reset and the clock. Outside Zoho's namespace, unmetered.
-pub fn operator(sb: &Sandbox, method: &Method, rest: &str, body: &[u8], query: &[(String, String)]) -> Reply {
+pub fn operator(
+    sb: &Sandbox,
+    method: &Method,
+    rest: &str,
+    body: &[u8],
+    query: &[(String, String)],
+) -> Reply {
     let body: Value = if body.is_empty() {
         json!({})
     } else {
         match serde_json::from_slice(body) {
             Ok(v) => v,
-            Err(e) => return bad(ZohoError::invalid_data("body", json!({"reason": e.to_string()}))),
+            Err(e) => {
+                return bad(ZohoError::invalid_data(
+                    "body",
+                    json!({"reason": e.to_string()}),
+                ))
+            }
         }
     };
     let now = sb.clock.now_ms();
@@ -34,12 +45,18 @@ pub fn operator(sb: &Sandbox, method: &Method, rest: &str, body: &[u8], query: &
         }
         ("POST", "reset") => {
             let seed = body.get("seed").and_then(Value::as_u64).or_else(|| {
-                query.iter().find(|(k, _)| k == "seed").and_then(|(_, v)| v.parse().ok())
+                query
+                    .iter()
+                    .find(|(k, _)| k == "seed")
+                    .and_then(|(_, v)| v.parse().ok())
             });
             sb.reset(seed);
             Reply::json(StatusCode::OK, json!({"reset": true}))
         }
-        ("GET", "clock") => Reply::json(StatusCode::OK, json!({"now_ms": now, "offset_ms": sb.clock.offset_ms()})),
+        ("GET", "clock") => Reply::json(
+            StatusCode::OK,
+            json!({"now_ms": now, "offset_ms": sb.clock.offset_ms()}),
+        ),
         ("POST", "clock") => {
             if let Some(s) = body.get("advance_seconds").and_then(Value::as_i64) {
                 sb.clock.advance(s * 1000);
@@ -52,24 +69,50 @@ pub fn operator(sb: &Sandbox, method: &Method, rest: &str, body: &[u8], query: &
             }
             let off = sb.clock.offset_ms();
             sb.persist(|s| s.save_meta("clock_offset_ms", &off.to_string()));
-            Reply::json(StatusCode::OK, json!({"now_ms": sb.clock.now_ms(), "offset_ms": off}))
+            Reply::json(
+                StatusCode::OK,
+                json!({"now_ms": sb.clock.now_ms(), "offset_ms": off}),
+            )
         }
-        ("POST", "token") => Reply::json(StatusCode::OK, json!({"access_token": sb.mint_token(), "expires_in": 3600})),
+        ("POST", "token") => Reply::json(
+            StatusCode::OK,
+            json!({"access_token": sb.mint_token(), "expires_in": 3600}),
+        ),
         _ => Reply::error(StatusCode::NOT_FOUND, ZohoError::invalid_url()),
     }
 }
 
 /// `POST /oauth/v2/token`: refresh_token and authorization_code grants.
-pub fn token(sb: &Sandbox, method: &Method, body: &[u8], query: &[(String, String)], now: i64) -> Reply {
+pub fn token(
+    sb: &Sandbox,
+    method: &Method,
+    body: &[u8],
+    query: &[(String, String)],
+    now: i64,
+) -> Reply {
     if method != Method::POST {
-        return Reply::json(StatusCode::METHOD_NOT_ALLOWED, json!({"error": "invalid_request"}));
+        return Reply::json(
+            StatusCode::METHOD_NOT_ALLOWED,
+            json!({"error": "invalid_request"}),
+        );
     }
     let mut params = crate::credits::table::parse_query(&String::from_utf8_lossy(body));
     params.extend_from_slice(query);
-    let get = |k: &str| params.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str());
+    let get = |k: &str| {
+        params
+            .iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.as_str())
+    };
     let cfg = &sb.config;
-    let client_ok = cfg.client_id.as_deref().is_none_or(|c| get("client_id") == Some(c))
-        && cfg.client_secret.as_ref().is_none_or(|s| get("client_secret") == Some(s.expose()));
+    let client_ok = cfg
+        .client_id
+        .as_deref()
+        .is_none_or(|c| get("client_id") == Some(c))
+        && cfg
+            .client_secret
+            .as_ref()
+            .is_none_or(|s| get("client_secret") == Some(s.expose()));
     if !client_ok {
         return Reply::json(StatusCode::OK, json!({"error": "invalid_client"}));
     }
@@ -130,8 +173,12 @@ pub fn dispatch(sb: &Sandbox, c: &Ctx) -> Reply {
     let m = c.method.as_str();
     match segs.as_slice() {
         ["crm", "v8", "settings", "modules"] if m == "GET" => metadata(sb, c, "modules", None),
-        ["crm", "v8", "settings", "modules", name] if m == "GET" => metadata(sb, c, "module", Some(name)),
-        ["crm", "v8", "settings", kind @ ("fields" | "layouts" | "related_lists")] if m == "GET" => {
+        ["crm", "v8", "settings", "modules", name] if m == "GET" => {
+            metadata(sb, c, "module", Some(name))
+        }
+        ["crm", "v8", "settings", kind @ ("fields" | "layouts" | "related_lists")]
+            if m == "GET" =>
+        {
             match c.q("module") {
                 Some(module) => metadata(sb, c, kind, Some(module)),
                 None => bad(ZohoError::required_param("module")),
@@ -152,7 +199,9 @@ pub fn dispatch(sb: &Sandbox, c: &Ctx) -> Reply {
         ["crm", "bulk", "v8", "read", id] if m == "GET" => bulk::read_status(sb, id),
         ["crm", "bulk", "v8", "read", id, "result"] if m == "GET" => bulk::read_result(sb, c, id),
         ["crm", "v8", "Leads", id, "actions", "convert"] if m == "POST" => convert(sb, c, id),
-        ["crm", "v8", module, "upsert"] if m == "POST" => write(sb, c, module, WriteKind::Upsert, None),
+        ["crm", "v8", module, "upsert"] if m == "POST" => {
+            write(sb, c, module, WriteKind::Upsert, None)
+        }
         ["crm", "v8", module, "search"] if m == "GET" => search(sb, c, module),
         ["crm", "v8", module, "deleted"] if m == "GET" => deleted(sb, c, module),
         ["crm", "v8", module] => match m {
@@ -175,7 +224,11 @@ pub fn dispatch(sb: &Sandbox, c: &Ctx) -> Reply {
 fn method_not_allowed() -> Reply {
     Reply::error(
         StatusCode::METHOD_NOT_ALLOWED,
-        ZohoError::new("INVALID_REQUEST_METHOD", "The http request method type is not a valid one", json!({})),
+        ZohoError::new(
+            "INVALID_REQUEST_METHOD",
+            "The http request method type is not a valid one",
+            json!({}),
+        ),
     )
 }
 
@@ -183,24 +236,31 @@ fn metadata(sb: &Sandbox, c: &Ctx, kind: &str, module: Option<&str>) -> Reply {
     let org = lock(&sb.org);
     // Modules and fields honour If-Modified-Since with 304.
     if matches!(kind, "modules" | "module" | "fields") {
-        if let Some(since) = c.headers.get("if-modified-since").and_then(|v| v.to_str().ok()).and_then(super::org::parse_time) {
+        if let Some(since) = c
+            .headers
+            .get("if-modified-since")
+            .and_then(|v| v.to_str().ok())
+            .and_then(super::org::parse_time)
+        {
             if org.schema_time_ms <= since {
                 return Reply::empty(StatusCode::NOT_MODIFIED);
             }
         }
     }
     let modified = zoho_time(org.schema_time_ms);
+    let admin = org.current_user();
+    let by = json!({"id": admin.id, "name": admin.full_name});
     let find = |name: &str| org.module(name).map(Clone::clone);
     match (kind, module) {
         ("modules", _) => Reply::json(
             StatusCode::OK,
-            json!({"modules": org.modules.iter().map(|m| schema::module_json(m, &modified)).collect::<Vec<_>>()}),
+            json!({"modules": org.modules.iter().map(|m| schema::module_json(m, &modified, &by)).collect::<Vec<_>>()}),
         ),
         (_, Some(name)) => match find(name) {
             Ok(m) => Reply::json(
                 StatusCode::OK,
                 match kind {
-                    "module" => json!({"modules": [schema::module_json(&m, &modified)]}),
+                    "module" => json!({"modules": [schema::module_json(&m, &modified, &by)]}),
                     "fields" => schema::fields_json(&m),
                     "layouts" => schema::layouts_json(&m, &modified),
                     _ => schema::related_lists_json(&m),
@@ -231,7 +291,7 @@ fn org(sb: &Sandbox) -> Reply {
             "time_zone": "UTC",
             "mc_status": false,
             "gapps_enabled": false,
-            "type": "production",
+            "type": "Production",
             "privacy_settings": true,
             "license_details": {
                 "paid": org.edition != "free",
@@ -239,7 +299,8 @@ fn org(sb: &Sandbox) -> Reply {
                 "users_license_purchased": org.licences,
                 "trial_type": null,
                 "trial_expiry": null,
-                "paid_expiry": null,
+                "trial_action": "",
+                "paid_expiry": zoho_time(org.schema_time_ms + 365 * 86_400_000),
             },
         }]}),
     )
@@ -264,7 +325,10 @@ fn users(sb: &Sandbox, c: &Ctx, id: Option<&str>) -> Reply {
         return Reply::empty(StatusCode::NO_CONTENT);
     }
     let n = list.len();
-    Reply::json(StatusCode::OK, json!({"users": list, "info": {"per_page": 200, "count": n, "page": 1, "more_records": false}}))
+    Reply::json(
+        StatusCode::OK,
+        json!({"users": list, "info": {"per_page": 200, "count": n, "page": 1, "more_records": false}}),
+    )
 }
 
 fn apis(sb: &Sandbox) -> Reply {
@@ -272,8 +336,15 @@ fn apis(sb: &Sandbox) -> Reply {
     let mut out = Vec::new();
     for row in sb.config.model.table.rows() {
         let (min, max) = crate::credits::rule_bounds(&row.rule);
-        let (min, max) = (row.min_credits.unwrap_or(min).min(max), row.max_credits.unwrap_or(max));
-        let method = if row.method == "*" { "POST".to_string() } else { row.method.clone() };
+        let (min, max) = (
+            row.min_credits.unwrap_or(min).min(max),
+            row.max_credits.unwrap_or(max),
+        );
+        let method = if row.method == "*" {
+            "POST".to_string()
+        } else {
+            row.method.clone()
+        };
         let op = json!({"method": method, "oauth_scope": "ZohoCRM.modules.ALL", "min_credits": min, "max_credits": max});
         if row.path.contains("{module}") {
             for m in &org.modules {
@@ -306,42 +377,65 @@ fn project(r: &Record, fields: Option<&[String]>) -> Value {
 }
 
 fn fields_param(c: &Ctx, m: &schema::ModuleDef) -> Result<Vec<String>, ZohoError> {
-    let raw = c.q("fields").ok_or_else(|| ZohoError::required_param("fields"))?;
-    let fields: Vec<String> = raw.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
+    let raw = c
+        .q("fields")
+        .ok_or_else(|| ZohoError::required_param("fields"))?;
+    let fields: Vec<String> = raw
+        .split(',')
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect();
     if fields.is_empty() {
         return Err(ZohoError::required_param("fields"));
     }
     if fields.len() > 50 {
-        return Err(ZohoError::limit_exceeded("Max field limit exceeded", json!({"param_name": "fields", "maximum_length": 50})));
+        return Err(ZohoError::limit_exceeded(
+            "Max field limit exceeded",
+            json!({"param_name": "fields", "maximum_length": 50}),
+        ));
     }
     for f in &fields {
         let base = f.split('.').next().unwrap_or("");
-        if base != "id" && m.field(base).is_none() && !["Created_Time", "Modified_Time", "Created_By", "Modified_By"].contains(&base) {
-            return Err(ZohoError::invalid_data("invalid data", json!({"param_name": "fields", "api_name": f})));
+        if base != "id"
+            && m.field(base).is_none()
+            && !["Created_Time", "Modified_Time", "Created_By", "Modified_By"].contains(&base)
+        {
+            return Err(ZohoError::invalid_data(
+                "invalid data",
+                json!({"param_name": "fields", "api_name": f}),
+            ));
         }
     }
     Ok(fields)
 }
 
 fn page_params(c: &Ctx, max_per_page: usize) -> Result<(usize, usize), ZohoError> {
-    let num = |k: &str, default: usize| -> Result<usize, ZohoError> {
-        match c.q(k) {
-            None => Ok(default),
-            Some(v) => v
-                .parse::<usize>()
-                .ok()
-                .filter(|n| *n >= 1)
-                .ok_or_else(|| ZohoError::invalid_data("invalid data", json!({"param_name": k}))),
-        }
-    };
+    let num =
+        |k: &str, default: usize| -> Result<usize, ZohoError> {
+            match c.q(k) {
+                None => Ok(default),
+                Some(v) => v.parse::<usize>().ok().filter(|n| *n >= 1).ok_or_else(|| {
+                    ZohoError::invalid_data("invalid data", json!({"param_name": k}))
+                }),
+            }
+        };
     let per_page = num("per_page", max_per_page.min(200))?;
     if per_page > max_per_page {
-        return Err(ZohoError::invalid_data("invalid data", json!({"param_name": "per_page", "maximum_length": max_per_page})));
+        return Err(ZohoError::invalid_data(
+            "invalid data",
+            json!({"param_name": "per_page", "maximum_length": max_per_page}),
+        ));
     }
     Ok((num("page", 1)?, per_page))
 }
 
-fn paged(records: Vec<Value>, page: usize, per_page: usize, offset: usize, info_extra: Value) -> Reply {
+fn paged(
+    records: Vec<Value>,
+    page: usize,
+    per_page: usize,
+    offset: usize,
+    info_extra: Value,
+) -> Reply {
     let total = records.len();
     let start = offset.min(total);
     let end = (start + per_page).min(total);
@@ -350,13 +444,16 @@ fn paged(records: Vec<Value>, page: usize, per_page: usize, offset: usize, info_
         return Reply::empty(StatusCode::NO_CONTENT);
     }
     let more = end < total;
-    let mut info = json!({"per_page": per_page, "count": data.len(), "page": page, "more_records": more});
+    let mut info =
+        json!({"per_page": per_page, "count": data.len(), "page": page, "more_records": more});
     if let (Some(o), Some(extra)) = (info.as_object_mut(), info_extra.as_object()) {
         o.extend(extra.clone());
     }
     if more {
         info["next_page_token"] = json!(format!("pt{end}"));
-        info["page_token_expiry"] = json!(zoho_time(chrono::Utc::now().timestamp_millis() + 86_400_000));
+        info["page_token_expiry"] = json!(zoho_time(
+            chrono::Utc::now().timestamp_millis() + 86_400_000
+        ));
     }
     Reply::json(StatusCode::OK, json!({"data": data, "info": info}))
 }
@@ -377,7 +474,10 @@ fn list(sb: &Sandbox, c: &Ctx, module: &str) -> Reply {
     };
     let recs = org.records.get(m.api_name);
     let mut selected: Vec<&Record> = match c.q("ids") {
-        Some(ids) => ids.split(',').filter_map(|id| recs.and_then(|r| r.get(id.trim()))).collect(),
+        Some(ids) => ids
+            .split(',')
+            .filter_map(|id| recs.and_then(|r| r.get(id.trim())))
+            .collect(),
         None => recs.map(|r| r.values().collect()).unwrap_or_default(),
     };
     let sort_by = c.q("sort_by").unwrap_or("id").to_string();
@@ -386,7 +486,12 @@ fn list(sb: &Sandbox, c: &Ctx, module: &str) -> Reply {
     let offset = match c.q("page_token") {
         Some(t) => match t.strip_prefix("pt").and_then(|n| n.parse::<usize>().ok()) {
             Some(o) => o,
-            None => return bad(ZohoError::invalid_data("invalid data", json!({"param_name": "page_token"}))),
+            None => {
+                return bad(ZohoError::invalid_data(
+                    "invalid data",
+                    json!({"param_name": "page_token"}),
+                ))
+            }
         },
         None => {
             if page * per_page > 2000 {
@@ -400,10 +505,19 @@ fn list(sb: &Sandbox, c: &Ctx, module: &str) -> Reply {
         }
     };
     if offset > 100_000 {
-        return bad(ZohoError::limit_exceeded("Record count exceeded", json!({"limit": 100_000})));
+        return bad(ZohoError::limit_exceeded(
+            "Record count exceeded",
+            json!({"limit": 100_000}),
+        ));
     }
     let rows: Vec<Value> = selected.iter().map(|r| project(r, Some(&fields))).collect();
-    paged(rows, page, per_page, offset, json!({"sort_by": sort_by, "sort_order": if desc { "desc" } else { "asc" }}))
+    paged(
+        rows,
+        page,
+        per_page,
+        offset,
+        json!({"sort_by": sort_by, "sort_order": if desc { "desc" } else { "asc" }}),
+    )
 }
 
 fn get_one(sb: &Sandbox, c: &Ctx, module: &str, id: &str) -> Reply {
@@ -412,8 +526,13 @@ fn get_one(sb: &Sandbox, c: &Ctx, module: &str, id: &str) -> Reply {
         Err(e) => bad(e),
         Ok(None) => Reply::empty(StatusCode::NO_CONTENT),
         Ok(Some(r)) => {
-            let fields: Option<Vec<String>> = c.q("fields").map(|f| f.split(',').map(|s| s.trim().to_string()).collect());
-            Reply::json(StatusCode::OK, json!({"data": [project(r, fields.as_deref())]}))
+            let fields: Option<Vec<String>> = c
+                .q("fields")
+                .map(|f| f.split(',').map(|s| s.trim().to_string()).collect());
+            Reply::json(
+                StatusCode::OK,
+                json!({"data": [project(r, fields.as_deref())]}),
+            )
         }
     }
 }
@@ -431,32 +550,62 @@ fn search(sb: &Sandbox, c: &Ctx, module: &str) -> Reply {
     let filter: Box<dyn Fn(&Record) -> bool> = if let Some(crit) = c.q("criteria") {
         let expr = match parse_criteria(crit) {
             Ok(e) => e,
-            Err(why) => return bad(ZohoError::new("INVALID_QUERY", "invalid query formed", json!({"reason": why, "param_name": "criteria"}))),
+            Err(why) => {
+                return bad(ZohoError::new(
+                    "INVALID_QUERY",
+                    "invalid query formed",
+                    json!({"reason": why, "param_name": "criteria"}),
+                ))
+            }
         };
         if expr.count() > 10 {
-            return bad(ZohoError::limit_exceeded("Maximum lookup field limit in criteria exceeded", json!({"param_name": "criteria", "limit": 10})));
+            return bad(ZohoError::limit_exceeded(
+                "Maximum lookup field limit in criteria exceeded",
+                json!({"param_name": "criteria", "limit": 10}),
+            ));
         }
         Box::new(move |r| expr.matches(r))
     } else if let Some(email) = c.q("email") {
         let email = email.to_lowercase();
-        Box::new(move |r| m.fields.iter().filter(|f| f.kind == schema::FieldType::Email).any(|f| r.get(f.api_name).and_then(Value::as_str).is_some_and(|v| v.to_lowercase() == email)))
+        Box::new(move |r| {
+            m.fields
+                .iter()
+                .filter(|f| f.kind == schema::FieldType::Email)
+                .any(|f| {
+                    r.get(f.api_name)
+                        .and_then(Value::as_str)
+                        .is_some_and(|v| v.to_lowercase() == email)
+                })
+        })
     } else if let Some(phone) = c.q("phone") {
         let phone = phone.to_string();
         Box::new(move |r| r.get("Phone").and_then(Value::as_str) == Some(phone.as_str()))
     } else if let Some(word) = c.q("word") {
         let word = word.to_lowercase();
-        Box::new(move |r| r.values().any(|v| v.as_str().is_some_and(|s| s.to_lowercase().contains(&word))))
+        Box::new(move |r| {
+            r.values()
+                .any(|v| v.as_str().is_some_and(|s| s.to_lowercase().contains(&word)))
+        })
     } else {
         return bad(ZohoError::required_param("criteria"));
     };
     let start = (page - 1) * per_page;
     if start + per_page > 2000 {
-        return bad(ZohoError::new("LIMIT_REACHED", "Record count exceeded", json!({"limit": 2000})));
+        return bad(ZohoError::new(
+            "LIMIT_REACHED",
+            "Record count exceeded",
+            json!({"limit": 2000}),
+        ));
     }
     let hits: Vec<Value> = org
         .records
         .get(m.api_name)
-        .map(|r| r.values().filter(|rec| filter(rec)).map(|rec| project(rec, None)).collect())
+        .map(|r| {
+            r.values()
+                .filter(|rec| filter(rec))
+                .map(|rec| project(rec, None))
+                .collect()
+        })
         .unwrap_or_default();
     paged(hits, page, per_page, start, json!({}))
 }
@@ -493,17 +642,26 @@ fn batch_status(results: &[Value], ok: StatusCode) -> StatusCode {
 }
 
 fn data_array(c: &Ctx) -> Result<&Vec<Value>, ZohoError> {
-    let body = c.json.as_ref().ok_or_else(|| ZohoError::required_param("data"))?;
+    let body = c
+        .json
+        .as_ref()
+        .ok_or_else(|| ZohoError::required_param("data"))?;
     let data = body
         .get("data")
         .ok_or_else(|| ZohoError::required_param("data"))?
         .as_array()
         .ok_or_else(|| ZohoError::invalid_data("invalid data", json!({"expected_data_type": "jsonarray", "api_name": "data", "json_path": "$.data"})))?;
     if data.is_empty() {
-        return Err(ZohoError::invalid_data("invalid data", json!({"api_name": "data", "json_path": "$.data"})));
+        return Err(ZohoError::invalid_data(
+            "invalid data",
+            json!({"api_name": "data", "json_path": "$.data"}),
+        ));
     }
     if data.len() > 100 {
-        return Err(ZohoError::limit_exceeded("Record count exceeded", json!({"limit": 100})));
+        return Err(ZohoError::limit_exceeded(
+            "Record count exceeded",
+            json!({"limit": 100}),
+        ));
     }
     Ok(data)
 }
@@ -523,13 +681,21 @@ fn write(sb: &Sandbox, c: &Ctx, module: &str, kind: WriteKind, path_id: Option<&
                 .as_ref()
                 .and_then(|b| b.get("duplicate_check_fields"))
                 .and_then(Value::as_array)
-                .map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect());
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|v| v.as_str().map(String::from))
+                        .collect()
+                });
             org.upsert(module, data, fields.as_deref(), &c.user, c.now_ms)
         }
     };
     match result {
         Ok((results, changes)) => {
-            let ok = if kind == WriteKind::Insert { StatusCode::CREATED } else { StatusCode::OK };
+            let ok = if kind == WriteKind::Insert {
+                StatusCode::CREATED
+            } else {
+                StatusCode::OK
+            };
             let status = batch_status(&results, ok);
             Reply::json(status, json!({"data": results})).with_changes(changes)
         }
@@ -541,7 +707,11 @@ fn delete(sb: &Sandbox, c: &Ctx, module: &str, path_id: Option<&str>) -> Reply {
     let ids: Vec<String> = match path_id {
         Some(id) => vec![id.to_string()],
         None => match c.q("ids") {
-            Some(ids) => ids.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect(),
+            Some(ids) => ids
+                .split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect(),
             None => return bad(ZohoError::required_param("ids")),
         },
     };
@@ -568,51 +738,101 @@ fn convert(sb: &Sandbox, c: &Ctx, id: &str) -> Reply {
         .unwrap_or_else(|| json!({}));
     let mut org = lock(&sb.org);
     match org.convert_lead(id, &options, &c.user, c.now_ms) {
-        Ok((result, changes)) => Reply::json(StatusCode::OK, json!({"data": [result]})).with_changes(changes),
+        Ok((result, changes)) => {
+            Reply::json(StatusCode::OK, json!({"data": [result]})).with_changes(changes)
+        }
         Err(e) => bad(e),
     }
 }
 
 fn coql(sb: &Sandbox, c: &Ctx) -> Reply {
-    let Some(q) = c.json.as_ref().and_then(|b| b.get("select_query")).and_then(Value::as_str) else {
+    let Some(q) = c
+        .json
+        .as_ref()
+        .and_then(|b| b.get("select_query"))
+        .and_then(Value::as_str)
+    else {
         return bad(ZohoError::required_param("select_query"));
     };
     let select = match parse_select(q) {
         Ok(s) => s,
-        Err(why) => return bad(ZohoError::new("SYNTAX_ERROR", "invalid query formed", json!({"reason": why}))),
+        Err(why) => {
+            return bad(ZohoError::new(
+                "SYNTAX_ERROR",
+                "invalid query formed",
+                json!({"reason": why}),
+            ))
+        }
     };
     let org = lock(&sb.org);
     let m = match org.module(&select.module) {
         Ok(m) => m.clone(),
-        Err(e) => return bad(ZohoError::new("INVALID_QUERY", "invalid query formed", json!({"reason": e.message, "module": select.module}))),
+        Err(e) => {
+            return bad(ZohoError::new(
+                "INVALID_QUERY",
+                "invalid query formed",
+                json!({"reason": e.message, "module": select.module}),
+            ))
+        }
     };
-    for f in select.fields.iter().chain(select.order.iter().map(|(f, _)| f)) {
+    for f in select
+        .fields
+        .iter()
+        .chain(select.order.iter().map(|(f, _)| f))
+    {
         let base = f.split('.').next().unwrap_or("");
-        if base != "id" && m.field(base).is_none() && !["Created_Time", "Modified_Time", "Created_By", "Modified_By"].contains(&base) {
-            return bad(ZohoError::new("INVALID_QUERY", "invalid query formed", json!({"reason": format!("unknown field `{f}`"), "column_name": f})));
+        if base != "id"
+            && m.field(base).is_none()
+            && !["Created_Time", "Modified_Time", "Created_By", "Modified_By"].contains(&base)
+        {
+            return bad(ZohoError::new(
+                "INVALID_QUERY",
+                "invalid query formed",
+                json!({"reason": format!("unknown field `{f}`"), "column_name": f}),
+            ));
         }
     }
     let limit = select.limit.unwrap_or(200);
     if limit > 2000 {
-        return bad(ZohoError::limit_exceeded("Record count exceeded", json!({"limit": 2000})));
+        return bad(ZohoError::limit_exceeded(
+            "Record count exceeded",
+            json!({"limit": 2000}),
+        ));
     }
     if select.offset + limit > 100_000 {
-        return bad(ZohoError::limit_exceeded("Record count exceeded", json!({"limit": 100_000})));
+        return bad(ZohoError::limit_exceeded(
+            "Record count exceeded",
+            json!({"limit": 100_000}),
+        ));
     }
     let all = org.records.get(m.api_name);
     let filter: Option<&Expr> = select.filter.as_ref();
-    let mut hits: Vec<&Record> = all.map(|r| r.values().filter(|rec| filter.is_none_or(|e| e.matches(rec))).collect()).unwrap_or_default();
+    let mut hits: Vec<&Record> = all
+        .map(|r| {
+            r.values()
+                .filter(|rec| filter.is_none_or(|e| e.matches(rec)))
+                .collect()
+        })
+        .unwrap_or_default();
     if !select.order.is_empty() {
         sort_records(&mut hits, &select.order);
     }
     let total = hits.len();
-    let page: Vec<Value> = hits.iter().skip(select.offset).take(limit).map(|r| project(r, Some(&select.fields))).collect();
+    let page: Vec<Value> = hits
+        .iter()
+        .skip(select.offset)
+        .take(limit)
+        .map(|r| project(r, Some(&select.fields)))
+        .collect();
     if page.is_empty() {
         return Reply::empty(StatusCode::NO_CONTENT);
     }
     let more = select.offset + page.len() < total;
     let n = page.len();
-    Reply::json(StatusCode::OK, json!({"data": page, "info": {"count": n, "more_records": more}}))
+    Reply::json(
+        StatusCode::OK,
+        json!({"data": page, "info": {"count": n, "more_records": more}}),
+    )
 }
 
 /// Replaces `@{sub_request_id:$.data[0].details.id}` with values from earlier answers.
@@ -620,7 +840,11 @@ fn substitute(v: &Value, answers: &[(String, Value)]) -> Value {
     match v {
         Value::String(s) if s.contains("@{") => Value::String(substitute_str(s, answers)),
         Value::Array(a) => Value::Array(a.iter().map(|x| substitute(x, answers)).collect()),
-        Value::Object(o) => Value::Object(o.iter().map(|(k, x)| (k.clone(), substitute(x, answers))).collect()),
+        Value::Object(o) => Value::Object(
+            o.iter()
+                .map(|(k, x)| (k.clone(), substitute(x, answers)))
+                .collect(),
+        ),
         other => other.clone(),
     }
 }
@@ -679,9 +903,15 @@ fn composite(sb: &Sandbox, c: &Ctx) -> Reply {
         return bad(ZohoError::required_param("__composite_requests"));
     };
     if subs.is_empty() || subs.len() > 5 {
-        return bad(ZohoError::invalid_data("invalid data", json!({"api_name": "__composite_requests", "json_path": "$.__composite_requests", "maximum_length": 5})));
+        return bad(ZohoError::invalid_data(
+            "invalid data",
+            json!({"api_name": "__composite_requests", "json_path": "$.__composite_requests", "maximum_length": 5}),
+        ));
     }
-    let rollback = body.get("rollback_on_fail").and_then(Value::as_bool).unwrap_or(false);
+    let rollback = body
+        .get("rollback_on_fail")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
     let parallel = body
         .get("parallel_execution")
         .or_else(|| body.get("concurrent_execution"))
@@ -701,32 +931,89 @@ fn composite(sb: &Sandbox, c: &Ctx) -> Reply {
     let mut failed_at = None;
     for (i, sub) in subs.iter().enumerate() {
         let sub = substitute(sub, &answers);
-        let sid = sub.get("sub_request_id").and_then(|v| v.as_str().map(String::from).or_else(|| v.as_u64().map(|n| n.to_string()))).unwrap_or_else(|| (i + 1).to_string());
-        let method = sub.get("method").and_then(Value::as_str).unwrap_or("GET").to_ascii_uppercase();
+        let sid = sub
+            .get("sub_request_id")
+            .and_then(|v| {
+                v.as_str()
+                    .map(String::from)
+                    .or_else(|| v.as_u64().map(|n| n.to_string()))
+            })
+            .unwrap_or_else(|| (i + 1).to_string());
+        let method = sub
+            .get("method")
+            .and_then(Value::as_str)
+            .unwrap_or("GET")
+            .to_ascii_uppercase();
         let uri = sub.get("uri").and_then(Value::as_str).unwrap_or("");
         let mut query: Vec<(String, String)> = sub
             .get("params")
             .and_then(Value::as_object)
-            .map(|p| p.iter().map(|(k, v)| (k.clone(), v.as_str().map(String::from).unwrap_or_else(|| v.to_string()))).collect())
+            .map(|p| {
+                p.iter()
+                    .map(|(k, v)| {
+                        (
+                            k.clone(),
+                            v.as_str()
+                                .map(String::from)
+                                .unwrap_or_else(|| v.to_string()),
+                        )
+                    })
+                    .collect()
+            })
             .unwrap_or_default();
         let (path, inline) = uri.split_once('?').unwrap_or((uri, ""));
         query.extend(crate::credits::table::parse_query(inline));
-        let sub_body = sub.get("body").filter(|b| !b.is_null() && b.as_object().is_none_or(|o| !o.is_empty())).cloned();
+        let sub_body = sub
+            .get("body")
+            .filter(|b| !b.is_null() && b.as_object().is_none_or(|o| !o.is_empty()))
+            .cloned();
         // A write sub-request carries one record; a read up to 25.
-        let records = sub_body.as_ref().and_then(|b| b.get("data")).and_then(Value::as_array).map_or(0, Vec::len);
+        let records = sub_body
+            .as_ref()
+            .and_then(|b| b.get("data"))
+            .and_then(Value::as_array)
+            .map_or(0, Vec::len);
         let reply = if records > 1 && method != "GET" {
-            bad(ZohoError::limit_exceeded("Record count exceeded", json!({"limit": 1, "json_path": format!("$.__composite_requests[{i}].body.data")})))
-        } else if method == "GET" && query.iter().any(|(k, v)| k == "per_page" && v.parse::<usize>().is_ok_and(|n| n > 25)) {
-            bad(ZohoError::limit_exceeded("Record count exceeded", json!({"limit": 25, "param_name": "per_page"})))
-        } else if !path.starts_with("/crm/") || path.contains("__composite_requests") || path.contains("/bulk/") {
-            Reply::error(StatusCode::BAD_REQUEST, ZohoError::new("NOT_SUPPORTED", "Please check if the URL trying to access is a correct one", json!({"uri": uri})))
+            bad(ZohoError::limit_exceeded(
+                "Record count exceeded",
+                json!({"limit": 1, "json_path": format!("$.__composite_requests[{i}].body.data")}),
+            ))
+        } else if method == "GET"
+            && query
+                .iter()
+                .any(|(k, v)| k == "per_page" && v.parse::<usize>().is_ok_and(|n| n > 25))
+        {
+            bad(ZohoError::limit_exceeded(
+                "Record count exceeded",
+                json!({"limit": 25, "param_name": "per_page"}),
+            ))
+        } else if !path.starts_with("/crm/")
+            || path.contains("__composite_requests")
+            || path.contains("/bulk/")
+        {
+            Reply::error(
+                StatusCode::BAD_REQUEST,
+                ZohoError::new(
+                    "NOT_SUPPORTED",
+                    "Please check if the URL trying to access is a correct one",
+                    json!({"uri": uri}),
+                ),
+            )
         } else {
-            let price = sb.config.model.price(&crate::credits::Call { method: &method, path, query: &query, body: sub_body.as_ref() });
+            let price = sb.config.model.price(&crate::credits::Call {
+                method: &method,
+                path,
+                query: &query,
+                body: sub_body.as_ref(),
+            });
             let _slot = match price {
                 Ok(p) if p.sub_concurrency => match super::meter::take_sub_slot(&sb.meter) {
                     Ok(s) => Some(s),
                     Err(e) => {
-                        results.push(sub_result(&sid, &Reply::error(StatusCode::TOO_MANY_REQUESTS, e)));
+                        results.push(sub_result(
+                            &sid,
+                            &Reply::error(StatusCode::TOO_MANY_REQUESTS, e),
+                        ));
                         failed_at.get_or_insert(i);
                         continue;
                     }
@@ -763,14 +1050,21 @@ fn composite(sb: &Sandbox, c: &Ctx) -> Reply {
         let total = subs.len();
         let mut rolled: Vec<Value> = Vec::with_capacity(total);
         for (i, sub) in subs.iter().enumerate() {
-            let sid = sub.get("sub_request_id").and_then(Value::as_str).map(String::from).unwrap_or_else(|| (i + 1).to_string());
+            let sid = sub
+                .get("sub_request_id")
+                .and_then(Value::as_str)
+                .map(String::from)
+                .unwrap_or_else(|| (i + 1).to_string());
             if i == at {
                 rolled.push(results[i].clone());
             } else {
                 rolled.push(json!({"code": if i < at { "ROLLBACK_PERFORMED" } else { "NOT_EXECUTED" }, "details": {"rollbacked_by_sub_request_index": at}, "message": "the request was rolled back", "status": "error", "sub_request_id": sid}));
             }
         }
-        return Reply::json(StatusCode::BAD_REQUEST, json!({"__composite_requests": rolled}));
+        return Reply::json(
+            StatusCode::BAD_REQUEST,
+            json!({"__composite_requests": rolled}),
+        );
     }
     let failed = results.iter().filter(|r| r["status"] == "error").count();
     let status = if failed == 0 {
@@ -793,8 +1087,14 @@ fn sub_result(sid: &str, reply: &Reply) -> Value {
         ("SUCCESS".to_string(), "success".to_string())
     } else {
         (
-            body.get("code").and_then(Value::as_str).unwrap_or("FAILURE").to_string(),
-            body.get("message").and_then(Value::as_str).unwrap_or("failure").to_string(),
+            body.get("code")
+                .and_then(Value::as_str)
+                .unwrap_or("FAILURE")
+                .to_string(),
+            body.get("message")
+                .and_then(Value::as_str)
+                .unwrap_or("failure")
+                .to_string(),
         )
     };
     json!({

@@ -334,7 +334,7 @@ fn field_id(module: &ModuleDef, index: usize) -> String {
 }
 
 /// `GET /crm/v8/settings/modules`: one module's entry.
-pub fn module_json(m: &ModuleDef, modified_time: &str) -> Value {
+pub fn module_json(m: &ModuleDef, modified_time: &str, modified_by: &Value) -> Value {
     json!({
         "id": m.id.to_string(),
         "api_name": m.api_name,
@@ -351,7 +351,7 @@ pub fn module_json(m: &ModuleDef, modified_time: &str) -> Value {
         "visibility": 1,
         "status": "visible",
         "modified_time": modified_time,
-        "modified_by": null,
+        "modified_by": modified_by,
         "sequence_number": m.id % 100,
         "presence_sub_menu": true,
         "quick_create": true,
@@ -381,7 +381,7 @@ pub fn fields_json(m: &ModuleDef) -> Value {
             "unique": if d.unique { json!({"casesensitive": "false"}) } else { json!({}) },
             "pick_list_values": d.picklist.iter().enumerate().map(|(j, p)| json!({
                 "display_value": p, "actual_value": p, "sequence_number": j + 1,
-                "id": (m.id + 5_000 + (i * 50 + j) as u64).to_string(), "type": "used"
+                "id": (m.id + 5_000 + (i * 50 + j) as u64).to_string(), "type": "used", "colour_code": null
             })).collect::<Vec<_>>(),
             "lookup": match d.lookup {
                 Some(t) => json!({"module": {"api_name": t, "id": standard_modules().iter().find(|x| x.api_name == t).map(|x| x.id.to_string())}, "display_label": d.label, "api_name": d.api_name}),
@@ -460,7 +460,11 @@ pub fn layouts_json(m: &ModuleDef, modified_time: &str) -> Value {
 /// `GET /crm/v8/settings/related_lists?module=X`.
 pub fn related_lists_json(m: &ModuleDef) -> Value {
     let related: &[(&str, &str)] = match m.api_name {
-        "Accounts" => &[("Contacts", "Contacts"), ("Deals", "Deals"), ("Cases", "Cases")],
+        "Accounts" => &[
+            ("Contacts", "Contacts"),
+            ("Deals", "Deals"),
+            ("Cases", "Cases"),
+        ],
         "Contacts" => &[("Deals", "Deals"), ("Cases", "Cases")],
         "Leads" | "Deals" => &[("Tasks", "Tasks")],
         _ => &[],
@@ -471,7 +475,9 @@ pub fn related_lists_json(m: &ModuleDef) -> Value {
         .chain(std::iter::once((related.len(), &("Notes", "Notes"))))
         .map(|(i, (api, module))| {
             json!({"id": (m.id + 200 + i as u64).to_string(), "api_name": api, "display_label": api,
-                   "sequence_number": (i + 1).to_string(), "module": {"api_name": module}, "name": api,
+                   "sequence_number": (i + 1).to_string(),
+                   "module": {"api_name": module, "id": standard_modules().iter().find(|x| x.api_name == *module).map_or(String::new(), |x| x.id.to_string())},
+                   "name": api,
                    "type": "default", "href": format!("{}/{{id}}/{}", m.api_name, api), "visible": true,
                    "status": "visible"})
         })

@@ -36,7 +36,8 @@ impl Store {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
-        let conn = Connection::open(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        let conn =
+            Connection::open(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
@@ -45,19 +46,28 @@ impl Store {
     }
 
     pub fn save_meta(&mut self, key: &str, value: &str) -> anyhow::Result<()> {
-        self.conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)", params![key, value])?;
+        self.conn.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
+            params![key, value],
+        )?;
         Ok(())
     }
 
     fn meta(&self, key: &str) -> anyhow::Result<Option<String>> {
-        Ok(self.conn.query_row("SELECT value FROM meta WHERE key = ?1", params![key], |r| r.get(0)).optional()?)
+        Ok(self
+            .conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", params![key], |r| {
+                r.get(0)
+            })
+            .optional()?)
     }
 
     /// Writes a whole org (first start, or a reset).
     pub fn save_org(&mut self, org: &Org) -> anyhow::Result<()> {
         let tx = self.conn.transaction()?;
         {
-            let mut ins = tx.prepare("INSERT OR REPLACE INTO records (module, id, json) VALUES (?1, ?2, ?3)")?;
+            let mut ins = tx
+                .prepare("INSERT OR REPLACE INTO records (module, id, json) VALUES (?1, ?2, ?3)")?;
             for (module, recs) in &org.records {
                 for (id, r) in recs {
                     ins.execute(params![module, id, serde_json::to_string(r)?])?;
@@ -70,7 +80,10 @@ impl Store {
             ("seed_org", org.org_id.clone()),
             ("initialized", "1".into()),
         ] {
-            tx.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)", params![k, v])?;
+            tx.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
+                params![k, v],
+            )?;
         }
         tx.commit()?;
         Ok(())
@@ -93,7 +106,10 @@ impl Store {
         for c in changes {
             match (&c.operation, &c.record) {
                 (Operation::Delete, _) => {
-                    tx.execute("DELETE FROM records WHERE module = ?1 AND id = ?2", params![c.module, c.id])?;
+                    tx.execute(
+                        "DELETE FROM records WHERE module = ?1 AND id = ?2",
+                        params![c.module, c.id],
+                    )?;
                 }
                 (_, Some(r)) => {
                     tx.execute(
@@ -117,7 +133,10 @@ impl Store {
     }
 
     pub fn save_converted(&mut self, id: &str, lead: &Record) -> anyhow::Result<()> {
-        self.conn.execute("INSERT OR REPLACE INTO converted (id, json) VALUES (?1, ?2)", params![id, serde_json::to_string(lead)?])?;
+        self.conn.execute(
+            "INSERT OR REPLACE INTO converted (id, json) VALUES (?1, ?2)",
+            params![id, serde_json::to_string(lead)?],
+        )?;
         Ok(())
     }
 
@@ -125,7 +144,13 @@ impl Store {
         self.save_meta("next_id", &next_id.to_string())
     }
 
-    pub fn save_charge(&mut self, at_ms: i64, credits: u64, api: &str, module: Option<&str>) -> anyhow::Result<()> {
+    pub fn save_charge(
+        &mut self,
+        at_ms: i64,
+        credits: u64,
+        api: &str,
+        module: Option<&str>,
+    ) -> anyhow::Result<()> {
         self.conn.execute(
             "INSERT INTO charges (at_ms, credits, api, module) VALUES (?1, ?2, ?3, ?4)",
             params![at_ms, credits as i64, api, module],
@@ -134,12 +159,16 @@ impl Store {
     }
 
     pub fn save_channel(&mut self, ch: &Channel) -> anyhow::Result<()> {
-        self.conn.execute("INSERT OR REPLACE INTO channels (id, json) VALUES (?1, ?2)", params![ch.channel_id, serde_json::to_string(ch)?])?;
+        self.conn.execute(
+            "INSERT OR REPLACE INTO channels (id, json) VALUES (?1, ?2)",
+            params![ch.channel_id, serde_json::to_string(ch)?],
+        )?;
         Ok(())
     }
 
     pub fn delete_channel(&mut self, id: &str) -> anyhow::Result<()> {
-        self.conn.execute("DELETE FROM channels WHERE id = ?1", params![id])?;
+        self.conn
+            .execute("DELETE FROM channels WHERE id = ?1", params![id])?;
         Ok(())
     }
 
@@ -152,12 +181,18 @@ impl Store {
     }
 
     pub fn save_upload(&mut self, id: &str, data: &[u8]) -> anyhow::Result<()> {
-        self.conn.execute("INSERT OR REPLACE INTO uploads (id, data) VALUES (?1, ?2)", params![id, data])?;
+        self.conn.execute(
+            "INSERT OR REPLACE INTO uploads (id, data) VALUES (?1, ?2)",
+            params![id, data],
+        )?;
         Ok(())
     }
 
     pub fn save_token(&mut self, token: &str, expiry_ms: i64) -> anyhow::Result<()> {
-        self.conn.execute("INSERT OR REPLACE INTO tokens (token, expiry_ms) VALUES (?1, ?2)", params![token, expiry_ms])?;
+        self.conn.execute(
+            "INSERT OR REPLACE INTO tokens (token, expiry_ms) VALUES (?1, ?2)",
+            params![token, expiry_ms],
+        )?;
         Ok(())
     }
 
@@ -182,11 +217,23 @@ impl Store {
         for recs in org.records.values_mut() {
             recs.clear();
         }
-        org.next_id = self.meta("next_id")?.and_then(|v| v.parse().ok()).unwrap_or(org.next_id);
-        org.schema_time_ms = self.meta("schema_time_ms")?.and_then(|v| v.parse().ok()).unwrap_or(org.schema_time_ms);
+        org.next_id = self
+            .meta("next_id")?
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(org.next_id);
+        org.schema_time_ms = self
+            .meta("schema_time_ms")?
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(org.schema_time_ms);
         {
             let mut st = self.conn.prepare("SELECT module, id, json FROM records")?;
-            let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))?;
+            let rows = st.query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            })?;
             for row in rows {
                 let (module, id, json) = row?;
                 let rec: Record = serde_json::from_str(&json)?;
@@ -194,7 +241,14 @@ impl Store {
             }
             let mut st = self.conn.prepare("SELECT module, id, display_name, deleted_ms, created_by, deleted_by FROM deleted ORDER BY rowid")?;
             let rows = st.query_map([], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, i64>(3)?, r.get::<_, String>(4)?, r.get::<_, String>(5)?))
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, i64>(3)?,
+                    r.get::<_, String>(4)?,
+                    r.get::<_, String>(5)?,
+                ))
             })?;
             for row in rows {
                 let (module, id, display_name, deleted_ms, cb, db) = row?;
@@ -207,18 +261,28 @@ impl Store {
                 });
             }
             let mut st = self.conn.prepare("SELECT id, json FROM converted")?;
-            let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+            let rows =
+                st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
             for row in rows {
                 let (id, json) = row?;
                 org.converted.insert(id, serde_json::from_str(&json)?);
             }
-            let mut st = self.conn.prepare("SELECT at_ms, credits, api, module FROM charges WHERE at_ms > ?1 ORDER BY at_ms")?;
+            let mut st = self.conn.prepare(
+                "SELECT at_ms, credits, api, module FROM charges WHERE at_ms > ?1 ORDER BY at_ms",
+            )?;
             let rows = st.query_map(params![now_ms - WINDOW_MS], |r| {
-                Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?, r.get::<_, Option<String>>(3)?))
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, Option<String>>(3)?,
+                ))
             })?;
             for row in rows {
                 let (at, credits, api, module) = row?;
-                meter.window.charge_tagged(at, credits as u64, ChargeTag { api, module });
+                meter
+                    .window
+                    .charge_tagged(at, credits as u64, ChargeTag { api, module });
             }
             let mut st = self.conn.prepare("SELECT json FROM channels")?;
             for json in st.query_map([], |r| r.get::<_, String>(0))? {
@@ -226,20 +290,28 @@ impl Store {
                 channels.map.insert(ch.channel_id.clone(), ch);
             }
             let mut st = self.conn.prepare("SELECT json, zip FROM jobs")?;
-            let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?)))?;
+            let rows = st.query_map([], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))
+            })?;
             for row in rows {
                 let (json, zip) = row?;
                 let job: Job = serde_json::from_str(&json)?;
                 bulk::restore(jobs, job, zip);
             }
             let mut st = self.conn.prepare("SELECT id, data FROM uploads")?;
-            let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?)))?;
+            let rows = st.query_map([], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))
+            })?;
             for row in rows {
                 let (id, data) = row?;
                 jobs.uploads.insert(id, data);
             }
-            let mut st = self.conn.prepare("SELECT token, expiry_ms FROM tokens WHERE expiry_ms > ?1")?;
-            let rows = st.query_map(params![now_ms], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+            let mut st = self
+                .conn
+                .prepare("SELECT token, expiry_ms FROM tokens WHERE expiry_ms > ?1")?;
+            let rows = st.query_map(params![now_ms], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+            })?;
             for row in rows {
                 let (t, e) = row?;
                 tokens.access.insert(t, e);

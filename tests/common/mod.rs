@@ -38,7 +38,12 @@ impl Sb {
         let base = handle.base_url();
         let http = reqwest::Client::new();
         let token = handle.state.mint_token();
-        Sb { handle, base, token, http }
+        Sb {
+            handle,
+            base,
+            token,
+            http,
+        }
     }
 
     pub async fn default() -> Sb {
@@ -49,9 +54,17 @@ impl Sb {
         format!("{}{}", self.base, path)
     }
 
-    pub async fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value, reqwest::header::HeaderMap) {
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value, reqwest::header::HeaderMap) {
         let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-        let mut req = self.http.request(m, self.url(path)).header("Authorization", format!("Zoho-oauthtoken {}", self.token));
+        let mut req = self
+            .http
+            .request(m, self.url(path))
+            .header("Authorization", format!("Zoho-oauthtoken {}", self.token));
         if let Some(b) = body {
             req = req.json(&b);
         }
@@ -59,12 +72,24 @@ impl Sb {
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
         let bytes = resp.bytes().await.unwrap();
-        let v = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into())) };
+        let v = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into()))
+        };
         (status, v, headers)
     }
 
     pub async fn usage(&self) -> Value {
-        self.http.get(self.url("/__sandbox/usage")).send().await.unwrap().json().await.unwrap()
+        self.http
+            .get(self.url("/__sandbox/usage"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
     }
 
     pub async fn used(&self) -> u64 {
@@ -72,7 +97,13 @@ impl Sb {
     }
 
     pub async fn advance(&self, seconds: i64) {
-        let r = self.http.post(self.url("/__sandbox/clock")).json(&json!({"advance_seconds": seconds})).send().await.unwrap();
+        let r = self
+            .http
+            .post(self.url("/__sandbox/clock"))
+            .json(&json!({"advance_seconds": seconds}))
+            .send()
+            .await
+            .unwrap();
         assert!(r.status().is_success());
     }
 }
