@@ -3,6 +3,10 @@
 //! The library holds every part (credit model, config, themes, servers, stores, views); the
 //! `creditops` binary is a thin CLI over it. See docs/architecture.md for the module map.
 
+// Zoho's error envelope (code, message, details) travels whole through `Result`s on error
+// paths that are cold by nature (a refused call); boxing it would buy nothing measurable.
+#![allow(clippy::result_large_err)]
+
 pub mod config;
 pub mod credits;
 pub mod sandbox;

@@ -21,7 +21,10 @@ fn sdk_installed() -> bool {
 async fn official_python_sdk_works_against_the_sandbox() {
     if !sdk_installed() {
         // CI installs the SDK (.ci/run), so there it must run; a developer without it is told.
-        assert!(std::env::var_os("CI").is_none(), "CI must install zohocrmsdk8-0 (see .ci/run)");
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must install zohocrmsdk8-0 (see .ci/run)"
+        );
         eprintln!("skipped: pip install zohocrmsdk8-0 to run the SDK conformance test");
         return;
     }
@@ -55,11 +58,20 @@ async fn official_python_sdk_works_against_the_sandbox() {
     .await
     .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "SDK steps failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "SDK steps failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.contains("sdk: 8 passed, 0 failed"), "{stdout}");
     // The SDK's hidden calls (current user, org, field metadata) were metered like any other.
     let usage = sb.usage().await;
     assert!(usage["by_api"]["users"]["calls"].as_u64().unwrap() >= 1);
     assert!(usage["by_api"]["org"]["calls"].as_u64().unwrap() >= 1);
-    assert!(usage["by_api"]["insert_records"]["credits"].as_u64().unwrap() >= 1);
+    assert!(
+        usage["by_api"]["insert_records"]["credits"]
+            .as_u64()
+            .unwrap()
+            >= 1
+    );
 }

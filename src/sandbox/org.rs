@@ -96,6 +96,9 @@ pub struct Org {
     pub licences: u64,
     /// When the schema last changed (If-Modified-Since compares with it).
     pub schema_time_ms: i64,
+    /// Lower-cased values of the duplicate-check fields (system and unique ones) → record ids,
+    /// so uniqueness and upsert lookups do not scan the module.
+    index: HashMap<(String, String), HashMap<String, std::collections::BTreeSet<String>>>,
 }
 
 const ID_BASE: u64 = 5_725_767_000_000_000_000;
@@ -190,6 +193,7 @@ impl Org {
             edition: edition.into(),
             licences,
             schema_time_ms: now_ms - 86_400_000,
+            index: HashMap::new(),
         };
         for m in &org.modules {
             org.records.insert(m.api_name.to_string(), BTreeMap::new());
@@ -410,6 +414,11 @@ impl Org {
 
     /// The id of the record whose `field` equals `value` (case-insensitively), if any.
     pub fn find_by_field(&self, module: &str, field: &str, value: &str) -> Option<String> {
+        if let Some(ix) = self.index.get(&(module.to_string(), field.to_string())) {
+            return ix
+                .get(&value.to_lowercase())
+                .and_then(|ids| ids.iter().next().cloned());
+        }
         let recs = self.records.get(module)?;
         recs.iter()
             .find(|(_, r)| {
@@ -418,6 +427,56 @@ impl Org {
                     .is_some_and(|v| v.eq_ignore_ascii_case(value))
             })
             .map(|(id, _)| id.clone())
+    }
+
+    fn indexed_fields(&self, module: &str) -> Vec<&'static str> {
+        self.module(module)
+            .map(|m| m.default_duplicate_check())
+            .unwrap_or_default()
+    }
+
+    /// Moves a record's indexed values from `old` to `new` (either may be absent).
+    fn reindex(&mut self, module: &str, id: &str, old: Option<&Record>, new: Option<&Record>) {
+        for field in self.indexed_fields(module) {
+            let key = (module.to_string(), field.to_string());
+            let value = |r: Option<&Record>| {
+                r.and_then(|r| r.get(field))
+                    .and_then(Value::as_str)
+                    .map(str::to_lowercase)
+            };
+            let (before, after) = (value(old), value(new));
+            if before == after {
+                continue;
+            }
+            let ix = self.index.entry(key).or_default();
+            if let Some(b) = before {
+                if let Some(ids) = ix.get_mut(&b) {
+                    ids.remove(id);
+                    if ids.is_empty() {
+                        ix.remove(&b);
+                    }
+                }
+            }
+            if let Some(a) = after {
+                ix.entry(a).or_default().insert(id.to_string());
+            }
+        }
+    }
+
+    /// Rebuilds the duplicate-check index from the records (after loading from a store).
+    pub fn rebuild_index(&mut self) {
+        self.index.clear();
+        let all: Vec<(String, String, Record)> = self
+            .records
+            .iter()
+            .flat_map(|(m, recs)| {
+                recs.iter()
+                    .map(move |(id, r)| (m.clone(), id.clone(), r.clone()))
+            })
+            .collect();
+        for (m, id, r) in all {
+            self.reindex(&m, &id, None, Some(&r));
+        }
     }
 
     fn stamp_new(
@@ -444,6 +503,7 @@ impl Org {
             .entry(m.api_name.to_string())
             .or_default()
             .insert(id.clone(), rec.clone());
+        self.reindex(m.api_name, &id, None, Some(&rec));
         (id, rec)
     }
 
@@ -535,7 +595,9 @@ impl Org {
         rec.extend(fields);
         rec.insert("Modified_Time".into(), json!(zoho_time(now_ms)));
         rec.insert("Modified_By".into(), u);
-        Ok((rec.clone(), names))
+        let after = rec.clone();
+        self.reindex(m.api_name, id, Some(&existing), Some(&after));
+        Ok((after, names))
     }
 
     /// `PUT /{module}` (ids in the records) and `PUT /{module}/{id}`.
@@ -677,6 +739,7 @@ impl Org {
         for id in ids {
             match self.records.get_mut(m.api_name).and_then(|r| r.remove(id)) {
                 Some(rec) => {
+                    self.reindex(m.api_name, id, Some(&rec), None);
                     let display = rec
                         .get(m.display_field)
                         .and_then(Value::as_str)
@@ -859,6 +922,7 @@ impl Org {
         if let Some(recs) = self.records.get_mut("Leads") {
             recs.remove(id);
         }
+        self.reindex("Leads", id, Some(&lead), None);
         self.converted.insert(id.to_string(), lead);
         changes.push(Change {
             module: "Leads".into(),

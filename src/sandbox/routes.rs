@@ -250,7 +250,7 @@ fn metadata(sb: &Sandbox, c: &Ctx, kind: &str, module: Option<&str>) -> Reply {
     let modified = zoho_time(org.schema_time_ms);
     let admin = org.current_user();
     let by = json!({"id": admin.id, "name": admin.full_name});
-    let find = |name: &str| org.module(name).map(Clone::clone);
+    let find = |name: &str| org.module(name).cloned();
     match (kind, module) {
         ("modules", _) => Reply::json(
             StatusCode::OK,

@@ -317,6 +317,7 @@ impl Store {
                 tokens.access.insert(t, e);
             }
         }
+        org.rebuild_index();
         Ok(Some(org))
     }
 }
