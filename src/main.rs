@@ -6,6 +6,11 @@ use clap::{CommandFactory, Parser, Subcommand};
 
 mod commands;
 
+// The servers (sandbox, proxy, receiver) allocate JSON per call; glibc's malloc degrades as their
+// heaps grow (malloc_consolidate dominated profiles). mimalloc keeps per-call cost flat.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// creditops keeps a company's Zoho CRM integrations within their API credits: live credit
 /// gauges, a metadata cache, webhook tail, add-on estimates and a batch planner.
 #[derive(Debug, Parser)]

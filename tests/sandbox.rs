@@ -297,6 +297,14 @@ async fn update_upsert_delete_and_deleted_list() {
         ),
         (Some("Up2"), Some("CTO"))
     );
+    // Users come back whole, as Zoho sends them (the sandbox stores only their ids).
+    for key in ["Created_By", "Modified_By", "Owner"] {
+        let u = &r["data"][0][key];
+        assert!(
+            u["id"].is_string() && u["name"].is_string() && u["email"].is_string(),
+            "{key}: {u}"
+        );
+    }
     let before = sb.used().await;
     let (s, b, _) = sb
         .call("DELETE", &format!("/crm/v8/Contacts?ids={id},999"), None)

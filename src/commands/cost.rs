@@ -60,7 +60,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     match ctx.model.price(&call) {
         Ok(price) => {
             if args.json {
-                return print_json(&price);
+                let mut v = serde_json::to_value(&price)?;
+                v["explanation"] = json!(price.explanation());
+                return print_json(&v);
             }
             let flag = if price.priced {
                 ""
@@ -72,7 +74,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 price.credits,
                 if price.credits == 1 { "" } else { "s" }
             );
-            println!("rule      {}: {}", price.rule, price.explanation);
+            println!("rule      {}: {}", price.rule, price.explanation());
             if let Some(m) = &price.module {
                 println!("module    {m}");
             }

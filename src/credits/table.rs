@@ -2,6 +2,7 @@
 //! pricing of a concrete HTTP call against it.
 
 use std::fmt;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -106,6 +107,9 @@ enum Segment {
 #[derive(Debug, Clone)]
 struct CompiledRow {
     row: CostRow,
+    /// The row's name and source, shared by every price it makes (no allocation per call).
+    name: Arc<str>,
+    source: Arc<str>,
     method: Option<String>,
     segments: Vec<Segment>,
     specificity: u32,
@@ -121,14 +125,24 @@ pub struct Call<'a> {
     pub body: Option<&'a Value>,
 }
 
+/// How a rule arrived at its answer (turned into words only when someone reads it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Basis {
+    Unpriced,
+    Flat,
+    PerRecords { per: u32 },
+    Coql { limit: u32, up_to: u32 },
+    Composite { sub_requests: u32 },
+}
+
 /// What a call costs and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Price {
     pub credits: u32,
     /// The row that priced the call (`unpriced` when none matched).
-    pub rule: String,
-    /// A human account of the rule, e.g. "1 per 10 records (37 records)".
-    pub explanation: String,
+    pub rule: Arc<str>,
+    #[serde(skip)]
+    pub basis: Basis,
     /// False when no row matched: the call is charged the default of 1 credit and flagged.
     pub priced: bool,
     pub records: u32,
@@ -136,7 +150,27 @@ pub struct Price {
     pub sub_concurrency: bool,
     pub concurrency_slots: u32,
     pub failure_credits: Option<u32>,
-    pub source: String,
+    pub source: Arc<str>,
+}
+
+impl Price {
+    /// A human account of the rule, e.g. "1 per 10 records, rounded up (37 records)".
+    pub fn explanation(&self) -> String {
+        match self.basis {
+            Basis::Unpriced => {
+                "no row matches: the default of 1 credit for any API not listed".into()
+            }
+            Basis::Flat => format!("flat {}", self.credits),
+            Basis::PerRecords { per } => {
+                format!("1 per {per} records, rounded up ({} records)", self.records)
+            }
+            Basis::Coql { limit, up_to } => format!("COQL LIMIT {limit}: up to {up_to} rows"),
+            Basis::Composite { sub_requests } => format!(
+                "{} per composite call ({sub_requests} sub-requests)",
+                self.credits
+            ),
+        }
+    }
 }
 
 /// Why a call cannot be priced: Zoho refuses it before charging.
@@ -308,24 +342,35 @@ impl CostTable {
         };
         let segments = normalise_path(path_only);
         let segs: Vec<&str> = segments.iter().map(String::as_str).collect();
-        let records = count_records(call.body, query);
-        let Some((row, module)) = self.match_row(call.method, &segs, query) else {
+        self.price_segments(call.method, &segs, query, call.body)
+    }
+
+    /// Prices a call whose path is already split by [`normalise_path`] (servers split once and
+    /// route on the same segments).
+    pub fn price_segments(
+        &self,
+        method: &str,
+        segs: &[&str],
+        query: &[(String, String)],
+        body: Option<&Value>,
+    ) -> Result<Price, CostError> {
+        let records = count_records(body, query);
+        let Some((row, module)) = self.match_row(method, segs, query) else {
             return Ok(Price {
                 credits: 1,
-                rule: "unpriced".into(),
-                explanation: "no row matches: the default of 1 credit for any API not listed"
-                    .into(),
+                rule: Arc::from("unpriced"),
+                basis: Basis::Unpriced,
                 priced: false,
                 records,
-                module: literal_module(&segs),
+                module: literal_module(segs),
                 sub_concurrency: false,
                 concurrency_slots: 1,
                 failure_credits: None,
-                source: "api-limits pages: any API not listed costs 1".into(),
+                source: Arc::from("api-limits pages: any API not listed costs 1"),
             });
         };
         let r = &row.row;
-        let (credits, explanation) = apply_rule(&r.rule, &r.name, records, call.body)?;
+        let (credits, basis) = apply_rule(&r.rule, &r.name, records, body)?;
         let credits = clamp(credits, r.min_credits, r.max_credits);
         let sub_concurrency = match r.sub_concurrency {
             SubConcurrency::Never => false,
@@ -334,15 +379,15 @@ impl CostTable {
         };
         Ok(Price {
             credits,
-            rule: r.name.clone(),
-            explanation,
+            rule: row.name.clone(),
+            basis,
             priced: true,
             records,
             module,
             sub_concurrency,
             concurrency_slots: r.concurrency_slots,
             failure_credits: r.failure_credits,
-            source: r.source.clone(),
+            source: row.source.clone(),
         })
     }
 }
@@ -357,7 +402,7 @@ fn apply_rule(
     name: &str,
     records: u32,
     body: Option<&Value>,
-) -> Result<(u32, String), CostError> {
+) -> Result<(u32, Basis), CostError> {
     match rule {
         CostRule::Flat {
             credits,
@@ -372,7 +417,7 @@ fn apply_rule(
                     });
                 }
             }
-            Ok((*credits, format!("flat {credits}")))
+            Ok((*credits, Basis::Flat))
         }
         CostRule::PerRecords { per, max_records } => {
             if records > *max_records {
@@ -384,10 +429,7 @@ fn apply_rule(
             }
             let per = (*per).max(1);
             let credits = records.max(1).div_ceil(per);
-            Ok((
-                credits,
-                format!("1 per {per} records, rounded up ({records} records)"),
-            ))
+            Ok((credits, Basis::PerRecords { per }))
         }
         CostRule::Coql { tiers } => {
             let query = body
@@ -397,7 +439,7 @@ fn apply_rule(
             let limit = coql_limit(query).unwrap_or(200);
             let max = tiers.last().map_or(2000, |t| t[0]);
             match tiers.iter().find(|t| limit <= t[0]) {
-                Some(t) => Ok((t[1], format!("COQL LIMIT {limit}: up to {} rows", t[0]))),
+                Some(t) => Ok((t[1], Basis::Coql { limit, up_to: t[0] })),
                 None => Err(CostError::CoqlLimit { limit, max }),
             }
         }
@@ -415,10 +457,7 @@ fn apply_rule(
                     max: *max_sub_requests,
                 });
             }
-            Ok((
-                *credits,
-                format!("{credits} per composite call ({subs} sub-requests)"),
-            ))
+            Ok((*credits, Basis::Composite { sub_requests: subs }))
         }
     }
 }
@@ -603,6 +642,8 @@ fn compile(row: CostRow, file: &str) -> Result<CompiledRow, TableError> {
         + u32::from(row.query_has.is_some()) * 3
         + u32::from(method.is_some());
     Ok(CompiledRow {
+        name: Arc::from(row.name.as_str()),
+        source: Arc::from(row.source.as_str()),
         row,
         method,
         segments,

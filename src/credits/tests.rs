@@ -47,7 +47,7 @@ fn insert_is_one_credit_per_ten_records_rounded_up() {
     for (n, want) in cases {
         let p = price("POST", "/crm/v8/Leads", &[], Some(&records(n))).unwrap();
         assert_eq!(p.credits, want, "{n} records");
-        assert_eq!(p.rule, "insert_records");
+        assert_eq!(&*p.rule, "insert_records");
         assert_eq!(p.records, n as u32);
         assert_eq!(p.module.as_deref(), Some("Leads"));
         assert!(p.priced);
@@ -91,7 +91,7 @@ fn sub_concurrency_applies_over_ten_records() {
 #[test]
 fn get_records_costs_one_and_three_with_cvid() {
     let plain = price("GET", "/crm/v8/Leads", &[("fields", "Last_Name")], None).unwrap();
-    assert_eq!((plain.credits, plain.rule.as_str()), (1, "get_records"));
+    assert_eq!((plain.credits, plain.rule.as_ref()), (1, "get_records"));
     let cvid = price(
         "GET",
         "/crm/v8/Leads",
@@ -99,7 +99,7 @@ fn get_records_costs_one_and_three_with_cvid() {
         None,
     )
     .unwrap();
-    assert_eq!((cvid.credits, cvid.rule.as_str()), (3, "get_records_cvid"));
+    assert_eq!((cvid.credits, cvid.rule.as_ref()), (3, "get_records_cvid"));
     assert!(cvid.sub_concurrency);
     // cvid given inline in the path counts too; an empty cvid does not.
     let inline = price("GET", "/crm/v8/Leads?cvid=41&page=2", &[], None).unwrap();
@@ -132,7 +132,7 @@ fn coql_is_priced_by_limit_tier() {
     for (query, want) in cases {
         let p = price("POST", "/crm/v8/coql", &[], Some(&q(query))).unwrap();
         assert_eq!(p.credits, want, "{query}");
-        assert_eq!(p.rule, "coql");
+        assert_eq!(&*p.rule, "coql");
     }
     let err = price(
         "POST",
@@ -153,7 +153,7 @@ fn convert_lead_costs_five() {
         None,
     )
     .unwrap();
-    assert_eq!((p.credits, p.rule.as_str()), (5, "convert_lead"));
+    assert_eq!((p.credits, p.rule.as_ref()), (5, "convert_lead"));
     assert_eq!(p.module.as_deref(), Some("Leads"));
 }
 
@@ -167,7 +167,7 @@ fn unknown_paths_cost_one_and_are_flagged() {
         let p = price(m, path, &[], None).unwrap();
         assert_eq!(p.credits, 1, "{m} {path}");
         assert!(!p.priced, "{m} {path}");
-        assert_eq!(p.rule, "unpriced");
+        assert_eq!(&*p.rule, "unpriced");
     }
 }
 
@@ -180,7 +180,7 @@ fn other_versions_and_full_urls_are_priced_as_v8() {
         Some(&records(25)),
     )
     .unwrap();
-    assert_eq!((p.credits, p.rule.as_str()), (3, "insert_records"));
+    assert_eq!((p.credits, p.rule.as_ref()), (3, "insert_records"));
     let b = price("POST", "/crm/bulk/v5/write", &[], None).unwrap();
     assert_eq!(b.credits, 500);
 }
@@ -262,7 +262,7 @@ fn flat_rows_and_their_caps() {
     ];
     for (m, path, q, want, rule) in cases {
         let p = price(m, path, q, None).unwrap();
-        assert_eq!((p.credits, p.rule.as_str()), (*want, *rule), "{m} {path}");
+        assert_eq!((p.credits, p.rule.as_ref()), (*want, *rule), "{m} {path}");
         assert!(p.priced);
     }
     let ids: Vec<String> = (0..101).map(|i| i.to_string()).collect();
@@ -352,7 +352,7 @@ source = "test"
             body: None,
         })
         .unwrap();
-    assert_eq!((p.credits, p.source.as_str()), (7, "my measurement"));
+    assert_eq!((p.credits, p.source.as_ref()), (7, "my measurement"));
     let body = records(11);
     let p = t
         .price(&Call {
@@ -362,7 +362,7 @@ source = "test"
             body: Some(&body),
         })
         .unwrap();
-    assert_eq!((p.credits, p.rule.as_str()), (3, "leads_insert_special"));
+    assert_eq!((p.credits, p.rule.as_ref()), (3, "leads_insert_special"));
     // Other modules keep the built-in rule.
     let p = t
         .price(&Call {

@@ -13,7 +13,7 @@ use crate::zoho::ZohoError;
 /// What a charge was for: the API (cost-table row) and the module.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChargeTag {
-    pub api: String,
+    pub api: std::sync::Arc<str>,
     pub module: Option<String>,
 }
 
@@ -59,7 +59,7 @@ impl Meter {
             if c.at_ms > now_ms {
                 continue;
             }
-            let e = by_api.entry(tag.api.as_str()).or_default();
+            let e = by_api.entry(&*tag.api).or_default();
             e.0 += 1;
             e.1 += c.credits;
             let m = by_module

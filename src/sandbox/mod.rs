@@ -27,7 +27,7 @@ use axum::Router;
 use bytes::Bytes;
 use serde_json::{json, Value};
 
-use crate::credits::{Call, CreditModel};
+use crate::credits::CreditModel;
 use crate::secret::Secret;
 use crate::zoho::ZohoError;
 
@@ -116,6 +116,8 @@ pub struct Sandbox {
     pub bulk: Mutex<bulk::Jobs>,
     pub store: Option<Mutex<store::Store>>,
     pub notifier: notify::Notifier,
+    /// The acting user of every call (the org's admin; user ids do not change on reset).
+    admin_id: String,
     base_url: OnceLock<String>,
 }
 
@@ -137,7 +139,7 @@ impl Sandbox {
         let mut tokens = Tokens::default();
         let mut channels = notify::Channels::default();
         let mut jobs = bulk::Jobs::default();
-        let (org, store) = match &config.data_dir {
+        let (mut org, store) = match &config.data_dir {
             Some(dir) => {
                 let mut st = store::Store::open(&dir.join("sandbox.sqlite"))?;
                 let org = match st.load(
@@ -162,7 +164,11 @@ impl Sandbox {
                 None,
             ),
         };
+        // A store saves whole records, so changes must carry them.
+        org.keep_change_records = store.is_some();
+        let admin_id = org.current_user().id.clone();
         Ok(Sandbox {
+            admin_id,
             config,
             org: Mutex::new(org),
             meter: Arc::new(Mutex::new(meter)),
@@ -205,7 +211,8 @@ impl Sandbox {
     pub fn reset(&self, seed: Option<u64>) {
         let now = self.clock.now_ms();
         let seed = seed.unwrap_or(self.config.seed);
-        let org = Org::demo(seed, &self.config.edition, self.config.users, now);
+        let mut org = Org::demo(seed, &self.config.edition, self.config.users, now);
+        org.keep_change_records = self.store.is_some();
         {
             let mut m = lock(&self.meter);
             m.window.clear();
@@ -498,12 +505,16 @@ async fn handle(State(sb): State<Arc<Sandbox>>, req: Request) -> Response {
     };
 
     // Price, then admit (credits, concurrency, sub-concurrency).
-    let price = match sb.config.model.price(&Call {
-        method: parts.method.as_str(),
-        path: &path,
-        query: &query,
-        body: json.as_ref(),
-    }) {
+    let segs = crate::credits::table::normalise_path(&path);
+    let seg_refs: Vec<&str> = segs.iter().map(String::as_str).collect();
+    let priced = sb.config.model.table.price_segments(
+        parts.method.as_str(),
+        &seg_refs,
+        &query,
+        json.as_ref(),
+    );
+    drop(seg_refs);
+    let price = match priced {
         Ok(p) => p,
         Err(e) => {
             let details = match &e {
@@ -536,10 +547,10 @@ async fn handle(State(sb): State<Arc<Sandbox>>, req: Request) -> Response {
         tokio::time::sleep(sb.config.latency).await;
     }
 
-    let user = lock(&sb.org).current_user().id.clone();
+    let user = sb.admin_id.clone();
     let ctx = Ctx {
         method: parts.method.clone(),
-        segs: crate::credits::table::normalise_path(&path),
+        segs,
         query,
         headers: parts.headers,
         body: bytes,

@@ -368,6 +368,14 @@ pub fn watch(sb: &Sandbox, c: &Ctx) -> Reply {
                     .and_then(parse_time)
                     .filter(|t| *t > now && *t <= now + WEEK_MS)
                     .unwrap_or(now + HOUR_MS);
+                if item
+                    .get("return_affected_field_values")
+                    .and_then(Value::as_bool)
+                    == Some(true)
+                {
+                    // Callbacks will carry values: changes must now carry the records.
+                    lock(&sb.org).keep_change_records = true;
+                }
                 let ch = Channel {
                     channel_id: id.clone(),
                     events,

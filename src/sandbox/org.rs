@@ -5,6 +5,7 @@
 //! never holds the lock across an await.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Map, Value};
@@ -83,7 +84,7 @@ pub struct Deleted {
 /// The org: schema, users and records.
 #[derive(Debug, Clone)]
 pub struct Org {
-    pub modules: Vec<ModuleDef>,
+    pub modules: Vec<Arc<ModuleDef>>,
     pub users: Vec<User>,
     pub records: HashMap<String, BTreeMap<String, Record>>,
     pub deleted: HashMap<String, Vec<Deleted>>,
@@ -96,19 +97,35 @@ pub struct Org {
     pub licences: u64,
     /// When the schema last changed (If-Modified-Since compares with it).
     pub schema_time_ms: i64,
+    /// Whether changes carry a copy of the record (see [`Org::snapshot`]).
+    pub keep_change_records: bool,
     /// Lower-cased values of the duplicate-check fields (system and unique ones) → record ids,
     /// so uniqueness and upsert lookups do not scan the module.
-    index: HashMap<(String, String), HashMap<String, std::collections::BTreeSet<String>>>,
+    index:
+        HashMap<String, HashMap<&'static str, HashMap<String, std::collections::BTreeSet<String>>>>,
 }
 
 const ID_BASE: u64 = 5_725_767_000_000_000_000;
 
 /// Formats epoch milliseconds as Zoho does: `2026-11-27T10:00:00+00:00`.
 pub fn zoho_time(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .unwrap_or_default()
-        .format("%Y-%m-%dT%H:%M:%S+00:00")
-        .to_string()
+    use chrono::{Datelike, Timelike};
+    // Written by hand: chrono's strftime parser showed up on the write path's profile.
+    let t = chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default();
+    let mut s = String::with_capacity(25);
+    let _ = std::fmt::Write::write_fmt(
+        &mut s,
+        format_args!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}+00:00",
+            t.year(),
+            t.month(),
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second()
+        ),
+    );
+    s
 }
 
 /// Parses Zoho's and HTTP's date formats into epoch milliseconds.
@@ -182,7 +199,7 @@ impl Org {
             })
             .collect();
         let mut org = Org {
-            modules: standard_modules(),
+            modules: standard_modules().into_iter().map(Arc::new).collect(),
             users,
             records: HashMap::new(),
             deleted: HashMap::new(),
@@ -194,6 +211,7 @@ impl Org {
             licences,
             schema_time_ms: now_ms - 86_400_000,
             index: HashMap::new(),
+            keep_change_records: false,
         };
         for m in &org.modules {
             org.records.insert(m.api_name.to_string(), BTreeMap::new());
@@ -243,7 +261,7 @@ impl Org {
         org
     }
 
-    pub fn module(&self, api_name: &str) -> Result<&ModuleDef, ZohoError> {
+    pub fn module(&self, api_name: &str) -> Result<&Arc<ModuleDef>, ZohoError> {
         self.modules
             .iter()
             .find(|m| m.api_name.eq_ignore_ascii_case(api_name))
@@ -267,6 +285,33 @@ impl Org {
         self.user(id).unwrap_or(self.current_user()).minified()
     }
 
+    /// Expands the stored `{"id"}` of Created_By and Modified_By into Zoho's `{id, name, email}`.
+    /// Records store the bare reference: two user objects per record were a third of a
+    /// record's allocations and of the sandbox's memory growth under write load.
+    pub fn expand_users(&self, rec: &mut Map<String, Value>) {
+        for key in STORED_AS_REF {
+            if let Some(v) = rec.get_mut(key) {
+                if let Some(id) = v
+                    .as_object()
+                    .filter(|o| o.len() == 1)
+                    .and_then(|o| o.get("id"))
+                    .and_then(Value::as_str)
+                {
+                    *v = self.user_min(id);
+                }
+            }
+        }
+    }
+
+    fn user_ref(&self, id: &str) -> Value {
+        let mut o = Map::new();
+        o.insert(
+            "id".into(),
+            Value::from(self.user(id).unwrap_or(self.current_user()).id.as_str()),
+        );
+        Value::Object(o)
+    }
+
     /// The record a lookup points at, as `{"id", "name"}`.
     fn lookup_target(&self, module: &str, id: &str) -> Option<Value> {
         let m = self.module(module).ok()?;
@@ -288,6 +333,7 @@ impl Org {
         self_id: Option<&str>,
     ) -> Result<Map<String, Value>, ZohoError> {
         let path = |api: &str| format!("$.data[{index}].{api}");
+        // Paths are built only when a record fails: the happy path allocates none.
         let mut out = Map::new();
         for (key, value) in input {
             let Some(def) = m.field(key) else { continue };
@@ -298,7 +344,7 @@ impl Org {
                 out.insert(key.clone(), Value::Null);
                 continue;
             }
-            let v = self.check_value(def, value, &path(def.api_name))?;
+            let v = self.check_value(def, value, index)?;
             out.insert(key.clone(), v);
         }
         for def in m.fields.iter().filter(|d| d.mandatory) {
@@ -329,16 +375,12 @@ impl Org {
         Ok(out)
     }
 
-    fn check_value(
-        &self,
-        def: &FieldDef,
-        value: &Value,
-        json_path: &str,
-    ) -> Result<Value, ZohoError> {
+    fn check_value(&self, def: &FieldDef, value: &Value, index: usize) -> Result<Value, ZohoError> {
+        let path = || format!("$.data[{index}].{}", def.api_name);
         let invalid = |expected: &str| {
             ZohoError::invalid_data(
                 "invalid data",
-                json!({"expected_data_type": expected, "api_name": def.api_name, "json_path": json_path}),
+                json!({"expected_data_type": expected, "api_name": def.api_name, "json_path": path()}),
             )
         };
         match def.kind {
@@ -354,7 +396,7 @@ impl Org {
                 if s.chars().count() > max {
                     return Err(ZohoError::invalid_data(
                         "invalid data",
-                        json!({"api_name": def.api_name, "json_path": json_path, "maximum_length": max}),
+                        json!({"api_name": def.api_name, "json_path": path(), "maximum_length": max}),
                     ));
                 }
                 Ok(value.clone())
@@ -396,7 +438,7 @@ impl Org {
                 self.lookup_target(target, &id).ok_or_else(|| {
                     ZohoError::invalid_data(
                         "the id given seems to be invalid",
-                        json!({"api_name": def.api_name, "json_path": json_path}),
+                        json!({"api_name": def.api_name, "json_path": path()}),
                     )
                 })
             }
@@ -405,7 +447,7 @@ impl Org {
                 self.user(&id).map(User::minified).ok_or_else(|| {
                     ZohoError::invalid_data(
                         "the id given seems to be invalid",
-                        json!({"api_name": def.api_name, "json_path": json_path}),
+                        json!({"api_name": def.api_name, "json_path": path()}),
                     )
                 })
             }
@@ -414,7 +456,7 @@ impl Org {
 
     /// The id of the record whose `field` equals `value` (case-insensitively), if any.
     pub fn find_by_field(&self, module: &str, field: &str, value: &str) -> Option<String> {
-        if let Some(ix) = self.index.get(&(module.to_string(), field.to_string())) {
+        if let Some(ix) = self.index.get(module).and_then(|m| m.get(field)) {
             return ix
                 .get(&value.to_lowercase())
                 .and_then(|ids| ids.iter().next().cloned());
@@ -429,16 +471,12 @@ impl Org {
             .map(|(id, _)| id.clone())
     }
 
-    fn indexed_fields(&self, module: &str) -> Vec<&'static str> {
-        self.module(module)
-            .map(|m| m.default_duplicate_check())
-            .unwrap_or_default()
-    }
-
     /// Moves a record's indexed values from `old` to `new` (either may be absent).
     fn reindex(&mut self, module: &str, id: &str, old: Option<&Record>, new: Option<&Record>) {
-        for field in self.indexed_fields(module) {
-            let key = (module.to_string(), field.to_string());
+        let Ok(m) = self.module(module).cloned() else {
+            return;
+        };
+        for &field in m.default_duplicate_check() {
             let value = |r: Option<&Record>| {
                 r.and_then(|r| r.get(field))
                     .and_then(Value::as_str)
@@ -448,7 +486,13 @@ impl Org {
             if before == after {
                 continue;
             }
-            let ix = self.index.entry(key).or_default();
+            if !self.index.contains_key(module) {
+                self.index.insert(module.to_string(), HashMap::new());
+            }
+            let Some(by_field) = self.index.get_mut(module) else {
+                continue;
+            };
+            let ix = by_field.entry(field).or_default();
             if let Some(b) = before {
                 if let Some(ids) = ix.get_mut(&b) {
                     ids.remove(id);
@@ -487,44 +531,56 @@ impl Org {
         now_ms: i64,
     ) -> (String, Record) {
         let id = self.new_id();
-        let u = self.user_min(user);
+        let u = self.user_ref(user);
         let t = zoho_time(now_ms);
         let mut rec = Record::new();
         rec.insert("id".into(), json!(id));
         if !fields.contains_key("Owner") {
-            fields.insert("Owner".into(), u.clone());
+            fields.insert("Owner".into(), self.user_min(user));
         }
         rec.extend(fields);
         rec.insert("Created_Time".into(), json!(t));
         rec.insert("Modified_Time".into(), json!(t));
         rec.insert("Created_By".into(), u.clone());
         rec.insert("Modified_By".into(), u);
+        self.reindex(m.api_name, &id, None, Some(&rec));
+        let mut stamp = stamp_of(&rec);
+        self.expand_users(&mut stamp);
         self.records
             .entry(m.api_name.to_string())
             .or_default()
-            .insert(id.clone(), rec.clone());
-        self.reindex(m.api_name, &id, None, Some(&rec));
-        (id, rec)
+            .insert(id.clone(), rec);
+        (id, stamp)
     }
 
-    fn success(&self, action: &str, rec: &Record, duplicate_field: Option<&str>) -> Value {
-        let mut v = json!({
-            "code": "SUCCESS",
-            "details": {
-                "Modified_Time": rec.get("Modified_Time"),
-                "Modified_By": rec.get("Modified_By"),
-                "Created_Time": rec.get("Created_Time"),
-                "id": rec.get("id"),
-                "Created_By": rec.get("Created_By"),
-            },
-            "message": if action == "insert" { "record added" } else { "record updated" },
-            "status": "success",
-        });
-        if let Some(d) = duplicate_field {
-            v["duplicate_field"] = json!(d);
-            v["action"] = json!(action);
+    /// A copy of a record for the change log, only when someone downstream reads it (a store,
+    /// or a channel that asked for affected values): copying every write costs throughput.
+    fn snapshot(&self, module: &str, id: &str) -> Option<Record> {
+        if !self.keep_change_records {
+            return None;
         }
-        v
+        let mut rec = self.records.get(module).and_then(|r| r.get(id)).cloned()?;
+        self.expand_users(&mut rec);
+        Some(rec)
+    }
+
+    /// A record's success entry; `stamp` is [`stamp_of`] the record, moved in whole.
+    fn success(&self, action: &str, stamp: Record, duplicate_field: Option<&str>) -> Value {
+        let mut v = Map::new();
+        v.insert("code".into(), Value::from("SUCCESS"));
+        v.insert("details".into(), Value::Object(stamp));
+        let message = if action == "insert" {
+            "record added"
+        } else {
+            "record updated"
+        };
+        v.insert("message".into(), Value::from(message));
+        v.insert("status".into(), Value::from("success"));
+        if let Some(d) = duplicate_field {
+            v.insert("duplicate_field".into(), Value::from(d));
+            v.insert("action".into(), Value::from(action));
+        }
+        Value::Object(v)
     }
 
     /// `POST /{module}`: each record succeeds or fails alone.
@@ -547,13 +603,14 @@ impl Org {
                 Ok(fields) => {
                     let names = fields.keys().cloned().collect();
                     let (id, rec) = self.stamp_new(&m, fields, user, now_ms);
-                    results.push(self.success("insert", &rec, None));
+                    results.push(self.success("insert", rec, None));
+                    let snapshot = self.snapshot(m.api_name, &id);
                     changes.push(Change {
                         module: m.api_name.into(),
                         id,
                         operation: Operation::Insert,
                         fields: names,
-                        record: Some(rec),
+                        record: snapshot,
                     });
                 }
                 Err(e) => results.push(e.to_json()),
@@ -575,16 +632,22 @@ impl Org {
             .records
             .get(m.api_name)
             .and_then(|r| r.get(id))
-            .cloned()
             .ok_or_else(|| {
                 ZohoError::invalid_data(
                     "the id given seems to be invalid",
                     json!({"api_name": "id", "json_path": format!("$.data[{i}].id")}),
                 )
             })?;
-        let fields = self.validate(m, obj, Some(&existing), i, Some(id))?;
+        let fields = self.validate(m, obj, Some(existing), i, Some(id))?;
+        // Only the indexed values of the old record are needed afterwards.
+        let mut before = Record::new();
+        for f in m.default_duplicate_check() {
+            if let Some(v) = existing.get(*f) {
+                before.insert((*f).to_string(), v.clone());
+            }
+        }
         let names: Vec<String> = fields.keys().cloned().collect();
-        let u = self.user_min(user);
+        let u = self.user_ref(user);
         let rec = self
             .records
             .get_mut(m.api_name)
@@ -595,9 +658,16 @@ impl Org {
         rec.extend(fields);
         rec.insert("Modified_Time".into(), json!(zoho_time(now_ms)));
         rec.insert("Modified_By".into(), u);
-        let after = rec.clone();
-        self.reindex(m.api_name, id, Some(&existing), Some(&after));
-        Ok((after, names))
+        let mut stamp = stamp_of(rec);
+        let mut after = Record::new();
+        for f in m.default_duplicate_check() {
+            if let Some(v) = rec.get(*f) {
+                after.insert((*f).to_string(), v.clone());
+            }
+        }
+        self.reindex(m.api_name, id, Some(&before), Some(&after));
+        self.expand_users(&mut stamp);
+        Ok((stamp, names))
     }
 
     /// `PUT /{module}` (ids in the records) and `PUT /{module}/{id}`.
@@ -626,13 +696,14 @@ impl Org {
             };
             match self.apply_update(&m, &id, obj, i, user, now_ms) {
                 Ok((rec, names)) => {
-                    results.push(self.success("update", &rec, None));
+                    results.push(self.success("update", rec, None));
+                    let snapshot = self.snapshot(m.api_name, &id);
                     changes.push(Change {
                         module: m.api_name.into(),
                         id,
                         operation: Operation::Update,
                         fields: names,
-                        record: Some(rec),
+                        record: snapshot,
                     });
                 }
                 Err(e) => results.push(e.to_json()),
@@ -665,8 +736,8 @@ impl Org {
             }
             _ => m
                 .default_duplicate_check()
-                .into_iter()
-                .map(String::from)
+                .iter()
+                .map(|f| f.to_string())
                 .collect(),
         };
         let mut results = Vec::with_capacity(data.len());
@@ -693,13 +764,14 @@ impl Org {
             match found {
                 Some((field, id)) => match self.apply_update(&m, &id, obj, i, user, now_ms) {
                     Ok((rec, names)) => {
-                        results.push(self.success("update", &rec, Some(&field)));
+                        results.push(self.success("update", rec, Some(&field)));
+                        let snapshot = self.snapshot(m.api_name, &id);
                         changes.push(Change {
                             module: m.api_name.into(),
                             id,
                             operation: Operation::Update,
                             fields: names,
-                            record: Some(rec),
+                            record: snapshot,
                         });
                     }
                     Err(e) => results.push(e.to_json()),
@@ -708,13 +780,14 @@ impl Org {
                     Ok(fields) => {
                         let names = fields.keys().cloned().collect();
                         let (id, rec) = self.stamp_new(&m, fields, user, now_ms);
-                        results.push(self.success("insert", &rec, Some(&order[0])));
+                        results.push(self.success("insert", rec, Some(&order[0])));
+                        let snapshot = self.snapshot(m.api_name, &id);
                         changes.push(Change {
                             module: m.api_name.into(),
                             id,
                             operation: Operation::Insert,
                             fields: names,
-                            record: Some(rec),
+                            record: snapshot,
                         });
                     }
                     Err(e) => results.push(e.to_json()),
@@ -745,6 +818,13 @@ impl Org {
                         .and_then(Value::as_str)
                         .unwrap_or("")
                         .to_string();
+                    let mut creator = Record::new();
+                    creator.insert(
+                        "Created_By".into(),
+                        rec.get("Created_By").cloned().unwrap_or(Value::Null),
+                    );
+                    self.expand_users(&mut creator);
+                    let created_by = creator.remove("Created_By").unwrap_or(Value::Null);
                     self.deleted
                         .entry(m.api_name.into())
                         .or_default()
@@ -752,7 +832,7 @@ impl Org {
                             id: id.clone(),
                             display_name: display,
                             deleted_ms: now_ms,
-                            created_by: rec.get("Created_By").cloned().unwrap_or(Value::Null),
+                            created_by,
                             deleted_by: deleter.clone(),
                         });
                     results.push(json!({"code": "SUCCESS", "details": {"id": id}, "message": "record deleted", "status": "success"}));
@@ -852,13 +932,14 @@ impl Org {
                                 0,
                                 None,
                             )?;
-                            let (aid, rec) = self.stamp_new(&accounts, fields, user, now_ms);
+                            let (aid, _) = self.stamp_new(&accounts, fields, user, now_ms);
+                            let snapshot = self.snapshot("Accounts", &aid);
                             changes.push(Change {
                                 module: "Accounts".into(),
                                 id: aid.clone(),
                                 operation: Operation::Insert,
                                 fields: vec!["Account_Name".into()],
-                                record: Some(rec),
+                                record: snapshot,
                             });
                             Some(aid)
                         }
@@ -888,13 +969,14 @@ impl Org {
                     }
                     let fields = self.validate(&contacts, &c, None, 0, None)?;
                     let names = fields.keys().cloned().collect();
-                    let (cid, rec) = self.stamp_new(&contacts, fields, user, now_ms);
+                    let (cid, _) = self.stamp_new(&contacts, fields, user, now_ms);
+                    let snapshot = self.snapshot("Contacts", &cid);
                     changes.push(Change {
                         module: "Contacts".into(),
                         id: cid.clone(),
                         operation: Operation::Insert,
                         fields: names,
-                        record: Some(rec),
+                        record: snapshot,
                     });
                     cid
                 }
@@ -909,14 +991,15 @@ impl Org {
             d.entry("Contact_Name").or_insert(json!({"id": contact_id}));
             let fields = self.validate(&deals, &d, None, 0, None)?;
             let names = fields.keys().cloned().collect();
-            let (did, rec) = self.stamp_new(&deals, fields, user, now_ms);
-            deal = json!({"id": did, "name": rec.get("Deal_Name")});
+            let (did, _) = self.stamp_new(&deals, fields, user, now_ms);
+            deal = self.lookup_target("Deals", &did).unwrap_or(Value::Null);
+            let snapshot = self.snapshot("Deals", &did);
             changes.push(Change {
                 module: "Deals".into(),
                 id: did,
                 operation: Operation::Insert,
                 fields: names,
-                record: Some(rec),
+                record: snapshot,
             });
         }
         if let Some(recs) = self.records.get_mut("Leads") {
@@ -950,6 +1033,26 @@ impl Org {
     pub fn record_count(&self) -> usize {
         self.records.values().map(BTreeMap::len).sum()
     }
+}
+
+/// Fields stored as a bare `{"id"}` user reference (see [`Org::expand_users`]).
+const STORED_AS_REF: [&str; 2] = ["Created_By", "Modified_By"];
+
+/// The fields a write's success answer reports (id, created and modified time and user).
+fn stamp_of(rec: &Record) -> Record {
+    let mut out = Record::new();
+    for k in [
+        "id",
+        "Created_Time",
+        "Modified_Time",
+        "Created_By",
+        "Modified_By",
+    ] {
+        if let Some(v) = rec.get(k) {
+            out.insert(k.to_string(), v.clone());
+        }
+    }
+    out
 }
 
 /// A record id from `"123"`, `123` or `{"id": "123"}`.

@@ -357,10 +357,10 @@ fn apis(sb: &Sandbox) -> Reply {
     Reply::json(StatusCode::OK, json!({"__apis": out}))
 }
 
-/// Keeps the requested fields (and id) of a record.
-fn project(r: &Record, fields: Option<&[String]>) -> Value {
-    match fields {
-        None => Value::Object(r.clone()),
+/// Keeps the requested fields (and id) of a record, user references expanded.
+fn project(org: &super::org::Org, r: &Record, fields: Option<&[String]>) -> Value {
+    let mut out = match fields {
+        None => r.clone(),
         Some(fs) => {
             let mut o = Map::new();
             o.insert("id".into(), r.get("id").cloned().unwrap_or(Value::Null));
@@ -371,9 +371,11 @@ fn project(r: &Record, fields: Option<&[String]>) -> Value {
                     o.insert(f.clone(), Value::Null);
                 }
             }
-            Value::Object(o)
+            o
         }
-    }
+    };
+    org.expand_users(&mut out);
+    Value::Object(out)
 }
 
 fn fields_param(c: &Ctx, m: &schema::ModuleDef) -> Result<Vec<String>, ZohoError> {
@@ -510,7 +512,10 @@ fn list(sb: &Sandbox, c: &Ctx, module: &str) -> Reply {
             json!({"limit": 100_000}),
         ));
     }
-    let rows: Vec<Value> = selected.iter().map(|r| project(r, Some(&fields))).collect();
+    let rows: Vec<Value> = selected
+        .iter()
+        .map(|r| project(&org, r, Some(&fields)))
+        .collect();
     paged(
         rows,
         page,
@@ -531,7 +536,7 @@ fn get_one(sb: &Sandbox, c: &Ctx, module: &str, id: &str) -> Reply {
                 .map(|f| f.split(',').map(|s| s.trim().to_string()).collect());
             Reply::json(
                 StatusCode::OK,
-                json!({"data": [project(r, fields.as_deref())]}),
+                json!({"data": [project(&org, r, fields.as_deref())]}),
             )
         }
     }
@@ -567,8 +572,10 @@ fn search(sb: &Sandbox, c: &Ctx, module: &str) -> Reply {
         Box::new(move |r| expr.matches(r))
     } else if let Some(email) = c.q("email") {
         let email = email.to_lowercase();
+        let module = m.clone();
         Box::new(move |r| {
-            m.fields
+            module
+                .fields
                 .iter()
                 .filter(|f| f.kind == schema::FieldType::Email)
                 .any(|f| {
@@ -603,7 +610,7 @@ fn search(sb: &Sandbox, c: &Ctx, module: &str) -> Reply {
         .map(|r| {
             r.values()
                 .filter(|rec| filter(rec))
-                .map(|rec| project(rec, None))
+                .map(|rec| project(&org, rec, None))
                 .collect()
         })
         .unwrap_or_default();
@@ -822,7 +829,7 @@ fn coql(sb: &Sandbox, c: &Ctx) -> Reply {
         .iter()
         .skip(select.offset)
         .take(limit)
-        .map(|r| project(r, Some(&select.fields)))
+        .map(|r| project(&org, r, Some(&select.fields)))
         .collect();
     if page.is_empty() {
         return Reply::empty(StatusCode::NO_CONTENT);

@@ -117,6 +117,8 @@ pub struct ModuleDef {
     /// The field shown as a record's name (in lookups and deleted-record lists).
     pub display_field: &'static str,
     pub fields: Vec<FieldDef>,
+    /// The duplicate check order for upsert (system field, then unique fields), computed once.
+    pub duplicate_check: Vec<&'static str>,
 }
 
 impl ModuleDef {
@@ -125,14 +127,19 @@ impl ModuleDef {
     }
 
     /// The duplicate check order for upsert: the system field, then user-defined unique fields.
-    pub fn default_duplicate_check(&self) -> Vec<&'static str> {
+    pub fn default_duplicate_check(&self) -> &[&'static str] {
+        &self.duplicate_check
+    }
+
+    fn with_duplicate_check(mut self) -> ModuleDef {
         let mut out = vec![self.system_unique];
         for f in &self.fields {
             if f.unique && f.api_name != self.system_unique {
                 out.push(f.api_name);
             }
         }
-        out
+        self.duplicate_check = out;
+        self
     }
 }
 
@@ -202,13 +209,14 @@ const CASE_STATUSES: &[&str] = &["New", "On Hold", "Escalated", "Closed"];
 /// The standard modules of the demo org.
 pub fn standard_modules() -> Vec<ModuleDef> {
     use FieldType::*;
-    vec![
+    let modules = vec![
         ModuleDef {
             api_name: "Leads",
             singular: "Lead",
             id: 5_725_767_000_000_002_175,
             system_unique: "Email",
             display_field: "Last_Name",
+            duplicate_check: Vec::new(),
             fields: vec![
                 f("Owner", "Lead Owner", Owner),
                 f("First_Name", "First Name", Text),
@@ -232,6 +240,7 @@ pub fn standard_modules() -> Vec<ModuleDef> {
             id: 5_725_767_000_000_002_179,
             system_unique: "Email",
             display_field: "Last_Name",
+            duplicate_check: Vec::new(),
             fields: vec![
                 f("Owner", "Contact Owner", Owner),
                 f("First_Name", "First Name", Text),
@@ -251,6 +260,7 @@ pub fn standard_modules() -> Vec<ModuleDef> {
             id: 5_725_767_000_000_002_177,
             system_unique: "Account_Name",
             display_field: "Account_Name",
+            duplicate_check: Vec::new(),
             fields: vec![
                 f("Owner", "Account Owner", Owner),
                 unique(mandatory(f("Account_Name", "Account Name", Text))),
@@ -269,6 +279,7 @@ pub fn standard_modules() -> Vec<ModuleDef> {
             id: 5_725_767_000_000_002_181,
             system_unique: "Deal_Name",
             display_field: "Deal_Name",
+            duplicate_check: Vec::new(),
             fields: vec![
                 f("Owner", "Deal Owner", Owner),
                 mandatory(f("Deal_Name", "Deal Name", Text)),
@@ -287,6 +298,7 @@ pub fn standard_modules() -> Vec<ModuleDef> {
             id: 5_725_767_000_000_002_183,
             system_unique: "Subject",
             display_field: "Subject",
+            duplicate_check: Vec::new(),
             fields: vec![
                 f("Owner", "Task Owner", Owner),
                 mandatory(f("Subject", "Subject", Text)),
@@ -302,6 +314,7 @@ pub fn standard_modules() -> Vec<ModuleDef> {
             id: 5_725_767_000_000_002_185,
             system_unique: "Product_Name",
             display_field: "Product_Name",
+            duplicate_check: Vec::new(),
             fields: vec![
                 f("Owner", "Product Owner", Owner),
                 mandatory(f("Product_Name", "Product Name", Text)),
@@ -317,6 +330,7 @@ pub fn standard_modules() -> Vec<ModuleDef> {
             id: 5_725_767_000_000_002_187,
             system_unique: "Subject",
             display_field: "Subject",
+            duplicate_check: Vec::new(),
             fields: vec![
                 f("Owner", "Case Owner", Owner),
                 mandatory(f("Subject", "Subject", Text)),
@@ -326,7 +340,25 @@ pub fn standard_modules() -> Vec<ModuleDef> {
                 f("Description", "Description", Textarea),
             ],
         },
-    ]
+    ];
+    modules
+        .into_iter()
+        .map(ModuleDef::with_duplicate_check)
+        .collect()
+}
+
+/// A standard module's id by API name, without building the module definitions.
+fn module_id(api_name: &str) -> Option<u64> {
+    Some(match api_name {
+        "Leads" => 5_725_767_000_000_002_175,
+        "Accounts" => 5_725_767_000_000_002_177,
+        "Contacts" => 5_725_767_000_000_002_179,
+        "Deals" => 5_725_767_000_000_002_181,
+        "Tasks" => 5_725_767_000_000_002_183,
+        "Products" => 5_725_767_000_000_002_185,
+        "Cases" => 5_725_767_000_000_002_187,
+        _ => return None,
+    })
 }
 
 fn field_id(module: &ModuleDef, index: usize) -> String {
@@ -384,7 +416,7 @@ pub fn fields_json(m: &ModuleDef) -> Value {
                 "id": (m.id + 5_000 + (i * 50 + j) as u64).to_string(), "type": "used", "colour_code": null
             })).collect::<Vec<_>>(),
             "lookup": match d.lookup {
-                Some(t) => json!({"module": {"api_name": t, "id": standard_modules().iter().find(|x| x.api_name == t).map(|x| x.id.to_string())}, "display_label": d.label, "api_name": d.api_name}),
+                Some(t) => json!({"module": {"api_name": t, "id": module_id(t).map(|x| x.to_string())}, "display_label": d.label, "api_name": d.api_name}),
                 None => json!({}),
             },
             "created_source": "default",
@@ -476,11 +508,24 @@ pub fn related_lists_json(m: &ModuleDef) -> Value {
         .map(|(i, (api, module))| {
             json!({"id": (m.id + 200 + i as u64).to_string(), "api_name": api, "display_label": api,
                    "sequence_number": (i + 1).to_string(),
-                   "module": {"api_name": module, "id": standard_modules().iter().find(|x| x.api_name == *module).map_or(String::new(), |x| x.id.to_string())},
+                   "module": {"api_name": module, "id": module_id(module).map_or(String::new(), |x| x.to_string())},
                    "name": api,
                    "type": "default", "href": format!("{}/{{id}}/{}", m.api_name, api), "visible": true,
                    "status": "visible"})
         })
         .collect();
     json!({ "related_lists": lists })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn module_ids_agree_with_the_definitions() {
+        for m in standard_modules() {
+            assert_eq!(module_id(m.api_name), Some(m.id), "{}", m.api_name);
+        }
+        assert_eq!(module_id("Notes"), None);
+    }
 }

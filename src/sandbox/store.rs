@@ -280,9 +280,14 @@ impl Store {
             })?;
             for row in rows {
                 let (at, credits, api, module) = row?;
-                meter
-                    .window
-                    .charge_tagged(at, credits as u64, ChargeTag { api, module });
+                meter.window.charge_tagged(
+                    at,
+                    credits as u64,
+                    ChargeTag {
+                        api: api.into(),
+                        module,
+                    },
+                );
             }
             let mut st = self.conn.prepare("SELECT json FROM channels")?;
             for json in st.query_map([], |r| r.get::<_, String>(0))? {
