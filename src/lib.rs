@@ -9,7 +9,10 @@
 
 pub mod config;
 pub mod credits;
+pub mod ledger;
+pub mod proxy;
 pub mod sandbox;
 pub mod secret;
 pub mod theme;
+pub mod usage;
 pub mod zoho;

@@ -36,6 +36,10 @@ enum Command {
     Config(commands::config::Command),
     /// Run the Zoho CRM-compatible sandbox that meters credits exactly
     Sandbox(commands::sandbox::Args),
+    /// Run the metering proxy: integrations use it as their Zoho base URL
+    Proxy(commands::proxy::Args),
+    /// The credit gauges, headless: used, limit, burn, time to exhaustion, breakdowns
+    Usage(commands::usage::Args),
     /// List the colour themes (built-in and the user's), with any problems found
     Themes(commands::themes::Args),
 }
@@ -56,6 +60,8 @@ fn main() -> ExitCode {
         Some(Command::Config(c)) => commands::config::run(c),
         Some(Command::Themes(a)) => commands::themes::run(a),
         Some(Command::Sandbox(a)) => commands::sandbox::run(a),
+        Some(Command::Proxy(a)) => commands::proxy::run(a),
+        Some(Command::Usage(a)) => commands::usage::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

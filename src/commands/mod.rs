@@ -4,9 +4,12 @@ pub mod config;
 pub mod cost;
 pub mod credits;
 pub mod limits;
+pub mod meter_args;
 pub mod paths;
+pub mod proxy;
 pub mod sandbox;
 pub mod themes;
+pub mod usage;
 
 use std::process::ExitCode;
 

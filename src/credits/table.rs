@@ -173,6 +173,19 @@ impl Price {
     }
 }
 
+/// Credits an answer is charged, given its HTTP status: Zoho does not charge a 401 (no valid
+/// token) or a 429 (refused by a limit); a 304 is charged unless configured otherwise (Zoho does
+/// not say); a failed call is charged its `failure_credits` where the table names them. The
+/// sandbox and the proxy both charge by this one rule, so their counts agree.
+pub fn charged_credits(price: &Price, status: u16, charge_not_modified: bool) -> u32 {
+    match status {
+        401 | 429 => 0,
+        304 if !charge_not_modified => 0,
+        s if s >= 400 => price.failure_credits.unwrap_or(price.credits),
+        _ => price.credits,
+    }
+}
+
 /// Why a call cannot be priced: Zoho refuses it before charging.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CostError {

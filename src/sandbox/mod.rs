@@ -562,13 +562,11 @@ async fn handle(State(sb): State<Arc<Sandbox>>, req: Request) -> Response {
     drop(permit);
 
     // Answers Zoho does not charge (or charges less for) are refunded.
-    let charged = if reply.status == StatusCode::NOT_MODIFIED && !sb.config.charge_not_modified {
-        0
-    } else if reply.status.is_client_error() || reply.status.is_server_error() {
-        price.failure_credits.unwrap_or(price.credits)
-    } else {
-        price.credits
-    };
+    let charged = crate::credits::table::charged_credits(
+        &price,
+        reply.status.as_u16(),
+        sb.config.charge_not_modified,
+    );
     let refund = u64::from(price.credits - charged.min(price.credits));
     let remaining = {
         let mut m = lock(&sb.meter);

@@ -1,0 +1,109 @@
+use creditops::ledger::Ledger;
+use creditops::usage::{snapshot, LimitSource};
+
+use super::meter_args::{resolve, LimitArgs};
+use super::{input_error, print_json, thousands, Context};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    limits: LimitArgs,
+    /// One JSON object on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let ctx = Context::load()?;
+    let r = resolve(&ctx, &args.limits)?;
+    if !r.ledger.exists() {
+        return Err(input_error(format!(
+            "{}: no ledger yet; run `creditops proxy` and send calls through it",
+            r.ledger.display()
+        )));
+    }
+    let ledger = Ledger::open(&r.ledger)?;
+    let now = chrono::Utc::now().timestamp_millis();
+    let u = snapshot(&ledger, now, r.limits.as_ref(), &r.thresholds)?;
+    if args.json {
+        let mut v = serde_json::to_value(&u)?;
+        v["alerts"] = serde_json::json!(u
+            .alerts
+            .iter()
+            .filter(|a| a.crossed)
+            .map(|a| a.threshold)
+            .collect::<Vec<_>>());
+        v["thresholds"] = serde_json::to_value(&u.alerts)?;
+        v["ledger"] = serde_json::json!(r.ledger.display().to_string());
+        return print_json(&v);
+    }
+    let limit = match (u.limit, u.limit_source) {
+        (Some(l), LimitSource::Configured) => thousands(l),
+        (Some(l), _) => format!("{} (learned from X-API-CREDITS-REMAINING)", thousands(l)),
+        (None, _) => {
+            "unknown (Zoho sends X-API-CREDITS-REMAINING only past 50% use; pass --edition/--users)"
+                .into()
+        }
+    };
+    println!("used            {} of {}", thousands(u.used), limit);
+    if let (Some(rem), Some(p)) = (u.remaining, u.percent) {
+        println!("remaining       {} ({:.1}% used)", thousands(rem), p);
+    }
+    println!(
+        "burn            {:.0} credits/hour (last 15 min)",
+        u.burn_per_hour
+    );
+    match u.exhaustion_eta_seconds {
+        Some(0) => println!("exhaustion      now: calls get HTTP 429"),
+        Some(s) => println!(
+            "exhaustion      in {}h{:02}m at this burn",
+            s / 3600,
+            (s % 3600) / 60
+        ),
+        None => println!("exhaustion      not on course within 24 h"),
+    }
+    println!(
+        "frees up        {} in the next hour",
+        thousands(u.freeing_next_hour)
+    );
+    if let Some(rep) = u.reported_remaining {
+        let gap = u
+            .metered_minus_reported
+            .map(|g| format!(", metered minus reported {g:+}"))
+            .unwrap_or_default();
+        println!("Zoho reports    {} remaining{gap}", thousands(rep));
+    }
+    println!(
+        "in flight       {}{}",
+        u.in_flight,
+        u.concurrency_limit
+            .map(|c| format!(" of {c}"))
+            .unwrap_or_default()
+    );
+    for a in &u.alerts {
+        let mark = if a.crossed { "CROSSED" } else { "" };
+        println!(
+            "alert {:>3}%      {:>12} {mark}",
+            a.threshold,
+            thousands(a.credits)
+        );
+    }
+    for (title, map) in [
+        ("module", &u.by_module),
+        ("api", &u.by_api),
+        ("integration", &u.by_integration),
+    ] {
+        let mut rows: Vec<_> = map.iter().collect();
+        rows.sort_by_key(|r| std::cmp::Reverse(r.1.credits));
+        println!("by {title}:");
+        for (k, t) in rows.iter().take(10) {
+            println!(
+                "  {:<32} {:>10} credits {:>8} calls",
+                k,
+                thousands(t.credits),
+                thousands(t.calls)
+            );
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,474 @@
+//! The metering proxy: integrations use it as their Zoho base URL. Each call is priced from the
+//! credit model, forwarded (headers kept, Authorization passed through, the answer streamed
+//! back) and recorded in the ledger before the answer leaves. In-flight calls are counted
+//! against concurrency and sub-concurrency; threshold crossings are recorded once and
+//! optionally posted or shown as desktop notifications.
+
+use std::collections::{BTreeSet, HashMap};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use futures::TryStreamExt;
+use serde_json::{json, Value};
+
+use crate::credits::table::{charged_credits, parse_query};
+use crate::credits::{Call, CreditModel, Limits, RollingWindow};
+use crate::ledger::{CallRecord, Ledger, LedgerWriter};
+
+/// Largest request body the proxy reads (a Bulk Write ZIP may be 25 MB).
+pub const MAX_BODY: usize = 26 * 1024 * 1024;
+
+#[derive(Debug, Clone)]
+pub struct ProxyConfig {
+    /// The API base calls go to (`https://sandbox.zohoapis.eu`, `http://127.0.0.1:7878`).
+    pub upstream: String,
+    /// Where `/oauth/…` goes (the accounts host); default: the upstream.
+    pub accounts_upstream: Option<String>,
+    pub integration_header: String,
+    /// The org's limits, when known (flags or profile); else learned from Zoho's header.
+    pub limits: Option<Limits>,
+    pub thresholds: Vec<u32>,
+    pub alert_post_url: Option<String>,
+    pub desktop_alerts: bool,
+    pub model: CreditModel,
+    pub ledger: PathBuf,
+    pub retention_days: u32,
+    pub charge_not_modified: bool,
+}
+
+/// The proxy's live state.
+pub struct Proxy {
+    pub config: ProxyConfig,
+    pub writer: LedgerWriter,
+    http: reqwest::Client,
+    window: Mutex<RollingWindow>,
+    pub in_flight: AtomicU32,
+    pub sub_in_flight: AtomicU32,
+    /// Access tokens seen in token answers that passed through → the OAuth client id.
+    token_clients: Mutex<HashMap<String, String>>,
+    /// Limit learned from Zoho's header: metered used + reported remaining.
+    learned_limit: Mutex<Option<u64>>,
+    alerted: Mutex<BTreeSet<u32>>,
+}
+
+pub struct ProxyHandle {
+    pub addr: SocketAddr,
+    pub state: Arc<Proxy>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    join: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl ProxyHandle {
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+    pub async fn shutdown(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(j) = self.join.take() {
+            let _ = j.await;
+        }
+    }
+}
+
+impl Drop for ProxyHandle {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Starts the proxy on `listen` in this runtime.
+pub async fn spawn(config: ProxyConfig, listen: SocketAddr) -> anyhow::Result<ProxyHandle> {
+    let writer = LedgerWriter::open(&config.ledger, config.retention_days)?;
+    // The in-memory window starts from what the ledger already holds for the last 24 h.
+    let mut window = RollingWindow::new();
+    let now = chrono::Utc::now().timestamp_millis();
+    {
+        let ledger = Ledger::open(&config.ledger)?;
+        for (i, credits) in ledger
+            .per_minute(now - crate::credits::WINDOW_MS, now + 60_000)?
+            .into_iter()
+            .enumerate()
+        {
+            if credits > 0 {
+                // Minute buckets: charge at the bucket's end, so nothing frees up early.
+                window.charge(
+                    now - crate::credits::WINDOW_MS + (i as i64 + 1) * 60_000 - 1,
+                    credits,
+                );
+            }
+        }
+    }
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
+    let addr = listener.local_addr()?;
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(120))
+        .pool_max_idle_per_host(64)
+        .build()?;
+    let state = Arc::new(Proxy {
+        config,
+        writer,
+        http,
+        window: Mutex::new(window),
+        in_flight: AtomicU32::new(0),
+        sub_in_flight: AtomicU32::new(0),
+        token_clients: Mutex::new(HashMap::new()),
+        learned_limit: Mutex::new(None),
+        alerted: Mutex::new(BTreeSet::new()),
+    });
+    let app = Router::new()
+        .fallback(handle)
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
+        .with_state(state.clone());
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let join = tokio::spawn(async move {
+        let server = axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async {
+            let _ = rx.await;
+        });
+        if let Err(e) = server.await {
+            tracing::error!("proxy: {e}");
+        }
+    });
+    // Publish in-flight counts for `creditops usage` in other processes.
+    let s = state.clone();
+    tokio::spawn(async move {
+        let mut last = u32::MAX;
+        loop {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            if Arc::strong_count(&s) <= 1 {
+                break;
+            }
+            let v = s.in_flight.load(Ordering::Relaxed);
+            let now = chrono::Utc::now().timestamp_millis();
+            if v != last || now % 5_000 < 500 {
+                s.writer.live("in_flight", i64::from(v), now);
+                last = v;
+            }
+        }
+    });
+    Ok(ProxyHandle {
+        addr,
+        state,
+        shutdown: Some(tx),
+        join: Some(join),
+    })
+}
+
+/// Hop-by-hop headers (RFC 9110 §7.6.1) and those reqwest/hyper set themselves.
+fn skip_header(name: &str, integration_header: &str) -> bool {
+    matches!(
+        name,
+        "host"
+            | "connection"
+            | "keep-alive"
+            | "proxy-connection"
+            | "transfer-encoding"
+            | "te"
+            | "trailer"
+            | "upgrade"
+            | "content-length"
+    ) || name.eq_ignore_ascii_case(integration_header)
+}
+
+fn proxy_error(status: StatusCode, code: &str, message: &str) -> Response {
+    (
+        status,
+        axum::Json(json!({"code": code, "details": {}, "message": message, "status": "error"})),
+    )
+        .into_response()
+}
+
+async fn handle(
+    State(p): State<Arc<Proxy>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    req: Request,
+) -> Response {
+    let started = Instant::now();
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    let (parts, body) = req.into_parts();
+    let body = match axum::body::to_bytes(body, MAX_BODY).await {
+        Ok(b) => b,
+        Err(_) => {
+            return proxy_error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "LIMIT_EXCEEDED",
+                "request body too large",
+            )
+        }
+    };
+    let path = parts.uri.path().to_string();
+    let raw_query = parts.uri.query().unwrap_or("").to_string();
+    let is_oauth = path.starts_with("/oauth/");
+    let base = if is_oauth {
+        p.config
+            .accounts_upstream
+            .as_deref()
+            .unwrap_or(&p.config.upstream)
+    } else {
+        &p.config.upstream
+    };
+    let url = if raw_query.is_empty() {
+        format!("{}{}", base.trim_end_matches('/'), path)
+    } else {
+        format!("{}{}?{}", base.trim_end_matches('/'), path, raw_query)
+    };
+    let metered = !is_oauth && !path.starts_with("/__sandbox/");
+
+    // Price from the call itself; a call Zoho refuses before pricing costs nothing.
+    let query = parse_query(&raw_query);
+    let json_body: Option<Value> = if body.is_empty() {
+        None
+    } else {
+        serde_json::from_slice(&body).ok()
+    };
+    let priced = p.config.model.price(&Call {
+        method: parts.method.as_str(),
+        path: &path,
+        query: &query,
+        body: json_body.as_ref(),
+    });
+    let integration = integration_of(&p, &parts.headers, peer);
+
+    let (slots, sub) = match &priced {
+        Ok(pr) if metered => (pr.concurrency_slots, u32::from(pr.sub_concurrency)),
+        _ => (0, 0),
+    };
+    p.in_flight.fetch_add(slots, Ordering::Relaxed);
+    p.sub_in_flight.fetch_add(sub, Ordering::Relaxed);
+    let _release = Release { p: &p, slots, sub };
+
+    let mut out = p.http.request(parts.method.clone(), &url);
+    for (name, value) in &parts.headers {
+        if !skip_header(name.as_str(), &p.config.integration_header) {
+            out = out.header(name, value);
+        }
+    }
+    let upstream = match out.body(body.clone()).send().await {
+        Ok(r) => r,
+        Err(e) => {
+            let msg = match e.url() {
+                Some(u) => e.to_string().replace(u.as_str(), "<upstream>"),
+                None => e.to_string(),
+            };
+            tracing::warn!("proxy: upstream failed: {msg}");
+            return proxy_error(
+                StatusCode::BAD_GATEWAY,
+                "UPSTREAM_UNREACHABLE",
+                &format!("creditops proxy: the upstream did not answer: {msg}"),
+            );
+        }
+    };
+    let status = upstream.status();
+    let headers = upstream.headers().clone();
+    let reported_remaining = headers
+        .get("x-api-credits-remaining")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+
+    if is_oauth && status.is_success() {
+        // Learn which OAuth client an access token belongs to (for attribution).
+        let bytes = upstream.bytes().await.unwrap_or_default();
+        remember_token(&p, &body, &bytes);
+        return rebuild(status, &headers, Body::from(bytes));
+    }
+
+    if metered {
+        let (credits, api, module, records, is_priced) = match &priced {
+            Ok(pr) => (
+                charged_credits(pr, status.as_u16(), p.config.charge_not_modified),
+                pr.rule.to_string(),
+                pr.module.clone(),
+                pr.records,
+                pr.priced,
+            ),
+            Err(e) => (0, format!("refused:{}", e.code()), None, 0, true),
+        };
+        let rec = CallRecord {
+            at_ms: now_ms,
+            integration,
+            api,
+            module,
+            method: parts.method.to_string(),
+            path: path.clone(),
+            records,
+            credits,
+            status: status.as_u16(),
+            latency_ms: started.elapsed().as_millis().min(u128::from(u32::MAX)) as u32,
+            priced: is_priced,
+            reported_remaining,
+        };
+        // Durable before the answer leaves: a SIGKILL loses nothing that was answered.
+        if let Err(e) = p.writer.append(rec).await {
+            tracing::error!("proxy: {e}");
+            return proxy_error(
+                StatusCode::BAD_GATEWAY,
+                "LEDGER_UNAVAILABLE",
+                "creditops proxy: the call went through but could not be recorded",
+            );
+        }
+        after_charge(&p, now_ms, u64::from(credits), reported_remaining);
+    }
+    let stream = upstream.bytes_stream().map_err(std::io::Error::other);
+    rebuild(status, &headers, Body::from_stream(stream))
+}
+
+/// Decrements the in-flight counts when the handler ends, however it ends.
+struct Release<'a> {
+    p: &'a Proxy,
+    slots: u32,
+    sub: u32,
+}
+
+impl Drop for Release<'_> {
+    fn drop(&mut self) {
+        self.p.in_flight.fetch_sub(self.slots, Ordering::Relaxed);
+        self.p.sub_in_flight.fetch_sub(self.sub, Ordering::Relaxed);
+    }
+}
+
+fn rebuild(
+    status: reqwest::StatusCode,
+    headers: &reqwest::header::HeaderMap,
+    body: Body,
+) -> Response {
+    let mut resp = Response::new(body);
+    *resp.status_mut() = StatusCode::from_u16(status.as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+    for (name, value) in headers {
+        let n = name.as_str();
+        if matches!(
+            n,
+            "connection" | "keep-alive" | "transfer-encoding" | "content-length"
+        ) {
+            continue;
+        }
+        if let (Ok(k), Ok(v)) = (
+            HeaderName::from_bytes(n.as_bytes()),
+            HeaderValue::from_bytes(value.as_bytes()),
+        ) {
+            resp.headers_mut().append(k, v);
+        }
+    }
+    resp
+}
+
+fn integration_of(p: &Proxy, headers: &HeaderMap, peer: SocketAddr) -> String {
+    if let Some(v) = headers
+        .get(p.config.integration_header.as_str())
+        .and_then(|v| v.to_str().ok())
+    {
+        let v = v.trim();
+        if !v.is_empty() {
+            return v.chars().take(100).collect();
+        }
+    }
+    if let Some(token) = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Zoho-oauthtoken "))
+    {
+        if let Some(client) = lock(&p.token_clients).get(token.trim()) {
+            return format!("client:{client}");
+        }
+    }
+    format!("addr:{}", peer.ip())
+}
+
+fn remember_token(p: &Proxy, request_body: &[u8], answer: &[u8]) {
+    let form = parse_query(&String::from_utf8_lossy(request_body));
+    let Some(client) = form
+        .iter()
+        .find(|(k, _)| k == "client_id")
+        .map(|(_, v)| v.clone())
+    else {
+        return;
+    };
+    let Ok(v) = serde_json::from_slice::<Value>(answer) else {
+        return;
+    };
+    if let Some(token) = v.get("access_token").and_then(Value::as_str) {
+        let mut map = lock(&p.token_clients);
+        if map.len() > 10_000 {
+            map.clear();
+        }
+        map.insert(token.to_string(), client);
+    }
+}
+
+/// Updates the in-memory window and checks alert thresholds.
+fn after_charge(p: &Arc<Proxy>, now_ms: i64, credits: u64, reported: Option<u64>) {
+    let used = {
+        let mut w = lock(&p.window);
+        w.charge(now_ms, credits);
+        w.used(now_ms)
+    };
+    if let Some(rem) = reported {
+        *lock(&p.learned_limit) = Some(used + rem);
+    }
+    let limit = p
+        .config
+        .limits
+        .as_ref()
+        .map(|l| l.daily_limit)
+        .or(*lock(&p.learned_limit));
+    let Some(limit) = limit.filter(|l| *l > 0) else {
+        return;
+    };
+    let mut alerted = lock(&p.alerted);
+    for &t in &p.config.thresholds {
+        let mark = limit * u64::from(t) / 100;
+        if used >= mark {
+            if alerted.insert(t) {
+                p.writer.alert(now_ms, t, used, limit);
+                notify(p, t, used, limit);
+            }
+        } else {
+            // Back under the mark (credits freed up): the next crossing alerts again.
+            alerted.remove(&t);
+        }
+    }
+}
+
+fn notify(p: &Arc<Proxy>, threshold: u32, used: u64, limit: u64) {
+    let message =
+        format!("Zoho API credits at {threshold}%: {used} of {limit} used in the last 24 h");
+    tracing::warn!("{message}");
+    if let Some(url) = p.config.alert_post_url.clone() {
+        let http = p.http.clone();
+        let body =
+            json!({"threshold": threshold, "used": used, "limit": limit, "message": message});
+        tokio::spawn(async move {
+            if let Err(e) = http.post(&url).json(&body).send().await {
+                tracing::warn!("alert post failed: {}", e.without_url());
+            }
+        });
+    }
+    if p.config.desktop_alerts {
+        // notify-send where the desktop has it; nothing to do where it has not.
+        let _ = std::process::Command::new("notify-send")
+            .args(["creditops", &message])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn();
+    }
+}
