@@ -14,5 +14,6 @@ pub mod proxy;
 pub mod sandbox;
 pub mod secret;
 pub mod theme;
+pub mod tui;
 pub mod usage;
 pub mod zoho;

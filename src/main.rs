@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use clap::{CommandFactory, Parser, Subcommand};
+use clap::{Parser, Subcommand};
 
 mod commands;
 
@@ -18,6 +18,12 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 pub struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
+    /// Console: watch this profile's proxy ledger instead of the embedded sandbox.
+    #[arg(long)]
+    profile: Option<String>,
+    /// Console: colour theme (dark, light, high-contrast, or one of yours).
+    #[arg(long)]
+    theme: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -47,12 +53,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        None => {
-            // The console lands with its own issue; until then, the help.
-            let _ = Cli::command().print_help();
-            println!();
-            Ok(())
-        }
+        None => commands::console::run(cli.profile, cli.theme),
         Some(Command::Limits(a)) => commands::limits::run(a),
         Some(Command::Cost(a)) => commands::cost::run(a),
         Some(Command::Paths(a)) => commands::paths::run(a),

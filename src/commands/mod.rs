@@ -1,6 +1,7 @@
 //! One module per subcommand. Each has clap `Args` and a `run` that prints text or `--json`.
 
 pub mod config;
+pub mod console;
 pub mod cost;
 pub mod credits;
 pub mod limits;

@@ -383,6 +383,14 @@ impl CostTable {
             });
         };
         let r = &row.row;
+        // Bulk jobs name their module in the body, not the path.
+        let module = module.or_else(|| {
+            let b = body?;
+            let m = b
+                .pointer("/query/module/api_name")
+                .or_else(|| b.pointer("/resource/0/module/api_name"))?;
+            m.as_str().map(String::from)
+        });
         let (credits, basis) = apply_rule(&r.rule, &r.name, records, body)?;
         let credits = clamp(credits, r.min_credits, r.max_credits);
         let sub_concurrency = match r.sub_concurrency {

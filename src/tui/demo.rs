@@ -1,0 +1,160 @@
+//! The embedded default's demo workload: simulated integrations calling through the metering
+//! proxy, some of them wasteful as real ones are (single-record inserts, a field fetch before
+//! every call, status polling), so every gauge shows live, real traffic.
+
+use std::time::Duration;
+
+use reqwest::Method;
+use serde_json::json;
+
+use crate::secret::Secret;
+use crate::zoho::{Credentials, Endpoint, ZohoClient};
+
+fn client(base: &str, name: &str) -> Option<ZohoClient> {
+    let mut c = ZohoClient::new(
+        Endpoint::local(base),
+        Some(Credentials {
+            client_id: format!("1000.DEMO{}", name.to_uppercase().replace('-', "")),
+            client_secret: Secret::new("demo-secret"),
+            refresh_token: Secret::new(format!("1000.demo-{name}")),
+        }),
+    )
+    .ok()?;
+    c.integration = Some(name.to_string());
+    // A demo must not hammer a limit it hit: one try, then wait for the next tick.
+    c.retry.attempts = 1;
+    Some(c)
+}
+
+async fn call(
+    c: &ZohoClient,
+    m: Method,
+    path: &str,
+    q: &[(&str, &str)],
+    body: Option<serde_json::Value>,
+) -> Option<serde_json::Value> {
+    let q: Vec<(String, String)> = q
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    match c.call(m, path, &q, body.as_ref()).await {
+        Ok(a) => Some(a.body),
+        Err(e) => {
+            tracing::debug!("demo {}: {e}", c.integration.as_deref().unwrap_or("?"));
+            None
+        }
+    }
+}
+
+/// Starts the demo integrations against `proxy_base`; they run until the runtime stops.
+pub fn start(proxy_base: &str) {
+    let base = proxy_base.to_string();
+    // shop-sync: one Lead per call, never batched (10x what batching would cost).
+    if let Some(c) = client(&base, "shop-sync") {
+        tokio::spawn(async move {
+            let mut n = 0u64;
+            loop {
+                n += 1;
+                let body = json!({"data": [{"Last_Name": format!("Shopper {n}"), "Email": format!("shopper{n}-{}@demo.example", std::process::id()), "Lead_Source": "Online Store"}]});
+                call(&c, Method::POST, "/crm/v8/Leads", &[], Some(body)).await;
+                tokio::time::sleep(Duration::from_millis(400)).await;
+            }
+        });
+    }
+    // erp-bridge: fetches the Accounts fields before every write, as SDKs without a cache do.
+    if let Some(c) = client(&base, "erp-bridge") {
+        tokio::spawn(async move {
+            let mut n = 0u64;
+            loop {
+                call(
+                    &c,
+                    Method::GET,
+                    "/crm/v8/settings/fields",
+                    &[("module", "Accounts")],
+                    None,
+                )
+                .await;
+                let data: Vec<_> = (0..5).map(|i| { n += 1; json!({"Account_Name": format!("ERP Customer {}", (n + i) % 400), "Billing_City": "Lyon"}) }).collect();
+                call(
+                    &c,
+                    Method::POST,
+                    "/crm/v8/Accounts/upsert",
+                    &[],
+                    Some(json!({"data": data})),
+                )
+                .await;
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
+        });
+    }
+    // report-poller: a Bulk Read job, then status polling every second instead of a callback.
+    if let Some(c) = client(&base, "report-poller") {
+        tokio::spawn(async move {
+            loop {
+                let job = call(&c, Method::POST, "/crm/bulk/v8/read", &[], Some(json!({"query": {"module": {"api_name": "Leads"}, "fields": ["Last_Name", "Email"]}}))).await;
+                if let Some(id) = job
+                    .as_ref()
+                    .and_then(|j| j["data"][0]["details"]["id"].as_str())
+                    .map(String::from)
+                {
+                    for _ in 0..10 {
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        call(
+                            &c,
+                            Method::GET,
+                            &format!("/crm/bulk/v8/read/{id}"),
+                            &[],
+                            None,
+                        )
+                        .await;
+                    }
+                }
+                call(&c, Method::POST, "/crm/v8/coql", &[], Some(json!({"select_query": "select Last_Name, Email from Leads where Lead_Source = 'Online Store' limit 500"}))).await;
+                tokio::time::sleep(Duration::from_secs(20)).await;
+            }
+        });
+    }
+    // support-desk: searches, updates, and now and then converts a lead.
+    if let Some(c) = client(&base, "support-desk") {
+        tokio::spawn(async move {
+            let mut n = 0u64;
+            loop {
+                n += 1;
+                call(
+                    &c,
+                    Method::GET,
+                    "/crm/v8/Cases/search",
+                    &[("word", "a")],
+                    None,
+                )
+                .await;
+                call(&c, Method::POST, "/crm/v8/Cases", &[], Some(json!({"data": [{"Subject": format!("Ticket {n}"), "Status": "New", "Priority": "Medium"}]}))).await;
+                if n % 20 == 0 {
+                    let leads = call(
+                        &c,
+                        Method::GET,
+                        "/crm/v8/Leads",
+                        &[("fields", "Last_Name"), ("per_page", "1")],
+                        None,
+                    )
+                    .await;
+                    if let Some(id) = leads
+                        .as_ref()
+                        .and_then(|l| l["data"][0]["id"].as_str())
+                        .map(String::from)
+                    {
+                        call(
+                            &c,
+                            Method::POST,
+                            &format!("/crm/v8/Leads/{id}/actions/convert"),
+                            &[],
+                            None,
+                        )
+                        .await;
+                    }
+                }
+                tokio::time::sleep(Duration::from_secs(3)).await;
+            }
+        });
+    }
+}

@@ -1,0 +1,249 @@
+//! Key bindings: actions by name, keys as text (`q`, `?`, `ctrl-c`, `tab`, `up`), defaults here,
+//! overridable in config.toml's `[keys]` (action = "key").
+
+use std::collections::BTreeMap;
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+/// What a key does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Action {
+    Quit,
+    Help,
+    Theme,
+    NextTab,
+    PrevTab,
+    Tab(usize),
+    Up,
+    Down,
+    PageUp,
+    PageDown,
+    FocusNext,
+    FocusPrev,
+}
+
+impl Action {
+    pub const ALL: [Action; 16] = [
+        Action::Quit,
+        Action::Help,
+        Action::Theme,
+        Action::NextTab,
+        Action::PrevTab,
+        Action::Tab(0),
+        Action::Tab(1),
+        Action::Tab(2),
+        Action::Tab(3),
+        Action::Tab(4),
+        Action::Up,
+        Action::Down,
+        Action::PageUp,
+        Action::PageDown,
+        Action::FocusNext,
+        Action::FocusPrev,
+    ];
+
+    /// The name used in config.toml.
+    pub fn name(self) -> String {
+        match self {
+            Action::Quit => "quit".into(),
+            Action::Help => "help".into(),
+            Action::Theme => "theme".into(),
+            Action::NextTab => "next_tab".into(),
+            Action::PrevTab => "prev_tab".into(),
+            Action::Tab(i) => format!("tab_{}", i + 1),
+            Action::Up => "up".into(),
+            Action::Down => "down".into(),
+            Action::PageUp => "page_up".into(),
+            Action::PageDown => "page_down".into(),
+            Action::FocusNext => "focus_next".into(),
+            Action::FocusPrev => "focus_prev".into(),
+        }
+    }
+
+    pub fn describe(self) -> &'static str {
+        match self {
+            Action::Quit => "quit (Ctrl-C too)",
+            Action::Help => "show or hide this help",
+            Action::Theme => "next colour theme",
+            Action::NextTab => "next tab",
+            Action::PrevTab => "previous tab",
+            Action::Tab(0) => "Gauges",
+            Action::Tab(1) => "Cache",
+            Action::Tab(2) => "Events",
+            Action::Tab(3) => "Estimate",
+            Action::Tab(_) => "Planner",
+            Action::Up => "scroll the focused list up",
+            Action::Down => "scroll the focused list down",
+            Action::PageUp => "scroll a page up",
+            Action::PageDown => "scroll a page down",
+            Action::FocusNext => "focus the next panel",
+            Action::FocusPrev => "focus the previous panel",
+        }
+    }
+
+    fn default_key(self) -> &'static str {
+        match self {
+            Action::Quit => "q",
+            Action::Help => "?",
+            Action::Theme => "t",
+            Action::NextTab => "tab",
+            Action::PrevTab => "backtab",
+            Action::Tab(0) => "1",
+            Action::Tab(1) => "2",
+            Action::Tab(2) => "3",
+            Action::Tab(3) => "4",
+            Action::Tab(_) => "5",
+            Action::Up => "up",
+            Action::Down => "down",
+            Action::PageUp => "pageup",
+            Action::PageDown => "pagedown",
+            Action::FocusNext => "right",
+            Action::FocusPrev => "left",
+        }
+    }
+}
+
+/// A key as written in config: a character, or a name, optionally with `ctrl-`/`alt-`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Key {
+    code: KeyCodeRepr,
+    ctrl: bool,
+    alt: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum KeyCodeRepr {
+    Char(char),
+    Named(u8),
+}
+
+const NAMED: &[(&str, KeyCode)] = &[
+    ("tab", KeyCode::Tab),
+    ("backtab", KeyCode::BackTab),
+    ("up", KeyCode::Up),
+    ("down", KeyCode::Down),
+    ("left", KeyCode::Left),
+    ("right", KeyCode::Right),
+    ("pageup", KeyCode::PageUp),
+    ("pagedown", KeyCode::PageDown),
+    ("home", KeyCode::Home),
+    ("end", KeyCode::End),
+    ("enter", KeyCode::Enter),
+    ("esc", KeyCode::Esc),
+    ("space", KeyCode::Char(' ')),
+    ("backspace", KeyCode::Backspace),
+];
+
+impl Key {
+    pub fn parse(s: &str) -> Result<Key, String> {
+        let mut rest = s.trim();
+        let (mut ctrl, mut alt) = (false, false);
+        loop {
+            if let Some(r) = rest.strip_prefix("ctrl-") {
+                ctrl = true;
+                rest = r;
+            } else if let Some(r) = rest.strip_prefix("alt-") {
+                alt = true;
+                rest = r;
+            } else {
+                break;
+            }
+        }
+        let lower = rest.to_ascii_lowercase();
+        if let Some(i) = NAMED.iter().position(|(n, _)| *n == lower) {
+            return Ok(Key {
+                code: KeyCodeRepr::Named(i as u8),
+                ctrl,
+                alt,
+            });
+        }
+        let mut chars = rest.chars();
+        match (chars.next(), chars.next()) {
+            (Some(c), None) => Ok(Key { code: KeyCodeRepr::Char(c), ctrl, alt }),
+            _ => Err(format!("`{s}` is not a key (a character, or one of tab, up, down, left, right, pageup, pagedown, enter, esc, space; ctrl- and alt- may prefix)")),
+        }
+    }
+
+    pub fn from_event(e: &KeyEvent) -> Option<Key> {
+        let ctrl = e.modifiers.contains(KeyModifiers::CONTROL);
+        let alt = e.modifiers.contains(KeyModifiers::ALT);
+        let code = match e.code {
+            KeyCode::Char(c) => KeyCodeRepr::Char(c),
+            other => KeyCodeRepr::Named(NAMED.iter().position(|(_, k)| *k == other)? as u8),
+        };
+        Some(Key { code, ctrl, alt })
+    }
+
+    pub fn label(&self) -> String {
+        let base = match self.code {
+            KeyCodeRepr::Char(c) => c.to_string(),
+            KeyCodeRepr::Named(i) => match NAMED[i as usize].0 {
+                "up" => "↑".into(),
+                "down" => "↓".into(),
+                "left" => "←".into(),
+                "right" => "→".into(),
+                "backtab" => "S-Tab".into(),
+                "tab" => "Tab".into(),
+                "pageup" => "PgUp".into(),
+                "pagedown" => "PgDn".into(),
+                other => other.into(),
+            },
+        };
+        match (self.ctrl, self.alt) {
+            (true, _) => format!("C-{base}"),
+            (_, true) => format!("M-{base}"),
+            _ => base,
+        }
+    }
+}
+
+/// Action ↔ key, both ways.
+#[derive(Debug, Clone)]
+pub struct Bindings {
+    by_key: BTreeMap<Key, Action>,
+    by_action: BTreeMap<Action, Key>,
+}
+
+impl Bindings {
+    /// The defaults with config overrides; unknown actions and bad keys are reported, not fatal.
+    pub fn new(overrides: &BTreeMap<String, String>) -> (Bindings, Vec<String>) {
+        let mut warnings = Vec::new();
+        let mut by_action = BTreeMap::new();
+        for a in Action::ALL {
+            if let Ok(k) = Key::parse(a.default_key()) {
+                by_action.insert(a, k);
+            }
+        }
+        for (name, key) in overrides {
+            let Some(action) = Action::ALL.iter().find(|a| a.name() == *name) else {
+                warnings.push(format!(
+                    "[keys] {name}: no such action; known: {}",
+                    Action::ALL.map(Action::name).join(", ")
+                ));
+                continue;
+            };
+            match Key::parse(key) {
+                Ok(k) => {
+                    by_action.insert(*action, k);
+                }
+                Err(e) => warnings.push(format!("[keys] {name}: {e}")),
+            }
+        }
+        let by_key = by_action.iter().map(|(a, k)| (*k, *a)).collect();
+        (Bindings { by_key, by_action }, warnings)
+    }
+
+    pub fn action(&self, e: &KeyEvent) -> Option<Action> {
+        if e.code == KeyCode::Char('c') && e.modifiers.contains(KeyModifiers::CONTROL) {
+            return Some(Action::Quit);
+        }
+        self.by_key.get(&Key::from_event(e)?).copied()
+    }
+
+    pub fn key_of(&self, a: Action) -> String {
+        self.by_action
+            .get(&a)
+            .map(Key::label)
+            .unwrap_or_else(|| "-".into())
+    }
+}

@@ -1,0 +1,222 @@
+//! The console: a ratatui + crossterm + tokio app. The app is generic over the terminal backend
+//! and takes input as a stream, so tests drive the real loop on a `TestBackend` with scripted
+//! keys. State is drawn from owned snapshots; the screen is redrawn on input, on new data and on
+//! a 1 Hz clock for countdowns, never on a frame timer.
+
+pub mod app;
+pub mod data;
+pub mod demo;
+pub mod keys;
+pub mod views;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crossterm::event::{DisableMouseCapture, EnableMouseCapture, EventStream};
+use crossterm::execute;
+use crossterm::terminal::{
+    disable_raw_mode, enable_raw_mode, EnterAlternateScreen, LeaveAlternateScreen,
+};
+use futures::{Stream, StreamExt};
+use ratatui::backend::{Backend, CrosstermBackend};
+use ratatui::Terminal;
+use tokio::sync::watch;
+
+use crate::config::{Loaded, Paths};
+use crate::credits::CreditModel;
+use crate::theme::ThemeSet;
+use app::{App, Input, Source};
+use data::Snapshot;
+
+/// How the console was asked to start.
+pub struct Options {
+    pub profile: Option<String>,
+    pub theme: Option<String>,
+}
+
+/// Runs the real loop until the app quits or input ends.
+pub async fn run_loop<B, S>(
+    terminal: &mut Terminal<B>,
+    app: &mut App,
+    mut input: S,
+    mut snapshots: watch::Receiver<Snapshot>,
+) -> anyhow::Result<()>
+where
+    B: Backend,
+    S: Stream<Item = Input> + Unpin,
+{
+    let mut dirty = true;
+    let mut clock = tokio::time::interval(Duration::from_secs(1));
+    clock.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut poller_alive = true;
+    app.snapshot = snapshots.borrow_and_update().clone();
+    loop {
+        if dirty {
+            terminal
+                .draw(|f| app.draw(f))
+                .map_err(|e| anyhow::anyhow!("drawing: {e}"))?;
+            dirty = false;
+        }
+        if app.quit {
+            return Ok(());
+        }
+        tokio::select! {
+            ev = input.next() => match ev {
+                Some(e) => dirty |= app.on_input(e),
+                None => return Ok(()),
+            },
+            changed = snapshots.changed(), if poller_alive => {
+                if changed.is_ok() {
+                    app.snapshot = snapshots.borrow_and_update().clone();
+                    dirty = true;
+                } else {
+                    poller_alive = false;
+                }
+            }
+            _ = clock.tick() => dirty |= app.on_input(Input::Tick(chrono::Utc::now().timestamp_millis())),
+        }
+    }
+}
+
+fn restore_terminal() {
+    let _ = disable_raw_mode();
+    let _ = execute!(
+        std::io::stdout(),
+        DisableMouseCapture,
+        LeaveAlternateScreen,
+        crossterm::cursor::Show
+    );
+}
+
+/// Logs go to `<data>/creditops.log`, never to the screen.
+fn init_logging(paths: &Paths) -> Option<tracing_appender::non_blocking::WorkerGuard> {
+    std::fs::create_dir_all(&paths.data_dir).ok()?;
+    let file = tracing_appender::rolling::never(&paths.data_dir, "creditops.log");
+    let (writer, guard) = tracing_appender::non_blocking(file);
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CREDITOPS_LOG")
+        .unwrap_or_else(|_| "info".into());
+    let _ = tracing_subscriber::fmt()
+        .with_writer(writer)
+        .with_ansi(false)
+        .with_env_filter(filter)
+        .try_init();
+    Some(guard)
+}
+
+/// Opens the console: on the embedded sandbox with demo traffic, or on a profile's ledger.
+pub fn run(paths: Paths, config: Loaded, model: CreditModel, opts: Options) -> anyhow::Result<()> {
+    let _log = init_logging(&paths);
+    let cfg = config.config.clone();
+    let themes = ThemeSet::load(&paths.themes_dir);
+    let theme_name = opts.theme.clone().or(cfg.theme.clone());
+    let theme = match &theme_name {
+        Some(n) => themes.get(n).cloned().ok_or_else(|| {
+            anyhow::anyhow!("no theme `{n}`; known: {}", themes.names().join(", "))
+        })?,
+        None => themes.default_theme().clone(),
+    };
+    let (bindings, key_warnings) = keys::Bindings::new(&cfg.keys);
+    let profile_name = opts.profile.clone();
+    let (name, profile) = cfg.profile(profile_name.as_deref())?;
+    let limits = model
+        .editions
+        .limits(&profile.edition, profile.licences, profile.addon)?;
+    let thresholds = profile.thresholds();
+    let rt = tokio::runtime::Runtime::new()?;
+    rt.block_on(async move {
+        let (ledger, source, _servers) = if profile_name.is_none() {
+            // The embedded default: sandbox in-process, proxy in front, demo traffic through it.
+            let ledger = paths.data_dir.join("embedded-demo-ledger.sqlite");
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{}{suffix}", ledger.display()));
+            }
+            let sb = crate::sandbox::spawn(
+                crate::sandbox::SandboxConfig {
+                    edition: profile.edition.clone(),
+                    users: profile.licences,
+                    addon: profile.addon,
+                    model: model.clone(),
+                    ..Default::default()
+                },
+                "127.0.0.1:0".parse()?,
+            )
+            .await?;
+            let proxy = crate::proxy::spawn(
+                crate::proxy::ProxyConfig {
+                    upstream: sb.base_url(),
+                    accounts_upstream: None,
+                    integration_header: cfg.proxy.integration_header.clone(),
+                    limits: Some(limits.clone()),
+                    thresholds: thresholds.clone(),
+                    alert_post_url: None,
+                    desktop_alerts: false,
+                    model: model.clone(),
+                    ledger: ledger.clone(),
+                    retention_days: cfg.ledger.retention_days,
+                    charge_not_modified: true,
+                },
+                "127.0.0.1:0".parse()?,
+            )
+            .await?;
+            tracing::info!(
+                "embedded sandbox {} behind proxy {}",
+                sb.base_url(),
+                proxy.base_url()
+            );
+            demo::start(&proxy.base_url());
+            let label = "EMBEDDED SANDBOX · demo traffic".to_string();
+            (
+                ledger,
+                Source {
+                    embedded: true,
+                    label,
+                },
+                Some((sb, proxy)),
+            )
+        } else {
+            let ledger: PathBuf = profile
+                .ledger
+                .clone()
+                .unwrap_or_else(|| paths.data_dir.join(format!("ledger-{name}.sqlite")));
+            let label = format!("profile {name} · {}", ledger.display());
+            (
+                ledger,
+                Source {
+                    embedded: false,
+                    label,
+                },
+                None,
+            )
+        };
+        let snapshots =
+            data::spawn_poller(ledger, Some(limits), thresholds, Duration::from_secs(1));
+        let mut app = App::new(
+            themes,
+            theme,
+            bindings,
+            source,
+            chrono::Utc::now().timestamp_millis(),
+        );
+        app.warnings = key_warnings
+            .into_iter()
+            .chain(config.warnings.iter().cloned())
+            .collect();
+
+        // The panic hook restores the terminal first, then reports.
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            restore_terminal();
+            previous(info);
+        }));
+        enable_raw_mode()?;
+        let mut stdout = std::io::stdout();
+        execute!(stdout, EnterAlternateScreen, EnableMouseCapture)?;
+        let mut terminal = Terminal::new(CrosstermBackend::new(stdout))?;
+        let input = EventStream::new().filter_map(|e| async move { e.ok().map(Input::Terminal) });
+        let result = run_loop(&mut terminal, &mut app, Box::pin(input), snapshots).await;
+        restore_terminal();
+        let _ = std::io::stdout().flush();
+        result
+    })
+}

@@ -1,0 +1,4 @@
+//! One module per tab.
+
+pub mod gauges;
+pub mod pending;

@@ -1,0 +1,50 @@
+//! Tabs whose feature has not landed: they say which issue brings them, and nothing else.
+
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Modifier, Style};
+use ratatui::text::Line;
+use ratatui::widgets::{Block, Paragraph, Wrap};
+use ratatui::Frame;
+
+use crate::tui::app::{App, TABS};
+
+/// (issue, its title, what the tab will show).
+fn pending(tab: usize) -> (u32, &'static str, &'static str) {
+    match tab {
+        1 => (6, "The metadata cache and the cache inspector", "cached modules, fields and layouts: age, hits, credits saved; revalidate or drop entries"),
+        2 => (7, "The webhook receiver and the live event tail", "notification, bulk and workflow callbacks as they arrive, verified, filtered and replayable"),
+        3 => (9, "The add-on credit estimator", "a forecast of daily usage, the add-on limit to allow and what it will cost"),
+        _ => (8, "The planner", "a queue of pending calls re-planned into batches, proven on the sandbox"),
+    }
+}
+
+pub fn draw(f: &mut Frame, area: Rect, app: &App, tab: usize) {
+    let p = app.theme.palette;
+    let (issue, title, what) = pending(tab);
+    let block = Block::bordered()
+        .title(format!(" {} ", TABS[tab]))
+        .border_style(Style::default().fg(p.border));
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    let [_, mid, _] = Layout::vertical([
+        Constraint::Fill(1),
+        Constraint::Length(4),
+        Constraint::Fill(1),
+    ])
+    .areas(inner);
+    let text = vec![
+        Line::styled(
+            format!("Not here yet: issue #{issue} brings this tab."),
+            Style::default().fg(p.header).add_modifier(Modifier::BOLD),
+        ),
+        Line::styled(format!("#{issue} {title}"), Style::default().fg(p.text)),
+        Line::styled(
+            format!("It will show {what}."),
+            Style::default().fg(p.muted),
+        ),
+    ];
+    f.render_widget(
+        Paragraph::new(text).centered().wrap(Wrap { trim: true }),
+        mid,
+    );
+}

@@ -1,0 +1,299 @@
+//! The console on a fixed TestBackend: whole-screen snapshots of each view from a ledger of
+//! known calls at a fixed clock, and the real event loop driven by scripted input.
+
+use std::collections::BTreeMap;
+
+use creditops::credits::Editions;
+use creditops::ledger::{CallRecord, LedgerWriter};
+use creditops::theme::ThemeSet;
+use creditops::tui::app::{App, Input, Source};
+use creditops::tui::data::{read, Snapshot};
+use creditops::tui::keys::Bindings;
+use crossterm::event::{
+    Event, KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind,
+};
+use ratatui::backend::TestBackend;
+use ratatui::Terminal;
+
+/// 2026-11-27T12:00:00Z.
+const NOW: i64 = 1_795_780_800_000;
+
+/// A day of traffic: a steady trickle, a busy hour, one integration that polls, a bulk job.
+async fn fixture_ledger(dir: &std::path::Path) -> std::path::PathBuf {
+    let path = dir.join("ledger.sqlite");
+    let w = LedgerWriter::open(&path, 3650).unwrap();
+    let mut n = 0u64;
+    let mut add = |at: i64,
+                   integration: &str,
+                   api: &str,
+                   module: Option<&str>,
+                   credits: u32,
+                   remaining: Option<u64>| {
+        n += 1;
+        CallRecord {
+            at_ms: at,
+            integration: integration.into(),
+            api: api.into(),
+            module: module.map(String::from),
+            method: "POST".into(),
+            path: "/crm/v8/Leads".into(),
+            records: credits * 10,
+            credits,
+            status: 200,
+            latency_ms: 40,
+            priced: true,
+            reported_remaining: remaining,
+        }
+    };
+    let mut calls = Vec::new();
+    for m in 0..1440i64 {
+        let at = NOW - (1440 - m) * 60_000 + 30_000;
+        calls.push(add(
+            at,
+            "shop-sync",
+            "insert_records",
+            Some("Leads"),
+            1 + (m % 7) as u32,
+            None,
+        ));
+        if (600..660).contains(&m) {
+            calls.push(add(
+                at + 1,
+                "erp-bridge",
+                "upsert_records",
+                Some("Accounts"),
+                10,
+                None,
+            ));
+            calls.push(add(at + 2, "erp-bridge", "metadata", None, 1, None));
+        }
+        if m % 10 == 0 {
+            calls.push(add(
+                at + 3,
+                "report-poller",
+                "bulk_read_status",
+                None,
+                1,
+                None,
+            ));
+        }
+    }
+    calls.push(add(
+        NOW - 3_600_000,
+        "report-poller",
+        "bulk_read_create",
+        Some("Leads"),
+        50,
+        None,
+    ));
+    // Zoho's header a minute ago: 7,800 − 6,609 used then = 1,191 left, and it says 1,190.
+    calls.push(add(
+        NOW - 60_000,
+        "support-desk",
+        "convert_lead",
+        Some("Leads"),
+        5,
+        Some(1_190),
+    ));
+    for c in calls {
+        w.append(c).await.unwrap();
+    }
+    path
+}
+
+fn app(snapshot: Snapshot, embedded: bool) -> App {
+    let themes = ThemeSet::builtin();
+    let theme = themes.default_theme().clone();
+    let (keys, _) = Bindings::new(&BTreeMap::new());
+    let source = Source {
+        embedded,
+        label: if embedded {
+            "EMBEDDED SANDBOX · demo traffic".into()
+        } else {
+            "profile acme · ledger-acme.sqlite".into()
+        },
+    };
+    let mut a = App::new(themes, theme, keys, source, NOW);
+    a.snapshot = snapshot;
+    a
+}
+
+async fn fixture_snapshot() -> (tempfile::TempDir, Snapshot) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = fixture_ledger(dir.path()).await;
+    let ledger = creditops::ledger::Ledger::open(&path).unwrap();
+    // An org whose 7,000-credit base and 800 add-on put the fixture's day at about 85 %.
+    let editions = Editions::builtin()
+        .with_overrides("[[edition]]\nname = \"fixture\"\nbase = 7000\nper_licence = 0\nconcurrency = 20\nsub_concurrency = 10\n", "test")
+        .unwrap();
+    let limits = editions.limits("fixture", 0, 800).unwrap();
+    let snap = read(&ledger, NOW, Some(&limits), &[80, 90, 100]);
+    (dir, snap)
+}
+
+fn render(app: &App, w: u16, h: u16) -> Terminal<TestBackend> {
+    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
+    t.draw(|f| app.draw(f)).unwrap();
+    t
+}
+
+fn key(c: char) -> Input {
+    Input::Terminal(Event::Key(KeyEvent::new(
+        KeyCode::Char(c),
+        KeyModifiers::NONE,
+    )))
+}
+
+#[tokio::test]
+async fn gauges_view_at_80x24_and_200x50() {
+    let (_d, snap) = fixture_snapshot().await;
+    let u = snap.usage.as_ref().unwrap();
+    assert_eq!(u.limit, Some(7_800));
+    assert!(
+        u.alerts.iter().any(|a| a.crossed),
+        "the fixture crosses 80%: used {}",
+        u.used
+    );
+    let a = app(snap, true);
+    insta::assert_snapshot!("gauges_80x24", render(&a, 80, 24).backend());
+    insta::assert_snapshot!("gauges_200x50", render(&a, 200, 50).backend());
+}
+
+#[tokio::test]
+async fn pending_tabs_say_which_issue_brings_them() {
+    let (_d, snap) = fixture_snapshot().await;
+    let mut a = app(snap, false);
+    for (tab, issue) in [('2', "#6"), ('3', "#7"), ('4', "#9"), ('5', "#8")] {
+        a.on_input(key(tab));
+        let t = render(&a, 80, 24);
+        let text = format!("{}", t.backend());
+        assert!(
+            text.contains(&format!("issue {issue} brings this tab")),
+            "tab {tab}:\n{text}"
+        );
+        insta::assert_snapshot!(format!("tab_{tab}_80x24"), t.backend());
+    }
+}
+
+#[tokio::test]
+async fn help_overlay_lists_the_focused_views_keys() {
+    let (_d, snap) = fixture_snapshot().await;
+    let mut a = app(snap, true);
+    a.on_input(key('?'));
+    let t = render(&a, 80, 30);
+    let text = format!("{}", t.backend());
+    assert!(
+        text.contains("Gauges view")
+            && text.contains("focus the next panel")
+            && text.contains("quit"),
+        "{text}"
+    );
+    insta::assert_snapshot!("help_80x30", t.backend());
+    // Any other key closes it.
+    a.on_input(key('x'));
+    assert!(!a.help);
+}
+
+#[tokio::test]
+async fn keys_mouse_and_themes_change_the_state() {
+    let (_d, snap) = fixture_snapshot().await;
+    let mut a = app(snap, true);
+    render(&a, 120, 40);
+    assert!(a.on_input(key('t')));
+    assert_eq!(a.theme.name, "light");
+    a.on_input(Input::Terminal(Event::Key(KeyEvent::new(
+        KeyCode::Tab,
+        KeyModifiers::NONE,
+    ))));
+    assert_eq!(a.tab, 1);
+    a.on_input(Input::Terminal(Event::Key(KeyEvent::new(
+        KeyCode::BackTab,
+        KeyModifiers::SHIFT,
+    ))));
+    assert_eq!(a.tab, 0);
+    // Click the third tab title, then the integrations panel; the wheel scrolls the panel.
+    render(&a, 120, 40);
+    let click = |col, row| {
+        Input::Terminal(Event::Mouse(MouseEvent {
+            kind: MouseEventKind::Down(MouseButton::Left),
+            column: col,
+            row,
+            modifiers: KeyModifiers::NONE,
+        }))
+    };
+    a.on_input(click(35, 0));
+    assert_eq!(a.tab, 2, "clicked `3 Events`");
+    a.on_input(key('1'));
+    render(&a, 120, 40);
+    a.on_input(click(110, 35));
+    assert_eq!(a.focus, 2, "clicked the integrations panel");
+    a.on_input(Input::Terminal(Event::Mouse(MouseEvent {
+        kind: MouseEventKind::ScrollDown,
+        column: 110,
+        row: 35,
+        modifiers: KeyModifiers::NONE,
+    })));
+    assert_eq!(a.scroll[2], 1);
+    a.on_input(Input::Terminal(Event::Key(KeyEvent::new(
+        KeyCode::Char('c'),
+        KeyModifiers::CONTROL,
+    ))));
+    assert!(a.quit);
+}
+
+#[tokio::test]
+async fn configured_key_bindings_apply_and_bad_ones_are_reported() {
+    let mut overrides = BTreeMap::new();
+    overrides.insert("quit".to_string(), "x".to_string());
+    overrides.insert("theme".to_string(), "ctrl-t".to_string());
+    overrides.insert("fly".to_string(), "f".to_string());
+    overrides.insert("help".to_string(), "two keys".to_string());
+    let (keys, warnings) = Bindings::new(&overrides);
+    assert_eq!(warnings.len(), 2, "{warnings:?}");
+    let mut a = app(Snapshot::default(), true);
+    a.keys = keys;
+    a.on_input(key('q'));
+    assert!(!a.quit, "q is no longer quit");
+    a.on_input(Input::Terminal(Event::Key(KeyEvent::new(
+        KeyCode::Char('t'),
+        KeyModifiers::CONTROL,
+    ))));
+    assert_eq!(a.theme.name, "light");
+    a.on_input(key('x'));
+    assert!(a.quit);
+}
+
+#[tokio::test]
+async fn the_real_loop_runs_on_scripted_input_and_new_data() {
+    let (_d, snap) = fixture_snapshot().await;
+    let mut a = app(Snapshot::default(), true);
+    let (tx, rx) = tokio::sync::watch::channel(Snapshot::default());
+    let mut term = Terminal::new(TestBackend::new(100, 30)).unwrap();
+    let (input_tx, input_rx) = tokio::sync::mpsc::unbounded_channel();
+    let input = tokio_stream_from(input_rx);
+    let driver = tokio::spawn(async move {
+        tx.send(snap).unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        for c in ['2', '1', 'q'] {
+            input_tx.send(key(c)).unwrap();
+        }
+        tx
+    });
+    creditops::tui::run_loop(&mut term, &mut a, input, rx)
+        .await
+        .unwrap();
+    let _tx = driver.await.unwrap();
+    assert!(a.quit);
+    assert_eq!(a.tab, 0);
+    let text = format!("{}", term.backend());
+    assert!(
+        text.contains("Rolling 24 h") && text.contains("shop-sync"),
+        "{text}"
+    );
+}
+
+fn tokio_stream_from(
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<Input>,
+) -> std::pin::Pin<Box<dyn futures::Stream<Item = Input> + Send>> {
+    Box::pin(futures::stream::poll_fn(move |cx| rx.poll_recv(cx)))
+}
