@@ -1,14 +1,12 @@
 //! The credit ledger: every call the proxy forwarded, priced and timed, in SQLite (WAL).
 //!
-//! Append-only. Writes go through one writer thread that commits in groups: a caller hands over
+//! Append-only. Writes go through a group-commit writer (`db::GroupWriter`): a caller hands over
 //! its row and waits for the commit, so a call is durable before its answer leaves the proxy
 //! (a SIGKILL loses nothing answered) while many concurrent calls share one commit. Readers open
 //! their own connections; WAL lets them read while the writer writes.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
-use std::thread;
 
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
@@ -73,8 +71,10 @@ pub enum LedgerError {
         #[source]
         source: rusqlite::Error,
     },
-    #[error("ledger {0}: the writer stopped")]
+    #[error("ledger {0}")]
     WriterGone(String),
+    #[error("ledger {0}")]
+    Open(String),
     #[error("ledger {path}: {source}")]
     Io {
         path: String,
@@ -84,37 +84,57 @@ pub enum LedgerError {
 }
 
 fn open_conn(path: &Path) -> Result<Connection, LedgerError> {
-    let sq = |source| LedgerError::Sqlite {
-        path: path.display().to_string(),
-        source,
-    };
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|source| LedgerError::Io {
-            path: path.display().to_string(),
-            source,
-        })?;
-    }
-    let conn = Connection::open(path).map_err(sq)?;
-    conn.pragma_update(None, "journal_mode", "WAL")
-        .map_err(sq)?;
-    conn.pragma_update(None, "synchronous", "NORMAL")
-        .map_err(sq)?;
-    conn.busy_timeout(std::time::Duration::from_secs(10))
-        .map_err(sq)?;
-    conn.execute_batch(SCHEMA).map_err(sq)?;
-    Ok(conn)
+    crate::db::open(path, SCHEMA).map_err(LedgerError::Open)
 }
 
+/// A write to the ledger.
 enum Job {
-    Append(CallRecord, tokio::sync::oneshot::Sender<Result<(), String>>),
+    Append(CallRecord),
     Alert(i64, u32, u64, u64),
     Live(&'static str, i64, i64),
+}
+
+fn apply(tx: &rusqlite::Transaction, job: &Job) -> rusqlite::Result<i64> {
+    match job {
+        Job::Append(r) => {
+            let mut ins = tx.prepare_cached(
+                "INSERT INTO calls (at_ms, integration, api, module, method, path, records, credits, status, latency_ms, priced, reported_remaining) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            )?;
+            ins.execute(params![
+                r.at_ms,
+                r.integration,
+                r.api,
+                r.module,
+                r.method,
+                r.path,
+                r.records,
+                r.credits,
+                r.status,
+                r.latency_ms,
+                r.priced,
+                r.reported_remaining.map(|v| v as i64)
+            ])?;
+        }
+        Job::Alert(at, t, used, lim) => {
+            tx.execute(
+                "INSERT INTO alerts (at_ms, threshold, used, lim) VALUES (?1, ?2, ?3, ?4)",
+                params![at, t, *used as i64, *lim as i64],
+            )?;
+        }
+        Job::Live(k, v, at) => {
+            tx.execute(
+                "INSERT OR REPLACE INTO live (key, value, updated_ms) VALUES (?1, ?2, ?3)",
+                params![k, v, at],
+            )?;
+        }
+    }
+    Ok(tx.last_insert_rowid())
 }
 
 /// The writing side: cheap to clone, shared by the proxy's handlers.
 #[derive(Clone)]
 pub struct LedgerWriter {
-    tx: mpsc::Sender<Job>,
+    writer: crate::db::GroupWriter<Job>,
     path: PathBuf,
 }
 
@@ -122,24 +142,19 @@ impl LedgerWriter {
     /// Opens (creating) the ledger and starts its writer thread; drops rows older than
     /// `retention_days`.
     pub fn open(path: &Path, retention_days: u32) -> Result<LedgerWriter, LedgerError> {
-        let mut conn = open_conn(path)?;
+        let conn = open_conn(path)?;
         let cutoff = chrono::Utc::now().timestamp_millis() - i64::from(retention_days) * 86_400_000;
         conn.execute("DELETE FROM calls WHERE at_ms < ?1", params![cutoff])
             .map_err(|source| LedgerError::Sqlite {
                 path: path.display().to_string(),
                 source,
             })?;
-        let (tx, rx) = mpsc::channel::<Job>();
-        let p = path.display().to_string();
-        thread::Builder::new()
-            .name("ledger-writer".into())
-            .spawn(move || writer_loop(&mut conn, rx, &p))
-            .map_err(|source| LedgerError::Io {
-                path: path.display().to_string(),
-                source,
-            })?;
+        let writer = crate::db::GroupWriter::start("ledger-writer", conn, apply).map_err(|source| LedgerError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
         Ok(LedgerWriter {
-            tx,
+            writer,
             path: path.to_path_buf(),
         })
     }
@@ -150,85 +165,21 @@ impl LedgerWriter {
 
     /// Appends a call and waits until it is committed.
     pub async fn append(&self, rec: CallRecord) -> Result<(), LedgerError> {
-        let (done, wait) = tokio::sync::oneshot::channel();
-        self.tx
-            .send(Job::Append(rec, done))
-            .map_err(|_| LedgerError::WriterGone(self.path.display().to_string()))?;
-        match wait.await {
-            Ok(Ok(())) => Ok(()),
-            _ => Err(LedgerError::WriterGone(self.path.display().to_string())),
-        }
+        self.writer
+            .write(Job::Append(rec))
+            .await
+            .map(|_| ())
+            .map_err(|e| LedgerError::WriterGone(format!("{}: {e}", self.path.display())))
     }
 
     /// Records a threshold crossing (fire and forget).
     pub fn alert(&self, at_ms: i64, threshold: u32, used: u64, limit: u64) {
-        let _ = self.tx.send(Job::Alert(at_ms, threshold, used, limit));
+        self.writer.send(Job::Alert(at_ms, threshold, used, limit));
     }
 
     /// Publishes a live gauge (in-flight calls) for other processes reading the ledger.
     pub fn live(&self, key: &'static str, value: i64, now_ms: i64) {
-        let _ = self.tx.send(Job::Live(key, value, now_ms));
-    }
-}
-
-fn writer_loop(conn: &mut Connection, rx: mpsc::Receiver<Job>, path: &str) {
-    const INSERT: &str = "INSERT INTO calls (at_ms, integration, api, module, method, path, records, credits, status, latency_ms, priced, reported_remaining) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)";
-    while let Ok(first) = rx.recv() {
-        let mut batch = vec![first];
-        while batch.len() < 1024 {
-            match rx.try_recv() {
-                Ok(j) => batch.push(j),
-                Err(_) => break,
-            }
-        }
-        let result = (|| -> rusqlite::Result<()> {
-            let tx = conn.transaction()?;
-            {
-                let mut ins = tx.prepare_cached(INSERT)?;
-                for job in &batch {
-                    match job {
-                        Job::Append(r, _) => {
-                            ins.execute(params![
-                                r.at_ms,
-                                r.integration,
-                                r.api,
-                                r.module,
-                                r.method,
-                                r.path,
-                                r.records,
-                                r.credits,
-                                r.status,
-                                r.latency_ms,
-                                r.priced,
-                                r.reported_remaining.map(|v| v as i64)
-                            ])?;
-                        }
-                        Job::Alert(at, t, used, lim) => {
-                            tx.execute(
-                                "INSERT INTO alerts (at_ms, threshold, used, lim) VALUES (?1, ?2, ?3, ?4)",
-                                params![at, t, *used as i64, *lim as i64],
-                            )?;
-                        }
-                        Job::Live(k, v, at) => {
-                            tx.execute(
-                                "INSERT OR REPLACE INTO live (key, value, updated_ms) VALUES (?1, ?2, ?3)",
-                                params![k, v, at],
-                            )?;
-                        }
-                    }
-                }
-            }
-            tx.commit()
-        })();
-        let outcome = result.map_err(|e| e.to_string());
-        if let Err(e) = &outcome {
-            tracing::error!("ledger {path}: {e}");
-        }
-        for job in batch {
-            if let Job::Append(_, done) = job {
-                let _ = done.send(outcome.clone());
-            }
-        }
+        self.writer.send(Job::Live(key, value, now_ms));
     }
 }
 

@@ -9,6 +9,7 @@
 
 pub mod config;
 pub mod credits;
+pub mod db;
 pub mod ledger;
 pub mod proxy;
 pub mod sandbox;
