@@ -210,6 +210,52 @@ impl Default for LedgerSettings {
     }
 }
 
+/// A notification channel the receiver accepts (besides those subscribed through creditops).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KnownChannel {
+    pub id: String,
+    pub token: Secret,
+}
+
+/// A workflow webhook's shared secret: in `header` (default `X-Creditops-Secret`) or the
+/// `secret` query parameter.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookSecret {
+    pub secret: Secret,
+    #[serde(default)]
+    pub header: Option<String>,
+}
+
+/// Settings of the webhook receiver.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReceiverSettings {
+    pub listen: String,
+    pub body_limit: usize,
+    pub forward_to: Option<String>,
+    pub bulk_secret: Option<WebhookSecret>,
+    pub channels: Vec<KnownChannel>,
+    pub workflow: BTreeMap<String, WebhookSecret>,
+    /// Channels expiring within this many hours are renewed by `channels renew`.
+    pub renew_before_hours: u32,
+}
+
+impl Default for ReceiverSettings {
+    fn default() -> Self {
+        ReceiverSettings {
+            listen: "127.0.0.1:7879".into(),
+            body_limit: 1024 * 1024,
+            forward_to: None,
+            bulk_secret: None,
+            channels: Vec::new(),
+            workflow: BTreeMap::new(),
+            renew_before_hours: 6,
+        }
+    }
+}
+
 /// Where alerts go besides the console and `creditops usage`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
@@ -228,6 +274,7 @@ pub struct Config {
     pub proxy: ProxySettings,
     pub ledger: LedgerSettings,
     pub alerts: AlertSettings,
+    pub receiver: ReceiverSettings,
     /// Console key bindings: action name → key (e.g. `quit = "q"`, `help = "?"`).
     pub keys: BTreeMap<String, String>,
 }

@@ -15,10 +15,13 @@ pub fn open(path: &Path, schema: &str) -> Result<Connection, String> {
         std::fs::create_dir_all(dir).map_err(|e| at(&e))?;
     }
     let conn = Connection::open(path).map_err(|e| at(&e))?;
-    conn.pragma_update(None, "journal_mode", "WAL").map_err(|e| at(&e))?;
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .map_err(|e| at(&e))?;
     // WAL + NORMAL: a commit survives the process dying (SIGKILL), not the machine losing power.
-    conn.pragma_update(None, "synchronous", "NORMAL").map_err(|e| at(&e))?;
-    conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(|e| at(&e))?;
+    conn.pragma_update(None, "synchronous", "NORMAL")
+        .map_err(|e| at(&e))?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))
+        .map_err(|e| at(&e))?;
     conn.execute_batch(schema).map_err(|e| at(&e))?;
     Ok(conn)
 }
@@ -37,60 +40,70 @@ pub struct GroupWriter<J> {
 
 impl<J> Clone for GroupWriter<J> {
     fn clone(&self) -> Self {
-        GroupWriter { tx: self.tx.clone() }
+        GroupWriter {
+            tx: self.tx.clone(),
+        }
     }
 }
 
 impl<J: Send + 'static> GroupWriter<J> {
     /// Starts the writer thread on `conn`; `apply` writes one job inside the batch's transaction
     /// and returns a value for its caller (a row id, say).
-    pub fn start<F>(name: &str, mut conn: Connection, mut apply: F) -> std::io::Result<GroupWriter<J>>
+    pub fn start<F>(
+        name: &str,
+        mut conn: Connection,
+        mut apply: F,
+    ) -> std::io::Result<GroupWriter<J>>
     where
         F: FnMut(&Transaction, &J) -> rusqlite::Result<i64> + Send + 'static,
     {
         let (tx, rx) = mpsc::channel::<Msg<J>>();
         let label = name.to_string();
-        thread::Builder::new().name(name.to_string()).spawn(move || {
-            while let Ok(first) = rx.recv() {
-                let mut batch = vec![first];
-                while batch.len() < 1024 {
-                    match rx.try_recv() {
-                        Ok(m) => batch.push(m),
-                        Err(_) => break,
+        thread::Builder::new()
+            .name(name.to_string())
+            .spawn(move || {
+                while let Ok(first) = rx.recv() {
+                    let mut batch = vec![first];
+                    while batch.len() < 1024 {
+                        match rx.try_recv() {
+                            Ok(m) => batch.push(m),
+                            Err(_) => break,
+                        }
+                    }
+                    let mut answers = Vec::with_capacity(batch.len());
+                    let outcome = (|| -> rusqlite::Result<()> {
+                        let tx = conn.transaction()?;
+                        for m in &batch {
+                            let job = match m {
+                                Msg::Wait(j, _) | Msg::Forget(j) => j,
+                            };
+                            answers.push(apply(&tx, job)?);
+                        }
+                        tx.commit()
+                    })();
+                    if let Err(e) = &outcome {
+                        tracing::error!("{label}: {e}");
+                    }
+                    for (i, m) in batch.into_iter().enumerate() {
+                        if let Msg::Wait(_, done) = m {
+                            let answer = match &outcome {
+                                Ok(()) => Ok(answers.get(i).copied().unwrap_or(0)),
+                                Err(e) => Err(e.to_string()),
+                            };
+                            let _ = done.send(answer);
+                        }
                     }
                 }
-                let mut answers = Vec::with_capacity(batch.len());
-                let outcome = (|| -> rusqlite::Result<()> {
-                    let tx = conn.transaction()?;
-                    for m in &batch {
-                        let job = match m {
-                            Msg::Wait(j, _) | Msg::Forget(j) => j,
-                        };
-                        answers.push(apply(&tx, job)?);
-                    }
-                    tx.commit()
-                })();
-                if let Err(e) = &outcome {
-                    tracing::error!("{label}: {e}");
-                }
-                for (i, m) in batch.into_iter().enumerate() {
-                    if let Msg::Wait(_, done) = m {
-                        let answer = match &outcome {
-                            Ok(()) => Ok(answers.get(i).copied().unwrap_or(0)),
-                            Err(e) => Err(e.to_string()),
-                        };
-                        let _ = done.send(answer);
-                    }
-                }
-            }
-        })?;
+            })?;
         Ok(GroupWriter { tx })
     }
 
     /// Writes a job and waits until it is committed; returns what `apply` returned for it.
     pub async fn write(&self, job: J) -> Result<i64, String> {
         let (done, wait) = tokio::sync::oneshot::channel();
-        self.tx.send(Msg::Wait(job, done)).map_err(|_| "the writer stopped".to_string())?;
+        self.tx
+            .send(Msg::Wait(job, done))
+            .map_err(|_| "the writer stopped".to_string())?;
         wait.await.map_err(|_| "the writer stopped".to_string())?
     }
 

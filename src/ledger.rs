@@ -149,10 +149,13 @@ impl LedgerWriter {
                 path: path.display().to_string(),
                 source,
             })?;
-        let writer = crate::db::GroupWriter::start("ledger-writer", conn, apply).map_err(|source| LedgerError::Io {
-            path: path.display().to_string(),
-            source,
-        })?;
+        let writer =
+            crate::db::GroupWriter::start("ledger-writer", conn, apply).map_err(|source| {
+                LedgerError::Io {
+                    path: path.display().to_string(),
+                    source,
+                }
+            })?;
         Ok(LedgerWriter {
             writer,
             path: path.to_path_buf(),

@@ -46,6 +46,14 @@ enum Command {
     Proxy(commands::proxy::Args),
     /// The credit gauges, headless: used, limit, burn, time to exhaustion, breakdowns
     Usage(commands::usage::Args),
+    /// Receive webhooks and notification callbacks, and tail them
+    Listen(commands::listen::Args),
+    /// Stored events: replay one, or export them
+    #[command(subcommand)]
+    Events(commands::events::Command),
+    /// Notification channels: enable, list, renew, disable
+    #[command(subcommand)]
+    Channels(commands::channels::Command),
     /// List the colour themes (built-in and the user's), with any problems found
     Themes(commands::themes::Args),
 }
@@ -63,6 +71,9 @@ fn main() -> ExitCode {
         Some(Command::Sandbox(a)) => commands::sandbox::run(a),
         Some(Command::Proxy(a)) => commands::proxy::run(a),
         Some(Command::Usage(a)) => commands::usage::run(a),
+        Some(Command::Listen(a)) => commands::listen::run(a),
+        Some(Command::Events(c)) => commands::events::run(c),
+        Some(Command::Channels(c)) => commands::channels::run(c),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

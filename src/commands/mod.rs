@@ -1,10 +1,13 @@
 //! One module per subcommand. Each has clap `Args` and a `run` that prints text or `--json`.
 
+pub mod channels;
 pub mod config;
 pub mod console;
 pub mod cost;
 pub mod credits;
+pub mod events;
 pub mod limits;
+pub mod listen;
 pub mod meter_args;
 pub mod paths;
 pub mod proxy;

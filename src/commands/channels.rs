@@ -1,0 +1,213 @@
+use std::path::PathBuf;
+
+use creditops::events::{Channel, EventReader, EventWriter};
+use creditops::zoho::{Credentials, Endpoint, ZohoClient};
+use reqwest::Method;
+use serde_json::json;
+
+use super::{input_error, Context};
+
+#[derive(Debug, clap::Args)]
+pub struct Common {
+    /// Profile whose Zoho org the channels live in.
+    #[arg(long)]
+    profile: Option<String>,
+    /// The event store holding the channels' tokens (default <data>/events.sqlite).
+    #[arg(long)]
+    store: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Subscribe to a module's events (Notification API); the receiver then accepts them
+    Enable {
+        /// Module API name, e.g. Leads.
+        #[arg(long)]
+        module: String,
+        /// Events: create, edit, delete, all (comma-separated).
+        #[arg(long, default_value = "all")]
+        events: String,
+        /// Where Zoho posts (default: this machine's receiver).
+        #[arg(long)]
+        notify_url: Option<String>,
+        /// Channel lifetime in hours (Zoho allows at most a week).
+        #[arg(long, default_value_t = 24)]
+        hours: u32,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Channels creditops knows, with their expiry
+    List {
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Extend channels that expire within the configured window (renew_before_hours)
+    Renew {
+        /// New lifetime in hours.
+        #[arg(long, default_value_t = 24)]
+        hours: u32,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Unsubscribe a channel
+    Disable {
+        id: String,
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+fn client(ctx: &Context, profile: Option<&str>) -> anyhow::Result<(String, ZohoClient)> {
+    let (name, p) = ctx
+        .config
+        .config
+        .profile(profile)
+        .map_err(|e| input_error(e.to_string()))?;
+    let endpoint = Endpoint::for_profile(&p, None).map_err(|e| input_error(e.to_string()))?;
+    let creds = match (&p.client_id, &p.client_secret, &p.refresh_token) {
+        (Some(id), Some(secret), Some(rt)) => Credentials {
+            client_id: id.clone(),
+            client_secret: secret.clone(),
+            refresh_token: rt.clone(),
+        },
+        _ => {
+            return Err(input_error(format!(
+                "profile `{name}` needs client_id, client_secret and refresh_token"
+            )))
+        }
+    };
+    let mut c = ZohoClient::new(endpoint, Some(creds))?;
+    c.integration = Some("creditops-channels".into());
+    Ok((name, c))
+}
+
+fn iso(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.format("%Y-%m-%dT%H:%M:%S+00:00").to_string())
+        .unwrap_or_default()
+}
+
+pub fn run(cmd: Command) -> anyhow::Result<()> {
+    let ctx = Context::load()?;
+    let store_of = |c: &Common| {
+        c.store
+            .clone()
+            .unwrap_or_else(|| ctx.paths.data_dir.join("events.sqlite"))
+    };
+    let rt = tokio::runtime::Runtime::new()?;
+    let now = chrono::Utc::now().timestamp_millis();
+    match cmd {
+        Command::List { json, common } => {
+            let chans = EventReader::open(&store_of(&common))
+                .map_err(anyhow::Error::msg)?
+                .channels()?;
+            if json {
+                return super::print_json(&chans);
+            }
+            for c in chans {
+                let left = (c.expiry_ms - now) / 1000;
+                let when = if left <= 0 {
+                    "EXPIRED".to_string()
+                } else {
+                    format!("expires in {}h{:02}m", left / 3600, (left % 3600) / 60)
+                };
+                println!(
+                    "{:<20} {:<32} {:<24} {} ({})",
+                    c.channel_id,
+                    c.events.join(","),
+                    when,
+                    c.notify_url,
+                    c.profile
+                );
+            }
+            Ok(())
+        }
+        Command::Enable {
+            module,
+            events,
+            notify_url,
+            hours,
+            common,
+        } => {
+            if hours == 0 || hours > 168 {
+                return Err(input_error(
+                    "--hours: 1 to 168 (Zoho allows at most a week)",
+                ));
+            }
+            let events: Vec<String> = events
+                .split(',')
+                .map(|e| format!("{module}.{}", e.trim()))
+                .collect();
+            let (profile, c) = client(&ctx, common.profile.as_deref())?;
+            let url = notify_url.unwrap_or_else(|| {
+                format!(
+                    "http://{}/hooks/notifications",
+                    ctx.config.config.receiver.listen
+                )
+            });
+            let channel_id = (now as u64 % 10_000_000_000_000).to_string();
+            let token = format!("{:032x}", rand::random::<u128>());
+            let expiry = now + i64::from(hours) * 3_600_000;
+            let body = json!({"watch": [{"channel_id": channel_id, "events": events, "notify_url": url, "token": token, "channel_expiry": iso(expiry)}]});
+            rt.block_on(async {
+                c.call(Method::POST, "/crm/v8/actions/watch", &[], Some(&body))
+                    .await?;
+                EventWriter::open(&store_of(&common))
+                    .map_err(anyhow::Error::msg)?
+                    .save_channel(Channel {
+                        channel_id: channel_id.clone(),
+                        token,
+                        events,
+                        notify_url: url,
+                        expiry_ms: expiry,
+                        profile,
+                    })
+                    .await
+                    .map_err(anyhow::Error::msg)
+            })?;
+            println!("channel {channel_id} enabled until {}", iso(expiry));
+            Ok(())
+        }
+        Command::Renew { hours, common } => {
+            let window = i64::from(ctx.config.config.receiver.renew_before_hours) * 3_600_000;
+            let chans = EventReader::open(&store_of(&common))
+                .map_err(anyhow::Error::msg)?
+                .channels()?;
+            let (_, c) = client(&ctx, common.profile.as_deref())?;
+            let writer = EventWriter::open(&store_of(&common)).map_err(anyhow::Error::msg)?;
+            let mut renewed = 0;
+            for mut ch in chans.into_iter().filter(|ch| ch.expiry_ms - now < window) {
+                let expiry = now + i64::from(hours) * 3_600_000;
+                let body = json!({"watch": [{"channel_id": ch.channel_id, "events": ch.events, "notify_url": ch.notify_url, "token": ch.token, "channel_expiry": iso(expiry)}]});
+                rt.block_on(c.call(Method::PUT, "/crm/v8/actions/watch", &[], Some(&body)))?;
+                ch.expiry_ms = expiry;
+                let id = ch.channel_id.clone();
+                rt.block_on(writer.save_channel(ch))
+                    .map_err(anyhow::Error::msg)?;
+                println!("channel {id} renewed until {}", iso(expiry));
+                renewed += 1;
+            }
+            println!("{renewed} channel(s) renewed");
+            Ok(())
+        }
+        Command::Disable { id, common } => {
+            let (_, c) = client(&ctx, common.profile.as_deref())?;
+            rt.block_on(c.call(
+                Method::DELETE,
+                "/crm/v8/actions/watch",
+                &[("channel_ids".to_string(), id.clone())],
+                None,
+            ))?;
+            rt.block_on(
+                EventWriter::open(&store_of(&common))
+                    .map_err(anyhow::Error::msg)?
+                    .drop_channel(&id),
+            )
+            .map_err(anyhow::Error::msg)?;
+            println!("channel {id} disabled");
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,121 @@
+use std::collections::HashMap;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use creditops::events::{spawn, Filter, ReceiverConfig};
+
+use super::{input_error, Context};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Address to listen on (default from config: 127.0.0.1:7879); 127.0.0.1:0 takes a free port.
+    #[arg(long)]
+    listen: Option<String>,
+    /// One JSON object per event per line on stdout.
+    #[arg(long)]
+    json: bool,
+    /// Re-POST each accepted event (original body and content type) here.
+    #[arg(long)]
+    forward_to: Option<String>,
+    /// Show only matching events: module=Leads operation=insert kind=notification verified=true, plus words.
+    #[arg(long)]
+    filter: Option<String>,
+    /// A notification channel to accept for this run, as ID=TOKEN; repeatable.
+    #[arg(long = "channel", value_name = "ID=TOKEN")]
+    channels: Vec<String>,
+    /// The event store (default <data>/events.sqlite).
+    #[arg(long)]
+    store: Option<PathBuf>,
+    /// Listen on a non-loopback address (Zoho must reach it from outside).
+    #[arg(long)]
+    allow_remote: bool,
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let ctx = Context::load()?;
+    let rc = &ctx.config.config.receiver;
+    let listen_s = args.listen.clone().unwrap_or_else(|| rc.listen.clone());
+    let listen: SocketAddr = listen_s
+        .parse()
+        .map_err(|e| input_error(format!("--listen `{listen_s}`: {e}")))?;
+    if !listen.ip().is_loopback() && !args.allow_remote {
+        return Err(input_error(format!(
+            "--listen {listen} is not a loopback address; pass --allow-remote"
+        )));
+    }
+    let filter = Filter::parse(args.filter.as_deref().unwrap_or("")).map_err(input_error)?;
+    let mut channels: HashMap<String, String> = rc
+        .channels
+        .iter()
+        .map(|c| (c.id.clone(), c.token.expose().to_string()))
+        .collect();
+    for c in &args.channels {
+        match c.split_once('=') {
+            Some((id, token)) if !id.is_empty() && !token.is_empty() => {
+                channels.insert(id.to_string(), token.to_string());
+            }
+            _ => return Err(input_error(format!("--channel `{c}`: expected ID=TOKEN"))),
+        }
+    }
+    let forward_to = args.forward_to.clone().or(rc.forward_to.clone());
+    if let Some(u) = &forward_to {
+        if !(u.starts_with("http://") || u.starts_with("https://")) {
+            return Err(input_error(format!(
+                "--forward-to `{u}` is not an http(s) URL"
+            )));
+        }
+    }
+    let config = ReceiverConfig {
+        store: args
+            .store
+            .clone()
+            .unwrap_or_else(|| ctx.paths.data_dir.join("events.sqlite")),
+        body_limit: rc.body_limit,
+        channels,
+        workflow: rc.workflow.clone().into_iter().collect(),
+        bulk_secret: rc.bulk_secret.clone(),
+        forward_to,
+    };
+    let rt = tokio::runtime::Runtime::new()?;
+    rt.block_on(async move {
+        let handle = spawn(config, listen).await?;
+        eprintln!("listening on {}", handle.base_url());
+        let mut tail = handle.state.tail.subscribe();
+        let mut out = std::io::stdout();
+        loop {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => break,
+                ev = tail.recv() => match ev {
+                    Ok(e) => {
+                        if !filter.matches(e.new.kind, e.new.name.as_deref(), &e.new.summary, e.new.verified, &e.body_text()) {
+                            continue;
+                        }
+                        if args.json {
+                            writeln!(out, "{}", e.to_json())?;
+                        } else {
+                            let t = chrono::DateTime::from_timestamp_millis(e.new.received_at_ms).map(|t| t.format("%H:%M:%S").to_string()).unwrap_or_default();
+                            writeln!(
+                                out,
+                                "{t} #{:<6} {:<12} {:<10} {:<14} ids {:<24} channel {:<16} {}{}",
+                                e.id,
+                                e.new.kind.as_str(),
+                                e.new.summary.module.as_deref().unwrap_or("-"),
+                                e.new.summary.operation.as_deref().unwrap_or("-"),
+                                e.new.summary.ids.join(","),
+                                e.new.summary.channel_id.as_deref().unwrap_or("-"),
+                                if e.new.verified { "verified" } else { "unverified" },
+                                e.forward_status.as_deref().map(|s| format!(" forwarded {s}")).unwrap_or_default(),
+                            )?;
+                        }
+                        out.flush()?;
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => eprintln!("creditops: the tail fell {n} events behind (all are stored)"),
+                    Err(_) => break,
+                },
+            }
+        }
+        handle.shutdown().await;
+        anyhow::Ok(())
+    })
+}
