@@ -222,7 +222,8 @@ async fn workflow_hooks_bodies_and_limits() {
 async fn sandbox_callbacks_flow_and_forwarding_reports_status() {
     let dir = tempfile::tempdir().unwrap();
     // A forward target that answers 202.
-    let got: Arc<Mutex<Vec<(String, Vec<u8>)>>> = Arc::default();
+    type Forwarded = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
+    let got: Forwarded = Arc::default();
     let g = got.clone();
     let app = Router::new().route(
         "/in",
