@@ -67,7 +67,7 @@ fn the_console_in_a_real_terminal() {
         );
         for (key, needle) in [
             ("2", "issue #6"),
-            ("3", "issue #7"),
+            ("3", "notification"),
             ("4", "issue #9"),
             ("5", "issue #8"),
         ] {

@@ -10,7 +10,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph, Row, Table, Wrap};
 use ratatui::Frame;
 
-use super::data::Snapshot;
+use super::data::{EventsQuery, EventsSnapshot, Snapshot, EVENTS_PAGE};
 use super::keys::{Action, Bindings};
 use super::views;
 use crate::theme::{Theme, ThemeSet};
@@ -30,6 +30,15 @@ pub enum Input {
     Terminal(Event),
     /// The 1 Hz clock (countdowns).
     Tick(i64),
+    /// A message for the status line (the result of a forward, say).
+    Message(String),
+}
+
+/// Side effects the app asks the runtime for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    /// Re-POST this stored event to the receiver's forward_to.
+    Forward(i64),
 }
 
 pub struct App {
@@ -46,6 +55,20 @@ pub struct App {
     pub quit: bool,
     pub now_ms: i64,
     pub warnings: Vec<String>,
+    pub events: EventsSnapshot,
+    pub has_event_store: bool,
+    pub events_query: EventsQuery,
+    pub events_paused: bool,
+    pub events_selected: usize,
+    pub events_detail: bool,
+    pub detail_scroll: u16,
+    /// The `/` filter being typed.
+    pub filter_input: Option<String>,
+    pub message: Option<String>,
+    /// Where new queries go (the events poller).
+    pub events_query_tx: Option<tokio::sync::watch::Sender<EventsQuery>>,
+    /// Where side effects go.
+    pub commands: Option<tokio::sync::mpsc::UnboundedSender<Command>>,
     /// Where the last draw put the tab titles and the panels, for mouse hit-testing.
     hit: RefCell<Hits>,
 }
@@ -71,6 +94,17 @@ impl App {
             quit: false,
             now_ms,
             warnings: Vec::new(),
+            events: EventsSnapshot::default(),
+            has_event_store: false,
+            events_query: EventsQuery::default(),
+            events_paused: false,
+            events_selected: 0,
+            events_detail: false,
+            detail_scroll: 0,
+            filter_input: None,
+            message: None,
+            events_query_tx: None,
+            commands: None,
             hit: RefCell::new(Hits::default()),
         }
     }
@@ -80,13 +114,38 @@ impl App {
         match input {
             Input::Tick(now) => {
                 self.now_ms = now;
-                // Only the Gauges view counts down; other tabs stay still when idle.
-                self.tab == 0 && self.snapshot.usage.is_some()
+                // Only the Gauges view and the channels' expiry count down; other tabs stay still.
+                (self.tab == 0 && self.snapshot.usage.is_some())
+                    || (self.tab == 2 && !self.events.channels.is_empty())
+            }
+            Input::Message(m) => {
+                self.message = Some(m);
+                true
             }
             Input::Terminal(Event::Resize(_, _)) => true,
             Input::Terminal(Event::Key(k)) => {
                 if k.kind == KeyEventKind::Release {
                     return false;
+                }
+                if let Some(buf) = self.filter_input.as_mut() {
+                    // Typing a filter: keys are text until Enter or Esc.
+                    match k.code {
+                        crossterm::event::KeyCode::Enter => {
+                            let f = self.filter_input.take().unwrap_or_default();
+                            self.set_query(|q| {
+                                q.filter = f.trim().to_string();
+                                q.offset = 0;
+                            });
+                            self.events_selected = 0;
+                        }
+                        crossterm::event::KeyCode::Esc => self.filter_input = None,
+                        crossterm::event::KeyCode::Backspace => {
+                            buf.pop();
+                        }
+                        crossterm::event::KeyCode::Char(c) => buf.push(c),
+                        _ => {}
+                    }
+                    return true;
                 }
                 match self.keys.action(&k) {
                     Some(a) => {
@@ -139,7 +198,74 @@ impl App {
         }
     }
 
+    fn set_query(&mut self, change: impl FnOnce(&mut EventsQuery)) {
+        change(&mut self.events_query);
+        if let Some(tx) = &self.events_query_tx {
+            let _ = tx.send(self.events_query.clone());
+        }
+    }
+
+    /// Keys the Events view takes; returns whether it took the action.
+    fn act_events(&mut self, a: Action) -> bool {
+        let rows = self.events.rows.len();
+        match a {
+            Action::Up if self.events_detail => {
+                self.detail_scroll = self.detail_scroll.saturating_sub(1)
+            }
+            Action::Down if self.events_detail => {
+                self.detail_scroll = self.detail_scroll.saturating_add(1)
+            }
+            Action::Up => {
+                if self.events_selected == 0 && self.events_query.offset > 0 {
+                    self.set_query(|q| q.offset -= 1);
+                } else {
+                    self.events_selected = self.events_selected.saturating_sub(1);
+                }
+            }
+            Action::Down => {
+                if self.events_selected + 1 < rows {
+                    self.events_selected += 1;
+                } else if rows == EVENTS_PAGE {
+                    self.set_query(|q| q.offset += 1);
+                }
+            }
+            Action::PageDown if rows == EVENTS_PAGE => {
+                self.set_query(|q| q.offset += EVENTS_PAGE / 2)
+            }
+            Action::PageDown => self.events_selected = rows.saturating_sub(1),
+            Action::PageUp => {
+                self.set_query(|q| q.offset = q.offset.saturating_sub(EVENTS_PAGE / 2));
+                self.events_selected = 0;
+            }
+            Action::Pause => {
+                self.events_paused = !self.events_paused;
+                let max = self.events.max_id;
+                let paused = self.events_paused;
+                self.set_query(|q| q.before_id = paused.then_some(max));
+            }
+            Action::Filter => self.filter_input = Some(self.events_query.filter.clone()),
+            Action::Open => {
+                self.events_detail = rows > 0;
+                self.detail_scroll = 0;
+            }
+            Action::Close if self.events_detail => self.events_detail = false,
+            Action::Close => self.set_query(|q| q.filter.clear()),
+            Action::Forward => match (self.events.rows.get(self.events_selected), &self.commands) {
+                (Some(e), Some(tx)) => {
+                    let _ = tx.send(Command::Forward(e.id));
+                    self.message = Some(format!("forwarding event #{}…", e.id));
+                }
+                _ => self.message = Some("nothing to forward".into()),
+            },
+            _ => return false,
+        }
+        true
+    }
+
     fn act(&mut self, a: Action) {
+        if self.tab == 2 && self.act_events(a) {
+            return;
+        }
         match a {
             Action::Quit => self.quit = true,
             Action::Help => self.help = !self.help,
@@ -159,6 +285,8 @@ impl App {
                 self.scroll[self.focus] =
                     (self.scroll[self.focus] + 10).min(self.rows_in(self.focus).saturating_sub(1))
             }
+            // View keys with no meaning outside their view.
+            Action::Pause | Action::Filter | Action::Open | Action::Forward | Action::Close => {}
         }
     }
 
@@ -192,6 +320,7 @@ impl App {
         self.hit.borrow_mut().panels.clear();
         match self.tab {
             0 => views::gauges::draw(f, body, self),
+            2 => views::events::draw(f, body, self),
             i => views::pending::draw(f, body, self, i),
         }
         self.draw_bottom(f, bottom);
@@ -296,6 +425,17 @@ impl App {
                 Action::Down,
                 Action::PageUp,
                 Action::PageDown,
+            ],
+            2 => &[
+                Action::Up,
+                Action::Down,
+                Action::PageUp,
+                Action::PageDown,
+                Action::Pause,
+                Action::Filter,
+                Action::Open,
+                Action::Forward,
+                Action::Close,
             ],
             _ => &[],
         };

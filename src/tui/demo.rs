@@ -158,3 +158,41 @@ pub fn start(proxy_base: &str) {
         });
     }
 }
+
+/// Subscribes a notification channel on the sandbox (through the proxy, so it is metered) whose
+/// callbacks go to the embedded receiver, and tells the receiver and its store about it.
+pub async fn subscribe(
+    proxy_base: &str,
+    receiver: &crate::events::ReceiverHandle,
+) -> anyhow::Result<()> {
+    let c = client(proxy_base, "creditops").ok_or_else(|| anyhow::anyhow!("no client"))?;
+    let now = chrono::Utc::now().timestamp_millis();
+    let channel_id = format!("{}", 1_000_000_000_000u64 + (now as u64 % 1_000_000));
+    let token = format!("{:032x}", rand::random::<u128>());
+    let events: Vec<String> = ["Leads.all", "Accounts.all", "Cases.create"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let expiry = now + 24 * 3_600_000;
+    let notify_url = format!("{}/hooks/notifications", receiver.base_url());
+    let expiry_text = chrono::DateTime::from_timestamp_millis(expiry)
+        .map(|t| t.format("%Y-%m-%dT%H:%M:%S+00:00").to_string())
+        .unwrap_or_default();
+    let body = json!({"watch": [{"channel_id": channel_id, "events": events, "notify_url": notify_url, "token": token, "channel_expiry": expiry_text}]});
+    c.call(Method::POST, "/crm/v8/actions/watch", &[], Some(&body))
+        .await?;
+    receiver.state.know_channel(&channel_id, &token);
+    receiver
+        .state
+        .writer
+        .save_channel(crate::events::Channel {
+            channel_id,
+            token,
+            events,
+            notify_url,
+            expiry_ms: expiry,
+            profile: "embedded".into(),
+        })
+        .await
+        .map_err(anyhow::Error::msg)
+}

@@ -20,10 +20,15 @@ pub enum Action {
     PageDown,
     FocusNext,
     FocusPrev,
+    Pause,
+    Filter,
+    Open,
+    Forward,
+    Close,
 }
 
 impl Action {
-    pub const ALL: [Action; 16] = [
+    pub const ALL: [Action; 21] = [
         Action::Quit,
         Action::Help,
         Action::Theme,
@@ -40,6 +45,11 @@ impl Action {
         Action::PageDown,
         Action::FocusNext,
         Action::FocusPrev,
+        Action::Pause,
+        Action::Filter,
+        Action::Open,
+        Action::Forward,
+        Action::Close,
     ];
 
     /// The name used in config.toml.
@@ -57,6 +67,11 @@ impl Action {
             Action::PageDown => "page_down".into(),
             Action::FocusNext => "focus_next".into(),
             Action::FocusPrev => "focus_prev".into(),
+            Action::Pause => "pause".into(),
+            Action::Filter => "filter".into(),
+            Action::Open => "open".into(),
+            Action::Forward => "forward".into(),
+            Action::Close => "close".into(),
         }
     }
 
@@ -78,6 +93,11 @@ impl Action {
             Action::PageDown => "scroll a page down",
             Action::FocusNext => "focus the next panel",
             Action::FocusPrev => "focus the previous panel",
+            Action::Pause => "pause or resume the live tail",
+            Action::Filter => "filter: module=… operation=… kind=… or words",
+            Action::Open => "open the selected event (JSON and headers)",
+            Action::Forward => "forward / replay the event to [receiver] forward_to",
+            Action::Close => "close the detail or cancel the filter",
         }
     }
 
@@ -99,6 +119,11 @@ impl Action {
             Action::PageDown => "pagedown",
             Action::FocusNext => "right",
             Action::FocusPrev => "left",
+            Action::Pause => "space",
+            Action::Filter => "/",
+            Action::Open => "enter",
+            Action::Forward => "f",
+            Action::Close => "esc",
         }
     }
 }
@@ -130,7 +155,6 @@ const NAMED: &[(&str, KeyCode)] = &[
     ("end", KeyCode::End),
     ("enter", KeyCode::Enter),
     ("esc", KeyCode::Esc),
-    ("space", KeyCode::Char(' ')),
     ("backspace", KeyCode::Backspace),
 ];
 
@@ -150,6 +174,14 @@ impl Key {
             }
         }
         let lower = rest.to_ascii_lowercase();
+        // Space arrives as a character, so it is one here too.
+        if lower == "space" {
+            return Ok(Key {
+                code: KeyCodeRepr::Char(' '),
+                ctrl,
+                alt,
+            });
+        }
         if let Some(i) = NAMED.iter().position(|(n, _)| *n == lower) {
             return Ok(Key {
                 code: KeyCodeRepr::Named(i as u8),
@@ -176,6 +208,7 @@ impl Key {
 
     pub fn label(&self) -> String {
         let base = match self.code {
+            KeyCodeRepr::Char(' ') => "Space".into(),
             KeyCodeRepr::Char(c) => c.to_string(),
             KeyCodeRepr::Named(i) => match NAMED[i as usize].0 {
                 "up" => "↑".into(),

@@ -41,6 +41,7 @@ pub async fn run_loop<B, S>(
     app: &mut App,
     mut input: S,
     mut snapshots: watch::Receiver<Snapshot>,
+    events: Option<watch::Receiver<data::EventsSnapshot>>,
 ) -> anyhow::Result<()>
 where
     B: Backend,
@@ -51,6 +52,15 @@ where
     clock.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut poller_alive = true;
     app.snapshot = snapshots.borrow_and_update().clone();
+    let mut events_alive = events.is_some();
+    let (_keep, mut events) = match events {
+        Some(rx) => (None, rx),
+        // No event store: a channel that never changes keeps the select uniform.
+        None => {
+            let (tx, rx) = watch::channel(data::EventsSnapshot::default());
+            (Some(tx), rx)
+        }
+    };
     loop {
         if dirty {
             terminal
@@ -72,6 +82,15 @@ where
                     dirty = true;
                 } else {
                     poller_alive = false;
+                }
+            }
+            changed = events.changed(), if events_alive => {
+                if changed.is_ok() {
+                    app.events = events.borrow_and_update().clone();
+                    app.events_selected = app.events_selected.min(app.events.rows.len().saturating_sub(1));
+                    dirty |= app.tab == 2;
+                } else {
+                    events_alive = false;
                 }
             }
             _ = clock.tick() => dirty |= app.on_input(Input::Tick(chrono::Utc::now().timestamp_millis())),
@@ -125,7 +144,7 @@ pub fn run(paths: Paths, config: Loaded, model: CreditModel, opts: Options) -> a
     let thresholds = profile.thresholds();
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async move {
-        let (ledger, source, _servers) = if profile_name.is_none() {
+        let (ledger, events_store, source, _servers) = if profile_name.is_none() {
             // The embedded default: sandbox in-process, proxy in front, demo traffic through it.
             let ledger = paths.data_dir.join("embedded-demo-ledger.sqlite");
             for suffix in ["", "-wal", "-shm"] {
@@ -164,15 +183,29 @@ pub fn run(paths: Paths, config: Loaded, model: CreditModel, opts: Options) -> a
                 sb.base_url(),
                 proxy.base_url()
             );
+            // The receiver, and a channel on the sandbox so notification callbacks flow.
+            let events = paths.data_dir.join("embedded-demo-events.sqlite");
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{}{suffix}", events.display()));
+            }
+            let receiver = crate::events::spawn(
+                crate::events::ReceiverConfig::new(events.clone()),
+                "127.0.0.1:0".parse()?,
+            )
+            .await?;
+            if let Err(e) = demo::subscribe(&proxy.base_url(), &receiver).await {
+                tracing::warn!("demo channel: {e}");
+            }
             demo::start(&proxy.base_url());
             let label = "EMBEDDED SANDBOX · demo traffic".to_string();
             (
                 ledger,
+                Some(events),
                 Source {
                     embedded: true,
                     label,
                 },
-                Some((sb, proxy)),
+                Some((sb, proxy, receiver)),
             )
         } else {
             let ledger: PathBuf = profile
@@ -180,8 +213,10 @@ pub fn run(paths: Paths, config: Loaded, model: CreditModel, opts: Options) -> a
                 .clone()
                 .unwrap_or_else(|| paths.data_dir.join(format!("ledger-{name}.sqlite")));
             let label = format!("profile {name} · {}", ledger.display());
+            let events = paths.data_dir.join("events.sqlite");
             (
                 ledger,
+                events.exists().then_some(events),
                 Source {
                     embedded: false,
                     label,
@@ -202,6 +237,40 @@ pub fn run(paths: Paths, config: Loaded, model: CreditModel, opts: Options) -> a
             .into_iter()
             .chain(config.warnings.iter().cloned())
             .collect();
+        let (messages_tx, messages_rx) = tokio::sync::mpsc::unbounded_channel::<Input>();
+        let messages_rx_cell = std::sync::Mutex::new(messages_rx);
+        let events_rx = events_store.clone().map(|path| {
+            let (qtx, qrx) = watch::channel(data::EventsQuery::default());
+            app.events_query_tx = Some(qtx);
+            app.has_event_store = true;
+            data::spawn_events_poller(path, qrx, Duration::from_millis(500))
+        });
+        // Side effects the app asks for run here; their outcome comes back as a message.
+        let (cmd_tx, mut cmd_rx) = tokio::sync::mpsc::unbounded_channel::<app::Command>();
+        app.commands = Some(cmd_tx);
+        let forward_to = cfg.receiver.forward_to.clone();
+        tokio::spawn(async move {
+            let http = reqwest::Client::new();
+            while let Some(app::Command::Forward(id)) = cmd_rx.recv().await {
+                let text = match (&forward_to, &events_store) {
+                    (None, _) => {
+                        "no forward target: set [receiver] forward_to in config.toml".to_string()
+                    }
+                    (_, None) => "no event store".to_string(),
+                    (Some(url), Some(store)) => match crate::events::EventReader::open(store)
+                        .ok()
+                        .and_then(|r| r.get(id).ok().flatten())
+                    {
+                        Some(e) => format!(
+                            "event #{id} → {url}: {}",
+                            crate::events::receiver::forward(&http, url, &e).await
+                        ),
+                        None => format!("event #{id} is not in the store"),
+                    },
+                };
+                let _ = messages_tx.send(Input::Message(text));
+            }
+        });
 
         // The panic hook restores the terminal first, then reports.
         let previous = std::panic::take_hook();
@@ -213,8 +282,14 @@ pub fn run(paths: Paths, config: Loaded, model: CreditModel, opts: Options) -> a
         let mut stdout = std::io::stdout();
         execute!(stdout, EnterAlternateScreen, EnableMouseCapture)?;
         let mut terminal = Terminal::new(CrosstermBackend::new(stdout))?;
-        let input = EventStream::new().filter_map(|e| async move { e.ok().map(Input::Terminal) });
-        let result = run_loop(&mut terminal, &mut app, Box::pin(input), snapshots).await;
+        let terminal_input =
+            EventStream::new().filter_map(|e| async move { e.ok().map(Input::Terminal) });
+        let messages = futures::stream::poll_fn(move |cx| {
+            let mut rx = messages_rx_cell.lock().unwrap_or_else(|p| p.into_inner());
+            rx.poll_recv(cx)
+        });
+        let input = futures::stream::select(Box::pin(terminal_input), Box::pin(messages));
+        let result = run_loop(&mut terminal, &mut app, input, snapshots, events_rx).await;
         restore_terminal();
         let _ = std::io::stdout().flush();
         result

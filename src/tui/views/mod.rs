@@ -1,4 +1,5 @@
 //! One module per tab.
 
+pub mod events;
 pub mod gauges;
 pub mod pending;
