@@ -10,6 +10,7 @@
 pub mod config;
 pub mod credits;
 pub mod db;
+pub mod estimate;
 pub mod events;
 pub mod ledger;
 pub mod proxy;

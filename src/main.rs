@@ -54,6 +54,8 @@ enum Command {
     /// Notification channels: enable, list, renew, disable
     #[command(subcommand)]
     Channels(commands::channels::Command),
+    /// Forecast daily usage and recommend an add-on credit limit, with its cost
+    Estimate(commands::estimate::Args),
     /// List the colour themes (built-in and the user's), with any problems found
     Themes(commands::themes::Args),
 }
@@ -72,6 +74,7 @@ fn main() -> ExitCode {
         Some(Command::Proxy(a)) => commands::proxy::run(a),
         Some(Command::Usage(a)) => commands::usage::run(a),
         Some(Command::Listen(a)) => commands::listen::run(a),
+        Some(Command::Estimate(a)) => commands::estimate::run(a),
         Some(Command::Events(c)) => commands::events::run(c),
         Some(Command::Channels(c)) => commands::channels::run(c),
     };

@@ -68,7 +68,7 @@ fn the_console_in_a_real_terminal() {
         for (key, needle) in [
             ("2", "issue #6"),
             ("3", "notification"),
-            ("4", "issue #9"),
+            ("4", "Add-on estimate"),
             ("5", "issue #8"),
         ] {
             t(&["send-keys", "-t", &session, key]);

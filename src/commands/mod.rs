@@ -5,6 +5,7 @@ pub mod config;
 pub mod console;
 pub mod cost;
 pub mod credits;
+pub mod estimate;
 pub mod events;
 pub mod limits;
 pub mod listen;

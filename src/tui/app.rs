@@ -34,6 +34,105 @@ pub enum Input {
     Message(String),
 }
 
+/// The Estimate view's parameters and answer, recomputed at once when a key changes them.
+pub struct EstimateState {
+    /// Where daily history comes from (None: set `history` directly).
+    pub ledger: Option<std::path::PathBuf>,
+    pub history: Option<crate::estimate::input::History>,
+    pub editions: crate::credits::Editions,
+    pub edition: String,
+    pub users: u64,
+    pub horizon: usize,
+    pub level: f64,
+    pub result: Option<(crate::estimate::input::History, crate::estimate::Estimate)>,
+    pub error: Option<String>,
+    pub message: Option<String>,
+    pub export_dir: std::path::PathBuf,
+    export_count: usize,
+}
+
+impl EstimateState {
+    pub fn new(
+        editions: crate::credits::Editions,
+        edition: &str,
+        users: u64,
+        export_dir: std::path::PathBuf,
+    ) -> EstimateState {
+        EstimateState {
+            ledger: None,
+            history: None,
+            editions,
+            edition: edition.to_string(),
+            users,
+            horizon: 30,
+            level: 0.9,
+            result: None,
+            error: None,
+            message: None,
+            export_dir,
+            export_count: 0,
+        }
+    }
+
+    /// Reads the history (the ledger's daily totals, or the given one) and estimates.
+    pub fn recompute(&mut self) {
+        let history = match (&self.history, &self.ledger) {
+            (Some(h), _) => h.clone(),
+            (None, Some(path)) => {
+                match crate::ledger::Ledger::open(path).and_then(|l| l.daily_totals()) {
+                    Ok(t) => crate::estimate::input::from_daily(&t),
+                    Err(e) => {
+                        self.error = Some(e.to_string());
+                        return;
+                    }
+                }
+            }
+            (None, None) => {
+                self.error = Some("no history: the console has no ledger to read".into());
+                return;
+            }
+        };
+        let limits = match self.editions.limits(&self.edition, self.users, 0) {
+            Ok(l) => l,
+            Err(e) => {
+                self.error = Some(e.to_string());
+                return;
+            }
+        };
+        let req = crate::estimate::Request {
+            horizon: self.horizon,
+            level: self.level,
+            daily_limit: limits.daily_limit,
+            cap: limits.cap,
+        };
+        let e = crate::estimate::estimate(&history, &req, &self.editions);
+        self.error = None;
+        self.result = Some((history, e));
+    }
+
+    /// Writes the next export format (CSV, JSON, Markdown) and says where.
+    pub fn export(&mut self) {
+        let Some((history, e)) = &self.result else {
+            return;
+        };
+        let (ext, text) = match self.export_count % 3 {
+            0 => ("csv", crate::estimate::to_csv(e)),
+            1 => ("json", serde_json::to_string_pretty(e).unwrap_or_default()),
+            _ => ("md", crate::estimate::to_markdown(e, history)),
+        };
+        self.export_count += 1;
+        let path = self.export_dir.join(format!("estimate.{ext}"));
+        self.message = Some(
+            match std::fs::create_dir_all(&self.export_dir)
+                .and_then(|_| std::fs::write(&path, text))
+            {
+                Ok(()) => format!("exported {}", path.display()),
+                Err(err) => format!("export failed: {}: {err}", path.display()),
+            },
+        );
+    }
+}
+
 /// Side effects the app asks the runtime for.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
@@ -69,6 +168,7 @@ pub struct App {
     pub events_query_tx: Option<tokio::sync::watch::Sender<EventsQuery>>,
     /// Where side effects go.
     pub commands: Option<tokio::sync::mpsc::UnboundedSender<Command>>,
+    pub estimate: EstimateState,
     /// Where the last draw put the tab titles and the panels, for mouse hit-testing.
     hit: RefCell<Hits>,
 }
@@ -105,6 +205,12 @@ impl App {
             message: None,
             events_query_tx: None,
             commands: None,
+            estimate: EstimateState::new(
+                crate::credits::Editions::builtin(),
+                "enterprise",
+                10,
+                std::env::temp_dir(),
+            ),
             hit: RefCell::new(Hits::default()),
         }
     }
@@ -171,7 +277,7 @@ impl App {
                 match m.kind {
                     MouseEventKind::Down(MouseButton::Left) => {
                         if let Some((_, t)) = hits.tabs.iter().find(|(r, _)| inside(r)) {
-                            self.tab = *t;
+                            self.act(Action::Tab(*t));
                             return true;
                         }
                         if let Some((_, p)) = hits.panels.iter().find(|(r, _)| inside(r)) {
@@ -262,10 +368,35 @@ impl App {
         true
     }
 
+    /// Keys the Estimate view takes; the answer is recomputed at once.
+    fn act_estimate(&mut self, a: Action) -> bool {
+        let e = &mut self.estimate;
+        match a {
+            Action::HorizonDown => e.horizon = e.horizon.saturating_sub(7).max(7),
+            Action::HorizonUp => e.horizon = (e.horizon + 7).min(365),
+            Action::LevelDown => e.level = ((e.level - 0.05) * 100.0).round().max(50.0) / 100.0,
+            Action::LevelUp => e.level = ((e.level + 0.05) * 100.0).round().min(99.0) / 100.0,
+            Action::UsersDown => e.users = e.users.saturating_sub(5).max(1),
+            Action::UsersUp => e.users += 5,
+            Action::Export => {
+                e.export();
+                return true;
+            }
+            _ => return false,
+        }
+        e.message = None;
+        e.recompute();
+        true
+    }
+
     fn act(&mut self, a: Action) {
         if self.tab == 2 && self.act_events(a) {
             return;
         }
+        if self.tab == 3 && self.act_estimate(a) {
+            return;
+        }
+        let before = self.tab;
         match a {
             Action::Quit => self.quit = true,
             Action::Help => self.help = !self.help,
@@ -286,7 +417,22 @@ impl App {
                     (self.scroll[self.focus] + 10).min(self.rows_in(self.focus).saturating_sub(1))
             }
             // View keys with no meaning outside their view.
-            Action::Pause | Action::Filter | Action::Open | Action::Forward | Action::Close => {}
+            Action::Pause
+            | Action::Filter
+            | Action::Open
+            | Action::Forward
+            | Action::Close
+            | Action::HorizonDown
+            | Action::HorizonUp
+            | Action::LevelDown
+            | Action::LevelUp
+            | Action::UsersDown
+            | Action::UsersUp
+            | Action::Export => {}
+        }
+        if self.tab == 3 && before != 3 {
+            // Entering the Estimate view reads the latest history.
+            self.estimate.recompute();
         }
     }
 
@@ -321,6 +467,7 @@ impl App {
         match self.tab {
             0 => views::gauges::draw(f, body, self),
             2 => views::events::draw(f, body, self),
+            3 => views::estimate::draw(f, body, self),
             i => views::pending::draw(f, body, self, i),
         }
         self.draw_bottom(f, bottom);
@@ -436,6 +583,15 @@ impl App {
                 Action::Open,
                 Action::Forward,
                 Action::Close,
+            ],
+            3 => &[
+                Action::HorizonDown,
+                Action::HorizonUp,
+                Action::LevelDown,
+                Action::LevelUp,
+                Action::UsersDown,
+                Action::UsersUp,
+                Action::Export,
             ],
             _ => &[],
         };

@@ -25,10 +25,17 @@ pub enum Action {
     Open,
     Forward,
     Close,
+    HorizonDown,
+    HorizonUp,
+    LevelDown,
+    LevelUp,
+    UsersDown,
+    UsersUp,
+    Export,
 }
 
 impl Action {
-    pub const ALL: [Action; 21] = [
+    pub const ALL: [Action; 28] = [
         Action::Quit,
         Action::Help,
         Action::Theme,
@@ -50,6 +57,13 @@ impl Action {
         Action::Open,
         Action::Forward,
         Action::Close,
+        Action::HorizonDown,
+        Action::HorizonUp,
+        Action::LevelDown,
+        Action::LevelUp,
+        Action::UsersDown,
+        Action::UsersUp,
+        Action::Export,
     ];
 
     /// The name used in config.toml.
@@ -72,6 +86,13 @@ impl Action {
             Action::Open => "open".into(),
             Action::Forward => "forward".into(),
             Action::Close => "close".into(),
+            Action::HorizonDown => "horizon_down".into(),
+            Action::HorizonUp => "horizon_up".into(),
+            Action::LevelDown => "level_down".into(),
+            Action::LevelUp => "level_up".into(),
+            Action::UsersDown => "users_down".into(),
+            Action::UsersUp => "users_up".into(),
+            Action::Export => "export".into(),
         }
     }
 
@@ -98,6 +119,13 @@ impl Action {
             Action::Open => "open the selected event (JSON and headers)",
             Action::Forward => "forward / replay the event to [receiver] forward_to",
             Action::Close => "close the detail or cancel the filter",
+            Action::HorizonDown => "forecast a week less",
+            Action::HorizonUp => "forecast a week more",
+            Action::LevelDown => "lower the service level by 5 points",
+            Action::LevelUp => "raise the service level by 5 points",
+            Action::UsersDown => "5 licences fewer",
+            Action::UsersUp => "5 licences more",
+            Action::Export => "export: CSV, then JSON, then a Markdown report",
         }
     }
 
@@ -124,6 +152,13 @@ impl Action {
             Action::Open => "enter",
             Action::Forward => "f",
             Action::Close => "esc",
+            Action::HorizonDown => "h",
+            Action::HorizonUp => "H",
+            Action::LevelDown => "l",
+            Action::LevelUp => "L",
+            Action::UsersDown => "u",
+            Action::UsersUp => "U",
+            Action::Export => "e",
         }
     }
 }

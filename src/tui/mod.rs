@@ -224,6 +224,7 @@ pub fn run(paths: Paths, config: Loaded, model: CreditModel, opts: Options) -> a
                 None,
             )
         };
+        let ledger_path = ledger.clone();
         let snapshots =
             data::spawn_poller(ledger, Some(limits), thresholds, Duration::from_secs(1));
         let mut app = App::new(
@@ -237,6 +238,13 @@ pub fn run(paths: Paths, config: Loaded, model: CreditModel, opts: Options) -> a
             .into_iter()
             .chain(config.warnings.iter().cloned())
             .collect();
+        app.estimate = app::EstimateState::new(
+            model.editions.clone(),
+            &profile.edition,
+            profile.licences,
+            paths.data_dir.clone(),
+        );
+        app.estimate.ledger = Some(ledger_path.clone());
         let (messages_tx, messages_rx) = tokio::sync::mpsc::unbounded_channel::<Input>();
         let messages_rx_cell = std::sync::Mutex::new(messages_rx);
         let events_rx = events_store.clone().map(|path| {

@@ -1,5 +1,6 @@
 //! One module per tab.
 
+pub mod estimate;
 pub mod events;
 pub mod gauges;
 pub mod pending;

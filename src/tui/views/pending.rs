@@ -12,7 +12,6 @@ use crate::tui::app::{App, TABS};
 fn pending(tab: usize) -> (u32, &'static str, &'static str) {
     match tab {
         1 => (6, "The metadata cache and the cache inspector", "cached modules, fields and layouts: age, hits, credits saved; revalidate or drop entries"),
-        3 => (9, "The add-on credit estimator", "a forecast of daily usage, the add-on limit to allow and what it will cost"),
         _ => (8, "The planner", "a queue of pending calls re-planned into batches, proven on the sandbox"),
     }
 }
