@@ -107,6 +107,7 @@ fn main() {
                 ledger: dir.path().join("ledger.sqlite"),
                 retention_days: 90,
                 charge_not_modified: true,
+                cache: None,
             },
             "127.0.0.1:0".parse().unwrap(),
         )
@@ -161,6 +162,7 @@ fn main() {
                                 latency_ms: 3,
                                 priced: true,
                                 reported_remaining: None,
+                                saved: 0,
                             })
                             .await
                             .unwrap();

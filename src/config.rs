@@ -275,6 +275,7 @@ pub struct Config {
     pub ledger: LedgerSettings,
     pub alerts: AlertSettings,
     pub receiver: ReceiverSettings,
+    pub cache: crate::cache::CacheSettings,
     /// Console key bindings: action name → key (e.g. `quit = "q"`, `help = "?"`).
     pub keys: BTreeMap<String, String>,
 }

@@ -31,6 +31,8 @@ pub struct CallRecord {
     pub priced: bool,
     /// `X-API-CREDITS-REMAINING` from the answer, when Zoho sent it.
     pub reported_remaining: Option<u64>,
+    /// Credits the metadata cache spared (a hit answered without calling Zoho).
+    pub saved: u32,
 }
 
 const SCHEMA: &str = "
@@ -47,7 +49,8 @@ CREATE TABLE IF NOT EXISTS calls (
     status INTEGER NOT NULL,
     latency_ms INTEGER NOT NULL,
     priced INTEGER NOT NULL,
-    reported_remaining INTEGER
+    reported_remaining INTEGER,
+    saved INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS calls_at ON calls (at_ms);
 CREATE TABLE IF NOT EXISTS alerts (
@@ -84,7 +87,17 @@ pub enum LedgerError {
 }
 
 fn open_conn(path: &Path) -> Result<Connection, LedgerError> {
-    crate::db::open(path, SCHEMA).map_err(LedgerError::Open)
+    let conn = crate::db::open(path, SCHEMA).map_err(LedgerError::Open)?;
+    // Ledgers from before the metadata cache lack `saved`.
+    let has_saved = conn.prepare("SELECT saved FROM calls LIMIT 0").is_ok();
+    if !has_saved {
+        conn.execute_batch("ALTER TABLE calls ADD COLUMN saved INTEGER NOT NULL DEFAULT 0")
+            .map_err(|source| LedgerError::Sqlite {
+                path: path.display().to_string(),
+                source,
+            })?;
+    }
+    Ok(conn)
 }
 
 /// A write to the ledger.
@@ -98,7 +111,7 @@ fn apply(tx: &rusqlite::Transaction, job: &Job) -> rusqlite::Result<i64> {
     match job {
         Job::Append(r) => {
             let mut ins = tx.prepare_cached(
-                "INSERT INTO calls (at_ms, integration, api, module, method, path, records, credits, status, latency_ms, priced, reported_remaining) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                "INSERT INTO calls (at_ms, integration, api, module, method, path, records, credits, status, latency_ms, priced, reported_remaining, saved) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
             )?;
             ins.execute(params![
                 r.at_ms,
@@ -112,7 +125,8 @@ fn apply(tx: &rusqlite::Transaction, job: &Job) -> rusqlite::Result<i64> {
                 r.status,
                 r.latency_ms,
                 r.priced,
-                r.reported_remaining.map(|v| v as i64)
+                r.reported_remaining.map(|v| v as i64),
+                r.saved
             ])?;
         }
         Job::Alert(at, t, used, lim) => {
@@ -354,6 +368,18 @@ impl Ledger {
         Ok(out)
     }
 
+    /// Credits the metadata cache spared in the window at `now`.
+    pub fn saved_at(&self, now: i64) -> Result<u64, LedgerError> {
+        self.conn
+            .query_row(
+                "SELECT COALESCE(SUM(saved), 0) FROM calls WHERE at_ms > ?1 AND at_ms <= ?2",
+                params![now - WINDOW_MS, now],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|v| v as u64)
+            .map_err(self.err())
+    }
+
     /// The latest `X-API-CREDITS-REMAINING` seen: `(at_ms, remaining)`.
     pub fn latest_reported(&self) -> Result<Option<(i64, u64)>, LedgerError> {
         self.conn
@@ -404,7 +430,7 @@ impl Ledger {
     pub fn recent(&self, limit: usize) -> Result<Vec<CallRecord>, LedgerError> {
         let mut st = self
             .conn
-            .prepare_cached("SELECT at_ms, integration, api, module, method, path, records, credits, status, latency_ms, priced, reported_remaining FROM calls ORDER BY id DESC LIMIT ?1")
+            .prepare_cached("SELECT at_ms, integration, api, module, method, path, records, credits, status, latency_ms, priced, reported_remaining, saved FROM calls ORDER BY id DESC LIMIT ?1")
             .map_err(self.err())?;
         let rows = st
             .query_map(params![limit as i64], |r| {
@@ -421,6 +447,7 @@ impl Ledger {
                     latency_ms: r.get(9)?,
                     priced: r.get(10)?,
                     reported_remaining: r.get::<_, Option<i64>>(11)?.map(|v| v as u64),
+                    saved: r.get(12)?,
                 })
             })
             .map_err(self.err())?;

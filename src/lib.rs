@@ -7,6 +7,7 @@
 // paths that are cold by nature (a refused call); boxing it would buy nothing measurable.
 #![allow(clippy::result_large_err)]
 
+pub mod cache;
 pub mod config;
 pub mod credits;
 pub mod db;

@@ -56,6 +56,9 @@ enum Command {
     Channels(commands::channels::Command),
     /// Forecast daily usage and recommend an add-on credit limit, with its cost
     Estimate(commands::estimate::Args),
+    /// The metadata cache the proxy shares: list, stats, clear
+    #[command(subcommand)]
+    Cache(commands::cache::Command),
     /// List the colour themes (built-in and the user's), with any problems found
     Themes(commands::themes::Args),
 }
@@ -75,6 +78,7 @@ fn main() -> ExitCode {
         Some(Command::Usage(a)) => commands::usage::run(a),
         Some(Command::Listen(a)) => commands::listen::run(a),
         Some(Command::Estimate(a)) => commands::estimate::run(a),
+        Some(Command::Cache(c)) => commands::cache::run(c),
         Some(Command::Events(c)) => commands::events::run(c),
         Some(Command::Channels(c)) => commands::channels::run(c),
     };

@@ -42,6 +42,8 @@ pub struct ProxyConfig {
     pub ledger: PathBuf,
     pub retention_days: u32,
     pub charge_not_modified: bool,
+    /// The metadata cache (shared with `creditops cache`); None to forward everything.
+    pub cache: Option<Arc<crate::cache::MetadataCache>>,
 }
 
 /// The proxy's live state.
@@ -258,10 +260,64 @@ async fn handle(
     p.sub_in_flight.fetch_add(sub, Ordering::Relaxed);
     let _release = Release { p: &p, slots, sub };
 
+    // The metadata cache answers what it can; a stale entry is revalidated, and concurrent
+    // misses for one key wait for the first one's upstream call.
+    let mut cached: Option<CachedCall> = None;
+    if let (true, Some(cache), Ok(pr)) = (metered, &p.config.cache, &priced) {
+        let segs = crate::credits::table::normalise_path(&path);
+        let refs: Vec<&str> = segs.iter().map(String::as_str).collect();
+        if let Some(module) = crate::cache::invalidation(parts.method.as_str(), &refs, &query) {
+            let n = cache.invalidate(module.as_deref());
+            tracing::info!("cache: {} {path} invalidated {n} entries", parts.method);
+        }
+        if let Some((kind, module)) = crate::cache::classify(
+            parts.method.as_str(),
+            &refs,
+            &query,
+            &cache.settings.record_modules,
+        ) {
+            let key = crate::cache::key(&p.config.upstream, &path, &query);
+            let ctx = HitCtx {
+                p: &p,
+                parts: &parts,
+                path: &path,
+                integration: &integration,
+                price: pr,
+                now_ms,
+                started,
+            };
+            if let crate::cache::Lookup::Fresh(e) = cache.lookup(&key, now_ms) {
+                return serve_hit(&ctx, cache, &key, e).await;
+            }
+            let guard = cache.flight(&key).lock_owned().await;
+            let stale = match cache.lookup(&key, now_ms) {
+                crate::cache::Lookup::Fresh(e) => return serve_hit(&ctx, cache, &key, e).await,
+                crate::cache::Lookup::Stale(e) => Some(e),
+                crate::cache::Lookup::Miss => None,
+            };
+            cached = Some(CachedCall {
+                cache: cache.clone(),
+                key,
+                kind,
+                module,
+                stale,
+                _guard: guard,
+            });
+        }
+    }
+
     let mut out = p.http.request(parts.method.clone(), &url);
     for (name, value) in &parts.headers {
         if !skip_header(name.as_str(), &p.config.integration_header) {
             out = out.header(name, value);
+        }
+    }
+    if let Some(c) = &cached {
+        if let Some(e) = &c.stale {
+            // Revalidate: Zoho answers 304 when nothing changed since we last knew.
+            if let Some(t) = chrono::DateTime::from_timestamp_millis(e.stored_ms) {
+                out = out.header("if-modified-since", t.to_rfc2822());
+            }
         }
     }
     let upstream = match out.body(body.clone()).send().await {
@@ -317,6 +373,7 @@ async fn handle(
             latency_ms: started.elapsed().as_millis().min(u128::from(u32::MAX)) as u32,
             priced: is_priced,
             reported_remaining,
+            saved: 0,
         };
         // Durable before the answer leaves: a SIGKILL loses nothing that was answered.
         if let Err(e) = p.writer.append(rec).await {
@@ -329,8 +386,119 @@ async fn handle(
         }
         after_charge(&p, now_ms, u64::from(credits), reported_remaining);
     }
+    if let Some(c) = cached {
+        // Cacheable answers are small: buffer, keep, answer.
+        let bytes = upstream.bytes().await.unwrap_or_default();
+        let content_type = headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("application/json")
+            .to_string();
+        return match (status.as_u16(), &c.stale) {
+            (304, Some(e)) => {
+                c.cache.revalidated(&c.key, now_ms);
+                let mut resp = rebuild(
+                    reqwest::StatusCode::OK,
+                    &headers,
+                    Body::from(e.body.clone()),
+                );
+                set_header(&mut resp, "content-type", &e.content_type);
+                set_header(&mut resp, "x-creditops-cache", "revalidated");
+                resp
+            }
+            (200, _) => {
+                c.cache.store(
+                    &c.key,
+                    c.kind,
+                    c.module.as_deref(),
+                    &content_type,
+                    &bytes,
+                    now_ms,
+                );
+                let mut resp = rebuild(status, &headers, Body::from(bytes));
+                set_header(&mut resp, "x-creditops-cache", "miss");
+                resp
+            }
+            _ => rebuild(status, &headers, Body::from(bytes)),
+        };
+    }
     let stream = upstream.bytes_stream().map_err(std::io::Error::other);
     rebuild(status, &headers, Body::from_stream(stream))
+}
+
+/// A cacheable call on its way upstream: holds the key's flight lock until it is answered.
+struct CachedCall {
+    cache: Arc<crate::cache::MetadataCache>,
+    key: String,
+    kind: crate::cache::Kind,
+    module: Option<String>,
+    stale: Option<crate::cache::Entry>,
+    _guard: tokio::sync::OwnedMutexGuard<()>,
+}
+
+struct HitCtx<'a> {
+    p: &'a Arc<Proxy>,
+    parts: &'a axum::http::request::Parts,
+    path: &'a str,
+    integration: &'a str,
+    price: &'a crate::credits::Price,
+    now_ms: i64,
+    started: Instant,
+}
+
+fn set_header(resp: &mut Response, name: &'static str, value: &str) {
+    if let Ok(v) = HeaderValue::from_str(value) {
+        resp.headers_mut().insert(name, v);
+    }
+}
+
+/// Answers from the cache: no upstream call, no credits; the ledger records what it saved.
+async fn serve_hit(
+    c: &HitCtx<'_>,
+    cache: &crate::cache::MetadataCache,
+    key: &str,
+    e: crate::cache::Entry,
+) -> Response {
+    let saved = c.price.credits;
+    cache.hit(key, u64::from(saved), c.now_ms);
+    // A client revalidating what it already has gets 304, as Zoho would answer.
+    let since = c
+        .parts
+        .headers
+        .get("if-modified-since")
+        .and_then(|v| v.to_str().ok())
+        .and_then(crate::sandbox::org::parse_time);
+    let not_modified = since.is_some_and(|s| s >= e.stored_ms - 1000);
+    let status = if not_modified { 304 } else { 200 };
+    let rec = CallRecord {
+        at_ms: c.now_ms,
+        integration: c.integration.to_string(),
+        api: format!("cache_hit:{}", c.price.rule),
+        module: c.price.module.clone(),
+        method: c.parts.method.to_string(),
+        path: c.path.to_string(),
+        records: 0,
+        credits: 0,
+        status,
+        latency_ms: c.started.elapsed().as_millis().min(u128::from(u32::MAX)) as u32,
+        priced: true,
+        reported_remaining: None,
+        saved,
+    };
+    if let Err(err) = c.p.writer.append(rec).await {
+        tracing::error!("proxy: {err}");
+    }
+    let mut resp = if not_modified {
+        Response::new(Body::empty())
+    } else {
+        Response::new(Body::from(e.body))
+    };
+    *resp.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+    if !not_modified {
+        set_header(&mut resp, "content-type", &e.content_type);
+    }
+    set_header(&mut resp, "x-creditops-cache", "hit");
+    resp
 }
 
 /// Decrements the in-flight counts when the handler ends, however it ends.

@@ -43,6 +43,7 @@ async fn fixture_ledger(dir: &std::path::Path) -> std::path::PathBuf {
             latency_ms: 40,
             priced: true,
             reported_remaining: remaining,
+            saved: 0,
         }
     };
     let mut calls = Vec::new();
@@ -163,7 +164,7 @@ async fn gauges_view_at_80x24_and_200x50() {
 async fn pending_tabs_say_which_issue_brings_them() {
     let (_d, snap) = fixture_snapshot().await;
     let mut a = app(snap, false);
-    for (tab, issue) in [('2', "#6"), ('5', "#8")] {
+    for (tab, issue) in [('5', "#8")] {
         a.on_input(key(tab));
         let t = render(&a, 80, 24);
         let text = format!("{}", t.backend());
@@ -508,6 +509,108 @@ async fn estimate_view_recomputes_on_keys_and_exports() {
     assert!(std::fs::read_to_string(dir.path().join("estimate.md"))
         .unwrap()
         .contains("# Add-on credit estimate"));
+}
+
+#[tokio::test]
+async fn cache_view_sorts_filters_opens_drops_and_clears() {
+    use creditops::cache::{CacheSettings, Kind, MetadataCache};
+    let dir = tempfile::tempdir().unwrap();
+    let cache = std::sync::Arc::new(
+        MetadataCache::open(&dir.path().join("m.sqlite"), CacheSettings::default()).unwrap(),
+    );
+    let base = "http://127.0.0.1:7878";
+    cache.store(
+        &format!("{base}/crm/v8/settings/fields?module=Leads"),
+        Kind::Fields,
+        Some("Leads"),
+        "application/json",
+        br#"{"fields":[{"api_name":"Last_Name"}]}"#,
+        NOW - 600_000,
+    );
+    cache.store(
+        &format!("{base}/crm/v8/settings/modules"),
+        Kind::Modules,
+        None,
+        "application/json",
+        br#"{"modules":[]}"#,
+        NOW - 7_200_000,
+    );
+    cache.store(
+        &format!("{base}/crm/v8/org"),
+        Kind::Org,
+        None,
+        "application/json",
+        br#"{"org":[{"id":"1"}]}"#,
+        NOW - 60_000,
+    );
+    for _ in 0..5 {
+        cache.hit(
+            &format!("{base}/crm/v8/settings/fields?module=Leads"),
+            1,
+            NOW - 1000,
+        );
+    }
+    cache.hit(&format!("{base}/crm/v8/org"), 1, NOW - 1000);
+    let mut a = app(Snapshot::default(), true);
+    a.now_ms = NOW;
+    a.cache.cache = Some(cache.clone());
+    a.on_input(key('2'));
+    assert_eq!(a.cache.entries.len(), 3);
+    let t = render(&a, 120, 20);
+    let text = format!("{}", t.backend());
+    assert!(
+        text.contains("hit ratio")
+            && text.contains("settings/fields?module=Leads")
+            && text.contains("stale"),
+        "{text}"
+    );
+    insta::assert_snapshot!("cache_120x20", t.backend());
+    // Sorted by credits saved: the fields entry first.
+    assert_eq!(a.cache.visible()[0].kind, Kind::Fields);
+    a.on_input(key('s'));
+    a.on_input(key('s'));
+    assert_eq!(
+        a.cache.visible()[0].kind,
+        Kind::Modules,
+        "by age: the oldest first"
+    );
+    // Filter, open the detail, drop.
+    a.on_input(key('/'));
+    for c in "org".chars() {
+        a.on_input(key(c));
+    }
+    a.on_input(Input::Terminal(Event::Key(KeyEvent::new(
+        KeyCode::Enter,
+        KeyModifiers::NONE,
+    ))));
+    assert_eq!(a.cache.visible().len(), 1);
+    a.on_input(Input::Terminal(Event::Key(KeyEvent::new(
+        KeyCode::Enter,
+        KeyModifiers::NONE,
+    ))));
+    assert!(format!("{}", render(&a, 120, 20).backend()).contains("Cached JSON"));
+    a.on_input(key('r'));
+    assert!(
+        cache
+            .list()
+            .iter()
+            .find(|e| e.kind == Kind::Org)
+            .unwrap()
+            .ttl_left_s(NOW)
+            < 0,
+        "marked stale"
+    );
+    a.on_input(key('d'));
+    assert_eq!(cache.list().len(), 2);
+    // D asks, D again clears.
+    a.on_input(Input::Terminal(Event::Key(KeyEvent::new(
+        KeyCode::Esc,
+        KeyModifiers::NONE,
+    ))));
+    a.on_input(key('D'));
+    assert_eq!(cache.list().len(), 2, "not yet");
+    a.on_input(key('D'));
+    assert!(cache.list().is_empty());
 }
 
 fn tokio_stream_from(

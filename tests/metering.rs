@@ -31,6 +31,7 @@ fn proxy_config(upstream: &str, ledger: &std::path::Path) -> ProxyConfig {
         ledger: ledger.to_path_buf(),
         retention_days: 90,
         charge_not_modified: true,
+        cache: None,
     }
 }
 

@@ -66,7 +66,7 @@ fn the_console_in_a_real_terminal() {
             "demo traffic shows: {pane}"
         );
         for (key, needle) in [
-            ("2", "issue #6"),
+            ("2", "hit ratio"),
             ("3", "notification"),
             ("4", "Add-on estimate"),
             ("5", "issue #8"),

@@ -1,5 +1,6 @@
 //! One module per subcommand. Each has clap `Args` and a `run` that prints text or `--json`.
 
+pub mod cache;
 pub mod channels;
 pub mod config;
 pub mod console;

@@ -102,6 +102,21 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
     }
     let cfg = &ctx.config.config;
+    // The same store `creditops cache` reads and clears.
+    let metadata_cache = if cfg.cache.enabled {
+        let path = ctx
+            .paths
+            .cache_dir
+            .join(format!("metadata-{}.sqlite", r.profile_name));
+        let c = creditops::cache::MetadataCache::open(&path, cfg.cache.clone())
+            .map_err(anyhow::Error::msg)?;
+        for w in &c.warnings {
+            eprintln!("creditops: warning: {w}");
+        }
+        Some(std::sync::Arc::new(c))
+    } else {
+        None
+    };
     let rt = tokio::runtime::Runtime::new()?;
     let model = ctx.model.clone();
     let limits = r.limits.clone();
@@ -144,6 +159,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             ledger: r.ledger.clone(),
             retention_days: cfg.ledger.retention_days,
             charge_not_modified: true,
+            cache: metadata_cache,
         };
         let handle = spawn(config, listen).await?;
         println!("listening on {}", handle.base_url());

@@ -133,6 +133,64 @@ impl EstimateState {
     }
 }
 
+/// The columns the Cache view sorts by, in the order `s` cycles them.
+pub const CACHE_SORTS: [&str; 5] = ["credits saved", "hits", "age", "size", "key"];
+
+/// The Cache view's state: the entries read from the cache, and what the view shows of them.
+#[derive(Default)]
+pub struct CacheState {
+    pub cache: Option<std::sync::Arc<crate::cache::MetadataCache>>,
+    pub entries: Vec<crate::cache::Entry>,
+    pub stats: Option<crate::cache::Stats>,
+    pub sort: usize,
+    pub filter: String,
+    pub selected: usize,
+    pub detail: bool,
+    pub confirm_clear: bool,
+    pub message: Option<String>,
+}
+
+impl CacheState {
+    /// Re-reads entries and stats from the cache.
+    pub fn refresh(&mut self, now: i64) {
+        if let Some(c) = &self.cache {
+            self.entries = c.list();
+            self.stats = Some(c.stats(now));
+        }
+        self.selected = self.selected.min(self.visible().len().saturating_sub(1));
+    }
+
+    /// Entries after the filter, in the chosen order.
+    pub fn visible(&self) -> Vec<crate::cache::Entry> {
+        let f = self.filter.to_lowercase();
+        let mut v: Vec<crate::cache::Entry> = self
+            .entries
+            .iter()
+            .filter(|e| {
+                f.is_empty()
+                    || e.key.to_lowercase().contains(&f)
+                    || e.kind.as_str().contains(&f)
+                    || e.module
+                        .as_deref()
+                        .is_some_and(|m| m.to_lowercase().contains(&f))
+            })
+            .cloned()
+            .collect();
+        match self.sort {
+            0 => v.sort_by(|a, b| {
+                b.credits_saved
+                    .cmp(&a.credits_saved)
+                    .then(a.key.cmp(&b.key))
+            }),
+            1 => v.sort_by(|a, b| b.hits.cmp(&a.hits).then(a.key.cmp(&b.key))),
+            2 => v.sort_by(|a, b| a.stored_ms.cmp(&b.stored_ms).then(a.key.cmp(&b.key))),
+            3 => v.sort_by(|a, b| b.bytes.cmp(&a.bytes).then(a.key.cmp(&b.key))),
+            _ => v.sort_by(|a, b| a.key.cmp(&b.key)),
+        }
+        v
+    }
+}
+
 /// Side effects the app asks the runtime for.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
@@ -169,6 +227,7 @@ pub struct App {
     /// Where side effects go.
     pub commands: Option<tokio::sync::mpsc::UnboundedSender<Command>>,
     pub estimate: EstimateState,
+    pub cache: CacheState,
     /// Where the last draw put the tab titles and the panels, for mouse hit-testing.
     hit: RefCell<Hits>,
 }
@@ -205,6 +264,7 @@ impl App {
             message: None,
             events_query_tx: None,
             commands: None,
+            cache: CacheState::default(),
             estimate: EstimateState::new(
                 crate::credits::Editions::builtin(),
                 "enterprise",
@@ -220,7 +280,12 @@ impl App {
         match input {
             Input::Tick(now) => {
                 self.now_ms = now;
-                // Only the Gauges view and the channels' expiry count down; other tabs stay still.
+                if self.tab == 1 {
+                    // Ages and hit counts move: re-read the cache once a second while shown.
+                    self.cache.refresh(now);
+                    return self.cache.stats.is_some();
+                }
+                // The Gauges view and the channels' expiry count down; other tabs stay still.
                 (self.tab == 0 && self.snapshot.usage.is_some())
                     || (self.tab == 2 && !self.events.channels.is_empty())
             }
@@ -238,11 +303,16 @@ impl App {
                     match k.code {
                         crossterm::event::KeyCode::Enter => {
                             let f = self.filter_input.take().unwrap_or_default();
-                            self.set_query(|q| {
-                                q.filter = f.trim().to_string();
-                                q.offset = 0;
-                            });
-                            self.events_selected = 0;
+                            if self.tab == 1 {
+                                self.cache.filter = f.trim().to_string();
+                                self.cache.selected = 0;
+                            } else {
+                                self.set_query(|q| {
+                                    q.filter = f.trim().to_string();
+                                    q.offset = 0;
+                                });
+                                self.events_selected = 0;
+                            }
                         }
                         crossterm::event::KeyCode::Esc => self.filter_input = None,
                         crossterm::event::KeyCode::Backspace => {
@@ -389,7 +459,64 @@ impl App {
         true
     }
 
+    /// Keys the Cache view takes.
+    fn act_cache(&mut self, a: Action) -> bool {
+        let rows = self.cache.visible();
+        let now = self.now_ms;
+        let c = &mut self.cache;
+        if a != Action::ClearAll {
+            c.confirm_clear = false;
+        }
+        match a {
+            Action::Up if c.detail && self.detail_scroll > 0 => self.detail_scroll -= 1,
+            Action::Up => c.selected = c.selected.saturating_sub(1),
+            Action::Down => c.selected = (c.selected + 1).min(rows.len().saturating_sub(1)),
+            Action::PageUp => c.selected = c.selected.saturating_sub(10),
+            Action::PageDown => c.selected = (c.selected + 10).min(rows.len().saturating_sub(1)),
+            Action::Sort => c.sort = (c.sort + 1) % CACHE_SORTS.len(),
+            Action::Filter => self.filter_input = Some(c.filter.clone()),
+            Action::Open => {
+                c.detail = !c.detail;
+                self.detail_scroll = 0;
+            }
+            Action::Close if c.detail => c.detail = false,
+            Action::Close => c.filter.clear(),
+            Action::Revalidate | Action::Drop => {
+                let (Some(cache), Some(e)) = (&c.cache, rows.get(c.selected)) else {
+                    return true;
+                };
+                let n = if a == Action::Drop {
+                    cache.clear(Some(&e.key))
+                } else {
+                    cache.expire(&e.key)
+                };
+                c.message = Some(match (a, n) {
+                    (_, 0) => "already gone".into(),
+                    (Action::Drop, _) => "dropped".into(),
+                    _ => "marked stale: its next use revalidates with If-Modified-Since".into(),
+                });
+                c.refresh(now);
+            }
+            Action::ClearAll => {
+                if c.confirm_clear {
+                    let n = c.cache.as_ref().map_or(0, |cache| cache.clear(None));
+                    c.message = Some(format!("cleared {n} entries"));
+                    c.confirm_clear = false;
+                    c.refresh(now);
+                } else {
+                    c.confirm_clear = true;
+                    c.message = Some("press D again to clear every entry".into());
+                }
+            }
+            _ => return false,
+        }
+        true
+    }
+
     fn act(&mut self, a: Action) {
+        if self.tab == 1 && self.act_cache(a) {
+            return;
+        }
         if self.tab == 2 && self.act_events(a) {
             return;
         }
@@ -428,7 +555,14 @@ impl App {
             | Action::LevelUp
             | Action::UsersDown
             | Action::UsersUp
-            | Action::Export => {}
+            | Action::Export
+            | Action::Revalidate
+            | Action::Drop
+            | Action::ClearAll
+            | Action::Sort => {}
+        }
+        if self.tab == 1 && before != 1 {
+            self.cache.refresh(self.now_ms);
         }
         if self.tab == 3 && before != 3 {
             // Entering the Estimate view reads the latest history.
@@ -466,6 +600,7 @@ impl App {
         self.hit.borrow_mut().panels.clear();
         match self.tab {
             0 => views::gauges::draw(f, body, self),
+            1 => views::cache::draw(f, body, self),
             2 => views::events::draw(f, body, self),
             3 => views::estimate::draw(f, body, self),
             i => views::pending::draw(f, body, self, i),
@@ -572,6 +707,17 @@ impl App {
                 Action::Down,
                 Action::PageUp,
                 Action::PageDown,
+            ],
+            1 => &[
+                Action::Up,
+                Action::Down,
+                Action::Sort,
+                Action::Filter,
+                Action::Open,
+                Action::Close,
+                Action::Revalidate,
+                Action::Drop,
+                Action::ClearAll,
             ],
             2 => &[
                 Action::Up,

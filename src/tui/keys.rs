@@ -32,10 +32,14 @@ pub enum Action {
     UsersDown,
     UsersUp,
     Export,
+    Revalidate,
+    Drop,
+    ClearAll,
+    Sort,
 }
 
 impl Action {
-    pub const ALL: [Action; 28] = [
+    pub const ALL: [Action; 32] = [
         Action::Quit,
         Action::Help,
         Action::Theme,
@@ -64,6 +68,10 @@ impl Action {
         Action::UsersDown,
         Action::UsersUp,
         Action::Export,
+        Action::Revalidate,
+        Action::Drop,
+        Action::ClearAll,
+        Action::Sort,
     ];
 
     /// The name used in config.toml.
@@ -93,6 +101,10 @@ impl Action {
             Action::UsersDown => "users_down".into(),
             Action::UsersUp => "users_up".into(),
             Action::Export => "export".into(),
+            Action::Revalidate => "revalidate".into(),
+            Action::Drop => "drop".into(),
+            Action::ClearAll => "clear_all".into(),
+            Action::Sort => "sort".into(),
         }
     }
 
@@ -126,6 +138,10 @@ impl Action {
             Action::UsersDown => "5 licences fewer",
             Action::UsersUp => "5 licences more",
             Action::Export => "export: CSV, then JSON, then a Markdown report",
+            Action::Revalidate => "revalidate: the next use asks Zoho with If-Modified-Since",
+            Action::Drop => "drop the selected entry",
+            Action::ClearAll => "clear every entry (press twice to confirm)",
+            Action::Sort => "sort by the next column",
         }
     }
 
@@ -159,6 +175,10 @@ impl Action {
             Action::UsersDown => "u",
             Action::UsersUp => "U",
             Action::Export => "e",
+            Action::Revalidate => "r",
+            Action::Drop => "d",
+            Action::ClearAll => "D",
+            Action::Sort => "s",
         }
     }
 }

@@ -144,6 +144,21 @@ pub fn run(paths: Paths, config: Loaded, model: CreditModel, opts: Options) -> a
     let thresholds = profile.thresholds();
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async move {
+        // The metadata cache the proxy uses (the embedded one, or the profile's), for the Cache tab.
+        let metadata_cache = if cfg.cache.enabled {
+            match crate::cache::MetadataCache::open(
+                &paths.cache_dir.join(format!("metadata-{name}.sqlite")),
+                cfg.cache.clone(),
+            ) {
+                Ok(c) => Some(std::sync::Arc::new(c)),
+                Err(e) => {
+                    tracing::warn!("metadata cache: {e}");
+                    None
+                }
+            }
+        } else {
+            None
+        };
         let (ledger, events_store, source, _servers) = if profile_name.is_none() {
             // The embedded default: sandbox in-process, proxy in front, demo traffic through it.
             let ledger = paths.data_dir.join("embedded-demo-ledger.sqlite");
@@ -174,6 +189,7 @@ pub fn run(paths: Paths, config: Loaded, model: CreditModel, opts: Options) -> a
                     ledger: ledger.clone(),
                     retention_days: cfg.ledger.retention_days,
                     charge_not_modified: true,
+                    cache: metadata_cache.clone(),
                 },
                 "127.0.0.1:0".parse()?,
             )
@@ -238,6 +254,10 @@ pub fn run(paths: Paths, config: Loaded, model: CreditModel, opts: Options) -> a
             .into_iter()
             .chain(config.warnings.iter().cloned())
             .collect();
+        app.cache.cache = metadata_cache.clone();
+        if let Some(c) = &metadata_cache {
+            app.warnings.extend(c.warnings.iter().cloned());
+        }
         app.estimate = app::EstimateState::new(
             model.editions.clone(),
             &profile.edition,

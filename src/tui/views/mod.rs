@@ -1,5 +1,6 @@
 //! One module per tab.
 
+pub mod cache;
 pub mod estimate;
 pub mod events;
 pub mod gauges;

@@ -9,16 +9,22 @@ use ratatui::Frame;
 use crate::tui::app::{App, TABS};
 
 /// (issue, its title, what the tab will show).
-fn pending(tab: usize) -> (u32, &'static str, &'static str) {
+fn pending(tab: usize) -> Option<(u32, &'static str, &'static str)> {
     match tab {
-        1 => (6, "The metadata cache and the cache inspector", "cached modules, fields and layouts: age, hits, credits saved; revalidate or drop entries"),
-        _ => (8, "The planner", "a queue of pending calls re-planned into batches, proven on the sandbox"),
+        4 => Some((
+            8,
+            "The planner",
+            "a queue of pending calls re-planned into batches, proven on the sandbox",
+        )),
+        _ => None,
     }
 }
 
 pub fn draw(f: &mut Frame, area: Rect, app: &App, tab: usize) {
     let p = app.theme.palette;
-    let (issue, title, what) = pending(tab);
+    let Some((issue, title, what)) = pending(tab) else {
+        return;
+    };
     let block = Block::bordered()
         .title(format!(" {} ", TABS[tab]))
         .border_style(Style::default().fg(p.border));

@@ -1,0 +1,111 @@
+//! A metadata cache hit's latency through the proxy against a miss (the cache cleared before
+//! each call, so every call goes to the sandbox), in the same run. One client, sequential calls
+//! to `GET /crm/v8/settings/fields?module=Leads`.
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use creditops::cache::{CacheSettings, MetadataCache};
+use creditops::credits::CreditModel;
+use creditops::proxy::{spawn as spawn_proxy, ProxyConfig};
+use creditops::sandbox::{spawn, SandboxConfig};
+
+fn pct(v: &mut [Duration], p: f64) -> f64 {
+    v.sort();
+    v[((v.len() - 1) as f64 * p) as usize].as_secs_f64() * 1e6
+}
+
+fn main() {
+    let full = std::env::args().any(|a| a == "--bench");
+    let n = if full { 3000 } else { 30 };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    rt.block_on(async {
+        let sb = spawn(
+            SandboxConfig {
+                edition: "ultimate".into(),
+                users: 10_000,
+                ..Default::default()
+            },
+            "127.0.0.1:0".parse().unwrap(),
+        )
+        .await
+        .unwrap();
+        let token = sb.state.mint_token();
+        let cache = Arc::new(
+            MetadataCache::open(&dir.path().join("m.sqlite"), CacheSettings::default()).unwrap(),
+        );
+        let proxy = spawn_proxy(
+            ProxyConfig {
+                upstream: sb.base_url(),
+                accounts_upstream: None,
+                integration_header: "X-Integration".into(),
+                limits: None,
+                thresholds: vec![],
+                alert_post_url: None,
+                desktop_alerts: false,
+                model: CreditModel::default(),
+                ledger: dir.path().join("l.sqlite"),
+                retention_days: 90,
+                charge_not_modified: true,
+                cache: Some(cache.clone()),
+            },
+            "127.0.0.1:0".parse().unwrap(),
+        )
+        .await
+        .unwrap();
+        let http = reqwest::Client::new();
+        let url = format!("{}/crm/v8/settings/fields?module=Leads", proxy.base_url());
+        let call = || async {
+            let t = Instant::now();
+            let r = http
+                .get(&url)
+                .header("Authorization", format!("Zoho-oauthtoken {token}"))
+                .send()
+                .await
+                .unwrap();
+            let hit = r
+                .headers()
+                .get("x-creditops-cache")
+                .is_some_and(|v| v == "hit");
+            let _ = r.bytes().await.unwrap();
+            (t.elapsed(), hit)
+        };
+        let (mut misses, mut hits) = (Vec::new(), Vec::new());
+        for _ in 0..n {
+            cache.clear(None);
+            let (d, hit) = call().await;
+            assert!(!hit);
+            misses.push(d);
+        }
+        call().await;
+        for _ in 0..n {
+            let (d, hit) = call().await;
+            assert!(hit);
+            hits.push(d);
+        }
+        println!("| GET settings/fields through the proxy | p50 | p99 |");
+        println!("|---|---|---|");
+        println!(
+            "| miss (sandbox answers, cache stores) | {:.0} µs | {:.0} µs |",
+            pct(&mut misses, 0.5),
+            pct(&mut misses, 0.99)
+        );
+        println!(
+            "| hit (answered from the cache) | {:.0} µs | {:.0} µs |",
+            pct(&mut hits, 0.5),
+            pct(&mut hits, 0.99)
+        );
+        println!(
+            "(hit p50 / miss p50 = {:.2})",
+            pct(&mut hits, 0.5) / pct(&mut misses, 0.5)
+        );
+    });
+}

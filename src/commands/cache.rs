@@ -1,0 +1,124 @@
+use creditops::cache::MetadataCache;
+
+use super::{input_error, print_json, thousands, Context};
+
+#[derive(Debug, clap::Args)]
+pub struct Common {
+    /// Profile whose proxy's cache to act on (default: the default profile, else embedded).
+    #[arg(long)]
+    profile: Option<String>,
+    /// One JSON document on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Cached entries: key, kind, module, age, TTL left, hits, credits saved, size
+    List {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Totals: entries, hits, misses, hit ratio, credits saved (today, rolling 24 h, ever), bytes
+    Stats {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Drop one entry (--key) or all; a running proxy sees it at once
+    Clear {
+        #[arg(long)]
+        key: Option<String>,
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+pub fn run(cmd: Command) -> anyhow::Result<()> {
+    let ctx = Context::load()?;
+    let common = match &cmd {
+        Command::List { common } | Command::Stats { common } | Command::Clear { common, .. } => {
+            common
+        }
+    };
+    let (name, _) = ctx
+        .config
+        .config
+        .profile(common.profile.as_deref())
+        .map_err(|e| input_error(e.to_string()))?;
+    let path = ctx.paths.cache_dir.join(format!("metadata-{name}.sqlite"));
+    let cache =
+        MetadataCache::open(&path, ctx.config.config.cache.clone()).map_err(anyhow::Error::msg)?;
+    for w in &cache.warnings {
+        eprintln!("creditops: warning: {w}");
+    }
+    let now = chrono::Utc::now().timestamp_millis();
+    match cmd {
+        Command::List { common } => {
+            let entries = cache.list();
+            if common.json {
+                let rows: Vec<_> = entries
+                    .iter()
+                    .map(|e| {
+                        let mut v = serde_json::to_value(e).unwrap_or_default();
+                        v["age_s"] = serde_json::json!((now - e.stored_ms) / 1000);
+                        v["ttl_left_s"] = serde_json::json!(e.ttl_left_s(now));
+                        v
+                    })
+                    .collect();
+                return print_json(&rows);
+            }
+            println!(
+                "{:<60} {:<13} {:<10} {:>7} {:>8} {:>6} {:>7} {:>8}",
+                "KEY", "KIND", "MODULE", "AGE", "TTL LEFT", "HITS", "SAVED", "BYTES"
+            );
+            for e in entries {
+                println!(
+                    "{:<60} {:<13} {:<10} {:>6}s {:>7}s {:>6} {:>7} {:>8}",
+                    e.key,
+                    e.kind.as_str(),
+                    e.module.as_deref().unwrap_or("-"),
+                    (now - e.stored_ms) / 1000,
+                    e.ttl_left_s(now),
+                    e.hits,
+                    e.credits_saved,
+                    e.bytes
+                );
+            }
+            Ok(())
+        }
+        Command::Stats { common } => {
+            let s = cache.stats(now);
+            if common.json {
+                return print_json(&s);
+            }
+            println!("entries         {}", s.entries);
+            println!(
+                "hits / misses   {} / {} (hit ratio {:.1}%)",
+                s.hits,
+                s.misses,
+                s.hit_ratio * 100.0
+            );
+            println!("revalidations   {}", s.revalidations);
+            println!(
+                "credits saved   {} today, {} in the rolling 24 h, {} in all",
+                thousands(s.credits_saved_today),
+                thousands(s.credits_saved_window),
+                thousands(s.credits_saved)
+            );
+            println!(
+                "size            {} bytes ({})",
+                thousands(s.bytes),
+                cache.path.display()
+            );
+            Ok(())
+        }
+        Command::Clear { key, common } => {
+            let n = cache.clear(key.as_deref());
+            if common.json {
+                return print_json(&serde_json::json!({"cleared": n}));
+            }
+            println!("{n} entr{} cleared", if n == 1 { "y" } else { "ies" });
+            Ok(())
+        }
+    }
+}
