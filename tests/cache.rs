@@ -333,3 +333,64 @@ fn a_corrupted_cache_is_moved_aside_and_a_damaged_entry_never_served() {
     );
     assert!(cache.list().is_empty(), "and dropped");
 }
+
+#[tokio::test]
+async fn the_client_caches_metadata_too() {
+    use creditops::secret::Secret;
+    use creditops::zoho::{Credentials, Endpoint, ZohoClient};
+    let sb = Sb::default().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = CacheSettings::default();
+    settings.ttl.modules = 0; // modules always revalidate (Zoho answers 304 for modules and fields)
+    let cache = Arc::new(MetadataCache::open(&dir.path().join("client.sqlite"), settings).unwrap());
+    let mut c = ZohoClient::new(
+        Endpoint::local(&sb.base),
+        Some(Credentials {
+            client_id: "1000.C".into(),
+            client_secret: Secret::new("s"),
+            refresh_token: Secret::new("r"),
+        }),
+    )
+    .unwrap();
+    c.cache = Some(cache.clone());
+    let q = vec![("module".to_string(), "Leads".to_string())];
+    for _ in 0..3 {
+        let a = c
+            .call(reqwest::Method::GET, "/crm/v8/settings/fields", &q, None)
+            .await
+            .unwrap();
+        assert_eq!(a.status, 200);
+        assert!(a.body["fields"].as_array().is_some_and(|f| !f.is_empty()));
+    }
+    assert_eq!(
+        sb.usage().await["by_api"]["metadata"]["calls"],
+        1,
+        "one call, two hits"
+    );
+    for _ in 0..2 {
+        let a = c
+            .call(reqwest::Method::GET, "/crm/v8/settings/modules", &[], None)
+            .await
+            .unwrap();
+        assert!(
+            a.body["modules"].as_array().is_some_and(|m| !m.is_empty()),
+            "a 304 still answers the cached body"
+        );
+    }
+    let modules = cache
+        .list()
+        .into_iter()
+        .find(|e| e.kind == creditops::cache::Kind::Modules)
+        .unwrap();
+    assert_eq!((modules.misses, modules.revalidations), (1, 1));
+    // Records are not cached.
+    c.call(
+        reqwest::Method::GET,
+        "/crm/v8/Leads",
+        &[("fields".into(), "Last_Name".into())],
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(cache.list().len(), 2);
+}

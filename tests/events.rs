@@ -516,3 +516,89 @@ proptest! {
         prop_assert_eq!(s.channel_id.as_deref(), Some("5"));
     }
 }
+
+#[test]
+fn channels_commands_against_a_sandbox() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let sb = rt.block_on(Sb::default());
+    let cfg = dir.path().join("cfg");
+    std::fs::create_dir_all(&cfg).unwrap();
+    std::fs::write(
+        cfg.join("config.toml"),
+        format!("default_profile = \"local\"\n[profiles.local]\ntarget = \"embedded\"\napi_base = \"{}\"\nclient_id = \"1000.CH\"\nclient_secret = \"s\"\nrefresh_token = \"1000.r\"\n", sb.base),
+    )
+    .unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(
+            cfg.join("config.toml"),
+            std::fs::Permissions::from_mode(0o600),
+        )
+        .unwrap();
+    }
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_creditops"))
+            .args(args)
+            .env("CREDITOPS_CONFIG_DIR", &cfg)
+            .env("CREDITOPS_DATA_DIR", dir.path().join("data"))
+            .output()
+            .unwrap()
+    };
+    let out = run(&[
+        "channels",
+        "enable",
+        "--module",
+        "Leads",
+        "--events",
+        "create,edit",
+        "--notify-url",
+        "http://127.0.0.1:9/hooks/notifications",
+        "--hours",
+        "2",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let list: Value = serde_json::from_slice(&run(&["channels", "list", "--json"]).stdout).unwrap();
+    let id = list[0]["channel_id"].as_str().unwrap().to_string();
+    assert_eq!(list[0]["events"], json!(["Leads.create", "Leads.edit"]));
+    assert!(list[0].get("token").is_none(), "tokens are not printed");
+    let (s, watch, _) = rt.block_on(sb.call("GET", "/crm/v8/actions/watch", None));
+    assert_eq!(s, 200);
+    assert_eq!(
+        watch["watch"][0]["channel_id"]
+            .to_string()
+            .trim_matches('"'),
+        id
+    );
+    // Two hours left is inside the default 6-hour renewal window.
+    let out = run(&["channels", "renew", "--hours", "48"]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("1 channel(s) renewed"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let list: Value = serde_json::from_slice(&run(&["channels", "list", "--json"]).stdout).unwrap();
+    assert!(
+        list[0]["expiry_ms"].as_i64().unwrap()
+            > chrono::Utc::now().timestamp_millis() + 40 * 3_600_000
+    );
+    let out = run(&["channels", "disable", &id]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        rt.block_on(sb.call("GET", "/crm/v8/actions/watch", None)).0,
+        204
+    );
+    let list: Value = serde_json::from_slice(&run(&["channels", "list", "--json"]).stdout).unwrap();
+    assert_eq!(list, json!([]));
+    let out = run(&["channels", "enable", "--module", "Leads", "--hours", "500"]);
+    assert_eq!(out.status.code(), Some(2));
+}

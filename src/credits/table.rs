@@ -238,6 +238,12 @@ impl CostTable {
             .expect("the built-in cost table parses (tested)")
     }
 
+    /// The built-in table, parsed once and shared (for callers without a `CreditModel`).
+    pub fn builtin_shared() -> &'static CostTable {
+        static TABLE: std::sync::OnceLock<CostTable> = std::sync::OnceLock::new();
+        TABLE.get_or_init(CostTable::builtin)
+    }
+
     /// A table from TOML text; `file` names it in errors.
     pub fn from_toml(text: &str, file: &str) -> Result<Self, TableError> {
         let rows = parse_rows(text, file)?;

@@ -146,6 +146,8 @@ pub struct ZohoClient {
     pub retry: Retry,
     /// Sent as `X-Integration` so the proxy attributes these calls.
     pub integration: Option<String>,
+    /// The metadata cache: metadata GETs are answered from it, revalidated past their TTL.
+    pub cache: Option<std::sync::Arc<crate::cache::MetadataCache>>,
 }
 
 impl ZohoClient {
@@ -163,6 +165,7 @@ impl ZohoClient {
             minted: std::sync::Mutex::new(VecDeque::new()),
             retry: Retry::default(),
             integration: None,
+            cache: None,
         })
     }
 
@@ -241,13 +244,92 @@ impl ZohoClient {
         Ok(t)
     }
 
-    /// Sends a call, retrying 429 and 5xx with backoff. `path` starts with `/crm/…`.
+    /// Sends a call, retrying 429 and 5xx with backoff. `path` starts with `/crm/…`. Metadata
+    /// GETs go through the cache when the client has one.
     pub async fn call(
         &self,
         method: Method,
         path: &str,
         query: &[(String, String)],
         body: Option<&Value>,
+    ) -> Result<Answer, ClientError> {
+        let Some(cache) = &self.cache else {
+            return self.send(method, path, query, body, None).await;
+        };
+        let segs = crate::credits::table::normalise_path(path);
+        let refs: Vec<&str> = segs.iter().map(String::as_str).collect();
+        if let Some(module) = crate::cache::invalidation(method.as_str(), &refs, query) {
+            cache.invalidate(module.as_deref());
+        }
+        let Some((kind, module)) = crate::cache::classify(
+            method.as_str(),
+            &refs,
+            query,
+            &cache.settings.record_modules,
+        ) else {
+            return self.send(method, path, query, body, None).await;
+        };
+        let key = crate::cache::key(&self.endpoint.api_base, path, query);
+        let now = chrono::Utc::now().timestamp_millis();
+        let from_cache = |e: &crate::cache::Entry| Answer {
+            status: 200,
+            credits_remaining: None,
+            body: serde_json::from_slice(&e.body).unwrap_or(Value::Null),
+            attempts: 0,
+        };
+        let stale = match cache.lookup(&key, now) {
+            crate::cache::Lookup::Fresh(e) => {
+                let saved = crate::credits::CostTable::builtin_shared()
+                    .price(&crate::credits::Call {
+                        method: method.as_str(),
+                        path,
+                        query,
+                        body: None,
+                    })
+                    .map_or(1, |p| p.credits);
+                cache.hit(&key, u64::from(saved), now);
+                return Ok(from_cache(&e));
+            }
+            crate::cache::Lookup::Stale(e) => Some(e),
+            crate::cache::Lookup::Miss => None,
+        };
+        let since = stale
+            .as_ref()
+            .and_then(|e| chrono::DateTime::from_timestamp_millis(e.stored_ms))
+            .map(|t| t.to_rfc2822());
+        let answer = self.send(method, path, query, body, since).await?;
+        match (answer.status, &stale) {
+            (304, Some(e)) => {
+                cache.revalidated(&key, now);
+                Ok(Answer {
+                    credits_remaining: answer.credits_remaining,
+                    attempts: answer.attempts,
+                    ..from_cache(e)
+                })
+            }
+            (200, _) => {
+                let bytes = serde_json::to_vec(&answer.body).unwrap_or_default();
+                cache.store(
+                    &key,
+                    kind,
+                    module.as_deref(),
+                    "application/json",
+                    &bytes,
+                    now,
+                );
+                Ok(answer)
+            }
+            _ => Ok(answer),
+        }
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(String, String)],
+        body: Option<&Value>,
+        if_modified_since: Option<String>,
     ) -> Result<Answer, ClientError> {
         let url = format!("{}{}", self.endpoint.api_base, path);
         let mut attempt = 0;
@@ -260,6 +342,9 @@ impl ZohoClient {
             );
             if let Some(i) = &self.integration {
                 req = req.header("X-Integration", i);
+            }
+            if let Some(since) = &if_modified_since {
+                req = req.header("If-Modified-Since", since);
             }
             if let Some(b) = body {
                 req = req.json(b);
