@@ -61,34 +61,7 @@ pub struct Proxy {
     alerted: Mutex<BTreeSet<u32>>,
 }
 
-pub struct ProxyHandle {
-    pub addr: SocketAddr,
-    pub state: Arc<Proxy>,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    join: Option<tokio::task::JoinHandle<()>>,
-}
-
-impl ProxyHandle {
-    pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-    pub async fn shutdown(mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(j) = self.join.take() {
-            let _ = j.await;
-        }
-    }
-}
-
-impl Drop for ProxyHandle {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-    }
-}
+pub type ProxyHandle = crate::server::ServerHandle<Proxy>;
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -116,10 +89,7 @@ pub async fn spawn(config: ProxyConfig, listen: SocketAddr) -> anyhow::Result<Pr
             }
         }
     }
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
-    let addr = listener.local_addr()?;
+    let listener = crate::server::bind(listen).await?;
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(120))
         .pool_max_idle_per_host(64)
@@ -139,19 +109,7 @@ pub async fn spawn(config: ProxyConfig, listen: SocketAddr) -> anyhow::Result<Pr
         .fallback(handle)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .with_state(state.clone());
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let join = tokio::spawn(async move {
-        let server = axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async {
-            let _ = rx.await;
-        });
-        if let Err(e) = server.await {
-            tracing::error!("proxy: {e}");
-        }
-    });
+    let handle = ProxyHandle::serve(listener, app, state.clone(), "proxy")?;
     // Publish in-flight counts for `creditops usage` in other processes.
     let s = state.clone();
     tokio::spawn(async move {
@@ -169,12 +127,7 @@ pub async fn spawn(config: ProxyConfig, listen: SocketAddr) -> anyhow::Result<Pr
             }
         }
     });
-    Ok(ProxyHandle {
-        addr,
-        state,
-        shutdown: Some(tx),
-        join: Some(join),
-    })
+    Ok(handle)
 }
 
 /// Hop-by-hop headers (RFC 9110 §7.6.1) and those reqwest/hyper set themselves.

@@ -66,34 +66,7 @@ impl Receiver {
     }
 }
 
-pub struct ReceiverHandle {
-    pub addr: SocketAddr,
-    pub state: Arc<Receiver>,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    join: Option<tokio::task::JoinHandle<()>>,
-}
-
-impl ReceiverHandle {
-    pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-    pub async fn shutdown(mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(j) = self.join.take() {
-            let _ = j.await;
-        }
-    }
-}
-
-impl Drop for ReceiverHandle {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-    }
-}
+pub type ReceiverHandle = crate::server::ServerHandle<Receiver>;
 
 pub async fn spawn(config: ReceiverConfig, listen: SocketAddr) -> anyhow::Result<ReceiverHandle> {
     let writer = EventWriter::open(&config.store).map_err(anyhow::Error::msg)?;
@@ -104,10 +77,7 @@ pub async fn spawn(config: ReceiverConfig, listen: SocketAddr) -> anyhow::Result
     {
         known.insert(c.channel_id, c.token);
     }
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
-    let addr = listener.local_addr()?;
+    let listener = crate::server::bind(listen).await?;
     let (tail, _) = broadcast::channel(4096);
     let state = Arc::new(Receiver {
         config,
@@ -121,25 +91,7 @@ pub async fn spawn(config: ReceiverConfig, listen: SocketAddr) -> anyhow::Result
         rejected: AtomicU64::new(0),
     });
     let app = Router::new().fallback(handle).with_state(state.clone());
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let join = tokio::spawn(async move {
-        let server = axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async {
-            let _ = rx.await;
-        });
-        if let Err(e) = server.await {
-            tracing::error!("receiver: {e}");
-        }
-    });
-    Ok(ReceiverHandle {
-        addr,
-        state,
-        shutdown: Some(tx),
-        join: Some(join),
-    })
+    Ok(ReceiverHandle::serve(listener, app, state, "receiver")?)
 }
 
 fn answer(status: StatusCode, code: &str, message: &str) -> Response {

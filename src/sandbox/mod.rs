@@ -260,61 +260,20 @@ impl Sandbox {
 }
 
 /// A running sandbox: its address, state, and a way to stop it.
-pub struct SandboxHandle {
-    pub addr: SocketAddr,
-    pub state: Arc<Sandbox>,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    join: Option<tokio::task::JoinHandle<()>>,
-}
-
-impl SandboxHandle {
-    pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    /// Stops serving and waits for the server task.
-    pub async fn shutdown(mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(j) = self.join.take() {
-            let _ = j.await;
-        }
-    }
-}
-
-impl Drop for SandboxHandle {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-    }
-}
+pub type SandboxHandle = crate::server::ServerHandle<Sandbox>;
 
 /// Starts the sandbox on `listen` (port 0 picks a free one) in this tokio runtime.
 pub async fn spawn(config: SandboxConfig, listen: SocketAddr) -> anyhow::Result<SandboxHandle> {
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
+    let listener = crate::server::bind(listen).await?;
     let addr = listener.local_addr()?;
     let state = Arc::new(Sandbox::new(config)?);
     let _ = state.base_url.set(format!("http://{addr}"));
-    let app = router(state.clone());
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let join = tokio::spawn(async move {
-        let server = axum::serve(listener, app).with_graceful_shutdown(async {
-            let _ = rx.await;
-        });
-        if let Err(e) = server.await {
-            tracing::error!("sandbox server: {e}");
-        }
-    });
-    Ok(SandboxHandle {
-        addr,
+    Ok(SandboxHandle::serve(
+        listener,
+        router(state.clone()),
         state,
-        shutdown: Some(tx),
-        join: Some(join),
-    })
+        "sandbox",
+    )?)
 }
 
 /// The sandbox's router: every path goes through one handler that authenticates, prices,

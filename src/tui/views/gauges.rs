@@ -16,18 +16,7 @@ use crate::theme::Palette;
 use crate::tui::app::App;
 use crate::usage::{LimitSource, Usage};
 
-/// "12,345".
-pub fn thousands(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::with_capacity(s.len() + s.len() / 3);
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
+pub use crate::fmt::thousands;
 
 /// "5,810" below 10,000, else "12.3k" / "1.2M": for narrow columns.
 pub fn compact(n: u64) -> String {
@@ -526,8 +515,6 @@ mod tests {
 
     #[test]
     fn thousands_and_durations() {
-        assert_eq!(thousands(0), "0");
-        assert_eq!(thousands(1_234_567), "1,234,567");
         assert_eq!(duration(59), "0m59s");
         assert_eq!(duration(3 * 3600 + 12 * 60), "3h12m");
     }
