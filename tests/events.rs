@@ -404,11 +404,18 @@ fn listen_and_events_commands() {
             200
         );
     });
-    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
-    let mut first = String::new();
-    std::io::BufRead::read_line(&mut out, &mut first).unwrap();
+    // Read the first event line on a thread, so a missing line fails the test instead of hanging it.
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut first = String::new();
+        let _ = std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut first);
+        let _ = tx.send(first);
+    });
+    let first = rx.recv_timeout(std::time::Duration::from_secs(20));
     child.kill().unwrap();
     child.wait().unwrap();
+    let first = first.expect("an event line within 20 s");
     let v: Value = serde_json::from_str(&first).unwrap();
     for key in [
         "received_at",

@@ -260,6 +260,31 @@ fn kind_of(s: &str) -> Kind {
     }
 }
 
+const ENTRY_COLUMNS: &str = "key, kind, module, content_type, body, checksum, stored_ms, validated_ms, ttl_s, hits, misses, revalidations, credits_saved";
+
+/// An entry and its stored checksum, from a row of `ENTRY_COLUMNS`.
+fn entry_row(r: &rusqlite::Row) -> rusqlite::Result<(Entry, i64)> {
+    let body: Vec<u8> = r.get(4)?;
+    Ok((
+        Entry {
+            key: r.get(0)?,
+            kind: kind_of(&r.get::<_, String>(1)?),
+            module: r.get(2)?,
+            content_type: r.get(3)?,
+            bytes: body.len(),
+            body,
+            stored_ms: r.get(6)?,
+            validated_ms: r.get(7)?,
+            ttl_s: r.get::<_, i64>(8)? as u64,
+            hits: r.get::<_, i64>(9)? as u64,
+            misses: r.get::<_, i64>(10)? as u64,
+            revalidations: r.get::<_, i64>(11)? as u64,
+            credits_saved: r.get::<_, i64>(12)? as u64,
+        },
+        r.get(5)?,
+    ))
+}
+
 /// What a lookup found.
 pub enum Lookup {
     Fresh(Entry),
@@ -347,30 +372,9 @@ impl MetadataCache {
         let c = lock(&self.conn);
         let row = c
             .query_row(
-                "SELECT key, kind, module, content_type, body, checksum, stored_ms, validated_ms, ttl_s, hits, misses, revalidations, credits_saved FROM entries WHERE key = ?1",
+                &format!("SELECT {ENTRY_COLUMNS} FROM entries WHERE key = ?1"),
                 params![key],
-                |r| {
-                    let body: Vec<u8> = r.get(4)?;
-                    let sum: i64 = r.get(5)?;
-                    Ok((
-                        Entry {
-                            key: r.get(0)?,
-                            kind: kind_of(&r.get::<_, String>(1)?),
-                            module: r.get(2)?,
-                            content_type: r.get(3)?,
-                            bytes: body.len(),
-                            body,
-                            stored_ms: r.get(6)?,
-                            validated_ms: r.get(7)?,
-                            ttl_s: r.get::<_, i64>(8)? as u64,
-                            hits: r.get::<_, i64>(9)? as u64,
-                            misses: r.get::<_, i64>(10)? as u64,
-                            revalidations: r.get::<_, i64>(11)? as u64,
-                            credits_saved: r.get::<_, i64>(12)? as u64,
-                        },
-                        sum,
-                    ))
-                },
+                entry_row,
             )
             .optional();
         match row {
@@ -468,27 +472,12 @@ impl MetadataCache {
     /// Every entry (bodies included), most used first.
     pub fn list(&self) -> Vec<Entry> {
         let c = lock(&self.conn);
-        let Ok(mut st) = c.prepare("SELECT key, kind, module, content_type, body, stored_ms, validated_ms, ttl_s, hits, misses, revalidations, credits_saved FROM entries ORDER BY credits_saved DESC, key") else {
+        let Ok(mut st) = c.prepare(&format!(
+            "SELECT {ENTRY_COLUMNS} FROM entries ORDER BY credits_saved DESC, key"
+        )) else {
             return Vec::new();
         };
-        let rows = st.query_map([], |r| {
-            let body: Vec<u8> = r.get(4)?;
-            Ok(Entry {
-                key: r.get(0)?,
-                kind: kind_of(&r.get::<_, String>(1)?),
-                module: r.get(2)?,
-                content_type: r.get(3)?,
-                bytes: body.len(),
-                body,
-                stored_ms: r.get(5)?,
-                validated_ms: r.get(6)?,
-                ttl_s: r.get::<_, i64>(7)? as u64,
-                hits: r.get::<_, i64>(8)? as u64,
-                misses: r.get::<_, i64>(9)? as u64,
-                revalidations: r.get::<_, i64>(10)? as u64,
-                credits_saved: r.get::<_, i64>(11)? as u64,
-            })
-        });
+        let rows = st.query_map([], |r| entry_row(r).map(|(e, _)| e));
         rows.map(|r| r.filter_map(Result::ok).collect())
             .unwrap_or_default()
     }

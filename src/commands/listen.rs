@@ -80,8 +80,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async move {
         let handle = spawn(config, listen).await?;
-        eprintln!("listening on {}", handle.base_url());
+        // Subscribe before announcing the address: an event posted the moment a script reads
+        // the line must reach the tail.
         let mut tail = handle.state.tail.subscribe();
+        eprintln!("listening on {}", handle.base_url());
         let mut out = std::io::stdout();
         loop {
             tokio::select! {

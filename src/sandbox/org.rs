@@ -553,6 +553,24 @@ impl Org {
         (id, stamp)
     }
 
+    /// A change to announce and persist, with the record's copy when someone reads it.
+    fn change(
+        &self,
+        module: &str,
+        id: String,
+        operation: Operation,
+        fields: Vec<String>,
+    ) -> Change {
+        let record = self.snapshot(module, &id);
+        Change {
+            module: module.into(),
+            id,
+            operation,
+            fields,
+            record,
+        }
+    }
+
     /// A copy of a record for the change log, only when someone downstream reads it (a store,
     /// or a channel that asked for affected values): copying every write costs throughput.
     fn snapshot(&self, module: &str, id: &str) -> Option<Record> {
@@ -604,14 +622,7 @@ impl Org {
                     let names = fields.keys().cloned().collect();
                     let (id, rec) = self.stamp_new(&m, fields, user, now_ms);
                     results.push(self.success("insert", rec, None));
-                    let snapshot = self.snapshot(m.api_name, &id);
-                    changes.push(Change {
-                        module: m.api_name.into(),
-                        id,
-                        operation: Operation::Insert,
-                        fields: names,
-                        record: snapshot,
-                    });
+                    changes.push(self.change(m.api_name, id, Operation::Insert, names));
                 }
                 Err(e) => results.push(e.to_json()),
             }
@@ -697,14 +708,7 @@ impl Org {
             match self.apply_update(&m, &id, obj, i, user, now_ms) {
                 Ok((rec, names)) => {
                     results.push(self.success("update", rec, None));
-                    let snapshot = self.snapshot(m.api_name, &id);
-                    changes.push(Change {
-                        module: m.api_name.into(),
-                        id,
-                        operation: Operation::Update,
-                        fields: names,
-                        record: snapshot,
-                    });
+                    changes.push(self.change(m.api_name, id, Operation::Update, names));
                 }
                 Err(e) => results.push(e.to_json()),
             }
@@ -765,14 +769,7 @@ impl Org {
                 Some((field, id)) => match self.apply_update(&m, &id, obj, i, user, now_ms) {
                     Ok((rec, names)) => {
                         results.push(self.success("update", rec, Some(&field)));
-                        let snapshot = self.snapshot(m.api_name, &id);
-                        changes.push(Change {
-                            module: m.api_name.into(),
-                            id,
-                            operation: Operation::Update,
-                            fields: names,
-                            record: snapshot,
-                        });
+                        changes.push(self.change(m.api_name, id, Operation::Update, names));
                     }
                     Err(e) => results.push(e.to_json()),
                 },
@@ -781,14 +778,7 @@ impl Org {
                         let names = fields.keys().cloned().collect();
                         let (id, rec) = self.stamp_new(&m, fields, user, now_ms);
                         results.push(self.success("insert", rec, Some(&order[0])));
-                        let snapshot = self.snapshot(m.api_name, &id);
-                        changes.push(Change {
-                            module: m.api_name.into(),
-                            id,
-                            operation: Operation::Insert,
-                            fields: names,
-                            record: snapshot,
-                        });
+                        changes.push(self.change(m.api_name, id, Operation::Insert, names));
                     }
                     Err(e) => results.push(e.to_json()),
                 },
@@ -933,14 +923,12 @@ impl Org {
                                 None,
                             )?;
                             let (aid, _) = self.stamp_new(&accounts, fields, user, now_ms);
-                            let snapshot = self.snapshot("Accounts", &aid);
-                            changes.push(Change {
-                                module: "Accounts".into(),
-                                id: aid.clone(),
-                                operation: Operation::Insert,
-                                fields: vec!["Account_Name".into()],
-                                record: snapshot,
-                            });
+                            changes.push(self.change(
+                                "Accounts",
+                                aid.clone(),
+                                Operation::Insert,
+                                vec!["Account_Name".into()],
+                            ));
                             Some(aid)
                         }
                     }
@@ -970,14 +958,7 @@ impl Org {
                     let fields = self.validate(&contacts, &c, None, 0, None)?;
                     let names = fields.keys().cloned().collect();
                     let (cid, _) = self.stamp_new(&contacts, fields, user, now_ms);
-                    let snapshot = self.snapshot("Contacts", &cid);
-                    changes.push(Change {
-                        module: "Contacts".into(),
-                        id: cid.clone(),
-                        operation: Operation::Insert,
-                        fields: names,
-                        record: snapshot,
-                    });
+                    changes.push(self.change("Contacts", cid.clone(), Operation::Insert, names));
                     cid
                 }
             },
@@ -993,14 +974,7 @@ impl Org {
             let names = fields.keys().cloned().collect();
             let (did, _) = self.stamp_new(&deals, fields, user, now_ms);
             deal = self.lookup_target("Deals", &did).unwrap_or(Value::Null);
-            let snapshot = self.snapshot("Deals", &did);
-            changes.push(Change {
-                module: "Deals".into(),
-                id: did,
-                operation: Operation::Insert,
-                fields: names,
-                record: snapshot,
-            });
+            changes.push(self.change("Deals", did, Operation::Insert, names));
         }
         if let Some(recs) = self.records.get_mut("Leads") {
             recs.remove(id);
