@@ -9,7 +9,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use creditops::cache::{CacheSettings, MetadataCache};
-use creditops::credits::CreditModel;
 use creditops::proxy::{spawn as spawn_proxy, ProxyConfig};
 use creditops::sandbox::{spawn, SandboxConfig};
 
@@ -44,18 +43,9 @@ fn main() {
         );
         let proxy = spawn_proxy(
             ProxyConfig {
-                upstream: sb.base_url(),
-                accounts_upstream: None,
-                integration_header: "X-Integration".into(),
-                limits: None,
                 thresholds: vec![],
-                alert_post_url: None,
-                desktop_alerts: false,
-                model: CreditModel::default(),
-                ledger: dir.path().join("l.sqlite"),
-                retention_days: 90,
-                charge_not_modified: true,
                 cache: Some(cache.clone()),
+                ..ProxyConfig::new(&sb.base_url(), &dir.path().join("l.sqlite"))
             },
             "127.0.0.1:0".parse().unwrap(),
         )

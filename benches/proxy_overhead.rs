@@ -13,7 +13,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use creditops::credits::CreditModel;
 use creditops::ledger::{CallRecord, LedgerWriter};
 use creditops::proxy::{spawn as spawn_proxy, ProxyConfig};
 use creditops::sandbox::{spawn, SandboxConfig};
@@ -95,20 +94,7 @@ fn main() {
         .unwrap();
         let token = sb.state.mint_token();
         let proxy = spawn_proxy(
-            ProxyConfig {
-                upstream: sb.base_url(),
-                accounts_upstream: None,
-                integration_header: "X-Integration".into(),
-                limits: None,
-                thresholds: vec![80, 90, 100],
-                alert_post_url: None,
-                desktop_alerts: false,
-                model: CreditModel::default(),
-                ledger: dir.path().join("ledger.sqlite"),
-                retention_days: 90,
-                charge_not_modified: true,
-                cache: None,
-            },
+            ProxyConfig::new(&sb.base_url(), &dir.path().join("ledger.sqlite")),
             "127.0.0.1:0".parse().unwrap(),
         )
         .await

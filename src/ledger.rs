@@ -176,10 +176,6 @@ impl LedgerWriter {
         })
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// Appends a call and waits until it is committed.
     pub async fn append(&self, rec: CallRecord) -> Result<(), LedgerError> {
         self.writer
@@ -424,34 +420,6 @@ impl Ledger {
             .optional()
             .map(|v| v.filter(|(_, at)| now - at <= max_age_ms).map(|(v, _)| v))
             .map_err(self.err())
-    }
-
-    /// The most recent calls, newest first.
-    pub fn recent(&self, limit: usize) -> Result<Vec<CallRecord>, LedgerError> {
-        let mut st = self
-            .conn
-            .prepare_cached("SELECT at_ms, integration, api, module, method, path, records, credits, status, latency_ms, priced, reported_remaining, saved FROM calls ORDER BY id DESC LIMIT ?1")
-            .map_err(self.err())?;
-        let rows = st
-            .query_map(params![limit as i64], |r| {
-                Ok(CallRecord {
-                    at_ms: r.get(0)?,
-                    integration: r.get(1)?,
-                    api: r.get(2)?,
-                    module: r.get(3)?,
-                    method: r.get(4)?,
-                    path: r.get(5)?,
-                    records: r.get(6)?,
-                    credits: r.get(7)?,
-                    status: r.get(8)?,
-                    latency_ms: r.get(9)?,
-                    priced: r.get(10)?,
-                    reported_remaining: r.get::<_, Option<i64>>(11)?.map(|v| v as u64),
-                    saved: r.get(12)?,
-                })
-            })
-            .map_err(self.err())?;
-        rows.collect::<Result<_, _>>().map_err(self.err())
     }
 
     /// How many calls the ledger holds.

@@ -20,7 +20,7 @@ use futures::TryStreamExt;
 use serde_json::{json, Value};
 
 use crate::credits::table::{charged_credits, parse_query};
-use crate::credits::{Call, CreditModel, Limits, RollingWindow};
+use crate::credits::{CreditModel, Limits, RollingWindow};
 use crate::ledger::{CallRecord, Ledger, LedgerWriter};
 
 /// Largest request body the proxy reads (a Bulk Write ZIP may be 25 MB).
@@ -44,6 +44,28 @@ pub struct ProxyConfig {
     pub charge_not_modified: bool,
     /// The metadata cache (shared with `creditops cache`); None to forward everything.
     pub cache: Option<Arc<crate::cache::MetadataCache>>,
+}
+
+impl ProxyConfig {
+    /// A proxy to `upstream` recording in `ledger`, with the defaults: X-Integration,
+    /// thresholds 80/90/100, the limit learned from Zoho's header, no alert targets, the
+    /// built-in cost model, 90 days of retention, 304s charged, no metadata cache.
+    pub fn new(upstream: &str, ledger: &std::path::Path) -> ProxyConfig {
+        ProxyConfig {
+            upstream: upstream.to_string(),
+            accounts_upstream: None,
+            integration_header: "X-Integration".into(),
+            limits: None,
+            thresholds: vec![80, 90, 100],
+            alert_post_url: None,
+            desktop_alerts: false,
+            model: CreditModel::default(),
+            ledger: ledger.to_path_buf(),
+            retention_days: 90,
+            charge_not_modified: true,
+            cache: None,
+        }
+    }
 }
 
 /// The proxy's live state.
@@ -197,12 +219,15 @@ async fn handle(
     } else {
         serde_json::from_slice(&body).ok()
     };
-    let priced = p.config.model.price(&Call {
-        method: parts.method.as_str(),
-        path: &path,
-        query: &query,
-        body: json_body.as_ref(),
-    });
+    // Split the path once: pricing and the cache both read the segments.
+    let segs = crate::credits::table::normalise_path(&path);
+    let seg_refs: Vec<&str> = segs.iter().map(String::as_str).collect();
+    let priced = p.config.model.table.price_segments(
+        parts.method.as_str(),
+        &seg_refs,
+        &query,
+        json_body.as_ref(),
+    );
     let integration = integration_of(&p, &parts.headers, peer);
 
     let (slots, sub) = match &priced {
@@ -217,15 +242,14 @@ async fn handle(
     // misses for one key wait for the first one's upstream call.
     let mut cached: Option<CachedCall> = None;
     if let (true, Some(cache), Ok(pr)) = (metered, &p.config.cache, &priced) {
-        let segs = crate::credits::table::normalise_path(&path);
-        let refs: Vec<&str> = segs.iter().map(String::as_str).collect();
-        if let Some(module) = crate::cache::invalidation(parts.method.as_str(), &refs, &query) {
+        let refs = &seg_refs;
+        if let Some(module) = crate::cache::invalidation(parts.method.as_str(), refs, &query) {
             let n = cache.invalidate(module.as_deref());
             tracing::info!("cache: {} {path} invalidated {n} entries", parts.method);
         }
         if let Some((kind, module)) = crate::cache::classify(
             parts.method.as_str(),
-            &refs,
+            refs,
             &query,
             &cache.settings.record_modules,
         ) {

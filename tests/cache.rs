@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use common::{leads, loopback, Sb};
 use creditops::cache::{CacheSettings, MetadataCache};
-use creditops::credits::CreditModel;
 use creditops::ledger::Ledger;
 use creditops::proxy::{spawn as spawn_proxy, ProxyConfig, ProxyHandle};
 use serde_json::Value;
@@ -20,18 +19,9 @@ async fn proxy(
     let cache = Arc::new(MetadataCache::open(&dir.join("metadata.sqlite"), settings).unwrap());
     let p = spawn_proxy(
         ProxyConfig {
-            upstream: sb.base.clone(),
-            accounts_upstream: None,
-            integration_header: "X-Integration".into(),
-            limits: None,
             thresholds: vec![],
-            alert_post_url: None,
-            desktop_alerts: false,
-            model: CreditModel::default(),
-            ledger: dir.join("ledger.sqlite"),
-            retention_days: 90,
-            charge_not_modified: true,
             cache: Some(cache.clone()),
+            ..ProxyConfig::new(&sb.base, &dir.join("ledger.sqlite"))
         },
         loopback(),
     )
@@ -208,18 +198,9 @@ fn the_cli_clears_what_a_running_proxy_uses_and_reports_stats() {
         );
         let p = spawn_proxy(
             ProxyConfig {
-                upstream: sb.base.clone(),
-                accounts_upstream: None,
-                integration_header: "X-Integration".into(),
-                limits: None,
                 thresholds: vec![],
-                alert_post_url: None,
-                desktop_alerts: false,
-                model: CreditModel::default(),
-                ledger: dir.path().join("l.sqlite"),
-                retention_days: 90,
-                charge_not_modified: true,
                 cache: Some(cache),
+                ..ProxyConfig::new(&sb.base, &dir.path().join("l.sqlite"))
             },
             loopback(),
         )

@@ -8,7 +8,7 @@ use std::time::Duration;
 use axum::routing::post;
 use axum::Router;
 use common::{leads, loopback, tiny_model, Sb};
-use creditops::credits::{CreditModel, Editions};
+use creditops::credits::Editions;
 use creditops::ledger::Ledger;
 use creditops::proxy::{spawn as spawn_proxy, ProxyConfig, ProxyHandle};
 use creditops::sandbox::SandboxConfig;
@@ -19,20 +19,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 fn proxy_config(upstream: &str, ledger: &std::path::Path) -> ProxyConfig {
-    ProxyConfig {
-        upstream: upstream.to_string(),
-        accounts_upstream: None,
-        integration_header: "X-Integration".into(),
-        limits: None,
-        thresholds: vec![80, 90, 100],
-        alert_post_url: None,
-        desktop_alerts: false,
-        model: CreditModel::default(),
-        ledger: ledger.to_path_buf(),
-        retention_days: 90,
-        charge_not_modified: true,
-        cache: None,
-    }
+    ProxyConfig::new(upstream, ledger)
 }
 
 fn client_via(proxy: &ProxyHandle, integration: &str) -> ZohoClient {

@@ -6,7 +6,6 @@
 pub mod input;
 pub mod model;
 
-use chrono::NaiveDate;
 use serde::Serialize;
 
 use crate::credits::Editions;
@@ -336,14 +335,6 @@ pub fn to_markdown(e: &Estimate, history: &History) -> String {
         ));
     }
     s
-}
-
-/// A date `d` days after the last history day (for charts).
-pub fn day_after(history: &History, d: i64) -> Option<NaiveDate> {
-    history
-        .days
-        .last()
-        .map(|x| x.date + chrono::Duration::days(d))
 }
 
 #[cfg(test)]

@@ -1,3 +1,4 @@
+use chrono::NaiveDate;
 use rand::{Rng, SeedableRng};
 
 use super::input::{from_csv, repair, worst_rolling_24h, Day, History};

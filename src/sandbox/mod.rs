@@ -19,7 +19,6 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
-use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -563,9 +562,4 @@ fn too_large() -> Response {
         ),
         vec![],
     )
-}
-
-/// A body of bytes for tests that build requests by hand.
-pub fn body_of(bytes: impl Into<Bytes>) -> Body {
-    Body::from(bytes.into())
 }

@@ -7,7 +7,7 @@ use crossterm::event::{Event, KeyEventKind, MouseButton, MouseEventKind};
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Clear, Paragraph, Row, Table, Wrap};
+use ratatui::widgets::{Block, Clear, Paragraph, Row, Table};
 use ratatui::Frame;
 
 use super::data::{EventsQuery, EventsSnapshot, Snapshot, EVENTS_PAGE};
@@ -211,7 +211,6 @@ pub struct App {
     pub scroll: [usize; 3],
     pub quit: bool,
     pub now_ms: i64,
-    pub warnings: Vec<String>,
     pub events: EventsSnapshot,
     pub has_event_store: bool,
     pub events_query: EventsQuery,
@@ -252,7 +251,6 @@ impl App {
             scroll: [0; 3],
             quit: false,
             now_ms,
-            warnings: Vec::new(),
             events: EventsSnapshot::default(),
             has_event_store: false,
             events_query: EventsQuery::default(),
@@ -792,15 +790,5 @@ impl App {
                 .style(Style::default().bg(p.surface).fg(p.text)),
         );
         f.render_widget(table, popup);
-    }
-
-    /// One line of text with the palette's warning style, for problems worth showing.
-    pub fn warning_line(&self) -> Option<Paragraph<'_>> {
-        let w = self.warnings.first()?;
-        Some(
-            Paragraph::new(w.as_str())
-                .style(Style::default().fg(self.theme.palette.warn))
-                .wrap(Wrap { trim: true }),
-        )
     }
 }

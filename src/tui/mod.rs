@@ -250,14 +250,16 @@ pub fn run(paths: Paths, config: Loaded, model: CreditModel, opts: Options) -> a
             source,
             chrono::Utc::now().timestamp_millis(),
         );
-        app.warnings = key_warnings
-            .into_iter()
-            .chain(config.warnings.iter().cloned())
-            .collect();
-        app.cache.cache = metadata_cache.clone();
-        if let Some(c) = &metadata_cache {
-            app.warnings.extend(c.warnings.iter().cloned());
+        // Problems with the config, key bindings or cache go to the log (the screen is the app's).
+        let cache_warnings = metadata_cache.iter().flat_map(|c| c.warnings.iter());
+        for w in key_warnings
+            .iter()
+            .chain(&config.warnings)
+            .chain(cache_warnings)
+        {
+            tracing::warn!("{w}");
         }
+        app.cache.cache = metadata_cache.clone();
         app.estimate = app::EstimateState::new(
             model.editions.clone(),
             &profile.edition,
