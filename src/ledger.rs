@@ -299,6 +299,18 @@ impl Ledger {
             .map_err(self.err())
     }
 
+    /// Credits and calls recorded for one integration since `since_ms` (what `creditops send`
+    /// was charged).
+    pub fn charged_to(&self, integration: &str, since_ms: i64) -> Result<(u64, u64), LedgerError> {
+        self.conn
+            .query_row(
+                "SELECT COALESCE(SUM(credits), 0), COUNT(*) FROM calls WHERE integration = ?1 AND at_ms >= ?2",
+                params![integration, since_ms],
+                |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)),
+            )
+            .map_err(self.err())
+    }
+
     /// Calls and credits in the window at `now`, grouped by `module`, `api` or `integration`.
     pub fn breakdown(&self, now: i64, by: Group) -> Result<BTreeMap<String, Tally>, LedgerError> {
         let col = match by {

@@ -15,6 +15,7 @@ pub mod estimate;
 pub mod events;
 pub mod fmt;
 pub mod ledger;
+pub mod planner;
 pub mod proxy;
 pub mod sandbox;
 pub mod secret;

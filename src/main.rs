@@ -59,6 +59,10 @@ enum Command {
     /// The metadata cache the proxy shares: list, stats, clear
     #[command(subcommand)]
     Cache(commands::cache::Command),
+    /// Re-plan a queue of pending calls into the cheapest equivalent plan
+    Plan(commands::plan::Args),
+    /// Send a queue or a plan to a sandbox (or a profile), metered: predicted vs charged
+    Send(commands::send::Args),
     /// List the colour themes (built-in and the user's), with any problems found
     Themes(commands::themes::Args),
 }
@@ -78,6 +82,8 @@ fn main() -> ExitCode {
         Some(Command::Usage(a)) => commands::usage::run(a),
         Some(Command::Listen(a)) => commands::listen::run(a),
         Some(Command::Estimate(a)) => commands::estimate::run(a),
+        Some(Command::Plan(a)) => commands::plan::run(a),
+        Some(Command::Send(a)) => commands::send::run(a),
         Some(Command::Cache(c)) => commands::cache::run(c),
         Some(Command::Events(c)) => commands::events::run(c),
         Some(Command::Channels(c)) => commands::channels::run(c),

@@ -326,6 +326,9 @@ async fn handle(
         return rebuild(status, &headers, Body::from(bytes));
     }
 
+    // The credits recorded for this call, told to the caller too (`creditops send` sums them
+    // per step).
+    let mut charged_header: Option<String> = None;
     if metered {
         let (credits, api, module, records, is_priced) = match &priced {
             Ok(pr) => (
@@ -362,7 +365,24 @@ async fn handle(
             );
         }
         after_charge(&p, now_ms, u64::from(credits), reported_remaining);
+        charged_header = Some(credits.to_string());
     }
+    let mut resp = answer(status, &headers, upstream, cached, now_ms).await;
+    if let Some(h) = &charged_header {
+        set_header(&mut resp, "x-creditops-charged", h);
+    }
+    resp
+}
+
+/// The upstream's answer as the caller gets it: cacheable answers buffered and kept, the rest
+/// streamed.
+async fn answer(
+    status: reqwest::StatusCode,
+    headers: &reqwest::header::HeaderMap,
+    upstream: reqwest::Response,
+    cached: Option<CachedCall>,
+    now_ms: i64,
+) -> Response {
     if let Some(c) = cached {
         // Cacheable answers are small: buffer, keep, answer.
         let bytes = upstream.bytes().await.unwrap_or_default();
@@ -374,11 +394,8 @@ async fn handle(
         return match (status.as_u16(), &c.stale) {
             (304, Some(e)) => {
                 c.cache.revalidated(&c.key, now_ms);
-                let mut resp = rebuild(
-                    reqwest::StatusCode::OK,
-                    &headers,
-                    Body::from(e.body.clone()),
-                );
+                let mut resp =
+                    rebuild(reqwest::StatusCode::OK, headers, Body::from(e.body.clone()));
                 set_header(&mut resp, "content-type", &e.content_type);
                 set_header(&mut resp, "x-creditops-cache", "revalidated");
                 resp
@@ -392,15 +409,15 @@ async fn handle(
                     &bytes,
                     now_ms,
                 );
-                let mut resp = rebuild(status, &headers, Body::from(bytes));
+                let mut resp = rebuild(status, headers, Body::from(bytes));
                 set_header(&mut resp, "x-creditops-cache", "miss");
                 resp
             }
-            _ => rebuild(status, &headers, Body::from(bytes)),
+            _ => rebuild(status, headers, Body::from(bytes)),
         };
     }
     let stream = upstream.bytes_stream().map_err(std::io::Error::other);
-    rebuild(status, &headers, Body::from_stream(stream))
+    rebuild(status, headers, Body::from_stream(stream))
 }
 
 /// A cacheable call on its way upstream: holds the key's flight lock until it is answered.

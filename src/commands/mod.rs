@@ -12,8 +12,10 @@ pub mod limits;
 pub mod listen;
 pub mod meter_args;
 pub mod paths;
+pub mod plan;
 pub mod proxy;
 pub mod sandbox;
+pub mod send;
 pub mod themes;
 pub mod usage;
 

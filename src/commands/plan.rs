@@ -1,0 +1,198 @@
+//! `creditops plan QUEUE`: the cheapest equivalent plan for a queue of pending calls.
+
+use std::path::{Path, PathBuf};
+
+use creditops::planner::{self, Plan, QueuedCall, RuleSet, StepKind};
+use serde::{Deserialize, Serialize};
+
+use super::{input_error, Context};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The queue: JSONL (one call per line), a HAR 1.2 file, or the proxy's --hold file.
+    queue: PathBuf,
+    /// Print the plan as JSON.
+    #[arg(long)]
+    json: bool,
+    /// Write the plan (with its queue, for `send --replan`) to this file.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Rules to apply, comma-separated (default all): batch,upsert,dedupe,cache,composite,bulk,coql.
+    #[arg(long)]
+    rules: Option<String>,
+    /// Plan the good lines of a queue with bad ones (each still reported).
+    #[arg(long)]
+    skip_bad: bool,
+    /// Steps listed in the text output (all with --json).
+    #[arg(long, default_value_t = 40)]
+    show: usize,
+}
+
+/// A plan file: the plan and the queue it was made from.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PlanFile {
+    pub format: String,
+    #[serde(flatten)]
+    pub plan: Plan,
+    pub queue: Vec<QueuedCall>,
+}
+
+pub const PLAN_FORMAT: &str = "creditops-plan/1";
+
+pub fn rules_of(list: Option<&str>) -> anyhow::Result<RuleSet> {
+    match list {
+        None => Ok(RuleSet::all()),
+        Some(l) => RuleSet::parse(l).map_err(|e| input_error(format!("--rules: {e}"))),
+    }
+}
+
+/// Loads a queue, refusing bad lines (all listed) unless `skip_bad`.
+pub fn load_queue(path: &Path, skip_bad: bool) -> anyhow::Result<Vec<QueuedCall>> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| input_error(format!("{}: {e}", path.display())))?;
+    queue_from_text(&text, path, skip_bad)
+}
+
+pub fn queue_from_text(text: &str, path: &Path, skip_bad: bool) -> anyhow::Result<Vec<QueuedCall>> {
+    let loaded = planner::parse(text, &path.display().to_string());
+    for n in &loaded.notes {
+        eprintln!("creditops: note: {n}");
+    }
+    if !loaded.bad.is_empty() {
+        let lines: Vec<String> = loaded.bad.iter().map(ToString::to_string).collect();
+        if !skip_bad {
+            return Err(input_error(format!(
+                "{} bad line(s) in the queue; fix them or pass --skip-bad:\n{}",
+                lines.len(),
+                lines.join("\n")
+            )));
+        }
+        for l in &lines {
+            eprintln!("creditops: skipped {l}");
+        }
+        eprintln!(
+            "creditops: skipped {} bad line(s), planning {} call(s)",
+            lines.len(),
+            loaded.calls.len()
+        );
+    }
+    Ok(loaded.calls)
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let ctx = Context::load()?;
+    let rules = rules_of(args.rules.as_deref())?;
+    let queue = load_queue(&args.queue, args.skip_bad)?;
+    let plan = planner::plan(
+        &queue,
+        &planner::Options {
+            rules,
+            table: &ctx.model.table,
+        },
+    );
+    if let Some(out) = &args.out {
+        let file = PlanFile {
+            format: PLAN_FORMAT.into(),
+            plan: plan.clone(),
+            queue,
+        };
+        let text = serde_json::to_string(&file)?;
+        std::fs::write(out, text).map_err(|e| anyhow::anyhow!("{}: {e}", out.display()))?;
+        eprintln!("plan written to {}", out.display());
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&plan)?);
+    } else {
+        print!("{}", text_report(&plan, args.show));
+    }
+    Ok(())
+}
+
+pub fn text_report(plan: &Plan, show: usize) -> String {
+    use creditops::fmt::thousands;
+    use std::fmt::Write;
+    let mut s = String::new();
+    let pct = |a: u64, b: u64| {
+        if b == 0 {
+            0.0
+        } else {
+            100.0 * (b as f64 - a as f64) / b as f64
+        }
+    };
+    let _ = writeln!(
+        s,
+        "calls    {:>12} → {:>12}",
+        thousands(plan.calls_before),
+        thousands(plan.calls_after)
+    );
+    let _ = writeln!(
+        s,
+        "credits  {:>12} → {:>12}  ({:.1} % saved)",
+        thousands(plan.credits_before),
+        thousands(plan.credits_after),
+        pct(plan.credits_after, plan.credits_before)
+    );
+    let _ = writeln!(
+        s,
+        "lower bound {:>9}  ({})",
+        thousands(plan.lower_bound),
+        if plan.lower_bound == plan.credits_after {
+            "reached".to_string()
+        } else {
+            format!("{} above", thousands(plan.credits_after - plan.lower_bound))
+        }
+    );
+    let _ = writeln!(s, "levels   {:>12}", thousands(u64::from(plan.levels)));
+    if !plan.savings_by_rule.is_empty() {
+        let _ = writeln!(s, "saved by rule:");
+        for (rule, saved) in &plan.savings_by_rule {
+            let _ = writeln!(s, "  {rule:<10} {saved:>10}");
+        }
+    }
+    let _ = writeln!(
+        s,
+        "\n{:>5} {:>5} {:<10} {:<6} {:<34} {:>7} {:>7}  covers",
+        "step", "level", "rule", "method", "path", "records", "credits"
+    );
+    for (i, st) in plan.steps.iter().take(show).enumerate() {
+        let rule = st.rule.as_deref().unwrap_or("-");
+        let level = if st.kind == StepKind::Removed {
+            "-".to_string()
+        } else {
+            st.level.to_string()
+        };
+        let covers = if st.ids.len() <= 4 {
+            st.ids.join(",")
+        } else {
+            format!("{},… ({} calls)", st.ids[..3].join(","), st.ids.len())
+        };
+        let _ = writeln!(
+            s,
+            "{:>5} {:>5} {:<10} {:<6} {:<34} {:>7} {:>7}  {covers}",
+            i + 1,
+            level,
+            rule,
+            st.method,
+            truncate(&st.path, 34),
+            st.records,
+            st.credits
+        );
+    }
+    if plan.steps.len() > show {
+        let _ = writeln!(
+            s,
+            "… {} more steps (--show N, or --json for all)",
+            plan.steps.len() - show
+        );
+    }
+    s
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        let t: String = s.chars().take(n - 1).collect();
+        format!("{t}…")
+    }
+}

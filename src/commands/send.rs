@@ -1,0 +1,288 @@
+//! `creditops send QUEUE|PLAN`: run a queue or a plan against a target, metered in the ledger,
+//! and report predicted against charged credits.
+
+use std::path::PathBuf;
+
+use creditops::config::Target;
+use creditops::planner::send::{send, Report, SendOptions};
+use creditops::planner::{self, Plan};
+use creditops::secret::Secret;
+use creditops::zoho::{Credentials, DataCentre, Endpoint, ZohoClient};
+use serde_json::Value;
+
+use super::meter_args::{resolve, LimitArgs};
+use super::plan::{load_queue, queue_from_text, rules_of, PlanFile, PLAN_FORMAT};
+use super::{input_error, Context};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// A queue (JSONL, HAR, hold file: sent as queued unless --replan) or a plan from `plan --out`.
+    input: PathBuf,
+    /// A creditops sandbox to send to (its token comes from its operator endpoint).
+    #[arg(long, conflicts_with = "profile")]
+    target: Option<String>,
+    /// A profile from config.toml to send to (its OAuth credentials and limits).
+    #[arg(long)]
+    profile: Option<String>,
+    /// Plan before sending: a queue is planned; a plan is planned again from its queue.
+    #[arg(long)]
+    replan: bool,
+    /// Rules for --replan (default all).
+    #[arg(long)]
+    rules: Option<String>,
+    /// Refuse when the plan's predicted credits are above N.
+    #[arg(long)]
+    max_credits: Option<u64>,
+    /// Allow a Zoho production target (the profile must allow it too).
+    #[arg(long)]
+    allow_production: bool,
+    /// The ledger the sent calls are metered in. Default: the profile's.
+    #[arg(long)]
+    ledger: Option<PathBuf>,
+    /// Concurrent calls (default: the edition's concurrency limit).
+    #[arg(long)]
+    concurrency: Option<u32>,
+    /// A base URL the target can reach for Bulk Write callbacks (default: a loopback listener).
+    #[arg(long)]
+    callback_url: Option<String>,
+    /// Send the good lines of a queue with bad ones (each still reported).
+    #[arg(long)]
+    skip_bad: bool,
+    #[arg(long)]
+    json: bool,
+}
+
+/// What the input was: the plan to send.
+fn plan_of(args: &Args, ctx: &Context) -> anyhow::Result<Plan> {
+    let text = std::fs::read_to_string(&args.input)
+        .map_err(|e| input_error(format!("{}: {e}", args.input.display())))?;
+    let rules = rules_of(args.rules.as_deref())?;
+    let opts = planner::Options {
+        rules,
+        table: &ctx.model.table,
+    };
+    let is_plan = text.trim_start().starts_with('{')
+        && serde_json::from_str::<Value>(&text)
+            .ok()
+            .and_then(|v| v.get("format").and_then(Value::as_str).map(String::from))
+            .is_some_and(|f| f == PLAN_FORMAT);
+    if is_plan {
+        let file: PlanFile = serde_json::from_str(&text).map_err(|e| {
+            input_error(format!(
+                "{}:{}: not a readable plan: {e}",
+                args.input.display(),
+                e.line()
+            ))
+        })?;
+        return Ok(if args.replan {
+            planner::plan(&file.queue, &opts)
+        } else {
+            file.plan
+        });
+    }
+    let queue = if args.skip_bad {
+        queue_from_text(&text, &args.input, true)?
+    } else {
+        load_queue(&args.input, false)?
+    };
+    Ok(if args.replan {
+        planner::plan(&queue, &opts)
+    } else {
+        planner::as_queued(&queue, &ctx.model.table)
+    })
+}
+
+fn host_of(url: &str) -> &str {
+    url.split("://")
+        .nth(1)
+        .unwrap_or("")
+        .split(['/', ':'])
+        .next()
+        .unwrap_or("")
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let ctx = Context::load()?;
+    if args.target.is_none() && args.profile.is_none() {
+        return Err(input_error(
+            "say where to send: --target URL (a sandbox) or --profile NAME",
+        ));
+    }
+    let plan = plan_of(&args, &ctx)?;
+    let limit_args = LimitArgs {
+        edition: None,
+        users: None,
+        addon: None,
+        profile: args.profile.clone(),
+        ledger: args.ledger.clone(),
+    };
+    let r = resolve(&ctx, &limit_args)?;
+    if let Some(max) = args.max_credits {
+        if plan.credits_after > max {
+            return Err(input_error(format!(
+                "refusing to send: the plan is predicted to cost {} credits, above --max-credits {max}",
+                plan.credits_after
+            )));
+        }
+    }
+    let rt = tokio::runtime::Runtime::new()?;
+    let report: Report = rt.block_on(async {
+        let http = reqwest::Client::new();
+        let (upstream, token, sandbox, used, limit, concurrency, sub) = match &args.target {
+            Some(url) => {
+                if !(url.starts_with("http://") || url.starts_with("https://")) {
+                    return Err(input_error(format!("--target `{url}` is not an http(s) URL")));
+                }
+                if DataCentre::is_production_host(host_of(url)) {
+                    return Err(input_error(format!(
+                        "--target {url} is Zoho production: use --profile with target = \"zoho-production\", allow_production = true, and --allow-production"
+                    )));
+                }
+                let base = url.trim_end_matches('/').to_string();
+                let usage: Value = http
+                    .get(format!("{base}/__sandbox/usage"))
+                    .send()
+                    .await
+                    .map_err(|e| anyhow::anyhow!("--target {base}: {e}"))?
+                    .json()
+                    .await
+                    .map_err(|_| {
+                        input_error(format!(
+                            "--target {base} is not a creditops sandbox (no /__sandbox/usage); use --profile for Zoho targets"
+                        ))
+                    })?;
+                let tok: Value = http
+                    .post(format!("{base}/__sandbox/token"))
+                    .send()
+                    .await?
+                    .json()
+                    .await?;
+                let token = tok
+                    .get("access_token")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| anyhow::anyhow!("{base}/__sandbox/token gave no token"))?;
+                let n = |k: &str| usage.get(k).and_then(Value::as_u64).unwrap_or(0);
+                (
+                    base,
+                    Secret::new(token),
+                    true,
+                    n("used"),
+                    n("limit"),
+                    n("concurrency_limit") as u32,
+                    n("sub_concurrency_limit") as u32,
+                )
+            }
+            None => {
+                let p = &r.profile;
+                if p.target == Target::ZohoProduction && !args.allow_production {
+                    return Err(input_error(format!(
+                        "profile `{}` is Zoho production: pass --allow-production to send there",
+                        r.profile_name
+                    )));
+                }
+                let endpoint =
+                    Endpoint::for_profile(p, None).map_err(|e| input_error(e.to_string()))?;
+                let creds = match (&p.client_id, &p.client_secret, &p.refresh_token) {
+                    (Some(id), Some(secret), Some(rt)) => Credentials {
+                        client_id: id.clone(),
+                        client_secret: secret.clone(),
+                        refresh_token: rt.clone(),
+                    },
+                    _ => {
+                        return Err(input_error(format!(
+                            "profile `{}` needs client_id, client_secret and refresh_token",
+                            r.profile_name
+                        )))
+                    }
+                };
+                let client = ZohoClient::new(endpoint.clone(), Some(creds))?;
+                let token = client.access_token().await?;
+                let limits = r
+                    .limits
+                    .clone()
+                    .ok_or_else(|| input_error("the profile's limits are unknown"))?;
+                let now = chrono::Utc::now().timestamp_millis();
+                let used = creditops::ledger::Ledger::open(&r.ledger)?.used_at(now)?;
+                (
+                    endpoint.api_base.clone(),
+                    token,
+                    false,
+                    used,
+                    limits.daily_limit,
+                    limits.concurrency,
+                    limits.sub_concurrency,
+                )
+            }
+        };
+        if limit > 0 && used + plan.credits_after > limit {
+            return Err(input_error(format!(
+                "refusing to send: {} predicted credits on top of {used} used would pass the limit of {limit} (100 %)",
+                plan.credits_after
+            )));
+        }
+        let mut opts = SendOptions::new(&upstream, token, &r.ledger);
+        opts.sandbox = sandbox;
+        opts.model = ctx.model.clone();
+        opts.concurrency = args.concurrency.unwrap_or(concurrency.max(1));
+        opts.sub_concurrency = sub.max(1);
+        opts.callback_base = args.callback_url.clone();
+        if !sandbox && opts.callback_base.is_none()
+            && plan.steps.iter().any(|s| s.kind == planner::StepKind::BulkWrite)
+        {
+            return Err(input_error(
+                "the plan has Bulk Write jobs: pass --callback-url with a base Zoho can reach, or plan with --rules without bulk",
+            ));
+        }
+        send(&plan, opts).await
+    })?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", text_report(&report));
+    }
+    if report.failed_steps > 0 {
+        eprintln!(
+            "creditops: {} step(s) failed; see the report",
+            report.failed_steps
+        );
+    }
+    Ok(())
+}
+
+fn text_report(r: &Report) -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
+    let _ = writeln!(s, "target            {}", r.target);
+    let _ = writeln!(s, "predicted credits {}", r.predicted_credits);
+    let _ = writeln!(s, "charged credits   {} (ledger)", r.charged_credits);
+    if let Some(sb) = r.sandbox_charged_credits {
+        let _ = writeln!(s, "sandbox charged   {sb} (the sandbox's own count)");
+    }
+    let _ = writeln!(s, "calls             {}", r.calls);
+    let _ = writeln!(s, "failed records    {}", r.failed_records);
+    let _ = writeln!(s, "elapsed           {} ms", r.elapsed_ms);
+    let _ = writeln!(
+        s,
+        "\n{:>5} {:<10} {:<6} {:<34} {:>6} {:>9} {:>7} {:>6}",
+        "step", "rule", "method", "path", "status", "predicted", "charged", "failed"
+    );
+    for st in &r.steps {
+        let _ = writeln!(
+            s,
+            "{:>5} {:<10} {:<6} {:<34} {:>6} {:>9} {:>7} {:>6}{}",
+            st.step + 1,
+            st.rule.as_deref().unwrap_or("-"),
+            st.method,
+            st.path.chars().take(34).collect::<String>(),
+            st.status,
+            st.predicted_credits,
+            st.charged_credits,
+            st.failed_records,
+            st.error
+                .as_ref()
+                .map(|e| format!("  {e}"))
+                .unwrap_or_default()
+        );
+    }
+    s
+}

@@ -1,0 +1,398 @@
+//! Queues of pending calls: JSONL (one call per line), HAR 1.2 (as browsers and proxies export
+//! them), and the JSONL the proxy writes in hold mode. A bad line is reported as `FILE:LINE:
+//! reason`; a queue with bad lines is refused unless the caller asks to skip them, and then
+//! every skipped line is still named.
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// One pending HTTP call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QueuedCall {
+    /// The call's id in the queue: the one given, else `L<line>` (JSONL) or `E<entry>` (HAR).
+    pub id: String,
+    /// Upper-case HTTP method.
+    pub method: String,
+    /// The path, from `/crm/…`, without query (a full URL is reduced to its path).
+    pub path: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub query: Vec<(String, String)>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub headers: Vec<(String, String)>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<Value>,
+}
+
+/// A line (or HAR entry) that could not be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadLine {
+    /// `FILE:LINE` (JSONL) or `FILE:entries[N]` (HAR).
+    pub at: String,
+    pub reason: String,
+}
+
+impl std::fmt::Display for BadLine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.at, self.reason)
+    }
+}
+
+/// What loading a queue found.
+#[derive(Debug, Default)]
+pub struct Loaded {
+    pub calls: Vec<QueuedCall>,
+    pub bad: Vec<BadLine>,
+    /// Things worth saying that lose nothing (HAR entries that are not CRM API calls).
+    pub notes: Vec<String>,
+}
+
+const METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE"];
+
+/// Reads a queue file; the format is told by its content (a HAR is one JSON object with `log`).
+pub fn load(path: &Path) -> std::io::Result<Loaded> {
+    let text = std::fs::read_to_string(path)?;
+    Ok(parse(&text, &path.display().to_string()))
+}
+
+/// Parses a queue's text; `file` names it in messages.
+pub fn parse(text: &str, file: &str) -> Loaded {
+    let trimmed = text.trim_start();
+    if trimmed.starts_with('{') && looks_like_har(trimmed) {
+        parse_har(text, file)
+    } else {
+        parse_jsonl(text, file)
+    }
+}
+
+fn looks_like_har(text: &str) -> bool {
+    // A HAR file is a single object whose first key is usually "log"; a JSONL line never is.
+    let head: String = text
+        .chars()
+        .take(64)
+        .filter(|c| !c.is_whitespace())
+        .collect();
+    head.starts_with("{\"log\"")
+}
+
+/// JSONL: `{"method", "path", "query"?, "headers"?, "body"?, "id"?}` per line; blank lines and
+/// lines starting with `#` are skipped.
+pub fn parse_jsonl(text: &str, file: &str) -> Loaded {
+    let mut out = Loaded::default();
+    let mut seen = HashSet::new();
+    for (n, line) in text.lines().enumerate() {
+        let line_no = n + 1;
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let at = format!("{file}:{line_no}");
+        match call_from_line(line, line_no) {
+            Ok(call) => {
+                if !seen.insert(call.id.clone()) {
+                    out.bad.push(BadLine {
+                        at,
+                        reason: format!("id `{}` is used by an earlier line", call.id),
+                    });
+                } else {
+                    out.calls.push(call);
+                }
+            }
+            Err(reason) => out.bad.push(BadLine { at, reason }),
+        }
+    }
+    out
+}
+
+fn call_from_line(line: &str, line_no: usize) -> Result<QueuedCall, String> {
+    let v: Value = serde_json::from_str(line).map_err(|e| format!("not JSON: {e}"))?;
+    let Value::Object(obj) = v else {
+        return Err("expected a JSON object".into());
+    };
+    for key in obj.keys() {
+        if !["method", "path", "query", "headers", "body", "id"].contains(&key.as_str()) {
+            return Err(format!(
+                "unknown key `{key}` (expected method, path, query, headers, body, id)"
+            ));
+        }
+    }
+    let method = obj
+        .get("method")
+        .and_then(Value::as_str)
+        .ok_or("`method` is missing or not a string")?;
+    let raw_path = obj
+        .get("path")
+        .and_then(Value::as_str)
+        .ok_or("`path` is missing or not a string")?;
+    let id = match obj.get("id") {
+        None | Some(Value::Null) => format!("L{line_no}"),
+        Some(Value::String(s)) if !s.is_empty() => s.clone(),
+        Some(Value::Number(n)) => n.to_string(),
+        Some(_) => return Err("`id` must be a non-empty string or a number".into()),
+    };
+    let query = match obj.get("query") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::String(s)) => crate::credits::table::parse_query(s.trim_start_matches('?')),
+        Some(Value::Object(m)) => pairs(m, "query")?,
+        Some(_) => return Err("`query` must be an object or a query string".into()),
+    };
+    let headers = match obj.get("headers") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Object(m)) => pairs(m, "headers")?,
+        Some(_) => return Err("`headers` must be an object".into()),
+    };
+    let body = obj.get("body").filter(|b| !b.is_null()).cloned();
+    build(id, method, raw_path, query, headers, body)
+}
+
+fn pairs(m: &Map<String, Value>, what: &str) -> Result<Vec<(String, String)>, String> {
+    m.iter()
+        .map(|(k, v)| match v {
+            Value::String(s) => Ok((k.clone(), s.clone())),
+            Value::Number(n) => Ok((k.clone(), n.to_string())),
+            Value::Bool(b) => Ok((k.clone(), b.to_string())),
+            _ => Err(format!("`{what}.{k}` must be a string, number or boolean")),
+        })
+        .collect()
+}
+
+/// Checks and normalises one call: method known, path under `/crm/`, a query in the path moved
+/// to `query`, and credentials dropped from the headers (a queue is a file people share).
+fn build(
+    id: String,
+    method: &str,
+    raw_path: &str,
+    mut query: Vec<(String, String)>,
+    headers: Vec<(String, String)>,
+    body: Option<Value>,
+) -> Result<QueuedCall, String> {
+    let method = method.to_ascii_uppercase();
+    if !METHODS.contains(&method.as_str()) {
+        return Err(format!(
+            "method `{method}` is not one of {}",
+            METHODS.join(", ")
+        ));
+    }
+    let path_only = match raw_path.find("://") {
+        Some(i) => {
+            let rest = &raw_path[i + 3..];
+            rest.find('/').map_or("/", |j| &rest[j..])
+        }
+        None => raw_path,
+    };
+    let (path, inline) = path_only.split_once('?').unwrap_or((path_only, ""));
+    if !path.starts_with("/crm/") {
+        return Err(format!(
+            "path `{path}` is not a Zoho CRM API path (it must start with /crm/)"
+        ));
+    }
+    if !inline.is_empty() {
+        let mut q = crate::credits::table::parse_query(inline);
+        q.append(&mut query);
+        query = q;
+    }
+    if method == "GET" && body.is_some() {
+        return Err("a GET carries no body".into());
+    }
+    let headers = headers
+        .into_iter()
+        .filter(|(k, _)| {
+            !k.eq_ignore_ascii_case("authorization") && !k.eq_ignore_ascii_case("cookie")
+        })
+        .collect();
+    Ok(QueuedCall {
+        id,
+        method,
+        path: path.to_string(),
+        query,
+        headers,
+        body,
+    })
+}
+
+/// HAR 1.2: `log.entries[].request` with method, url, headers, queryString and postData.
+/// Entries that are not CRM API calls (pages, scripts, OAuth) are left out and counted in a note.
+pub fn parse_har(text: &str, file: &str) -> Loaded {
+    let mut out = Loaded::default();
+    let v: Value = match serde_json::from_str(text) {
+        Ok(v) => v,
+        Err(e) => {
+            out.bad.push(BadLine {
+                at: format!("{file}:{}", e.line()),
+                reason: format!("not a HAR file: {e}"),
+            });
+            return out;
+        }
+    };
+    let Some(entries) = v.pointer("/log/entries").and_then(Value::as_array) else {
+        out.bad.push(BadLine {
+            at: format!("{file}:1"),
+            reason: "not a HAR file: no log.entries array".into(),
+        });
+        return out;
+    };
+    let mut not_api = 0usize;
+    for (i, e) in entries.iter().enumerate() {
+        let at = format!("{file}:entries[{i}]");
+        let Some(req) = e.get("request") else {
+            out.bad.push(BadLine {
+                at,
+                reason: "entry has no request".into(),
+            });
+            continue;
+        };
+        let (Some(method), Some(url)) = (
+            req.get("method").and_then(Value::as_str),
+            req.get("url").and_then(Value::as_str),
+        ) else {
+            out.bad.push(BadLine {
+                at,
+                reason: "request needs method and url".into(),
+            });
+            continue;
+        };
+        if !url.contains("/crm/") {
+            not_api += 1;
+            continue;
+        }
+        // The URL carries the query already; queryString repeats it (HAR 1.2), so it is not added.
+        let headers: Vec<(String, String)> = req
+            .get("headers")
+            .and_then(Value::as_array)
+            .map(|hs| {
+                hs.iter()
+                    .filter_map(|h| {
+                        Some((
+                            h.get("name")?.as_str()?.to_string(),
+                            h.get("value")?.as_str()?.to_string(),
+                        ))
+                    })
+                    .filter(|(k, _)| !k.starts_with(':') && k.eq_ignore_ascii_case("x-integration"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let body = match req.pointer("/postData/text").and_then(Value::as_str) {
+            None | Some("") => None,
+            Some(t) => match serde_json::from_str::<Value>(t) {
+                Ok(b) => Some(b),
+                Err(err) => {
+                    out.bad.push(BadLine {
+                        at,
+                        reason: format!("postData.text is not JSON: {err}"),
+                    });
+                    continue;
+                }
+            },
+        };
+        match build(format!("E{i}"), method, url, Vec::new(), headers, body) {
+            Ok(c) => out.calls.push(c),
+            Err(reason) => out.bad.push(BadLine { at, reason }),
+        }
+    }
+    if not_api > 0 {
+        out.notes.push(format!(
+            "{file}: {not_api} entries are not Zoho CRM API calls and were left out"
+        ));
+    }
+    out
+}
+
+/// Writes calls as JSONL (the hold mode's format and the one `plan` reads back).
+pub fn to_jsonl_line(call: &QueuedCall) -> String {
+    let mut obj = Map::new();
+    obj.insert("id".into(), Value::from(call.id.clone()));
+    obj.insert("method".into(), Value::from(call.method.clone()));
+    obj.insert("path".into(), Value::from(call.path.clone()));
+    if !call.query.is_empty() {
+        let q: Map<String, Value> = call
+            .query
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::from(v.clone())))
+            .collect();
+        obj.insert("query".into(), Value::Object(q));
+    }
+    if !call.headers.is_empty() {
+        let h: Map<String, Value> = call
+            .headers
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::from(v.clone())))
+            .collect();
+        obj.insert("headers".into(), Value::Object(h));
+    }
+    if let Some(b) = &call.body {
+        obj.insert("body".into(), b.clone());
+    }
+    Value::Object(obj).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn jsonl_lines_are_read_and_bad_ones_named() {
+        let text = r#"{"method":"post","path":"/crm/v8/Leads","body":{"data":[{"Last_Name":"A"}]},"id":"a"}
+# a comment
+
+{"method":"GET","path":"https://www.zohoapis.eu/crm/v8/Leads/12?fields=Email"}
+not json
+{"method":"FETCH","path":"/crm/v8/Leads"}
+{"method":"GET","path":"/index.html"}
+{"method":"GET","path":"/crm/v8/Leads","id":"a"}
+{"method":"GET","path":"/crm/v8/Leads","mehtod":"x"}
+"#;
+        let l = parse(text, "q.jsonl");
+        assert_eq!(l.calls.len(), 2);
+        assert_eq!(l.calls[0].method, "POST");
+        assert_eq!(l.calls[1].id, "L4");
+        assert_eq!(l.calls[1].path, "/crm/v8/Leads/12");
+        assert_eq!(l.calls[1].query, vec![("fields".into(), "Email".into())]);
+        let at: Vec<&str> = l.bad.iter().map(|b| b.at.as_str()).collect();
+        assert_eq!(
+            at,
+            [
+                "q.jsonl:5",
+                "q.jsonl:6",
+                "q.jsonl:7",
+                "q.jsonl:8",
+                "q.jsonl:9"
+            ]
+        );
+        assert!(l.bad[3].reason.contains("used by an earlier line"));
+        assert!(l.bad[4].reason.contains("unknown key `mehtod`"));
+    }
+
+    #[test]
+    fn har_entries_become_calls_and_credentials_stay_behind() {
+        let har = json!({"log": {"version": "1.2", "creator": {"name": "t", "version": "1"}, "entries": [
+            {"request": {"method": "POST", "url": "https://www.zohoapis.com/crm/v8/Contacts",
+                "headers": [{"name": "Authorization", "value": "Zoho-oauthtoken SECRET"}],
+                "postData": {"mimeType": "application/json", "text": "{\"data\":[{\"Last_Name\":\"B\"}]}"}}},
+            {"request": {"method": "GET", "url": "https://crm.zoho.com/app.js", "headers": []}},
+            {"request": {"method": "GET", "url": "https://www.zohoapis.com/crm/v8/Contacts?ids=1,2", "headers": []}},
+            {"request": {"method": "POST", "url": "https://www.zohoapis.com/crm/v8/Contacts", "postData": {"text": "{oops"}}}
+        ]}});
+        let l = parse(&har.to_string(), "x.har");
+        assert_eq!(l.calls.len(), 2);
+        assert_eq!(l.calls[0].id, "E0");
+        assert!(l.calls[0].headers.is_empty());
+        assert_eq!(l.calls[1].query, vec![("ids".into(), "1,2".into())]);
+        assert_eq!(l.bad.len(), 1);
+        assert_eq!(l.bad[0].at, "x.har:entries[3]");
+        assert_eq!(l.notes.len(), 1);
+    }
+
+    #[test]
+    fn jsonl_round_trips() {
+        let l = parse(
+            r#"{"id":"x","method":"PUT","path":"/crm/v8/Leads/1","query":{"a":"1"},"headers":{"X-Integration":"i"},"body":{"data":[{"id":"1"}]}}"#,
+            "f",
+        );
+        let line = to_jsonl_line(&l.calls[0]);
+        let again = parse(&line, "f");
+        assert_eq!(again.calls, l.calls);
+    }
+}
