@@ -44,6 +44,9 @@ pub struct ProxyConfig {
     pub charge_not_modified: bool,
     /// The metadata cache (shared with `creditops cache`); None to forward everything.
     pub cache: Option<Arc<crate::cache::MetadataCache>>,
+    /// Hold mode: API calls are appended to this queue file (JSONL, the planner's format) and
+    /// answered 202 instead of being forwarded.
+    pub hold: Option<PathBuf>,
 }
 
 impl ProxyConfig {
@@ -64,6 +67,7 @@ impl ProxyConfig {
             retention_days: 90,
             charge_not_modified: true,
             cache: None,
+            hold: None,
         }
     }
 }
@@ -81,6 +85,13 @@ pub struct Proxy {
     /// Limit learned from Zoho's header: metered used + reported remaining.
     learned_limit: Mutex<Option<u64>>,
     alerted: Mutex<BTreeSet<u32>>,
+    /// Hold mode's queue file and how many calls it holds.
+    held: Option<Mutex<Held>>,
+}
+
+struct Held {
+    file: std::fs::File,
+    count: u64,
 }
 
 pub type ProxyHandle = crate::server::ServerHandle<Proxy>;
@@ -111,6 +122,10 @@ pub async fn spawn(config: ProxyConfig, listen: SocketAddr) -> anyhow::Result<Pr
             }
         }
     }
+    let held = match &config.hold {
+        Some(path) => Some(Mutex::new(open_hold(path)?)),
+        None => None,
+    };
     let listener = crate::server::bind(listen).await?;
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(120))
@@ -126,6 +141,7 @@ pub async fn spawn(config: ProxyConfig, listen: SocketAddr) -> anyhow::Result<Pr
         token_clients: Mutex::new(HashMap::new()),
         learned_limit: Mutex::new(None),
         alerted: Mutex::new(BTreeSet::new()),
+        held,
     });
     let app = Router::new()
         .fallback(handle)
@@ -211,6 +227,10 @@ async fn handle(
         format!("{}{}?{}", base.trim_end_matches('/'), path, raw_query)
     };
     let metered = !is_oauth && !path.starts_with("/__sandbox/");
+    if let (true, Some(held)) = (metered, &p.held) {
+        let integration = integration_of(&p, &parts.headers, peer);
+        return hold(held, &parts, &path, &raw_query, &body, &integration);
+    }
 
     // Price from the call itself; a call Zoho refuses before pricing costs nothing.
     let query = parse_query(&raw_query);
@@ -418,6 +438,82 @@ async fn answer(
     }
     let stream = upstream.bytes_stream().map_err(std::io::Error::other);
     rebuild(status, headers, Body::from_stream(stream))
+}
+
+/// Opens (or creates) a hold queue, counting the calls it already holds so ids continue.
+fn open_hold(path: &std::path::Path) -> anyhow::Result<Held> {
+    let count = match std::fs::read_to_string(path) {
+        Ok(text) => text.lines().filter(|l| !l.trim().is_empty()).count() as u64,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
+        Err(e) => return Err(anyhow::anyhow!("hold queue {}: {e}", path.display())),
+    };
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| anyhow::anyhow!("hold queue {}: {e}", path.display()))?;
+    Ok(Held { file, count })
+}
+
+/// Hold mode: the call is appended to the queue (written before the answer) and answered 202.
+/// A body that is not JSON cannot be planned, so it is refused (415) rather than half-kept.
+fn hold(
+    held: &Mutex<Held>,
+    parts: &axum::http::request::Parts,
+    path: &str,
+    raw_query: &str,
+    body: &[u8],
+    integration: &str,
+) -> Response {
+    use std::io::Write as _;
+    let json_body = if body.is_empty() {
+        None
+    } else {
+        match serde_json::from_slice::<Value>(body) {
+            Ok(v) => Some(v),
+            Err(_) => {
+                return proxy_error(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "NOT_HELD",
+                    "creditops proxy --hold queues JSON calls; this body is not JSON, so the call was neither held nor forwarded",
+                )
+            }
+        }
+    };
+    let mut h = lock(held);
+    let id = format!("h{}", h.count + 1);
+    let call = crate::planner::QueuedCall {
+        id: id.as_str().into(),
+        method: parts.method.as_str().to_string(),
+        path: path.into(),
+        query: parse_query(raw_query),
+        headers: vec![("X-Integration".to_string(), integration.to_string())],
+        body: json_body,
+    };
+    let mut line = crate::planner::queue::to_jsonl_line(&call);
+    line.push('\n');
+    if let Err(e) = h
+        .file
+        .write_all(line.as_bytes())
+        .and_then(|_| h.file.flush())
+    {
+        tracing::error!("proxy: hold queue: {e}");
+        return proxy_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "HOLD_QUEUE_UNAVAILABLE",
+            "creditops proxy: the call could not be written to the hold queue",
+        );
+    }
+    h.count += 1;
+    let mut resp = axum::Json(serde_json::json!({
+        "code": "HELD",
+        "status": "success",
+        "message": "queued by creditops proxy --hold; plan and send it with creditops plan / send",
+        "details": {"id": id},
+    }))
+    .into_response();
+    *resp.status_mut() = StatusCode::ACCEPTED;
+    resp
 }
 
 /// A cacheable call on its way upstream: holds the key's flight lock until it is answered.

@@ -111,7 +111,7 @@ fn call(
     body: Option<Value>,
 ) -> QueuedCall {
     QueuedCall {
-        id,
+        id: id.into(),
         method: method.into(),
         path: path.into(),
         query: query
@@ -338,7 +338,13 @@ fn records(sb: &Sb) -> BTreeMap<String, Vec<String>> {
     out
 }
 
-async fn send_to(sb: &Sb, plan: &Plan, dir: &std::path::Path, name: &str) -> Report {
+async fn send_to(
+    sb: &Sb,
+    plan: &Plan,
+    queue: &[QueuedCall],
+    dir: &std::path::Path,
+    name: &str,
+) -> Report {
     let mut opts = SendOptions::new(
         &sb.base,
         Secret::new(sb.token.clone()),
@@ -346,7 +352,7 @@ async fn send_to(sb: &Sb, plan: &Plan, dir: &std::path::Path, name: &str) -> Rep
     );
     opts.sandbox = true;
     opts.concurrency = 10;
-    send(plan, opts).await.expect("send runs")
+    send(plan, queue, opts).await.expect("send runs")
 }
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -376,14 +382,14 @@ proptest! {
             let plan = planner::plan(&queue, &planner::Options { rules: RuleSet::all(), table: &table });
 
             // Every queued call is covered exactly once.
-            let mut covered: Vec<&str> = plan.steps.iter().flat_map(|s| s.ids.iter().map(String::as_str)).collect();
+            let mut covered: Vec<&str> = plan.steps.iter().flat_map(|s| s.ids.iter().map(|i| &**i)).collect();
             covered.sort_unstable();
-            let mut ids: Vec<&str> = queue.iter().map(|c| c.id.as_str()).collect();
+            let mut ids: Vec<&str> = queue.iter().map(|c| &*c.id).collect();
             ids.sort_unstable();
             assert_eq!(covered, ids);
 
-            let original = send_to(&original_sb, &as_queued, dir.path(), "original").await;
-            let planned = send_to(&planned_sb, &plan, dir.path(), "planned").await;
+            let original = send_to(&original_sb, &as_queued, &queue, dir.path(), "original").await;
+            let planned = send_to(&planned_sb, &plan, &queue, dir.path(), "planned").await;
             assert_eq!(records(&original_sb), records(&planned_sb), "queue {queue:#?}\nplan {:#?}", plan.steps);
             assert_eq!(original.failed_records, planned.failed_records, "same outcome per record");
             assert_eq!(planned.charged_credits, plan.credits_after, "charged = predicted: {:#?}", planned.steps);
@@ -511,7 +517,7 @@ fn dependent_calls_stay_after_what_they_depend_on() {
     let level_of = |id: &str| {
         plan.steps
             .iter()
-            .find(|s| s.ids.iter().any(|i| i == id))
+            .find(|s| s.ids.iter().any(|i| &**i == id))
             .map(|s| s.level)
             .unwrap()
     };
@@ -597,10 +603,10 @@ fn a_large_insert_set_becomes_a_bulk_job() {
         assert_eq!(plan.credits_before, 600);
         assert_eq!(plan.credits_after, 501, "one job (500) and its upload (1)");
         assert_eq!(plan.savings_by_rule.get("bulk"), Some(&99));
-        let planned = send_to(&planned_sb, &plan, dir.path(), "planned").await;
+        let planned = send_to(&planned_sb, &plan, &q, dir.path(), "planned").await;
         assert_eq!(planned.charged_credits, 501, "{:#?}", planned.steps);
         assert_eq!(planned.sandbox_charged_credits, Some(501));
-        let original = send_to(&original_sb, &planner::as_queued(&q, &table), dir.path(), "original").await;
+        let original = send_to(&original_sb, &planner::as_queued(&q, &table), &q, dir.path(), "original").await;
         assert_eq!(original.charged_credits, 600);
         assert_eq!(records(&original_sb), records(&planned_sb));
     });

@@ -32,6 +32,10 @@ pub struct Args {
     /// Allow forwarding to a Zoho production host (the profile must allow it too).
     #[arg(long)]
     allow_production: bool,
+    /// Hold mode: append every API call to this queue file (JSONL) and answer 202 instead of
+    /// forwarding; plan it with `creditops plan FILE`.
+    #[arg(long, value_name = "QUEUE")]
+    hold: Option<std::path::PathBuf>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -160,9 +164,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             retention_days: cfg.ledger.retention_days,
             charge_not_modified: true,
             cache: metadata_cache,
+            hold: args.hold.clone(),
         };
         let handle = spawn(config, listen).await?;
         println!("listening on {}", handle.base_url());
+        if let Some(q) = &args.hold {
+            eprintln!(
+                "hold mode: calls are queued in {}, not forwarded",
+                q.display()
+            );
+        }
         std::io::stdout().flush()?;
         eprintln!("ledger {} (profile {})", r.ledger.display(), r.profile_name);
         tokio::signal::ctrl_c().await?;

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use creditops::config::Target;
 use creditops::planner::send::{send, Report, SendOptions};
-use creditops::planner::{self, Plan};
+use creditops::planner::{self, Plan, QueuedCall};
 use creditops::secret::Secret;
 use creditops::zoho::{Credentials, DataCentre, Endpoint, ZohoClient};
 use serde_json::Value;
@@ -52,8 +52,8 @@ pub struct Args {
     json: bool,
 }
 
-/// What the input was: the plan to send.
-fn plan_of(args: &Args, ctx: &Context) -> anyhow::Result<Plan> {
+/// What the input was: the plan to send and the queue it covers.
+fn plan_of(args: &Args, ctx: &Context) -> anyhow::Result<(Plan, Vec<QueuedCall>)> {
     let text = std::fs::read_to_string(&args.input)
         .map_err(|e| input_error(format!("{}: {e}", args.input.display())))?;
     let rules = rules_of(args.rules.as_deref())?;
@@ -74,22 +74,24 @@ fn plan_of(args: &Args, ctx: &Context) -> anyhow::Result<Plan> {
                 e.line()
             ))
         })?;
-        return Ok(if args.replan {
+        let plan = if args.replan {
             planner::plan(&file.queue, &opts)
         } else {
             file.plan
-        });
+        };
+        return Ok((plan, file.queue));
     }
     let queue = if args.skip_bad {
         queue_from_text(&text, &args.input, true)?
     } else {
         load_queue(&args.input, false)?
     };
-    Ok(if args.replan {
+    let plan = if args.replan {
         planner::plan(&queue, &opts)
     } else {
         planner::as_queued(&queue, &ctx.model.table)
-    })
+    };
+    Ok((plan, queue))
 }
 
 fn host_of(url: &str) -> &str {
@@ -108,7 +110,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             "say where to send: --target URL (a sandbox) or --profile NAME",
         ));
     }
-    let plan = plan_of(&args, &ctx)?;
+    let (plan, queue) = plan_of(&args, &ctx)?;
     let limit_args = LimitArgs {
         edition: None,
         users: None,
@@ -233,7 +235,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 "the plan has Bulk Write jobs: pass --callback-url with a base Zoho can reach, or plan with --rules without bulk",
             ));
         }
-        send(&plan, opts).await
+        send(&plan, &queue, opts).await
     })?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);

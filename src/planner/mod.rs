@@ -3,6 +3,7 @@
 
 pub mod plan;
 pub mod queue;
+pub mod request;
 pub mod send;
 
 pub use plan::{as_queued, plan, Options, Plan, Rule, RuleSet, Step, StepKind};

@@ -18,14 +18,31 @@
 //! The lower bound runs the same passes with every ordering constraint relaxed (one level, every
 //! duplicate removed): no plan built from these rules can cost less.
 
-use std::collections::HashMap;
+use std::sync::Arc;
+
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use super::queue::QueuedCall;
 use crate::credits::table::normalise_path;
 use crate::credits::{Call, CostTable};
+
+/// Text a plan mostly takes from a fixed set (rule names, methods): borrowed, so a plan of a
+/// million steps does not allocate two strings a step.
+pub type Text = std::borrow::Cow<'static, str>;
+
+fn method_text(m: &str) -> Text {
+    match m {
+        "GET" => Text::Borrowed("GET"),
+        "POST" => Text::Borrowed("POST"),
+        "PUT" => Text::Borrowed("PUT"),
+        "PATCH" => Text::Borrowed("PATCH"),
+        "DELETE" => Text::Borrowed("DELETE"),
+        other => Text::Owned(other.to_string()),
+    }
+}
 
 /// A rewrite rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -131,10 +148,11 @@ impl RuleSet {
 }
 
 /// What a step does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StepKind {
     /// One HTTP call.
+    #[default]
     Call,
     /// A Bulk Write job: upload a ZIP of CSV, create the job with a callback, wait for it.
     BulkWrite,
@@ -143,21 +161,15 @@ pub enum StepKind {
 }
 
 /// One step of a plan.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Step {
     /// The queued calls this step covers, in queue order.
-    pub ids: Vec<String>,
+    pub ids: Vec<Arc<str>>,
     pub kind: StepKind,
     /// The rule that made this step; None when the call is sent as queued.
-    pub rule: Option<String>,
-    pub method: String,
-    pub path: String,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub query: Vec<(String, String)>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub headers: Vec<(String, String)>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub body: Option<Value>,
+    pub rule: Option<Text>,
+    pub method: Text,
+    pub path: Arc<str>,
     pub records: u32,
     pub credits: u32,
     /// Steps of one level are independent; level n runs after level n-1 finished.
@@ -166,6 +178,10 @@ pub struct Step {
     /// a batch answer's `data[i]` back to the calls.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub spans: Vec<u32>,
+    /// For calls a search turned into upserts: the key field of each covered call ("" for the
+    /// others), parallel to `ids`; empty when there are none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub upserts: Vec<String>,
     /// Why a removed step is not sent, or what a rewrite did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
@@ -206,14 +222,6 @@ impl WriteKind {
             WriteKind::Delete => "DELETE",
         }
     }
-    fn operation(self) -> &'static str {
-        match self {
-            WriteKind::Insert => "insert",
-            WriteKind::Update => "update",
-            WriteKind::Upsert => "upsert",
-            WriteKind::Delete => "delete",
-        }
-    }
 }
 
 #[derive(Debug, Clone)]
@@ -224,23 +232,27 @@ enum Class {
         module: ModId,
         kind: WriteKind,
         records: u32,
-        ids: Vec<String>,
+        ids: Vec<u64>,
         /// Upsert's duplicate_check_fields, joined by `,`.
         check: String,
         /// Everything but the records (query, headers, other body keys): calls batch only with
         /// calls of the same shape.
-        shape: String,
+        shape: u64,
     },
     ReadId {
         module: ModId,
-        id: String,
-        fields: String,
+        /// Hash of the record id (`id_key`).
+        id: u64,
+        /// Hash of the `fields` asked for: reads batch into one COQL query only with equal ones.
+        fields: u64,
+        /// A plain id, plain field names, nothing but `fields` in the query: COQL can ask it.
+        coql: bool,
     },
-    /// A search on one `field = value` (criteria `(F:equals:V)`, or `email=`/`phone=`).
+    /// A search on one `field = value` (criteria `(F:equals:V)`, or `email=`/`phone=`);
+    /// `key` = `strong_key(module, field, value)`.
     Search {
         module: ModId,
-        field: String,
-        value: String,
+        key: u64,
     },
     /// A read of many records of a module (list, search, count, COQL).
     ReadWide {
@@ -261,6 +273,10 @@ struct Classified {
     /// Price failed (LIMIT_EXCEEDED …): sent as queued.
     unpriceable: bool,
     refs: Vec<String>,
+    /// A GET's identity (path and sorted query, `strong_key`), for dedupe and the cache.
+    get_key: Option<u64>,
+    /// Hashes of the unique-field values a write sets.
+    unique: Vec<u64>,
 }
 
 /// Per-module conflict state: the latest level of each kind of access (-1: none).
@@ -323,6 +339,7 @@ const UNIQUE_FIELDS: &[(&str, &str)] = &[
 
 /// Hashes of the unique-field values a write sets: `(module, field, value)`.
 fn unique_values(module: &str, body: Option<&Value>) -> Vec<u64> {
+    use std::hash::Hasher;
     let fields: Vec<&str> = UNIQUE_FIELDS
         .iter()
         .filter(|(m, _)| *m == module)
@@ -335,10 +352,16 @@ fn unique_values(module: &str, body: Option<&Value>) -> Vec<u64> {
     for r in data_array(body).map(Vec::as_slice).unwrap_or_default() {
         for f in &fields {
             if let Some(v) = r.get(*f).and_then(Value::as_str) {
-                out.push(hash_str(&format!(
-                    "{module}\u{1}{f}\u{1}{}",
-                    v.to_ascii_lowercase()
-                )));
+                // Zoho compares these case-insensitively.
+                let mut h = rustc_hash::FxHasher::default();
+                h.write(module.as_bytes());
+                h.write_u8(1);
+                h.write(f.as_bytes());
+                h.write_u8(1);
+                for b in v.bytes() {
+                    h.write_u8(b.to_ascii_lowercase());
+                }
+                out.push(h.finish());
             }
         }
     }
@@ -360,13 +383,24 @@ pub const BATCH_MAX: u32 = 100;
 
 /// Plans `queue`: the plan with its lower bound.
 pub fn plan(queue: &[QueuedCall], opts: &Options<'_>) -> Plan {
-    let mut modules = Interner::default();
-    let classified: Vec<Classified> = queue
-        .iter()
-        .map(|c| classify(c, opts.table, &mut modules))
-        .collect();
-    let built = build(queue, &classified, &modules, opts, false);
-    let bound = build(queue, &classified, &modules, opts, true);
+    let (classified, modules) = classify_all(queue, opts.table);
+    let index: HashMap<&str, usize> = queue.iter().enumerate().map(|(i, c)| (&*c.id, i)).collect();
+    // The plan and its lower bound are independent: on a big queue, each gets a core.
+    let (built, bound) = if queue.len() >= PARALLEL_FROM {
+        std::thread::scope(|scope| {
+            let bound = scope.spawn(|| build(queue, &classified, &modules, &index, opts, true));
+            let built = build(queue, &classified, &modules, &index, opts, false);
+            let bound = bound
+                .join()
+                .unwrap_or_else(|e| std::panic::resume_unwind(e));
+            (built, bound)
+        })
+    } else {
+        (
+            build(queue, &classified, &modules, &index, opts, false),
+            build(queue, &classified, &modules, &index, opts, true),
+        )
+    };
     let credits_before: u64 = classified.iter().map(|c| u64::from(c.credits)).sum();
     let credits_after: u64 = built.steps.iter().map(|s| u64::from(s.credits)).sum();
     let calls_after: u64 = built
@@ -378,17 +412,18 @@ pub fn plan(queue: &[QueuedCall], opts: &Options<'_>) -> Plan {
             StepKind::Removed => 0,
         })
         .sum();
-    let lower_bound: u64 = bound.steps.iter().map(|s| u64::from(s.credits)).sum();
+    let lower_bound = bound.credits;
     let mut savings = std::collections::BTreeMap::new();
     for s in &built.steps {
         if let Some(rule) = &s.rule {
             let before: u64 = s
                 .ids
                 .iter()
-                .filter_map(|id| built.index.get(id.as_str()))
+                .filter_map(|id| index.get(&**id))
                 .map(|&i| u64::from(classified[i].credits))
                 .sum();
-            *savings.entry(rule.clone()).or_insert(0i64) += before as i64 - i64::from(s.credits);
+            *savings.entry(rule.to_string()).or_insert(0i64) +=
+                before as i64 - i64::from(s.credits);
         }
     }
     Plan {
@@ -402,6 +437,69 @@ pub fn plan(queue: &[QueuedCall], opts: &Options<'_>) -> Plan {
         levels: built.levels,
         call_credits: classified.iter().map(|c| c.credits).collect(),
         steps: built.steps,
+    }
+}
+
+/// Classifies every call; big queues on as many threads as the machine has (calls classify
+/// independently; each thread interns its modules, merged after).
+/// Queues from this size are planned on several threads.
+const PARALLEL_FROM: usize = 20_000;
+
+fn classify_all(queue: &[QueuedCall], table: &CostTable) -> (Vec<Classified>, Interner) {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+    if queue.len() < PARALLEL_FROM || threads < 2 {
+        let mut modules = Interner::default();
+        let v = queue
+            .iter()
+            .map(|c| classify(c, table, &mut modules))
+            .collect();
+        return (v, modules);
+    }
+    let chunk = queue.len().div_ceil(threads);
+    let parts: Vec<(Vec<Classified>, Interner)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = queue
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    let mut modules = Interner::default();
+                    let v: Vec<Classified> = part
+                        .iter()
+                        .map(|c| classify(c, table, &mut modules))
+                        .collect();
+                    (v, modules)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    });
+    let mut modules = Interner::default();
+    let mut out = Vec::with_capacity(queue.len());
+    for (part, local) in parts {
+        let map: Vec<ModId> = local.names.iter().map(|n| modules.get(n)).collect();
+        out.extend(part.into_iter().map(|mut c| {
+            c.class.remap(&map);
+            c
+        }));
+    }
+    (out, modules)
+}
+
+impl Class {
+    /// Rewrites module ids interned by one thread into the merged interner's.
+    fn remap(&mut self, map: &[ModId]) {
+        match self {
+            Class::Write { module, .. }
+            | Class::ReadId { module, .. }
+            | Class::Search { module, .. }
+            | Class::Other { module }
+            | Class::ReadWide {
+                module: Some(module),
+            } => *module = map[*module as usize],
+            Class::ReadWide { module: None } | Class::Metadata | Class::Barrier => {}
+        }
     }
 }
 
@@ -519,43 +617,74 @@ fn equals_criterion(criteria: &str) -> Option<(String, String)> {
     Some((field.to_string(), value.to_string()))
 }
 
-/// The request's shape apart from its records: calls batch only with calls of equal shape.
-fn shape_of(call: &QueuedCall, extra: &str) -> String {
-    let mut s = String::new();
+/// The request's shape apart from its records (query, headers, other body keys, upsert keys):
+/// calls batch only with calls of equal shape.
+fn shape_of(call: &QueuedCall, extra: &str) -> u64 {
+    use std::hash::Hasher;
+    let mut h = std::collections::hash_map::DefaultHasher::new();
     for (k, v) in &call.query {
         if k != "ids" {
-            s.push_str(k);
-            s.push('=');
-            s.push_str(v);
-            s.push('&');
+            h.write(k.as_bytes());
+            h.write_u8(b'=');
+            h.write(v.as_bytes());
+            h.write_u8(0xff);
         }
     }
-    s.push('|');
+    h.write_u8(0xfe);
     for (k, v) in &call.headers {
-        s.push_str(&k.to_ascii_lowercase());
-        s.push(':');
-        s.push_str(v);
-        s.push('\n');
+        h.write(k.to_ascii_lowercase().as_bytes());
+        h.write_u8(b':');
+        h.write(v.as_bytes());
+        h.write_u8(0xff);
     }
+    h.write_u8(0xfe);
     if let Some(Value::Object(o)) = &call.body {
         for (k, v) in o {
             if k != "data" && k != "duplicate_check_fields" {
-                s.push_str(k);
-                s.push('=');
-                s.push_str(&v.to_string());
-                s.push(';');
+                h.write(k.as_bytes());
+                h.write_u8(b'=');
+                h.write(v.to_string().as_bytes());
+                h.write_u8(0xff);
             }
         }
     }
-    s.push('|');
-    s.push_str(extra);
-    s
+    h.write_u8(0xfe);
+    h.write(extra.as_bytes());
+    h.finish()
+}
+
+/// The path's segments, other API versions read as v8. Queue paths are plain paths, so the
+/// common case splits without allocating strings; percent-escapes take the general route.
+fn segments(path: &str) -> (Vec<&str>, Option<Vec<String>>) {
+    if path.contains('%') || path.contains("://") {
+        let owned = normalise_path(path);
+        return (Vec::new(), Some(owned));
+    }
+    let mut segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let at = match segs.as_slice() {
+        ["crm", "bulk", ..] => 2,
+        ["crm", ..] => 1,
+        _ => usize::MAX,
+    };
+    if let Some(v) = segs.get_mut(at) {
+        if v.len() >= 2 && v.starts_with('v') && v[1..].bytes().all(|b| b.is_ascii_digit()) {
+            *v = "v8";
+        }
+    }
+    (segs, None)
 }
 
 fn classify(call: &QueuedCall, table: &CostTable, modules: &mut Interner) -> Classified {
-    let segs_owned = normalise_path(&call.path);
-    let segs: Vec<&str> = segs_owned.iter().map(String::as_str).collect();
-    let price = table.price_segments(&call.method, &segs, &call.query, call.body.as_ref());
+    let (fast, owned) = segments(&call.path);
+    let owned_refs: Vec<&str>;
+    let segs: &[&str] = match &owned {
+        Some(o) => {
+            owned_refs = o.iter().map(String::as_str).collect();
+            &owned_refs
+        }
+        None => &fast,
+    };
+    let price = table.price_segments(&call.method, segs, &call.query, call.body.as_ref());
     let mut refs = Vec::new();
     if let Some(b) = &call.body {
         collect_refs(b, &mut refs);
@@ -570,20 +699,29 @@ fn classify(call: &QueuedCall, table: &CostTable, modules: &mut Interner) -> Cla
     };
     let m = call.method.as_str();
     let class = if unpriceable {
-        match segs.as_slice() {
+        match segs {
             ["crm", _, module, ..] if is_module(module) => Class::Other {
                 module: modules.get(module),
             },
             _ => Class::Barrier,
         }
     } else {
-        classify_segments(call, m, &segs, modules)
+        classify_segments(call, m, segs, modules)
+    };
+    let get_key = (m == "GET").then(|| get_key(call));
+    let unique = match &class {
+        Class::Write { module, kind, .. } if *kind != WriteKind::Delete => {
+            unique_values(modules.name(*module), call.body.as_ref())
+        }
+        _ => Vec::new(),
     };
     Classified {
         class,
         credits,
         unpriceable,
         refs,
+        get_key,
+        unique,
     }
 }
 
@@ -606,10 +744,14 @@ fn classify_segments(call: &QueuedCall, m: &str, segs: &[&str], modules: &mut In
             Class::ReadWide { module }
         }
         ("GET", ["crm", "v8", module, id]) if is_module(module) && is_record_id(id) => {
+            let fields = query_value(&call.query, "fields").unwrap_or("");
             Class::ReadId {
                 module: modules.get(module),
-                id: (*id).to_string(),
-                fields: query_value(&call.query, "fields").unwrap_or("").to_string(),
+                id: id_key(id),
+                fields: strong_key([fields.as_bytes()]),
+                coql: coql_fields(fields)
+                    && is_plain_id(id)
+                    && call.query.iter().all(|(k, _)| k == "fields"),
             }
         }
         ("GET", ["crm", "v8", module, "search"]) if is_module(module) => {
@@ -624,15 +766,14 @@ fn classify_segments(call: &QueuedCall, m: &str, segs: &[&str], modules: &mut In
                 (None, None, Some(p)) => Some(("Phone".to_string(), p.to_string())),
                 _ => None,
             };
-            let module = modules.get(module);
+            let module_id = modules.get(module);
             match criterion {
                 Some((field, value)) if q.len() == 1 => Class::Search {
-                    module,
-                    field,
-                    value,
+                    module: module_id,
+                    key: strong_key([module.as_bytes(), field.as_bytes(), value.as_bytes()]),
                 },
                 _ => Class::ReadWide {
-                    module: Some(module),
+                    module: Some(module_id),
                 },
             }
         }
@@ -649,7 +790,10 @@ fn classify_segments(call: &QueuedCall, m: &str, segs: &[&str], modules: &mut In
         },
         ("PUT", ["crm", "v8", module]) if is_module(module) && records > 0 => {
             let data = data_array(body).map(Vec::as_slice).unwrap_or_default();
-            let ids: Option<Vec<String>> = data.iter().map(record_id).collect();
+            let ids: Option<Vec<u64>> = data
+                .iter()
+                .map(|r| record_id(r).map(|id| id_key(&id)))
+                .collect();
             match ids {
                 Some(ids) => Class::Write {
                     module: modules.get(module),
@@ -668,7 +812,7 @@ fn classify_segments(call: &QueuedCall, m: &str, segs: &[&str], modules: &mut In
             module: modules.get(module),
             kind: WriteKind::Update,
             records,
-            ids: vec![(*id).to_string()],
+            ids: vec![id_key(id)],
             check: String::new(),
             shape: shape(""),
         },
@@ -693,12 +837,12 @@ fn classify_segments(call: &QueuedCall, m: &str, segs: &[&str], modules: &mut In
             }
         }
         ("DELETE", ["crm", "v8", module]) if is_module(module) => {
-            let ids: Vec<String> = query_value(&call.query, "ids")
+            let ids: Vec<u64> = query_value(&call.query, "ids")
                 .unwrap_or("")
                 .split(',')
                 .map(str::trim)
                 .filter(|s| !s.is_empty())
-                .map(String::from)
+                .map(id_key)
                 .collect();
             if ids.is_empty() {
                 Class::Other {
@@ -720,7 +864,7 @@ fn classify_segments(call: &QueuedCall, m: &str, segs: &[&str], modules: &mut In
                 module: modules.get(module),
                 kind: WriteKind::Delete,
                 records: 1,
-                ids: vec![(*id).to_string()],
+                ids: vec![id_key(id)],
                 check: String::new(),
                 shape: shape(""),
             }
@@ -754,17 +898,39 @@ fn coql_module(q: &str) -> Option<String> {
     })
 }
 
+/// A fast hash for conflict tracking (record ids, unique values): a collision only adds an
+/// ordering constraint, never changes what a plan does.
+fn id_key(s: &str) -> u64 {
+    use std::hash::Hasher;
+    let mut h = rustc_hash::FxHasher::default();
+    h.write(s.as_bytes());
+    h.finish()
+}
+
+/// A keyed hash of parts (SipHash) for decisions a collision would change: which GETs are the
+/// same, which write a search belongs to, which calls share a request shape.
+fn strong_key<'a>(parts: impl IntoIterator<Item = &'a [u8]>) -> u64 {
+    use std::hash::Hasher;
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for p in parts {
+        h.write(p);
+        h.write_u8(0xff);
+    }
+    h.finish()
+}
+
 fn hash_str(s: &str) -> u64 {
     use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
+    let mut h = rustc_hash::FxHasher::default();
     s.hash(&mut h);
     h.finish()
 }
 
 struct Built {
     steps: Vec<Step>,
+    /// The steps' credits (the lower bound keeps only this).
+    credits: u64,
     levels: u32,
-    index: HashMap<String, usize>,
 }
 
 /// What pass 1 decided for a call.
@@ -781,26 +947,23 @@ fn build(
     queue: &[QueuedCall],
     classified: &[Classified],
     modules: &Interner,
+    index: &HashMap<&str, usize>,
     opts: &Options<'_>,
     relaxed: bool,
 ) -> Built {
     let n = queue.len();
     let rules = opts.rules;
-    let mut index = HashMap::with_capacity(n);
-    for (i, c) in queue.iter().enumerate() {
-        index.insert(c.id.clone(), i);
-    }
 
     // Pass 1: removals and upsert conversions.
     let mut fate: Vec<Fate> = vec![Fate::Keep; n];
     let mut mods: Vec<ModState> = vec![ModState::default(); modules.names.len()];
-    let mut recs: HashMap<(ModId, &str), RecState> = HashMap::new();
+    let mut recs: HashMap<(ModId, u64), RecState> = HashMap::default();
     let mut global_writes: u64 = 0;
     let mut meta_writes: u64 = 0;
     // GET key → (first call, version of what it reads when first seen).
-    let mut seen_gets: HashMap<String, (usize, u64)> = HashMap::new();
-    // (module, field, value) → the search call and the module's write count then.
-    let mut searches: HashMap<(ModId, &str, &str), (usize, u64)> = HashMap::new();
+    let mut seen_gets: HashMap<u64, (usize, u64)> = HashMap::default();
+    // strong_key(module, field, value) → the search call and the module's write count then.
+    let mut searches: HashMap<u64, (usize, u64)> = HashMap::default();
     for (i, (call, c)) in queue.iter().zip(classified).enumerate() {
         match &c.class {
             Class::Metadata
@@ -811,7 +974,7 @@ fn build(
                     Class::Metadata => meta_writes.wrapping_add(global_writes << 32),
                     Class::ReadId { module, id, .. } => {
                         let m = &mods[*module as usize];
-                        let r = recs.get(&(*module, id.as_str())).map_or(0, |r| r.writes);
+                        let r = recs.get(&(*module, *id)).map_or(0, |r| r.writes);
                         r.wrapping_mul(1_000_003)
                             .wrapping_add(m.writes)
                             .wrapping_add(global_writes << 40)
@@ -823,8 +986,7 @@ fn build(
                 };
                 let is_meta = matches!(c.class, Class::Metadata);
                 let rule = if is_meta { Rule::Cache } else { Rule::Dedupe };
-                if rules.has(rule) && !c.unpriceable {
-                    let key = get_key(call);
+                if let (true, false, Some(key)) = (rules.has(rule), c.unpriceable, c.get_key) {
                     match seen_gets.get(&key) {
                         Some(&(first, v)) if relaxed || v == version => {
                             let why = if is_meta {
@@ -843,17 +1005,9 @@ fn build(
                         }
                     }
                 }
-                if let Class::Search {
-                    module,
-                    field,
-                    value,
-                } = &c.class
-                {
+                if let Class::Search { module, key } = &c.class {
                     if rules.has(Rule::Upsert) {
-                        searches.insert(
-                            (*module, field.as_str(), value.as_str()),
-                            (i, mods[*module as usize].writes),
-                        );
+                        searches.insert(*key, (i, mods[*module as usize].writes));
                     }
                 }
             }
@@ -865,10 +1019,12 @@ fn build(
                     && !searches.is_empty()
                 {
                     if let Some(data) = data_array(call.body.as_ref()).filter(|d| d.len() == 1) {
+                        let mname = modules.name(*module).as_bytes();
                         let found = data[0].as_object().and_then(|rec| {
                             rec.iter().find_map(|(f, v)| {
                                 let v = v.as_str()?;
-                                let &(s, w) = searches.get(&(*module, f.as_str(), v))?;
+                                let key = strong_key([mname, f.as_bytes(), v.as_bytes()]);
+                                let &(s, w) = searches.get(&key)?;
                                 let unchanged = relaxed || w == mods[*module as usize].writes;
                                 (unchanged && matches!(fate[s], Fate::Keep)).then(|| (s, f.clone()))
                             })
@@ -885,7 +1041,7 @@ fn build(
                 let m = &mut mods[*module as usize];
                 m.writes += 1;
                 for id in ids {
-                    recs.entry((*module, id.as_str()))
+                    recs.entry((*module, *id))
                         .or_insert(RecState {
                             write: -1,
                             read: -1,
@@ -910,10 +1066,9 @@ fn build(
     }
     recs.clear();
     let mut level: Vec<i64> = vec![-1; n];
-    let mut value_level: HashMap<u64, i64> = HashMap::new();
+    let mut value_level: HashMap<u64, i64> = HashMap::default();
     let mut barrier: i64 = -1;
     let mut max_level: i64 = -1;
-    let mut meta_read: i64 = -1;
     for i in 0..n {
         if !matches!(fate[i], Fate::Keep | Fate::Upsert(_)) {
             continue;
@@ -939,12 +1094,9 @@ fn build(
             Class::Barrier => {
                 l = l.max(max_level + 1);
                 barrier = l;
-                meta_read = meta_read.max(l);
             }
-            Class::Metadata => {
-                meta_read = meta_read.max(l);
-            }
-            Class::ReadWide { module: None } => {}
+            // Metadata and org-wide reads wait for barriers only (metadata writes are barriers).
+            Class::Metadata | Class::ReadWide { module: None } => {}
             Class::ReadWide { module: Some(m) } | Class::Search { module: m, .. } => {
                 let s = &mut mods[*m as usize];
                 l = l
@@ -958,7 +1110,7 @@ fn build(
             Class::ReadId { module, id, .. } => {
                 let s = &mut mods[*module as usize];
                 l = l.max(s.upsert + 1).max(s.wide_write + 1);
-                let r = recs.entry((*module, id.as_str())).or_insert(RecState {
+                let r = recs.entry((*module, *id)).or_insert(RecState {
                     write: -1,
                     read: -1,
                     writes: 0,
@@ -984,12 +1136,8 @@ fn build(
                 // Unique values: two writes setting one value keep their order, and a write
                 // setting one never passes a call that may free one (or the reverse).
                 let mname = modules.name(*module);
-                let values = if has_unique_fields(mname) && kind != WriteKind::Delete {
-                    unique_values(mname, queue[i].body.as_ref())
-                } else {
-                    Vec::new()
-                };
-                for v in &values {
+                let values = &c.unique;
+                for v in values {
                     if let Some(&lv) = value_level.get(v) {
                         l = l.max(lv + 1);
                     }
@@ -1011,12 +1159,12 @@ fn build(
                     WriteKind::Update | WriteKind::Delete => {
                         l = l.max(s.upsert + 1);
                         for id in ids {
-                            if let Some(r) = recs.get(&(*module, id.as_str())) {
+                            if let Some(r) = recs.get(&(*module, *id)) {
                                 l = l.max(r.write + 1).max(r.read + 1);
                             }
                         }
                         for id in ids {
-                            let r = recs.entry((*module, id.as_str())).or_insert(RecState {
+                            let r = recs.entry((*module, *id)).or_insert(RecState {
                                 write: -1,
                                 read: -1,
                                 writes: 0,
@@ -1044,7 +1192,7 @@ fn build(
                     }
                 }
                 for v in values {
-                    value_level.insert(v, l);
+                    value_level.insert(*v, l);
                 }
             }
             Class::Other { module } => {
@@ -1058,14 +1206,6 @@ fn build(
                 s.wide_write = l;
             }
         }
-        if !matches!(c.class, Class::Barrier | Class::Metadata) {
-            l = l.max(0);
-        }
-        if matches!(c.class, Class::Metadata) {
-            l = l.max(0);
-        }
-        // Metadata reads wait for metadata writes (barriers) only.
-        let _ = meta_read;
         level[i] = l;
         max_level = max_level.max(l);
     }
@@ -1078,8 +1218,9 @@ fn build(
             by_level[level[i] as usize].push(i as u32);
         }
     }
-    let mut steps: Vec<Step> = Vec::with_capacity(n / 4 + 16);
-    let mut referenced: std::collections::HashSet<&str> = std::collections::HashSet::new();
+    // At most one step a call: reserved once, so a big plan never moves its steps.
+    let mut steps: Vec<Step> = Vec::with_capacity(if relaxed { 0 } else { n });
+    let mut referenced: HashSet<&str> = HashSet::default();
     for c in classified {
         referenced.extend(c.refs.iter().map(String::as_str));
     }
@@ -1091,9 +1232,13 @@ fn build(
         referenced,
         table: opts.table,
         rules,
+        light: relaxed,
+        memo: Default::default(),
+        paths: Default::default(),
     };
+    let mut credits = 0u64;
     for (lv, calls) in by_level.iter().enumerate() {
-        plan_level(&ctx, calls, lv as u32, &mut steps);
+        credits += plan_level(&ctx, calls, lv as u32, &mut steps);
     }
     // Removed calls: a step of their own, costing nothing, in queue order at the end.
     for (i, f) in fate.iter().enumerate() {
@@ -1102,65 +1247,48 @@ fn build(
             steps.push(Step {
                 ids: vec![call.id.clone()],
                 kind: StepKind::Removed,
-                rule: Some(rule.name().to_string()),
-                method: call.method.clone(),
+                rule: Some(rule.name().into()),
+                method: method_text(&call.method),
                 path: call.path.clone(),
-                query: call.query.clone(),
-                headers: Vec::new(),
-                body: None,
                 records: 0,
                 credits: 0,
                 level: 0,
                 spans: Vec::new(),
+                upserts: Vec::new(),
                 note: Some(why.clone()),
             });
         }
     }
     Built {
         steps,
+        credits,
         levels: by_level.len() as u32,
-        index,
     }
 }
 
-fn get_key(call: &QueuedCall) -> String {
+fn get_key(call: &QueuedCall) -> u64 {
     let mut q: Vec<&(String, String)> = call.query.iter().collect();
     q.sort();
-    let mut k = String::with_capacity(call.path.len() + 32);
-    k.push_str(&call.method);
-    k.push(' ');
-    k.push_str(&call.path);
-    for (a, b) in q {
-        k.push('&');
-        k.push_str(a);
-        k.push('=');
-        k.push_str(b);
-    }
-    k
+    strong_key(
+        std::iter::once(call.path.as_bytes())
+            .chain(q.iter().flat_map(|(a, b)| [a.as_bytes(), b.as_bytes()])),
+    )
 }
 
 fn passthrough(call: &QueuedCall, c: &Classified, level: u32) -> Step {
-    let records = match &c.class {
-        Class::Write { records, .. } => *records,
-        _ => 0,
-    };
+    let records = c.records();
     Step {
         ids: vec![call.id.clone()],
         kind: StepKind::Call,
         rule: None,
-        method: call.method.clone(),
+        method: method_text(&call.method),
         path: call.path.clone(),
-        query: call.query.clone(),
-        headers: call.headers.clone(),
-        body: call.body.clone(),
         records,
         credits: c.credits,
         level,
-        spans: if records > 0 {
-            vec![records]
-        } else {
-            Vec::new()
-        },
+        // One call: its records are the step's (`spans` is for steps of several calls).
+        spans: Vec::new(),
+        upserts: Vec::new(),
         note: None,
     }
 }
@@ -1172,9 +1300,118 @@ struct Ctx<'a> {
     modules: &'a Interner,
     fate: &'a [Fate],
     /// Calls whose created id a later call uses (`@{id}`): never in a bulk job (no ids back).
-    referenced: std::collections::HashSet<&'a str>,
+    referenced: HashSet<&'a str>,
     table: &'a CostTable,
     rules: RuleSet,
+    /// Only credits matter (the lower bound): steps carry no requests.
+    light: bool,
+    /// Credits of synthetic calls by (what, module, count): pricing is by count, so one
+    /// lookup per distinct size.
+    memo: std::cell::RefCell<HashMap<(u8, ModId, u32), u32>>,
+    /// `/crm/v8/{module}` and `/crm/v8/{module}/upsert`, made once per module.
+    paths: std::cell::RefCell<HashMap<(ModId, bool), Arc<str>>>,
+}
+
+/// What a synthetic call is, for pricing by count.
+#[derive(Debug, Clone, Copy)]
+enum Priced {
+    Write(WriteKind),
+    Composite,
+    Coql,
+}
+
+impl Ctx<'_> {
+    /// Credits of one call of `what` on `module` carrying `k` records (sub-requests, ids), by
+    /// the cost table, built as the plan would send it.
+    fn cost(&self, what: Priced, module: ModId, k: u32) -> u32 {
+        if k == 0 {
+            return 0;
+        }
+        let tag = match what {
+            Priced::Write(w) => w as u8,
+            Priced::Composite => 10,
+            Priced::Coql => 11,
+        };
+        if let Some(&c) = self.memo.borrow().get(&(tag, module, k)) {
+            return c;
+        }
+        let name = self.modules.name(module);
+        let n = k as usize;
+        let (method, path, query, body) = match what {
+            Priced::Write(WriteKind::Delete) => (
+                "DELETE",
+                format!("/crm/v8/{name}"),
+                vec![("ids".to_string(), vec!["1"; n].join(","))],
+                None,
+            ),
+            Priced::Write(WriteKind::Upsert) => (
+                "POST",
+                format!("/crm/v8/{name}/upsert"),
+                Vec::new(),
+                Some(json!({"data": vec![Value::Null; n]})),
+            ),
+            Priced::Write(w) => (
+                w.method(),
+                format!("/crm/v8/{name}"),
+                Vec::new(),
+                Some(json!({"data": vec![Value::Null; n]})),
+            ),
+            Priced::Composite => (
+                "POST",
+                "/crm/v8/__composite_requests".to_string(),
+                Vec::new(),
+                Some(json!({"__composite_requests": vec![json!({}); n]})),
+            ),
+            Priced::Coql => (
+                "POST",
+                "/crm/v8/coql".to_string(),
+                Vec::new(),
+                Some(json!({"select_query": format!("select id from {name} limit {k}")})),
+            ),
+        };
+        let c = self
+            .table
+            .price(&Call {
+                method,
+                path: &path,
+                query: &query,
+                body: body.as_ref(),
+            })
+            .map_or(k, |p| p.credits);
+        self.memo.borrow_mut().insert((tag, module, k), c);
+        c
+    }
+
+    fn module_path(&self, module: ModId, upsert: bool) -> Arc<str> {
+        self.paths
+            .borrow_mut()
+            .entry((module, upsert))
+            .or_insert_with(|| {
+                let name = self.modules.name(module);
+                if upsert {
+                    format!("/crm/v8/{name}/upsert").into()
+                } else {
+                    format!("/crm/v8/{name}").into()
+                }
+            })
+            .clone()
+    }
+
+    fn light_step(&self, kind: StepKind, credits: u32, level: u32) -> Step {
+        Step {
+            ids: Vec::new(),
+            kind,
+            rule: None,
+            method: Text::Borrowed(""),
+            path: Arc::from(""),
+            records: 0,
+            credits,
+            level,
+            spans: Vec::new(),
+            upserts: Vec::new(),
+            note: None,
+        }
+    }
 }
 
 impl Classified {
@@ -1204,12 +1441,30 @@ struct GroupPlan {
     riding: bool,
 }
 
-fn plan_level(ctx: &Ctx<'_>, calls: &[u32], level: u32, steps: &mut Vec<Step>) {
+/// A level's steps as they are made, each with its first call's position; only their credits
+/// when nothing but credits is wanted.
+struct LevelSteps {
+    keep: bool,
+    steps: Vec<(u32, Step)>,
+    credits: u64,
+}
+
+impl LevelSteps {
+    fn push(&mut self, first: u32, step: Step) {
+        self.credits += u64::from(step.credits);
+        if self.keep {
+            self.steps.push((first, step));
+        }
+    }
+}
+
+/// Plans one level's calls into `steps`; the credits they cost.
+fn plan_level(ctx: &Ctx<'_>, calls: &[u32], level: u32, steps: &mut Vec<Step>) -> u64 {
     let rules = ctx.rules;
     let mut groups: Vec<Group> = Vec::new();
-    let mut group_of: HashMap<(ModId, u8, &str), usize> = HashMap::new();
-    let mut reads: Vec<(ModId, &str, Vec<u32>)> = Vec::new();
-    let mut read_of: HashMap<(ModId, &str), usize> = HashMap::new();
+    let mut group_of: HashMap<(ModId, u8, u64), usize> = HashMap::default();
+    let mut reads: Vec<(ModId, Vec<u32>)> = Vec::new();
+    let mut read_of: HashMap<(ModId, u64), usize> = HashMap::default();
     // Calls sent one by one unless a composite takes them: (call, composite-eligible).
     let mut singles: Vec<(u32, bool)> = Vec::new();
     for &ci in calls {
@@ -1232,7 +1487,7 @@ fn plan_level(ctx: &Ctx<'_>, calls: &[u32], level: u32, steps: &mut Vec<Step>) {
                 let key = (
                     *module,
                     kind as u8,
-                    if upsert { check } else { shape.as_str() },
+                    if upsert { hash_str(check) } else { *shape },
                 );
                 let g = *group_of.entry(key).or_insert_with(|| {
                     groups.push(Group {
@@ -1247,22 +1502,27 @@ fn plan_level(ctx: &Ctx<'_>, calls: &[u32], level: u32, steps: &mut Vec<Step>) {
                 groups[g].calls.push(ci);
                 groups[g].records += records;
             }
-            Class::ReadId { module, fields, id }
-                if rules.has(Rule::Coql) && coql_fields(fields) && is_plain_id(id) =>
-            {
-                let r = *read_of
-                    .entry((*module, fields.as_str()))
-                    .or_insert_with(|| {
-                        reads.push((*module, fields.as_str(), Vec::new()));
-                        reads.len() - 1
-                    });
-                reads[r].2.push(ci);
+            Class::ReadId {
+                module,
+                fields,
+                coql: true,
+                ..
+            } if rules.has(Rule::Coql) => {
+                let r = *read_of.entry((*module, *fields)).or_insert_with(|| {
+                    reads.push((*module, Vec::new()));
+                    reads.len() - 1
+                });
+                reads[r].1.push(ci);
             }
             _ => singles.push((ci, composite_eligible(ctx, ci))),
         }
     }
 
-    let mut out: Vec<(u32, Step)> = Vec::new();
+    let mut out = LevelSteps {
+        keep: !ctx.light,
+        steps: Vec::new(),
+        credits: 0,
+    };
     let mut plans: Vec<GroupPlan> = Vec::with_capacity(groups.len());
     for g in &groups {
         let bulk = rules.has(Rule::Bulk) && bulk_fits(ctx, g) && bulk_pays(ctx, g);
@@ -1306,15 +1566,14 @@ fn plan_level(ctx: &Ctx<'_>, calls: &[u32], level: u32, steps: &mut Vec<Step>) {
         });
     }
 
-    for (module, fields, ids) in &reads {
-        let mname = ctx.modules.name(*module);
+    for (module, ids) in &reads {
         let mut rest: &[u32] = ids;
         // Five or fewer reads ride a composite more cheaply (shared with other calls).
         let min_coql = if rules.has(Rule::Composite) { 6 } else { 2 };
         while rest.len() >= min_coql {
             let take = rest.len().min(COQL_MAX_IDS);
-            let s = coql_step(ctx, mname, fields, &rest[..take], level);
-            out.push((rest[0], s));
+            let s = coql_step(ctx, *module, &rest[..take], level);
+            out.push(rest[0], s);
             rest = &rest[take..];
         }
         singles.extend(rest.iter().map(|&c| (c, composite_eligible(ctx, c))));
@@ -1364,11 +1623,10 @@ fn plan_level(ctx: &Ctx<'_>, calls: &[u32], level: u32, steps: &mut Vec<Step>) {
         }
     }
     for (g, p) in groups.iter().zip(plans.iter_mut()) {
-        let module = ctx.modules.name(g.module);
         if p.bulk {
             for chunk in records_chunks(ctx, &g.calls, BULK_MAX_ROWS) {
-                let s = bulk_step(ctx, g, module, &chunk, level);
-                out.push((chunk[0], s));
+                let s = bulk_step(ctx, &chunk, level);
+                out.push(chunk[0], s);
             }
             continue;
         }
@@ -1384,23 +1642,39 @@ fn plan_level(ctx: &Ctx<'_>, calls: &[u32], level: u32, steps: &mut Vec<Step>) {
                 cs = &cs[..keep];
             }
             if !cs.is_empty() {
-                out.push((cs[0], batch_step(ctx, g, module, cs, level)));
+                out.push(cs[0], batch_step(ctx, g, cs, level));
             }
         }
     }
-    let riding: std::collections::HashSet<u32> = composite_calls.iter().copied().collect();
+    let riding: HashSet<u32> = composite_calls.iter().copied().collect();
     for &(ci, _) in &singles {
         if !riding.contains(&ci) {
-            out.push((ci, single_step(ctx, ci, level)));
+            out.push(ci, single_step(ctx, ci, level));
         }
     }
-    out.sort_by_key(|(first, _)| *first);
-    steps.extend(out.into_iter().map(|(_, s)| s));
+    // Queue order by first call; sorting positions, not the steps, keeps the moves down.
+    let mut order: Vec<(u32, u32)> = out
+        .steps
+        .iter()
+        .enumerate()
+        .map(|(k, (first, _))| (*first, k as u32))
+        .collect();
+    order.sort_unstable();
+    steps.reserve(order.len());
+    for &(_, k) in &order {
+        steps.push(std::mem::take(&mut out.steps[k as usize].1));
+    }
     // Composites come last in the level: a remainder that left a batch still runs after it.
     composite_calls.sort_unstable();
+    let mut credits = out.credits;
     for chunk in composite_calls.chunks(COMPOSITE_MAX) {
-        steps.push(composite_step(ctx, chunk, level));
+        let s = composite_step(ctx, chunk, level);
+        credits += u64::from(s.credits);
+        if !ctx.light {
+            steps.push(s);
+        }
     }
+    credits
 }
 
 fn coql_fields(fields: &str) -> bool {
@@ -1433,54 +1707,21 @@ fn composite_eligible(ctx: &Ctx<'_>, ci: u32) -> bool {
     }
 }
 
-/// Credits of one call of `g`'s kind carrying `k` records, by the cost table.
-fn group_cost(ctx: &Ctx<'_>, g: &Group, module: &str, k: u32) -> u32 {
-    if k == 0 {
-        return 0;
-    }
-    let (path, query, body) = match g.kind {
-        WriteKind::Delete => (
-            format!("/crm/v8/{module}"),
-            vec![("ids".to_string(), vec!["1"; k as usize].join(","))],
-            None,
-        ),
-        WriteKind::Upsert => (
-            format!("/crm/v8/{module}/upsert"),
-            Vec::new(),
-            Some(json!({"data": vec![Value::Null; k as usize]})),
-        ),
-        _ => (
-            format!("/crm/v8/{module}"),
-            Vec::new(),
-            Some(json!({"data": vec![Value::Null; k as usize]})),
-        ),
-    };
-    ctx.table
-        .price(&Call {
-            method: g.kind.method(),
-            path: &path,
-            query: &query,
-            body: body.as_ref(),
-        })
-        .map_or(k, |p| p.credits)
-}
-
 /// How many trailing single-record calls of `chunk` must leave it for the chunk to cost one
 /// credit less (0: none can).
 fn trailing_to_save(ctx: &Ctx<'_>, g: &Group, chunk: &[u32]) -> usize {
-    let module = ctx.modules.name(g.module);
     let records: u32 = chunk
         .iter()
         .map(|&c| ctx.classified[c as usize].records())
         .sum();
-    let full = group_cost(ctx, g, module, records);
+    let full = ctx.cost(Priced::Write(g.kind), g.module, records);
     let mut left = records;
     for (t, &ci) in chunk.iter().rev().enumerate() {
         if !composite_eligible(ctx, ci) || t + 1 > COMPOSITE_MAX * 2 {
             return 0;
         }
         left -= 1;
-        if group_cost(ctx, g, module, left) < full {
+        if ctx.cost(Priced::Write(g.kind), g.module, left) < full {
             return t + 1;
         }
     }
@@ -1493,7 +1734,7 @@ fn bulk_fits(ctx: &Ctx<'_>, g: &Group) -> bool {
             let i = ci as usize;
             let call = &ctx.queue[i];
             ctx.classified[i].refs.is_empty()
-                && !ctx.referenced.contains(call.id.as_str())
+                && !ctx.referenced.contains(&*call.id)
                 && call.query.is_empty()
                 && data_array(call.body.as_ref()).is_some_and(|d| {
                     d.iter().all(|r| {
@@ -1506,11 +1747,10 @@ fn bulk_fits(ctx: &Ctx<'_>, g: &Group) -> bool {
 
 /// A Bulk Write costs the job plus the upload; it pays when that is below the batches' cost.
 fn bulk_pays(ctx: &Ctx<'_>, g: &Group) -> bool {
-    let module = ctx.modules.name(g.module);
     let per_job = bulk_job_credits(ctx.table);
     let jobs = g.records.div_ceil(BULK_MAX_ROWS);
-    let batches = (g.records / BATCH_MAX) * group_cost(ctx, g, module, BATCH_MAX)
-        + group_cost(ctx, g, module, g.records % BATCH_MAX);
+    let batches = (g.records / BATCH_MAX) * ctx.cost(Priced::Write(g.kind), g.module, BATCH_MAX)
+        + ctx.cost(Priced::Write(g.kind), g.module, g.records % BATCH_MAX);
     u64::from(jobs) * u64::from(per_job) < u64::from(batches)
 }
 
@@ -1548,263 +1788,158 @@ fn records_chunks(ctx: &Ctx<'_>, calls: &[u32], max: u32) -> Vec<Vec<u32>> {
 }
 
 /// The records of the calls, in order (an update by path id gets its `id`).
-fn records_of(ctx: &Ctx<'_>, cs: &[u32]) -> (Vec<Value>, Vec<u32>) {
-    let mut data = Vec::new();
-    let mut spans = Vec::with_capacity(cs.len());
-    for &ci in cs {
-        let call = &ctx.queue[ci as usize];
-        let recs = data_array(call.body.as_ref()).cloned().unwrap_or_default();
-        spans.push(recs.len() as u32);
-        if let Class::Write {
-            kind: WriteKind::Update,
-            ids,
-            ..
-        } = &ctx.classified[ci as usize].class
-        {
-            // PUT /{module}/{id}: the id lives in the path.
-            for (mut r, id) in recs.into_iter().zip(ids.iter()) {
-                if let Value::Object(o) = &mut r {
-                    o.entry("id").or_insert_with(|| Value::from(id.clone()));
-                }
-                data.push(r);
-            }
-        } else {
-            data.extend(recs);
-        }
-    }
-    (data, spans)
-}
-
-fn ids_of(ctx: &Ctx<'_>, cs: &[u32]) -> Vec<String> {
+fn ids_of(ctx: &Ctx<'_>, cs: &[u32]) -> Vec<Arc<str>> {
     cs.iter()
         .map(|&c| ctx.queue[c as usize].id.clone())
         .collect()
 }
 
-fn price_step(ctx: &Ctx<'_>, s: &Step) -> u32 {
-    ctx.table
-        .price(&Call {
-            method: &s.method,
-            path: &s.path,
-            query: &s.query,
-            body: s.body.as_ref(),
-        })
-        .map_or(0, |p| p.credits)
+fn spans_of(ctx: &Ctx<'_>, cs: &[u32]) -> Vec<u32> {
+    cs.iter()
+        .map(|&c| ctx.classified[c as usize].records())
+        .collect()
 }
 
-/// A body's keys other than the records (`trigger`, `wf_trigger` …), kept on the batch.
-fn body_extras(call: &QueuedCall) -> Map<String, Value> {
-    match &call.body {
-        Some(Value::Object(o)) => o
-            .iter()
-            .filter(|(k, _)| k.as_str() != "data" && k.as_str() != "duplicate_check_fields")
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect(),
-        _ => Map::new(),
-    }
-}
-
-fn batch_step(ctx: &Ctx<'_>, g: &Group, module: &str, cs: &[u32], level: u32) -> Step {
-    let first = &ctx.queue[cs[0] as usize];
-    let upsert_converted = cs
+/// The upsert key of each covered call a search turned into an upsert ("" for the others);
+/// empty when none was.
+fn upserts_of(ctx: &Ctx<'_>, cs: &[u32]) -> Vec<String> {
+    if !cs
         .iter()
-        .any(|&c| matches!(ctx.fate[c as usize], Fate::Upsert(_)));
-    if cs.len() == 1 && !upsert_converted {
+        .any(|&c| matches!(ctx.fate[c as usize], Fate::Upsert(_)))
+    {
+        return Vec::new();
+    }
+    cs.iter()
+        .map(|&c| match &ctx.fate[c as usize] {
+            Fate::Upsert(f) => f.clone(),
+            _ => String::new(),
+        })
+        .collect()
+}
+
+fn batch_step(ctx: &Ctx<'_>, g: &Group, cs: &[u32], level: u32) -> Step {
+    let upserts = upserts_of(ctx, cs);
+    if cs.len() == 1 && upserts.is_empty() {
         return single_step(ctx, cs[0], level);
     }
-    let rule = if upsert_converted {
-        Rule::Upsert
-    } else {
+    let records: u32 = cs
+        .iter()
+        .map(|&c| ctx.classified[c as usize].records())
+        .sum();
+    let credits = ctx.cost(Priced::Write(g.kind), g.module, records);
+    if ctx.light {
+        return ctx.light_step(StepKind::Call, credits, level);
+    }
+    let rule = if upserts.is_empty() {
         Rule::Batch
+    } else {
+        Rule::Upsert
     };
-    let mut step = Step {
+    let path = ctx.module_path(g.module, g.kind == WriteKind::Upsert);
+    // Upserts say their key; the other batches say enough by rule, method and records.
+    let note = (g.kind == WriteKind::Upsert && !g.check.is_empty())
+        .then(|| format!("upserts keyed on {}", g.check));
+    Step {
         ids: ids_of(ctx, cs),
         kind: StepKind::Call,
         rule: Some(rule.name().into()),
         method: g.kind.method().into(),
-        path: format!("/crm/v8/{module}"),
-        query: first
-            .query
-            .iter()
-            .filter(|(k, _)| k != "ids")
-            .cloned()
-            .collect(),
-        headers: first.headers.clone(),
-        body: None,
-        records: 0,
-        credits: 0,
+        path,
+        records,
+        credits,
         level,
-        spans: Vec::new(),
-        note: None,
-    };
-    if g.kind == WriteKind::Delete {
-        let mut ids = Vec::new();
-        let mut spans = Vec::new();
-        for &ci in cs {
-            if let Class::Write { ids: i, .. } = &ctx.classified[ci as usize].class {
-                spans.push(i.len() as u32);
-                ids.extend(i.iter().cloned());
-            }
-        }
-        step.query.push(("ids".into(), ids.join(",")));
-        step.records = ids.len() as u32;
-        step.spans = spans;
-        step.note = Some(format!("{} deletes in one call", cs.len()));
-    } else {
-        let (data, spans) = records_of(ctx, cs);
-        let mut body = body_extras(first);
-        step.records = data.len() as u32;
-        body.insert("data".into(), Value::Array(data));
-        if g.kind == WriteKind::Upsert {
-            step.path = format!("/crm/v8/{module}/upsert");
-            if !g.check.is_empty() {
-                let fields: Vec<Value> = g.check.split(',').map(Value::from).collect();
-                body.insert("duplicate_check_fields".into(), Value::Array(fields));
-            }
-        }
-        step.body = Some(Value::Object(body));
-        step.spans = spans;
-        step.note = Some(format!(
-            "{} {} calls, {} records",
-            cs.len(),
-            g.kind.operation(),
-            step.records
-        ));
+        spans: spans_of(ctx, cs),
+        upserts,
+        note,
     }
-    step.credits = price_step(ctx, &step);
-    step
 }
 
 /// A call sent alone: as queued, or as the upsert its search turned it into.
 fn single_step(ctx: &Ctx<'_>, ci: u32, level: u32) -> Step {
     let i = ci as usize;
-    let mut step = passthrough(&ctx.queue[i], &ctx.classified[i], level);
-    if let Fate::Upsert(field) = &ctx.fate[i] {
-        to_upsert(&mut step, field);
-        step.credits = price_step(ctx, &step);
+    let c = &ctx.classified[i];
+    let upsert = match (&ctx.fate[i], &c.class) {
+        (Fate::Upsert(field), Class::Write { module, .. }) => Some((field, *module)),
+        _ => None,
+    };
+    let credits = match upsert {
+        Some((_, module)) => ctx.cost(Priced::Write(WriteKind::Upsert), module, c.records()),
+        None => c.credits,
+    };
+    if ctx.light {
+        return ctx.light_step(StepKind::Call, credits, level);
+    }
+    let mut step = passthrough(&ctx.queue[i], c, level);
+    if let Some((field, module)) = upsert {
+        step.method = "POST".into();
+        step.path = ctx.module_path(module, true);
+        step.rule = Some(Rule::Upsert.name().into());
+        step.upserts = vec![field.clone()];
+        step.note = Some(format!("upsert keyed on {field} (its search removed)"));
+        step.credits = credits;
     }
     step
 }
 
-/// Turns a one-record insert or update into an upsert keyed on `field`.
-fn to_upsert(step: &mut Step, field: &str) {
-    let module = step.path.split('/').nth(3).unwrap_or("").to_string();
-    let mut body = match step.body.take() {
-        Some(Value::Object(o)) => o,
-        _ => Map::new(),
-    };
-    if let Some(Value::Array(data)) = body.get_mut("data") {
-        // PUT /{module}/{id}: the id moves into the record.
-        if let Some(id) = step.path.split('/').nth(4) {
-            if let Some(Value::Object(r)) = data.get_mut(0) {
-                r.entry("id").or_insert_with(|| Value::from(id));
-            }
-        }
+fn coql_step(ctx: &Ctx<'_>, module: ModId, cs: &[u32], level: u32) -> Step {
+    let credits = ctx.cost(Priced::Coql, module, cs.len() as u32);
+    if ctx.light {
+        return ctx.light_step(StepKind::Call, credits, level);
     }
-    body.insert("duplicate_check_fields".into(), json!([field]));
-    step.method = "POST".into();
-    step.path = format!("/crm/v8/{module}/upsert");
-    step.body = Some(Value::Object(body));
-    step.rule = Some(Rule::Upsert.name().into());
-    step.note = Some(format!("upsert keyed on {field} (its search removed)"));
-}
-
-fn coql_step(ctx: &Ctx<'_>, module: &str, fields: &str, cs: &[u32], level: u32) -> Step {
-    let ids: Vec<&str> = cs
-        .iter()
-        .filter_map(|&c| match &ctx.classified[c as usize].class {
-            Class::ReadId { id, .. } => Some(id.as_str()),
-            _ => None,
-        })
-        .collect();
-    let query = format!(
-        "select {fields} from {module} where id in ({}) limit {}",
-        ids.join(","),
-        ids.len().max(1)
-    );
-    let mut step = Step {
+    Step {
         ids: ids_of(ctx, cs),
         kind: StepKind::Call,
         rule: Some(Rule::Coql.name().into()),
         method: "POST".into(),
         path: "/crm/v8/coql".into(),
-        query: Vec::new(),
-        headers: ctx.queue[cs[0] as usize].headers.clone(),
-        body: Some(json!({ "select_query": query })),
         records: 0,
-        credits: 0,
+        credits,
         level,
         spans: Vec::new(),
-        note: Some(format!("{} reads by id in one query", cs.len())),
-    };
-    step.credits = price_step(ctx, &step);
-    step
+        upserts: Vec::new(),
+        note: None,
+    }
 }
 
-fn bulk_step(ctx: &Ctx<'_>, g: &Group, module: &str, cs: &[u32], level: u32) -> Step {
-    let (data, spans) = records_of(ctx, cs);
-    let records = data.len() as u32;
+fn bulk_step(ctx: &Ctx<'_>, cs: &[u32], level: u32) -> Step {
+    let credits = bulk_job_credits(ctx.table);
+    if ctx.light {
+        return ctx.light_step(StepKind::BulkWrite, credits, level);
+    }
+    let spans = spans_of(ctx, cs);
+    let records = spans.iter().sum();
     Step {
         ids: ids_of(ctx, cs),
         kind: StepKind::BulkWrite,
         rule: Some(Rule::Bulk.name().into()),
         method: "POST".into(),
         path: "/crm/bulk/v8/write".into(),
-        query: Vec::new(),
-        headers: ctx.queue[cs[0] as usize].headers.clone(),
-        body: Some(json!({"operation": g.kind.operation(), "module": module, "data": data})),
         records,
-        credits: bulk_job_credits(ctx.table),
+        credits,
         level,
         spans,
-        note: Some(format!(
-            "upload + Bulk Write job of {records} rows, completion by callback"
-        )),
+        upserts: Vec::new(),
+        note: Some("upload, then the job; its end comes by callback".into()),
     }
 }
 
 fn composite_step(ctx: &Ctx<'_>, cs: &[u32], level: u32) -> Step {
-    let mut subs = Vec::with_capacity(cs.len());
-    let mut spans = Vec::with_capacity(cs.len());
-    for &ci in cs {
-        let s = single_step(ctx, ci, level);
-        let mut sub = Map::new();
-        sub.insert("sub_request_id".into(), Value::from(s.ids[0].clone()));
-        sub.insert("method".into(), Value::from(s.method.clone()));
-        sub.insert("uri".into(), Value::from(s.path.clone()));
-        if !s.query.is_empty() {
-            let params: Map<String, Value> = s
-                .query
-                .iter()
-                .map(|(k, v)| (k.clone(), Value::from(v.clone())))
-                .collect();
-            sub.insert("params".into(), Value::Object(params));
-        }
-        if let Some(b) = s.body {
-            sub.insert("body".into(), b);
-        }
-        spans.push(s.records);
-        subs.push(Value::Object(sub));
+    let credits = ctx.cost(Priced::Composite, 0, cs.len() as u32);
+    if ctx.light {
+        return ctx.light_step(StepKind::Call, credits, level);
     }
-    let mut step = Step {
+    let spans = spans_of(ctx, cs);
+    Step {
         ids: ids_of(ctx, cs),
         kind: StepKind::Call,
         rule: Some(Rule::Composite.name().into()),
         method: "POST".into(),
         path: "/crm/v8/__composite_requests".into(),
-        query: Vec::new(),
-        headers: Vec::new(),
-        body: Some(json!({
-            "rollback_on_fail": false,
-            "parallel_execution": false,
-            "__composite_requests": subs,
-        })),
         records: spans.iter().sum(),
-        credits: 0,
+        credits,
         level,
         spans,
-        note: Some(format!("{} sub-requests in order", cs.len())),
-    };
-    step.credits = price_step(ctx, &step);
-    step
+        upserts: upserts_of(ctx, cs),
+        note: None,
+    }
 }

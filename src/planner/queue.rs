@@ -5,6 +5,7 @@
 
 use std::collections::HashSet;
 use std::path::Path;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -13,11 +14,12 @@ use serde_json::{Map, Value};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct QueuedCall {
     /// The call's id in the queue: the one given, else `L<line>` (JSONL) or `E<entry>` (HAR).
-    pub id: String,
+    /// Shared (`Arc`): a plan names calls by id, and a million-step plan clones them all.
+    pub id: Arc<str>,
     /// Upper-case HTTP method.
     pub method: String,
     /// The path, from `/crm/…`, without query (a full URL is reduced to its path).
-    pub path: String,
+    pub path: Arc<str>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub query: Vec<(String, String)>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -203,9 +205,9 @@ fn build(
         })
         .collect();
     Ok(QueuedCall {
-        id,
+        id: id.into(),
         method,
-        path: path.to_string(),
+        path: path.into(),
         query,
         headers,
         body,
@@ -302,9 +304,9 @@ pub fn parse_har(text: &str, file: &str) -> Loaded {
 /// Writes calls as JSONL (the hold mode's format and the one `plan` reads back).
 pub fn to_jsonl_line(call: &QueuedCall) -> String {
     let mut obj = Map::new();
-    obj.insert("id".into(), Value::from(call.id.clone()));
+    obj.insert("id".into(), Value::from(&*call.id));
     obj.insert("method".into(), Value::from(call.method.clone()));
-    obj.insert("path".into(), Value::from(call.path.clone()));
+    obj.insert("path".into(), Value::from(&*call.path));
     if !call.query.is_empty() {
         let q: Map<String, Value> = call
             .query
@@ -347,8 +349,8 @@ not json
         let l = parse(text, "q.jsonl");
         assert_eq!(l.calls.len(), 2);
         assert_eq!(l.calls[0].method, "POST");
-        assert_eq!(l.calls[1].id, "L4");
-        assert_eq!(l.calls[1].path, "/crm/v8/Leads/12");
+        assert_eq!(&*l.calls[1].id, "L4");
+        assert_eq!(&*l.calls[1].path, "/crm/v8/Leads/12");
         assert_eq!(l.calls[1].query, vec![("fields".into(), "Email".into())]);
         let at: Vec<&str> = l.bad.iter().map(|b| b.at.as_str()).collect();
         assert_eq!(
@@ -377,7 +379,7 @@ not json
         ]}});
         let l = parse(&har.to_string(), "x.har");
         assert_eq!(l.calls.len(), 2);
-        assert_eq!(l.calls[0].id, "E0");
+        assert_eq!(&*l.calls[0].id, "E0");
         assert!(l.calls[0].headers.is_empty());
         assert_eq!(l.calls[1].query, vec![("ids".into(), "1,2".into())]);
         assert_eq!(l.bad.len(), 1);

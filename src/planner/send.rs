@@ -19,6 +19,8 @@ use serde_json::{json, Value};
 use tokio::sync::{mpsc, Semaphore};
 
 use super::plan::{Plan, Step, StepKind};
+use super::queue::QueuedCall;
+use super::request::{self, Request};
 use crate::credits::{Call, CostTable};
 use crate::secret::Secret;
 
@@ -126,8 +128,15 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Sends `plan` to `opts.upstream` and reports predicted against charged credits.
-pub async fn send(plan: &Plan, opts: SendOptions) -> anyhow::Result<Report> {
+/// Sends `plan` (made from `queue`) to `opts.upstream` and reports predicted against charged
+/// credits.
+pub async fn send(plan: &Plan, queue: &[QueuedCall], opts: SendOptions) -> anyhow::Result<Report> {
+    let by_id: HashMap<&str, &QueuedCall> = queue.iter().map(|c| (&*c.id, c)).collect();
+    let requests: Vec<Result<Request, String>> = plan
+        .steps
+        .iter()
+        .map(|s| request::build(s, |id| by_id.get(id).copied()))
+        .collect();
     let started = Instant::now();
     let since_ms = chrono::Utc::now().timestamp_millis();
     let mut proxy_cfg = crate::proxy::ProxyConfig::new(&opts.upstream, &opts.ledger);
@@ -170,14 +179,16 @@ pub async fn send(plan: &Plan, opts: SendOptions) -> anyhow::Result<Report> {
     }
     for (_, steps) in levels {
         let mut set = tokio::task::JoinSet::new();
-        for chain in chains(&plan.steps, &steps) {
+        for chain in chains(&plan.steps, &requests, &steps) {
             let runner = runner.clone();
-            let chain_steps: Vec<(usize, Step)> =
-                chain.iter().map(|&i| (i, plan.steps[i].clone())).collect();
+            let chain_steps: Vec<(usize, Step, Result<Request, String>)> = chain
+                .iter()
+                .map(|&i| (i, plan.steps[i].clone(), requests[i].clone()))
+                .collect();
             set.spawn(async move {
                 let mut out = Vec::new();
-                for (i, s) in chain_steps {
-                    out.push((i, runner.run_step(i, &s).await));
+                for (i, s, r) in chain_steps {
+                    out.push((i, runner.run_step(i, &s, r).await));
                 }
                 out
             });
@@ -213,10 +224,10 @@ pub async fn send(plan: &Plan, opts: SendOptions) -> anyhow::Result<Report> {
 fn removed_result(i: usize, s: &Step) -> StepResult {
     StepResult {
         step: i,
-        ids: s.ids.clone(),
-        rule: s.rule.clone(),
-        method: s.method.clone(),
-        path: s.path.clone(),
+        ids: s.ids.iter().map(|i| i.to_string()).collect(),
+        rule: s.rule.as_ref().map(|r| r.to_string()),
+        method: s.method.to_string(),
+        path: s.path.to_string(),
         status: 0,
         predicted_credits: 0,
         charged_credits: 0,
@@ -240,7 +251,7 @@ async fn sandbox_used(http: &reqwest::Client, base: &str) -> anyhow::Result<u64>
 }
 
 /// The modules a step touches (a composite: all of its sub-requests').
-fn modules_of(s: &Step) -> Vec<String> {
+fn modules_of(s: &Step, r: Option<&Request>) -> Vec<String> {
     let module = |path: &str| {
         let segs = crate::credits::table::normalise_path(path);
         match segs.as_slice() {
@@ -248,10 +259,9 @@ fn modules_of(s: &Step) -> Vec<String> {
             _ => None,
         }
     };
+    let body = r.and_then(|r| r.body.as_ref());
     if s.path.ends_with("__composite_requests") {
-        let subs = s
-            .body
-            .as_ref()
+        let subs = body
             .and_then(|b| b.get("__composite_requests"))
             .and_then(Value::as_array);
         return subs
@@ -261,11 +271,7 @@ fn modules_of(s: &Step) -> Vec<String> {
             .collect();
     }
     if s.kind == StepKind::BulkWrite {
-        let m = s
-            .body
-            .as_ref()
-            .and_then(|b| b.get("module"))
-            .and_then(Value::as_str);
+        let m = body.and_then(|b| b.get("module")).and_then(Value::as_str);
         return m.map(String::from).into_iter().collect();
     }
     if s.path.ends_with("/coql") {
@@ -276,7 +282,7 @@ fn modules_of(s: &Step) -> Vec<String> {
 
 /// Splits a level's steps into chains: steps sharing a module (transitively) form one chain,
 /// kept in plan order.
-fn chains(all: &[Step], steps: &[usize]) -> Vec<Vec<usize>> {
+fn chains(all: &[Step], requests: &[Result<Request, String>], steps: &[usize]) -> Vec<Vec<usize>> {
     let mut parent: Vec<usize> = (0..steps.len()).collect();
     fn find(p: &mut [usize], mut x: usize) -> usize {
         while p[x] != x {
@@ -287,7 +293,7 @@ fn chains(all: &[Step], steps: &[usize]) -> Vec<Vec<usize>> {
     }
     let mut owner: HashMap<String, usize> = HashMap::new();
     for (k, &i) in steps.iter().enumerate() {
-        for m in modules_of(&all[i]) {
+        for m in modules_of(&all[i], requests[i].as_ref().ok()) {
             match owner.get(&m) {
                 Some(&o) => {
                     let (a, b) = (find(&mut parent, o), find(&mut parent, k));
@@ -426,20 +432,33 @@ fn created_id(r: &Value) -> Option<String> {
 }
 
 impl Runner {
-    async fn run_step(&self, index: usize, step: &Step) -> StepResult {
+    async fn run_step(
+        &self,
+        index: usize,
+        step: &Step,
+        request: Result<Request, String>,
+    ) -> StepResult {
         let mut result = removed_result(index, step);
         result.predicted_credits = step.credits;
         result.records = step.records;
+        let request = match request {
+            Ok(r) => r,
+            Err(e) => {
+                result.error = Some(e);
+                result.failed_records = step.records;
+                return result;
+            }
+        };
         let slots = if step.path.ends_with("__composite_requests") {
             5
         } else {
             1
         };
         let price = self.table.price(&Call {
-            method: &step.method,
-            path: &step.path,
-            query: &step.query,
-            body: step.body.as_ref(),
+            method: &request.method,
+            path: &request.path,
+            query: &request.query,
+            body: request.body.as_ref(),
         });
         let needs_sub = price.as_ref().is_ok_and(|p| p.sub_concurrency);
         let slots = slots.min(self.opts.concurrency.max(1));
@@ -450,9 +469,9 @@ impl Runner {
             None
         };
         let outcome = if step.kind == StepKind::BulkWrite {
-            self.bulk(index, step, &mut result).await
+            self.bulk(index, &request, &mut result).await
         } else {
-            self.call(index, step, &mut result).await
+            self.call(index, step, &request, &mut result).await
         };
         if let Err(e) = outcome {
             result.error = Some(e);
@@ -529,16 +548,22 @@ impl Runner {
         }
     }
 
-    async fn call(&self, index: usize, step: &Step, result: &mut StepResult) -> Result<(), String> {
+    async fn call(
+        &self,
+        index: usize,
+        step: &Step,
+        request: &Request,
+        result: &mut StepResult,
+    ) -> Result<(), String> {
         let created = lock(&self.created).clone();
-        let path = resolve_str(&step.path, &created)?;
-        let mut query = step.query.clone();
+        let path = resolve_str(&request.path, &created)?;
+        let mut query = request.query.clone();
         for (_, v) in query.iter_mut() {
             if v.contains("@{") {
                 *v = resolve_str(v, &created)?;
             }
         }
-        let mut body = step.body.clone();
+        let mut body = request.body.clone();
         // A record (or sub-request) naming a call that created nothing fails alone, as it
         // would have when queued; the rest of the step is sent.
         let mut sent = step.clone();
@@ -558,10 +583,10 @@ impl Runner {
         let (status, answer) = self
             .send(
                 index,
-                &step.method,
+                &request.method,
                 &path,
                 &query,
-                &step.headers,
+                &request.headers,
                 body.as_ref(),
                 result,
             )
@@ -601,7 +626,7 @@ impl Runner {
                         let failed = d.iter().filter(|r| !record_ok(r)).count() as u32;
                         result.failed_records += failed.min(records);
                         if let Some(cid) = d.first().and_then(created_id) {
-                            lock(&self.created).insert(id, cid);
+                            lock(&self.created).insert(id.to_string(), cid);
                         }
                     }
                     _ if sub.get("status").and_then(Value::as_str) != Some("success") => {
@@ -629,17 +654,22 @@ impl Runner {
             let part = data.get(at..(at + n).min(data.len())).unwrap_or_default();
             result.failed_records += part.iter().filter(|r| !record_ok(r)).count() as u32;
             if let (Some(id), Some(cid)) = (step.ids.get(k), part.first().and_then(created_id)) {
-                lock(&self.created).insert(id.clone(), cid);
+                lock(&self.created).insert(id.to_string(), cid);
             }
             at += n;
         }
     }
 
-    async fn bulk(&self, index: usize, step: &Step, result: &mut StepResult) -> Result<(), String> {
+    async fn bulk(
+        &self,
+        index: usize,
+        request: &Request,
+        result: &mut StepResult,
+    ) -> Result<(), String> {
         let Some(cb) = &self.callbacks else {
             return Err("no callback listener".into());
         };
-        let body = step.body.as_ref().ok_or("bulk step without records")?;
+        let body = request.body.as_ref().ok_or("bulk step without records")?;
         let module = body
             .get("module")
             .and_then(Value::as_str)

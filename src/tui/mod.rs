@@ -190,6 +190,7 @@ pub fn run(paths: Paths, config: Loaded, model: CreditModel, opts: Options) -> a
                     retention_days: cfg.ledger.retention_days,
                     charge_not_modified: true,
                     cache: metadata_cache.clone(),
+                    hold: None,
                 },
                 "127.0.0.1:0".parse()?,
             )
