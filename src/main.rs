@@ -24,6 +24,9 @@ pub struct Cli {
     /// Console: colour theme (dark, light, high-contrast, or one of yours).
     #[arg(long)]
     theme: Option<String>,
+    /// Console: the queue the Planner tab plans (JSONL, HAR, or a `proxy --hold` file).
+    #[arg(long, value_name = "FILE")]
+    queue: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -70,7 +73,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        None => commands::console::run(cli.profile, cli.theme),
+        None => commands::console::run(cli.profile, cli.theme, cli.queue),
         Some(Command::Limits(a)) => commands::limits::run(a),
         Some(Command::Cost(a)) => commands::cost::run(a),
         Some(Command::Paths(a)) => commands::paths::run(a),

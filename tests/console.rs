@@ -5,14 +5,20 @@ use std::collections::BTreeMap;
 
 use creditops::credits::Editions;
 use creditops::ledger::{CallRecord, LedgerWriter};
+use creditops::planner::send::{send, SendOptions};
+use creditops::planner::{QueuedCall, Rule};
+use creditops::secret::Secret;
 use creditops::theme::ThemeSet;
-use creditops::tui::app::{App, Input, Source};
+use creditops::tui::app::{App, Command, Input, Source};
 use creditops::tui::data::{read, Snapshot};
 use creditops::tui::keys::Bindings;
 use crossterm::event::{
     Event, KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind,
 };
 use ratatui::backend::TestBackend;
+
+mod common;
+use common::Sb;
 use ratatui::Terminal;
 
 /// 2026-11-27T12:00:00Z.
@@ -160,20 +166,133 @@ async fn gauges_view_at_80x24_and_200x50() {
     insta::assert_snapshot!("gauges_200x50", render(&a, 200, 50).backend());
 }
 
-#[tokio::test]
-async fn pending_tabs_say_which_issue_brings_them() {
-    let (_d, snap) = fixture_snapshot().await;
-    let mut a = app(snap, false);
-    for (tab, issue) in [('5', "#8")] {
-        a.on_input(key(tab));
-        let t = render(&a, 80, 24);
-        let text = format!("{}", t.backend());
-        assert!(
-            text.contains(&format!("issue {issue} brings this tab")),
-            "tab {tab}:\n{text}"
-        );
-        insta::assert_snapshot!(format!("tab_{tab}_80x24"), t.backend());
+/// 23 single-record inserts in three modules, a metadata GET twice, a search and its insert.
+fn planner_queue() -> Vec<QueuedCall> {
+    let mut lines = Vec::new();
+    for (i, m) in ["Leads", "Contacts", "Deals"]
+        .iter()
+        .cycle()
+        .take(23)
+        .enumerate()
+    {
+        let rec = match *m {
+            "Deals" => serde_json::json!({"Deal_Name": format!("D{i}"), "Stage": "Qualification"}),
+            _ => serde_json::json!({"Last_Name": format!("N{i}")}),
+        };
+        lines.push(serde_json::json!({"id": format!("w{i}"), "method": "POST", "path": format!("/crm/v8/{m}"), "body": {"data": [rec]}}));
     }
+    for i in 0..2 {
+        lines.push(serde_json::json!({"id": format!("f{i}"), "method": "GET", "path": "/crm/v8/settings/fields", "query": {"module": "Leads"}}));
+    }
+    lines.push(serde_json::json!({"id": "s", "method": "GET", "path": "/crm/v8/Contacts/search", "query": {"criteria": "(Email:equals:view@test.example)"}}));
+    lines.push(serde_json::json!({"id": "u", "method": "POST", "path": "/crm/v8/Contacts", "body": {"data": [{"Last_Name": "V", "Email": "view@test.example"}]}}));
+    let text: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+    let loaded = creditops::planner::parse(&text.join("\n"), "q.jsonl");
+    assert!(loaded.bad.is_empty());
+    loaded.calls
+}
+
+fn esc() -> Input {
+    Input::Terminal(Event::Key(KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE)))
+}
+
+fn enter() -> Input {
+    Input::Terminal(Event::Key(KeyEvent::new(
+        KeyCode::Enter,
+        KeyModifiers::NONE,
+    )))
+}
+
+#[tokio::test]
+async fn planner_view_replans_toggles_rules_and_sends_after_confirming() {
+    let (_d, snap) = fixture_snapshot().await;
+    let mut a = app(snap, true);
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    a.commands = Some(tx);
+    a.planner.target = Some("the embedded sandbox".into());
+    let queue = planner_queue();
+    a.planner.load(
+        "q.jsonl".into(),
+        queue.clone(),
+        vec!["q.jsonl:27: not JSON: expected value at line 1 column 1".into()],
+    );
+    a.on_input(key('5'));
+    let t = render(&a, 120, 30);
+    let text = format!("{}", t.backend());
+    for needle in [
+        "Planner · q.jsonl",
+        "lower bound",
+        "[x] batch",
+        "saved by rule",
+        "1 line(s) of the queue could not be read",
+        "Queue: 27 calls",
+    ] {
+        assert!(text.contains(needle), "missing {needle}:\n{text}");
+    }
+    insta::assert_snapshot!("planner_120x30", t.backend());
+    let planned = a.planner.plan.as_ref().unwrap().credits_after;
+    assert!(planned < 27, "the plan saves credits: {planned}");
+
+    // The cursor starts on `batch`: space turns it off; nothing changes until p re-plans.
+    a.on_input(key(' '));
+    assert!(!a.planner.rules.has(Rule::Batch));
+    assert_eq!(a.planner.plan.as_ref().unwrap().credits_after, planned);
+    assert!(format!("{}", render(&a, 120, 30).backend()).contains("changed: p re-plans"));
+    a.on_input(key('s'));
+    assert!(
+        a.planner.confirm.is_none(),
+        "no send of a plan the rules no longer make"
+    );
+    a.on_input(key('p'));
+    let without_batch = a.planner.plan.as_ref().unwrap().credits_after;
+    assert!(without_batch > planned, "{without_batch} <= {planned}");
+    assert!(without_batch < 27, "composites still save: {without_batch}");
+    // ] moves to the next rule; [ comes back; space turns batch on again.
+    a.on_input(key(']'));
+    assert_eq!(a.planner.rule_cursor, 1);
+    a.on_input(key('['));
+    a.on_input(key(' '));
+    a.on_input(key('p'));
+    assert_eq!(a.planner.plan.as_ref().unwrap().credits_after, planned);
+
+    // s asks first, showing the target and the prediction; Esc cancels.
+    a.on_input(key('s'));
+    let text = format!("{}", render(&a, 120, 30).backend());
+    assert!(
+        text.contains("Send to the sandbox?")
+            && text.contains(&format!("Predicted {planned} "))
+            && text.contains("embedded sandbox"),
+        "{text}"
+    );
+    a.on_input(esc());
+    assert!(a.planner.confirm.is_none());
+    assert!(rx.try_recv().is_err(), "nothing sent on Esc");
+
+    // s, Enter: the plan goes to the runtime, which sends it; the report comes back inline.
+    a.on_input(key('s'));
+    a.on_input(enter());
+    let Ok(Command::SendPlan(job)) = rx.try_recv() else {
+        panic!("Enter sends the plan");
+    };
+    let (plan, q) = *job;
+    assert_eq!(plan.credits_after, planned);
+    let sb = Sb::default().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = SendOptions::new(
+        &sb.base,
+        Secret::new(sb.token.clone()),
+        &dir.path().join("l.sqlite"),
+    );
+    o.sandbox = true;
+    let report = send(&plan, &q, o).await.unwrap();
+    assert_eq!(report.charged_credits, planned);
+    a.on_input(Input::PlanSent(Ok(report)));
+    let text = format!("{}", render(&a, 140, 40).backend());
+    assert!(
+        text.contains(&format!("predicted {planned} · charged {planned}")),
+        "{text}"
+    );
+    assert!(text.contains("as predicted"), "{text}");
 }
 
 #[tokio::test]

@@ -69,12 +69,20 @@ fn the_console_in_a_real_terminal() {
             ("2", "hit ratio"),
             ("3", "notification"),
             ("4", "Add-on estimate"),
-            ("5", "issue #8"),
+            ("5", "lower bound"),
         ] {
             t(&["send-keys", "-t", &session, key]);
             let pane = capture(needle);
             assert!(pane.contains(needle), "tab {key}: {pane}");
         }
+        // The Planner sends its plan to the embedded sandbox after a confirmation, and shows
+        // what the ledger charged against what it predicted.
+        t(&["send-keys", "-t", &session, "s"]);
+        let pane = capture("Send to the sandbox?");
+        assert!(pane.contains("Predicted"), "{pane}");
+        t(&["send-keys", "-t", &session, "Enter"]);
+        let pane = capture("as predicted");
+        assert!(pane.contains("charged"), "{pane}");
         t(&["send-keys", "-t", &session, "1"]);
         t(&["send-keys", "-t", &session, "?"]);
         let pane = capture("Help: keys");

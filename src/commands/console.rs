@@ -3,7 +3,28 @@ use creditops::tui::{self, Options};
 use super::Context;
 
 /// `creditops` with no subcommand: the console.
-pub fn run(profile: Option<String>, theme: Option<String>) -> anyhow::Result<()> {
+pub fn run(
+    profile: Option<String>,
+    theme: Option<String>,
+    queue: Option<std::path::PathBuf>,
+) -> anyhow::Result<()> {
     let ctx = Context::load()?;
-    tui::run(ctx.paths, ctx.config, ctx.model, Options { profile, theme })
+    if let Some(q) = &queue {
+        if !q.is_file() {
+            return Err(super::input_error(format!(
+                "--queue {}: no such file",
+                q.display()
+            )));
+        }
+    }
+    tui::run(
+        ctx.paths,
+        ctx.config,
+        ctx.model,
+        Options {
+            profile,
+            theme,
+            queue,
+        },
+    )
 }

@@ -287,6 +287,8 @@ struct ModState {
     insert: i64,
     record_write: i64,
     upsert: i64,
+    /// Latest level of an upsert keyed on fields the unique-value tracking does not cover.
+    upsert_untracked: i64,
     upsert_key: u64,
     wide_write: i64,
     writes: u64,
@@ -305,6 +307,7 @@ impl Default for ModState {
             insert: -1,
             record_write: -1,
             upsert: -1,
+            upsert_untracked: -1,
             upsert_key: 0,
             wide_write: -1,
             writes: 0,
@@ -366,6 +369,12 @@ fn unique_values(module: &str, body: Option<&Value>) -> Vec<u64> {
         }
     }
     out
+}
+
+fn is_unique_field(module: &str, field: &str) -> bool {
+    UNIQUE_FIELDS
+        .iter()
+        .any(|(m, f)| *m == module && *f == field)
 }
 
 fn has_unique_fields(module: &str) -> bool {
@@ -1150,7 +1159,9 @@ fn build(
                 }
                 match kind {
                     WriteKind::Insert => {
-                        l = l.max(s.upsert + 1);
+                        // An upsert keyed on a tracked unique field conflicts with an insert
+                        // only through a shared value (value_level, above).
+                        l = l.max(s.upsert_untracked + 1);
                         s.insert = s.insert.max(l);
                         if !values.is_empty() {
                             s.unique_insert = s.unique_insert.max(l);
@@ -1177,11 +1188,23 @@ fn build(
                         }
                     }
                     WriteKind::Upsert => {
-                        let key = hash_str(upsert_field.unwrap_or(check));
-                        l = l
-                            .max(s.any_read + 1)
-                            .max(s.insert + 1)
-                            .max(s.record_write + 1);
+                        let keyed_on = upsert_field.unwrap_or(check);
+                        let key = hash_str(keyed_on);
+                        // It may update any record it matches: after reads and writes of
+                        // records. Keyed on a tracked unique field, it matches by value only,
+                        // so inserts meet it through their values and frees through unique_free;
+                        // keyed on anything else, it waits for every insert.
+                        let tracked = if keyed_on.is_empty() {
+                            has_unique_fields(mname)
+                        } else {
+                            keyed_on.split(',').all(|f| is_unique_field(mname, f))
+                        };
+                        l = l.max(s.any_read + 1).max(s.record_write + 1);
+                        if tracked {
+                            l = l.max(s.unique_free + 1);
+                        } else {
+                            l = l.max(s.insert + 1);
+                        }
                         if s.upsert_key == key || s.upsert < 0 {
                             l = l.max(s.upsert);
                         } else {
@@ -1189,6 +1212,12 @@ fn build(
                         }
                         s.upsert = s.upsert.max(l);
                         s.upsert_key = key;
+                        if tracked {
+                            // It may insert: a setter of unique values, as an insert is.
+                            s.unique_insert = s.unique_insert.max(l);
+                        } else {
+                            s.upsert_untracked = s.upsert_untracked.max(l);
+                        }
                     }
                 }
                 for v in values {

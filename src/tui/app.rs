@@ -32,6 +32,8 @@ pub enum Input {
     Tick(i64),
     /// A message for the status line (the result of a forward, say).
     Message(String),
+    /// The outcome of a plan sent to the sandbox.
+    PlanSent(Result<crate::planner::send::Report, String>),
 }
 
 /// The Estimate view's parameters and answer, recomputed at once when a key changes them.
@@ -196,6 +198,8 @@ impl CacheState {
 pub enum Command {
     /// Re-POST this stored event to the receiver's forward_to.
     Forward(i64),
+    /// Send this plan (and the queue it covers) to the sandbox.
+    SendPlan(Box<(crate::planner::Plan, Vec<crate::planner::QueuedCall>)>),
 }
 
 pub struct App {
@@ -227,6 +231,7 @@ pub struct App {
     pub commands: Option<tokio::sync::mpsc::UnboundedSender<Command>>,
     pub estimate: EstimateState,
     pub cache: CacheState,
+    pub planner: super::planner::PlannerState,
     /// Where the last draw put the tab titles and the panels, for mouse hit-testing.
     hit: RefCell<Hits>,
 }
@@ -263,6 +268,7 @@ impl App {
             events_query_tx: None,
             commands: None,
             cache: CacheState::default(),
+            planner: super::planner::PlannerState::new(crate::credits::CostTable::builtin()),
             estimate: EstimateState::new(
                 crate::credits::Editions::builtin(),
                 "enterprise",
@@ -290,6 +296,10 @@ impl App {
             Input::Message(m) => {
                 self.message = Some(m);
                 true
+            }
+            Input::PlanSent(outcome) => {
+                self.planner.finish(outcome);
+                self.tab == 4
             }
             Input::Terminal(Event::Resize(_, _)) => true,
             Input::Terminal(Event::Key(k)) => {
@@ -321,7 +331,7 @@ impl App {
                     }
                     return true;
                 }
-                match self.keys.action(&k) {
+                match self.keys.action(&k, self.tab) {
                     Some(a) => {
                         self.act(a);
                         true
@@ -521,6 +531,28 @@ impl App {
         if self.tab == 3 && self.act_estimate(a) {
             return;
         }
+        if self.tab == 4 {
+            match self.planner.act(a) {
+                Some(true) => {
+                    let sent = match (&self.planner.plan, &self.commands) {
+                        (Some(plan), Some(tx)) => tx
+                            .send(Command::SendPlan(Box::new((
+                                plan.clone(),
+                                self.planner.queue.clone(),
+                            ))))
+                            .is_ok(),
+                        _ => false,
+                    };
+                    if !sent {
+                        self.planner
+                            .finish(Err("nothing runs sends in this console".into()));
+                    }
+                    return;
+                }
+                Some(false) => return,
+                None => {}
+            }
+        }
         let before = self.tab;
         match a {
             Action::Quit => self.quit = true,
@@ -557,7 +589,12 @@ impl App {
             | Action::Revalidate
             | Action::Drop
             | Action::ClearAll
-            | Action::Sort => {}
+            | Action::Sort
+            | Action::Replan
+            | Action::Send
+            | Action::RulePrev
+            | Action::RuleNext
+            | Action::ToggleRule => {}
         }
         if self.tab == 1 && before != 1 {
             self.cache.refresh(self.now_ms);
@@ -601,7 +638,7 @@ impl App {
             1 => views::cache::draw(f, body, self),
             2 => views::events::draw(f, body, self),
             3 => views::estimate::draw(f, body, self),
-            i => views::pending::draw(f, body, self, i),
+            _ => views::planner::draw(f, body, self),
         }
         self.draw_bottom(f, bottom);
         if self.help {
@@ -737,7 +774,20 @@ impl App {
                 Action::UsersUp,
                 Action::Export,
             ],
-            _ => &[],
+            _ => &[
+                Action::Replan,
+                Action::RulePrev,
+                Action::RuleNext,
+                Action::ToggleRule,
+                Action::Send,
+                Action::Open,
+                Action::Close,
+                Action::FocusNext,
+                Action::Up,
+                Action::Down,
+                Action::PageUp,
+                Action::PageDown,
+            ],
         };
         let global = [
             Action::Quit,

@@ -196,3 +196,125 @@ pub async fn subscribe(
         .await
         .map_err(anyhow::Error::msg)
 }
+
+/// The demo queue for the Planner tab: what the demo integrations would send in the next
+/// minutes, call by call as they send it (single-record writes, a field fetch before each
+/// batch of work, reads by id, search-then-create), on records the embedded sandbox holds.
+pub fn queue(sandbox: &crate::sandbox::Sandbox) -> Vec<crate::planner::QueuedCall> {
+    use crate::planner::QueuedCall;
+    let (leads, tasks): (Vec<String>, Vec<String>) = {
+        let org = crate::sandbox::lock(&sandbox.org);
+        let ids = |m: &str| {
+            org.records
+                .get(m)
+                .map(|r| r.keys().take(25).cloned().collect())
+                .unwrap_or_default()
+        };
+        (ids("Leads"), ids("Tasks"))
+    };
+    let run = std::process::id();
+    let mut q: Vec<QueuedCall> = Vec::new();
+    let mut push = |method: &str,
+                    path: String,
+                    query: Vec<(&str, String)>,
+                    body: Option<serde_json::Value>,
+                    integration: &str| {
+        q.push(QueuedCall {
+            id: format!("d{}", q.len() + 1).into(),
+            method: method.into(),
+            path: path.into(),
+            query: query.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+            headers: vec![("X-Integration".into(), integration.into())],
+            body,
+        });
+    };
+    for i in 0..60usize {
+        if i % 6 == 0 {
+            push(
+                "GET",
+                "/crm/v8/settings/fields".into(),
+                vec![("module", "Leads".into())],
+                None,
+                "crm-bridge",
+            );
+        }
+        push(
+            "POST",
+            "/crm/v8/Leads".into(),
+            vec![],
+            Some(
+                json!({"data": [{"Last_Name": format!("Queued shopper {i}"), "Email": format!("queued{i}-{run}@demo.example"), "Lead_Source": "Online Store"}]}),
+            ),
+            "shop-sync",
+        );
+        if i % 2 == 0 {
+            push(
+                "POST",
+                "/crm/v8/Contacts".into(),
+                vec![],
+                Some(json!({"data": [{"Last_Name": format!("Queued contact {i}")}]})),
+                "crm-bridge",
+            );
+        }
+        if i % 3 == 0 {
+            push(
+                "POST",
+                "/crm/v8/Deals".into(),
+                vec![],
+                Some(
+                    json!({"data": [{"Deal_Name": format!("Queued deal {i}"), "Stage": "Qualification"}]}),
+                ),
+                "crm-bridge",
+            );
+        }
+        if let Some(id) = leads.get(i % 25) {
+            push(
+                "GET",
+                format!("/crm/v8/Leads/{id}"),
+                vec![("fields", "Last_Name,Email,City".into())],
+                None,
+                "report-poller",
+            );
+        }
+        if i % 4 == 1 {
+            if let Some(id) = leads.get((i * 7) % 25) {
+                push(
+                    "PUT",
+                    format!("/crm/v8/Leads/{id}"),
+                    vec![],
+                    Some(json!({"data": [{"City": format!("Moved {i}")}]})),
+                    "crm-bridge",
+                );
+            }
+        }
+        if i % 6 == 3 {
+            let email = format!("found{i}-{run}@demo.example");
+            push(
+                "GET",
+                "/crm/v8/Contacts/search".into(),
+                vec![("criteria", format!("(Email:equals:{email})"))],
+                None,
+                "crm-bridge",
+            );
+            push(
+                "POST",
+                "/crm/v8/Contacts".into(),
+                vec![],
+                Some(json!({"data": [{"Last_Name": format!("Found {i}"), "Email": email}]})),
+                "crm-bridge",
+            );
+        }
+        if i % 12 == 5 {
+            if let Some(id) = tasks.get(i / 12) {
+                push(
+                    "DELETE",
+                    format!("/crm/v8/Tasks/{id}"),
+                    vec![],
+                    None,
+                    "cleanup",
+                );
+            }
+        }
+    }
+    q
+}

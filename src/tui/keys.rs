@@ -36,10 +36,15 @@ pub enum Action {
     Drop,
     ClearAll,
     Sort,
+    Replan,
+    Send,
+    RulePrev,
+    RuleNext,
+    ToggleRule,
 }
 
 impl Action {
-    pub const ALL: [Action; 32] = [
+    pub const ALL: [Action; 37] = [
         Action::Quit,
         Action::Help,
         Action::Theme,
@@ -72,7 +77,34 @@ impl Action {
         Action::Drop,
         Action::ClearAll,
         Action::Sort,
+        Action::Replan,
+        Action::Send,
+        Action::RulePrev,
+        Action::RuleNext,
+        Action::ToggleRule,
     ];
+
+    /// The tab an action belongs to (None: every tab). A key may serve one action per tab:
+    /// `s` sorts the Cache view and sends from the Planner.
+    pub fn view(self) -> Option<usize> {
+        match self {
+            Action::Revalidate | Action::Drop | Action::ClearAll | Action::Sort => Some(1),
+            Action::Pause | Action::Forward => Some(2),
+            Action::HorizonDown
+            | Action::HorizonUp
+            | Action::LevelDown
+            | Action::LevelUp
+            | Action::UsersDown
+            | Action::UsersUp
+            | Action::Export => Some(3),
+            Action::Replan
+            | Action::Send
+            | Action::RulePrev
+            | Action::RuleNext
+            | Action::ToggleRule => Some(4),
+            _ => None,
+        }
+    }
 
     /// The name used in config.toml.
     pub fn name(self) -> String {
@@ -105,6 +137,11 @@ impl Action {
             Action::Drop => "drop".into(),
             Action::ClearAll => "clear_all".into(),
             Action::Sort => "sort".into(),
+            Action::Replan => "replan".into(),
+            Action::Send => "send".into(),
+            Action::RulePrev => "rule_prev".into(),
+            Action::RuleNext => "rule_next".into(),
+            Action::ToggleRule => "toggle_rule".into(),
         }
     }
 
@@ -142,6 +179,11 @@ impl Action {
             Action::Drop => "drop the selected entry",
             Action::ClearAll => "clear every entry (press twice to confirm)",
             Action::Sort => "sort by the next column",
+            Action::Replan => "re-plan the queue with the rules shown",
+            Action::Send => "send the plan to the sandbox (asks first)",
+            Action::RulePrev => "previous rule",
+            Action::RuleNext => "next rule",
+            Action::ToggleRule => "turn the rule under the cursor on or off",
         }
     }
 
@@ -179,6 +221,11 @@ impl Action {
             Action::Drop => "d",
             Action::ClearAll => "D",
             Action::Sort => "s",
+            Action::Replan => "p",
+            Action::Send => "s",
+            Action::RulePrev => "[",
+            Action::RuleNext => "]",
+            Action::ToggleRule => "space",
         }
     }
 }
@@ -285,10 +332,10 @@ impl Key {
     }
 }
 
-/// Action ↔ key, both ways.
+/// Action ↔ key, both ways. A key may be bound to several actions of different tabs.
 #[derive(Debug, Clone)]
 pub struct Bindings {
-    by_key: BTreeMap<Key, Action>,
+    by_key: BTreeMap<Key, Vec<Action>>,
     by_action: BTreeMap<Action, Key>,
 }
 
@@ -317,15 +364,45 @@ impl Bindings {
                 Err(e) => warnings.push(format!("[keys] {name}: {e}")),
             }
         }
-        let by_key = by_action.iter().map(|(a, k)| (*k, *a)).collect();
+        let mut by_key: BTreeMap<Key, Vec<Action>> = BTreeMap::new();
+        for (a, k) in &by_action {
+            by_key.entry(*k).or_default().push(*a);
+        }
+        for (k, actions) in &by_key {
+            // Two actions on one key work only if they belong to different tabs.
+            for (i, a) in actions.iter().enumerate() {
+                for b in &actions[i + 1..] {
+                    let clash = match (a.view(), b.view()) {
+                        (Some(x), Some(y)) => x == y,
+                        _ => true,
+                    };
+                    if clash {
+                        warnings.push(format!(
+                            "[keys] `{}` is bound to both {} and {}; {} wins",
+                            k.label(),
+                            a.name(),
+                            b.name(),
+                            a.name()
+                        ));
+                    }
+                }
+            }
+        }
         (Bindings { by_key, by_action }, warnings)
     }
 
-    pub fn action(&self, e: &KeyEvent) -> Option<Action> {
+    /// The action a key means on `tab`: that tab's own first, else one for every tab.
+    pub fn action(&self, e: &KeyEvent, tab: usize) -> Option<Action> {
         if e.code == KeyCode::Char('c') && e.modifiers.contains(KeyModifiers::CONTROL) {
             return Some(Action::Quit);
         }
-        self.by_key.get(&Key::from_event(e)?).copied()
+        let actions = self.by_key.get(&Key::from_event(e)?)?;
+        actions
+            .iter()
+            .find(|a| a.view() == Some(tab))
+            .or_else(|| actions.iter().find(|a| a.view().is_none()))
+            .or_else(|| actions.first())
+            .copied()
     }
 
     pub fn key_of(&self, a: Action) -> String {

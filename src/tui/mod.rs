@@ -7,6 +7,7 @@ pub mod app;
 pub mod data;
 pub mod demo;
 pub mod keys;
+pub mod planner;
 pub mod views;
 
 use std::io::Write;
@@ -33,6 +34,9 @@ use data::Snapshot;
 pub struct Options {
     pub profile: Option<String>,
     pub theme: Option<String>,
+    /// A queue for the Planner tab (JSONL, HAR or a hold file); the embedded default has a
+    /// demo queue.
+    pub queue: Option<PathBuf>,
 }
 
 /// Runs the real loop until the app quits or input ends.
@@ -159,6 +163,10 @@ pub fn run(paths: Paths, config: Loaded, model: CreditModel, opts: Options) -> a
         } else {
             None
         };
+        // The Planner's sandbox target: the embedded sandbox (its base and its state, to mint
+        // tokens), when there is one.
+        let mut send_target: Option<(String, std::sync::Arc<crate::sandbox::Sandbox>)> = None;
+        let mut demo_queue = None;
         let (ledger, events_store, source, _servers) = if profile_name.is_none() {
             // The embedded default: sandbox in-process, proxy in front, demo traffic through it.
             let ledger = paths.data_dir.join("embedded-demo-ledger.sqlite");
@@ -214,6 +222,8 @@ pub fn run(paths: Paths, config: Loaded, model: CreditModel, opts: Options) -> a
                 tracing::warn!("demo channel: {e}");
             }
             demo::start(&proxy.base_url());
+            send_target = Some((sb.base_url(), sb.state.clone()));
+            demo_queue = Some(demo::queue(&sb.state));
             let label = "EMBEDDED SANDBOX · demo traffic".to_string();
             (
                 ledger,
@@ -242,8 +252,13 @@ pub fn run(paths: Paths, config: Loaded, model: CreditModel, opts: Options) -> a
             )
         };
         let ledger_path = ledger.clone();
-        let snapshots =
-            data::spawn_poller(ledger, Some(limits), thresholds, Duration::from_secs(1));
+        let snapshots = data::spawn_poller(
+            ledger,
+            Some(limits.clone()),
+            thresholds,
+            Duration::from_secs(1),
+        );
+        let send_concurrency = (limits.concurrency, limits.sub_concurrency);
         let mut app = App::new(
             themes,
             theme,
@@ -268,6 +283,27 @@ pub fn run(paths: Paths, config: Loaded, model: CreditModel, opts: Options) -> a
             paths.data_dir.clone(),
         );
         app.estimate.ledger = Some(ledger_path.clone());
+        app.planner = planner::PlannerState::new(model.table.clone());
+        app.planner.target = send_target
+            .as_ref()
+            .map(|(base, _)| format!("the embedded sandbox ({base})"));
+        match (&opts.queue, demo_queue) {
+            (Some(path), _) => match std::fs::read_to_string(path) {
+                Ok(text) => {
+                    let loaded = crate::planner::parse(&text, &path.display().to_string());
+                    let bad = loaded.bad.iter().map(ToString::to_string).collect();
+                    app.planner
+                        .load(path.display().to_string(), loaded.calls, bad);
+                }
+                Err(e) => app.planner.bad_lines = vec![format!("{}: {e}", path.display())],
+            },
+            (None, Some(q)) => app.planner.load(
+                "demo queue: what the demo integrations would send next".into(),
+                q,
+                Vec::new(),
+            ),
+            (None, None) => {}
+        }
         let (messages_tx, messages_rx) = tokio::sync::mpsc::unbounded_channel::<Input>();
         let messages_rx_cell = std::sync::Mutex::new(messages_rx);
         let events_rx = events_store.clone().map(|path| {
@@ -280,9 +316,41 @@ pub fn run(paths: Paths, config: Loaded, model: CreditModel, opts: Options) -> a
         let (cmd_tx, mut cmd_rx) = tokio::sync::mpsc::unbounded_channel::<app::Command>();
         app.commands = Some(cmd_tx);
         let forward_to = cfg.receiver.forward_to.clone();
+        let send_ledger = ledger_path.clone();
+        let send_model = model.clone();
         tokio::spawn(async move {
             let http = reqwest::Client::new();
-            while let Some(app::Command::Forward(id)) = cmd_rx.recv().await {
+            while let Some(cmd) = cmd_rx.recv().await {
+                let id = match cmd {
+                    app::Command::Forward(id) => id,
+                    app::Command::SendPlan(job) => {
+                        let Some((base, sandbox)) = &send_target else {
+                            let _ = messages_tx
+                                .send(Input::PlanSent(Err("no sandbox to send to".into())));
+                            continue;
+                        };
+                        let mut o = crate::planner::send::SendOptions::new(
+                            base,
+                            crate::secret::Secret::new(sandbox.mint_token()),
+                            &send_ledger,
+                        );
+                        // The demo integrations share this sandbox, so its own count moves with
+                        // their traffic too: the report relies on the ledger alone here.
+                        o.sandbox = false;
+                        o.model = send_model.clone();
+                        (o.concurrency, o.sub_concurrency) = send_concurrency;
+                        o.integration = "creditops-planner".into();
+                        let tx = messages_tx.clone();
+                        tokio::spawn(async move {
+                            let (plan, queue) = *job;
+                            let outcome = crate::planner::send::send(&plan, &queue, o)
+                                .await
+                                .map_err(|e| format!("{e:#}"));
+                            let _ = tx.send(Input::PlanSent(outcome));
+                        });
+                        continue;
+                    }
+                };
                 let text = match (&forward_to, &events_store) {
                     (None, _) => {
                         "no forward target: set [receiver] forward_to in config.toml".to_string()

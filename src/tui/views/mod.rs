@@ -4,4 +4,4 @@ pub mod cache;
 pub mod estimate;
 pub mod events;
 pub mod gauges;
-pub mod pending;
+pub mod planner;

@@ -1,0 +1,345 @@
+//! The Planner view: the queue with credits per call beside the plan with its batches and
+//! credits; savings by rule and the lower bound above; the rules as toggles; after a send to the
+//! sandbox, predicted against charged credits on every step.
+
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Clear, Paragraph, Row, Table, TableState, Wrap};
+use ratatui::Frame;
+
+use crate::planner::{Rule, StepKind};
+use crate::tui::app::App;
+use crate::tui::planner::Focus;
+use crate::tui::views::gauges::thousands;
+
+pub fn draw(f: &mut Frame, area: Rect, app: &App) {
+    let p = app.theme.palette;
+    let st = &app.planner;
+    let Some(plan) = &st.plan else {
+        let text = if st.bad_lines.is_empty() {
+            "No queue. Start the console with --queue FILE (JSONL, HAR, or a `proxy --hold` file)."
+                .to_string()
+        } else {
+            format!("The queue could not be read:\n{}", st.bad_lines.join("\n"))
+        };
+        f.render_widget(
+            Paragraph::new(text)
+                .wrap(Wrap { trim: false })
+                .style(Style::default().fg(p.muted))
+                .block(Block::bordered().title(" Planner ")),
+            area,
+        );
+        return;
+    };
+    let [summary, lists] =
+        Layout::vertical([Constraint::Length(7), Constraint::Min(4)]).areas(area);
+    let label = Style::default().fg(p.muted);
+    let value = Style::default().fg(p.text).add_modifier(Modifier::BOLD);
+    let saved = plan.credits_before.saturating_sub(plan.credits_after);
+    let pct = if plan.credits_before == 0 {
+        0.0
+    } else {
+        100.0 * saved as f64 / plan.credits_before as f64
+    };
+    let bound_note = if plan.lower_bound == plan.credits_after {
+        Span::styled(" (reached)", Style::default().fg(p.ok))
+    } else {
+        Span::styled(
+            format!(
+                " ({} above)",
+                thousands(plan.credits_after - plan.lower_bound)
+            ),
+            Style::default().fg(p.warn),
+        )
+    };
+    let mut by_rule: Vec<Span> = vec![Span::styled("saved by rule ", label)];
+    if plan.savings_by_rule.is_empty() {
+        by_rule.push(Span::styled("nothing", label));
+    }
+    for (rule, credits) in &plan.savings_by_rule {
+        by_rule.push(Span::styled(format!("{rule} "), label));
+        by_rule.push(Span::styled(
+            format!("{}  ", thousands(*credits as u64)),
+            value,
+        ));
+    }
+    let mut toggles: Vec<Span> = vec![Span::styled("rules ", label)];
+    for (i, r) in Rule::ALL.iter().enumerate() {
+        let on = st.rules.has(*r);
+        let mut style = Style::default().fg(if on { p.ok } else { p.muted });
+        if i == st.rule_cursor {
+            style = style.bg(p.selection_bg).fg(p.selection_fg);
+        }
+        toggles.push(Span::styled(
+            format!("[{}] {}", if on { "x" } else { " " }, r.name()),
+            style,
+        ));
+        toggles.push(Span::raw(" "));
+    }
+    if st.rules != st.planned_rules {
+        toggles.push(Span::styled(
+            " changed: p re-plans",
+            Style::default().fg(p.warn),
+        ));
+    }
+    let k = |a| app.keys.key_of(a);
+    let mut lines = vec![
+        Line::from(vec![
+            Span::styled("queue ", label),
+            Span::styled(
+                format!(
+                    "{} calls · {} credits",
+                    thousands(plan.calls_before),
+                    thousands(plan.credits_before)
+                ),
+                value,
+            ),
+            Span::styled("   plan ", label),
+            Span::styled(
+                format!(
+                    "{} calls · {} credits",
+                    thousands(plan.calls_after),
+                    thousands(plan.credits_after)
+                ),
+                Style::default().fg(p.accent).add_modifier(Modifier::BOLD),
+            ),
+            Span::styled(format!("  saves {} ({pct:.1} %)", thousands(saved)), value),
+            Span::styled("   lower bound ", label),
+            Span::styled(thousands(plan.lower_bound), value),
+            bound_note,
+        ]),
+        Line::from(by_rule),
+        Line::from(toggles),
+    ];
+    if let Some(r) = &st.report {
+        let same = r.charged_credits == r.predicted_credits;
+        lines.push(Line::from(vec![
+            Span::styled("sent ", label),
+            Span::styled(
+                format!(
+                    "predicted {} · charged {}",
+                    r.predicted_credits, r.charged_credits
+                ),
+                value,
+            ),
+            Span::styled(
+                if same {
+                    "  ✓ as predicted"
+                } else {
+                    "  ≠ prediction"
+                },
+                Style::default().fg(if same { p.ok } else { p.warn }),
+            ),
+            Span::styled(
+                format!(
+                    "  sandbox counted {} · {} calls · {} failed records · {} ms",
+                    r.sandbox_charged_credits
+                        .map_or("-".into(), |c| c.to_string()),
+                    r.calls,
+                    r.failed_records,
+                    r.elapsed_ms
+                ),
+                label,
+            ),
+        ]));
+    }
+    let hint = format!(
+        "{} re-plan · {}/{} rule · {} toggle · {} send · {}{} switch list",
+        k(crate::tui::keys::Action::Replan),
+        k(crate::tui::keys::Action::RulePrev),
+        k(crate::tui::keys::Action::RuleNext),
+        k(crate::tui::keys::Action::ToggleRule),
+        k(crate::tui::keys::Action::Send),
+        k(crate::tui::keys::Action::FocusPrev),
+        k(crate::tui::keys::Action::FocusNext),
+    );
+    lines.push(Line::styled(
+        st.message.clone().unwrap_or(hint),
+        Style::default().fg(if st.message.is_some() {
+            p.accent
+        } else {
+            p.muted
+        }),
+    ));
+    if !st.bad_lines.is_empty() {
+        lines.push(Line::styled(
+            format!(
+                "{} line(s) of the queue could not be read and are left out, e.g. {}",
+                st.bad_lines.len(),
+                st.bad_lines[0]
+            ),
+            Style::default().fg(p.warn),
+        ));
+    }
+    f.render_widget(
+        Paragraph::new(lines).block(
+            Block::bordered()
+                .title(format!(" Planner · {} ", st.source))
+                .border_style(Style::default().fg(p.border)),
+        ),
+        summary,
+    );
+
+    let [left, right] =
+        Layout::horizontal([Constraint::Percentage(35), Constraint::Percentage(65)]).areas(lists);
+    let border =
+        |focused: bool| Style::default().fg(if focused { p.border_focused } else { p.border });
+    let selected_style = Style::default()
+        .bg(p.selection_bg)
+        .fg(p.selection_fg)
+        .add_modifier(Modifier::BOLD);
+
+    // The queue, with what each call costs as queued.
+    let queue_rows: Vec<Row> = st
+        .queue
+        .iter()
+        .zip(plan.call_credits.iter())
+        .map(|(c, credits)| {
+            Row::new(vec![
+                c.id.to_string(),
+                c.method.clone(),
+                c.path.to_string(),
+                credits.to_string(),
+            ])
+        })
+        .collect();
+    let queue_table = Table::new(
+        queue_rows,
+        [
+            Constraint::Length(8),
+            Constraint::Length(6),
+            Constraint::Min(10),
+            Constraint::Length(7),
+        ],
+    )
+    .header(Row::new(vec!["id", "method", "path", "credits"]).style(Style::default().fg(p.header)))
+    .row_highlight_style(selected_style)
+    .block(
+        Block::bordered()
+            .title(format!(" Queue: {} calls ", thousands(plan.calls_before)))
+            .border_style(border(st.focus == Focus::Queue)),
+    );
+    let mut qs = TableState::default().with_selected(Some(st.selected[0]));
+    f.render_stateful_widget(queue_table, left, &mut qs);
+
+    // The plan: one row a step, with the send's outcome beside the prediction.
+    let results = st.report.as_ref().map(|r| &r.steps);
+    let plan_rows: Vec<Row> = plan
+        .steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let r = results.and_then(|rs| rs.iter().find(|x| x.step == i));
+            let covers = if s.ids.len() <= 3 {
+                s.ids.iter().map(|x| &**x).collect::<Vec<_>>().join(",")
+            } else {
+                format!("{} calls", s.ids.len())
+            };
+            let (charged, status) = match r {
+                Some(r) if s.kind != StepKind::Removed => (
+                    r.charged_credits.to_string(),
+                    match &r.error {
+                        Some(e) => e.clone(),
+                        None if r.failed_records > 0 => {
+                            format!("{} · {} failed", r.status, r.failed_records)
+                        }
+                        None => r.status.to_string(),
+                    },
+                ),
+                _ => (String::new(), String::new()),
+            };
+            let mut cells = vec![
+                if s.kind == StepKind::Removed {
+                    "-".to_string()
+                } else {
+                    s.level.to_string()
+                },
+                s.rule.as_deref().unwrap_or("as is").to_string(),
+                format!("{} {}", s.method, s.path),
+                s.records.to_string(),
+                s.credits.to_string(),
+            ];
+            // The send's columns appear once there is a send to show.
+            if results.is_some() {
+                cells.push(charged);
+                cells.push(status);
+            }
+            cells.push(covers);
+            let row = Row::new(cells);
+            match r {
+                Some(r) if r.charged_credits != u64::from(s.credits) || r.error.is_some() => {
+                    row.style(Style::default().fg(p.warn))
+                }
+                _ if s.kind == StepKind::Removed => row.style(Style::default().fg(p.muted)),
+                _ => row,
+            }
+        })
+        .collect();
+    let (widths, header): (Vec<Constraint>, Vec<&str>) = if results.is_some() {
+        (
+            vec![
+                Constraint::Length(5),
+                Constraint::Length(9),
+                Constraint::Fill(1),
+                Constraint::Length(7),
+                Constraint::Length(7),
+                Constraint::Length(7),
+                Constraint::Length(12),
+                Constraint::Length(10),
+            ],
+            vec![
+                "level", "rule", "request", "records", "credits", "charged", "status", "covers",
+            ],
+        )
+    } else {
+        (
+            vec![
+                Constraint::Length(5),
+                Constraint::Length(9),
+                Constraint::Fill(1),
+                Constraint::Length(7),
+                Constraint::Length(7),
+                Constraint::Length(10),
+            ],
+            vec!["level", "rule", "request", "records", "credits", "covers"],
+        )
+    };
+    let plan_table = Table::new(plan_rows, widths)
+        .header(Row::new(header).style(Style::default().fg(p.header)))
+        .row_highlight_style(selected_style)
+        .block(
+            Block::bordered()
+                .title(format!(
+                    " Plan: {} steps in {} levels ",
+                    thousands(plan.steps.len() as u64),
+                    plan.levels
+                ))
+                .border_style(border(st.focus == Focus::Plan)),
+        );
+    let mut ps = TableState::default().with_selected(Some(st.selected[1]));
+    f.render_stateful_widget(plan_table, right, &mut ps);
+
+    if let Some(question) = &st.confirm {
+        let w = 64.min(area.width);
+        let h = 5.min(area.height);
+        let popup = Rect::new(
+            area.x + (area.width - w) / 2,
+            area.y + (area.height - h) / 2,
+            w,
+            h,
+        );
+        f.render_widget(Clear, popup);
+        f.render_widget(
+            Paragraph::new(question.clone())
+                .wrap(Wrap { trim: true })
+                .block(
+                    Block::bordered()
+                        .title(" Send to the sandbox? ")
+                        .border_style(Style::default().fg(p.warn))
+                        .style(Style::default().bg(p.surface).fg(p.text)),
+                ),
+            popup,
+        );
+    }
+}
