@@ -292,8 +292,8 @@ struct ModState {
     upsert_key: u64,
     wide_write: i64,
     writes: u64,
-    /// Latest level of an insert setting a unique field's value.
-    unique_insert: i64,
+    /// Latest level of a write setting a unique field's value (insert, update, upsert).
+    unique_set: i64,
     /// Latest level of a call that may free a unique value (a delete, or an update that sets a
     /// unique field: the old value is unknown).
     unique_free: i64,
@@ -311,7 +311,7 @@ impl Default for ModState {
             upsert_key: 0,
             wide_write: -1,
             writes: 0,
-            unique_insert: -1,
+            unique_set: -1,
             unique_free: -1,
         }
     }
@@ -1142,8 +1142,10 @@ fn build(
                     *kind
                 };
                 l = l.max(s.wide_read + 1).max(s.wide_write + 1);
-                // Unique values: two writes setting one value keep their order, and a write
-                // setting one never passes a call that may free one (or the reverse).
+                // Unique values: two writes setting one value keep their order; a write setting
+                // one never passes a call that may free one, nor the reverse. An update setting
+                // a unique field is both (its old value is unknown), so such updates keep their
+                // order among themselves: one may free what a later one takes.
                 let mname = modules.name(*module);
                 let values = &c.unique;
                 for v in values {
@@ -1153,8 +1155,10 @@ fn build(
                 }
                 match kind {
                     WriteKind::Insert if !values.is_empty() => l = l.max(s.unique_free + 1),
-                    WriteKind::Update if !values.is_empty() => l = l.max(s.unique_insert + 1),
-                    WriteKind::Delete if has_unique_fields(mname) => l = l.max(s.unique_insert + 1),
+                    WriteKind::Update if !values.is_empty() => {
+                        l = l.max(s.unique_set + 1).max(s.unique_free + 1)
+                    }
+                    WriteKind::Delete if has_unique_fields(mname) => l = l.max(s.unique_set + 1),
                     _ => {}
                 }
                 match kind {
@@ -1164,7 +1168,7 @@ fn build(
                         l = l.max(s.upsert_untracked + 1);
                         s.insert = s.insert.max(l);
                         if !values.is_empty() {
-                            s.unique_insert = s.unique_insert.max(l);
+                            s.unique_set = s.unique_set.max(l);
                         }
                     }
                     WriteKind::Update | WriteKind::Delete => {
@@ -1185,6 +1189,9 @@ fn build(
                         s.record_write = s.record_write.max(l);
                         if kind == WriteKind::Delete || !values.is_empty() {
                             s.unique_free = s.unique_free.max(l);
+                        }
+                        if !values.is_empty() {
+                            s.unique_set = s.unique_set.max(l);
                         }
                     }
                     WriteKind::Upsert => {
@@ -1214,7 +1221,7 @@ fn build(
                         s.upsert_key = key;
                         if tracked {
                             // It may insert: a setter of unique values, as an insert is.
-                            s.unique_insert = s.unique_insert.max(l);
+                            s.unique_set = s.unique_set.max(l);
                         } else {
                             s.upsert_untracked = s.upsert_untracked.max(l);
                         }

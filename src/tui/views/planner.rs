@@ -311,9 +311,10 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
         .block(
             Block::bordered()
                 .title(format!(
-                    " Plan: {} steps in {} levels ",
+                    " Plan: {} steps in {} level{} ",
                     thousands(plan.steps.len() as u64),
-                    plan.levels
+                    plan.levels,
+                    if plan.levels == 1 { "" } else { "s" }
                 ))
                 .border_style(border(st.focus == Focus::Plan)),
         );
