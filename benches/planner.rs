@@ -76,6 +76,22 @@ fn bench(c: &mut Criterion) {
     g.sample_size(10);
     for n in [10_000usize, 100_000, 1_000_000] {
         let q = queue(n);
+        // What the plan does to this queue, once, outside the timing.
+        let p = planner::plan(
+            &q,
+            &planner::Options {
+                rules: RuleSet::all(),
+                table: &table,
+            },
+        );
+        eprintln!(
+            "queue of {n}: {} credits as queued → {} planned (lower bound {}), {} steps in {} levels",
+            p.credits_before,
+            p.credits_after,
+            p.lower_bound,
+            p.steps.len(),
+            p.levels
+        );
         g.bench_with_input(BenchmarkId::new("as_queued", n), &q, |b, q| {
             b.iter(|| planner::as_queued(q, &table).credits_before)
         });
