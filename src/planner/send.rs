@@ -204,7 +204,12 @@ pub async fn send(plan: &Plan, queue: &[QueuedCall], opts: SendOptions) -> anyho
     let (charged, _) = ledger.charged_to(&runner.opts.integration, since_ms)?;
     let steps: Vec<StepResult> = results.into_iter().flatten().collect();
     let sandbox_charged = match sandbox_before {
-        Some(before) => Some(sandbox_used(&http, &runner.opts.upstream).await? - before),
+        // Saturating: charges older than 24 h may leave the window while the plan runs.
+        Some(before) => Some(
+            sandbox_used(&http, &runner.opts.upstream)
+                .await?
+                .saturating_sub(before),
+        ),
         None => None,
     };
     proxy.shutdown().await;
