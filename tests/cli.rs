@@ -1,29 +1,11 @@
 //! The command line as users and scripts call it.
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
 
-fn creditops(home: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_creditops"))
-        .args(args)
-        .env("CREDITOPS_CONFIG_DIR", home.join("config"))
-        .env("CREDITOPS_DATA_DIR", home.join("data"))
-        .env("CREDITOPS_CACHE_DIR", home.join("cache"))
-        .stdin(Stdio::null())
-        .output()
-        .expect("creditops runs")
-}
-
-fn json_of(out: &Output) -> Value {
-    assert!(
-        out.status.success(),
-        "failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("stdout is JSON")
-}
+mod common;
+use common::{creditops, json_of};
 
 fn records_file(dir: &Path, n: usize) -> std::path::PathBuf {
     let data: Vec<Value> = (0..n)

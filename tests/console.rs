@@ -166,27 +166,11 @@ async fn gauges_view_at_80x24_and_200x50() {
     insta::assert_snapshot!("gauges_200x50", render(&a, 200, 50).backend());
 }
 
-/// 23 single-record inserts in three modules, a metadata GET twice, a search and its insert.
 fn planner_queue() -> Vec<QueuedCall> {
-    let mut lines = Vec::new();
-    for (i, m) in ["Leads", "Contacts", "Deals"]
+    let text: Vec<String> = common::mixed_queue_lines("view@test.example")
         .iter()
-        .cycle()
-        .take(23)
-        .enumerate()
-    {
-        let rec = match *m {
-            "Deals" => serde_json::json!({"Deal_Name": format!("D{i}"), "Stage": "Qualification"}),
-            _ => serde_json::json!({"Last_Name": format!("N{i}")}),
-        };
-        lines.push(serde_json::json!({"id": format!("w{i}"), "method": "POST", "path": format!("/crm/v8/{m}"), "body": {"data": [rec]}}));
-    }
-    for i in 0..2 {
-        lines.push(serde_json::json!({"id": format!("f{i}"), "method": "GET", "path": "/crm/v8/settings/fields", "query": {"module": "Leads"}}));
-    }
-    lines.push(serde_json::json!({"id": "s", "method": "GET", "path": "/crm/v8/Contacts/search", "query": {"criteria": "(Email:equals:view@test.example)"}}));
-    lines.push(serde_json::json!({"id": "u", "method": "POST", "path": "/crm/v8/Contacts", "body": {"data": [{"Last_Name": "V", "Email": "view@test.example"}]}}));
-    let text: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+        .map(|l| l.to_string())
+        .collect();
     let loaded = creditops::planner::parse(&text.join("\n"), "q.jsonl");
     assert!(loaded.bad.is_empty());
     loaded.calls

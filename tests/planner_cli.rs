@@ -3,54 +3,18 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
 
-use common::{loopback, Sb};
+use common::{creditops, json_of, loopback, mixed_queue_lines, Sb};
 use creditops::proxy::{spawn as spawn_proxy, ProxyConfig};
 use serde_json::{json, Value};
-
-fn creditops(home: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_creditops"))
-        .args(args)
-        .env("CREDITOPS_CONFIG_DIR", home.join("config"))
-        .env("CREDITOPS_DATA_DIR", home.join("data"))
-        .env("CREDITOPS_CACHE_DIR", home.join("cache"))
-        .stdin(Stdio::null())
-        .output()
-        .expect("creditops runs")
-}
-
-fn json_of(out: &Output) -> Value {
-    assert!(
-        out.status.success(),
-        "failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("stdout is JSON")
-}
 
 /// 23 single-record inserts across three modules, a repeated metadata GET, and a search whose
 /// insert follows.
 fn queue(dir: &Path) -> std::path::PathBuf {
-    let mut lines = Vec::new();
-    for (i, m) in ["Leads", "Contacts", "Deals"]
+    let text: Vec<String> = mixed_queue_lines("new@cli.example")
         .iter()
-        .cycle()
-        .take(23)
-        .enumerate()
-    {
-        let rec = match *m {
-            "Deals" => json!({"Deal_Name": format!("D{i}"), "Stage": "Qualification"}),
-            _ => json!({"Last_Name": format!("N{i}")}),
-        };
-        lines.push(json!({"id": format!("w{i}"), "method": "POST", "path": format!("/crm/v8/{m}"), "body": {"data": [rec]}}));
-    }
-    for i in 0..2 {
-        lines.push(json!({"id": format!("f{i}"), "method": "GET", "path": "/crm/v8/settings/fields", "query": {"module": "Leads"}}));
-    }
-    lines.push(json!({"id": "s", "method": "GET", "path": "/crm/v8/Contacts/search", "query": {"criteria": "(Email:equals:new@cli.example)"}}));
-    lines.push(json!({"id": "u", "method": "POST", "path": "/crm/v8/Contacts", "body": {"data": [{"Last_Name": "New", "Email": "new@cli.example"}]}}));
-    let text: Vec<String> = lines.iter().map(Value::to_string).collect();
+        .map(Value::to_string)
+        .collect();
     let f = dir.join("queue.jsonl");
     std::fs::write(&f, text.join("\n") + "\n").unwrap();
     f

@@ -1,7 +1,7 @@
 use std::path::PathBuf;
 
 use creditops::events::{Channel, EventReader, EventWriter};
-use creditops::zoho::{Credentials, Endpoint, ZohoClient};
+use creditops::zoho::ZohoClient;
 use reqwest::Method;
 use serde_json::json;
 
@@ -65,20 +65,7 @@ fn client(ctx: &Context, profile: Option<&str>) -> anyhow::Result<(String, ZohoC
         .config
         .profile(profile)
         .map_err(|e| input_error(e.to_string()))?;
-    let endpoint = Endpoint::for_profile(&p, None).map_err(|e| input_error(e.to_string()))?;
-    let creds = match (&p.client_id, &p.client_secret, &p.refresh_token) {
-        (Some(id), Some(secret), Some(rt)) => Credentials {
-            client_id: id.clone(),
-            client_secret: secret.clone(),
-            refresh_token: rt.clone(),
-        },
-        _ => {
-            return Err(input_error(format!(
-                "profile `{name}` needs client_id, client_secret and refresh_token"
-            )))
-        }
-    };
-    let mut c = ZohoClient::new(endpoint, Some(creds))?;
+    let mut c = super::profile_client(&name, &p)?;
     c.integration = Some("creditops-channels".into());
     Ok((name, c))
 }

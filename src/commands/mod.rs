@@ -43,6 +43,29 @@ pub fn report(e: &anyhow::Error) -> ExitCode {
     }
 }
 
+/// A Zoho client for a profile: its endpoint (production refused unless the profile allows it)
+/// and its OAuth credentials, all three required.
+pub fn profile_client(
+    name: &str,
+    p: &creditops::config::Profile,
+) -> anyhow::Result<creditops::zoho::ZohoClient> {
+    use creditops::zoho::{Credentials, Endpoint, ZohoClient};
+    let endpoint = Endpoint::for_profile(p, None).map_err(|e| input_error(e.to_string()))?;
+    let creds = match (&p.client_id, &p.client_secret, &p.refresh_token) {
+        (Some(id), Some(secret), Some(rt)) => Credentials {
+            client_id: id.clone(),
+            client_secret: secret.clone(),
+            refresh_token: rt.clone(),
+        },
+        _ => {
+            return Err(input_error(format!(
+                "profile `{name}` needs client_id, client_secret and refresh_token"
+            )))
+        }
+    };
+    Ok(ZohoClient::new(endpoint, Some(creds))?)
+}
+
 /// Paths, config (warnings printed to stderr) and the credit model, as most commands need.
 pub struct Context {
     pub paths: Paths,

@@ -7,7 +7,7 @@ use creditops::config::Target;
 use creditops::planner::send::{send, Report, SendOptions};
 use creditops::planner::{self, Plan, QueuedCall};
 use creditops::secret::Secret;
-use creditops::zoho::{Credentials, DataCentre, Endpoint, ZohoClient};
+use creditops::zoho::DataCentre;
 use serde_json::Value;
 
 use super::meter_args::{resolve, LimitArgs};
@@ -182,22 +182,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                         r.profile_name
                     )));
                 }
-                let endpoint =
-                    Endpoint::for_profile(p, None).map_err(|e| input_error(e.to_string()))?;
-                let creds = match (&p.client_id, &p.client_secret, &p.refresh_token) {
-                    (Some(id), Some(secret), Some(rt)) => Credentials {
-                        client_id: id.clone(),
-                        client_secret: secret.clone(),
-                        refresh_token: rt.clone(),
-                    },
-                    _ => {
-                        return Err(input_error(format!(
-                            "profile `{}` needs client_id, client_secret and refresh_token",
-                            r.profile_name
-                        )))
-                    }
-                };
-                let client = ZohoClient::new(endpoint.clone(), Some(creds))?;
+                let client = super::profile_client(&r.profile_name, p)?;
                 let token = client.access_token().await?;
                 let limits = r
                     .limits
@@ -206,7 +191,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 let now = chrono::Utc::now().timestamp_millis();
                 let used = creditops::ledger::Ledger::open(&r.ledger)?.used_at(now)?;
                 (
-                    endpoint.api_base.clone(),
+                    client.endpoint.api_base.clone(),
                     token,
                     false,
                     used,

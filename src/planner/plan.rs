@@ -1574,20 +1574,7 @@ fn plan_level(ctx: &Ctx<'_>, calls: &[u32], level: u32, steps: &mut Vec<Step>) -
             });
             continue;
         }
-        // Greedy chunks of up to 100 records; a call is never split.
-        let mut chunks: Vec<Vec<u32>> = Vec::new();
-        let mut chunk: Vec<u32> = Vec::new();
-        let mut chunk_records = 0;
-        for &ci in &g.calls {
-            let r = ctx.classified[ci as usize].records();
-            if chunk_records + r > BATCH_MAX && !chunk.is_empty() {
-                chunks.push(std::mem::take(&mut chunk));
-                chunk_records = 0;
-            }
-            chunk.push(ci);
-            chunk_records += r;
-        }
-        chunks.push(chunk);
+        let chunks = records_chunks(ctx, &g.calls, BATCH_MAX);
         let movable = if rules.has(Rule::Composite) {
             let last = chunks.last().map(Vec::as_slice).unwrap_or_default();
             trailing_to_save(ctx, g, last)
@@ -1804,6 +1791,7 @@ fn bulk_job_credits(table: &CostTable) -> u32 {
     price("POST", "/crm/bulk/v8/write") + price("POST", "/crm/v8/upload")
 }
 
+/// Greedy chunks of calls carrying at most `max` records each; a call is never split.
 fn records_chunks(ctx: &Ctx<'_>, calls: &[u32], max: u32) -> Vec<Vec<u32>> {
     let mut out = Vec::new();
     let mut chunk = Vec::new();

@@ -111,3 +111,49 @@ impl Sb {
 pub fn leads(n: usize, tag: &str) -> Value {
     json!({"data": (0..n).map(|i| json!({"Last_Name": format!("{tag}{i}"), "Email": format!("{tag}{i}@test.example")})).collect::<Vec<_>>()})
 }
+
+/// Runs the creditops binary with its folders under `home`.
+pub fn creditops(home: &std::path::Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_creditops"))
+        .args(args)
+        .env("CREDITOPS_CONFIG_DIR", home.join("config"))
+        .env("CREDITOPS_DATA_DIR", home.join("data"))
+        .env("CREDITOPS_CACHE_DIR", home.join("cache"))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("creditops runs")
+}
+
+/// The JSON a successful command printed.
+pub fn json_of(out: &std::process::Output) -> Value {
+    assert!(
+        out.status.success(),
+        "failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("stdout is JSON")
+}
+
+/// A queue of 27 calls as JSONL lines: 23 single-record inserts across Leads, Contacts and
+/// Deals, a metadata GET twice, and a search on an email followed by the insert of it.
+pub fn mixed_queue_lines(email: &str) -> Vec<Value> {
+    let mut lines = Vec::new();
+    for (i, m) in ["Leads", "Contacts", "Deals"]
+        .iter()
+        .cycle()
+        .take(23)
+        .enumerate()
+    {
+        let rec = match *m {
+            "Deals" => json!({"Deal_Name": format!("D{i}"), "Stage": "Qualification"}),
+            _ => json!({"Last_Name": format!("N{i}")}),
+        };
+        lines.push(json!({"id": format!("w{i}"), "method": "POST", "path": format!("/crm/v8/{m}"), "body": {"data": [rec]}}));
+    }
+    for i in 0..2 {
+        lines.push(json!({"id": format!("f{i}"), "method": "GET", "path": "/crm/v8/settings/fields", "query": {"module": "Leads"}}));
+    }
+    lines.push(json!({"id": "s", "method": "GET", "path": "/crm/v8/Contacts/search", "query": {"criteria": format!("(Email:equals:{email})")}}));
+    lines.push(json!({"id": "u", "method": "POST", "path": "/crm/v8/Contacts", "body": {"data": [{"Last_Name": "New", "Email": email}]}}));
+    lines
+}
