@@ -44,6 +44,11 @@ enum Op {
         of: u8,
         city: u8,
     },
+    /// A contact taking a seeded contact's email: a duplicate, unless that contact was deleted
+    /// earlier in the queue (order around deletes matters).
+    InsertContactTakingEmail {
+        seeded: u8,
+    },
     DeleteContact {
         seeded: u8,
     },
@@ -72,6 +77,7 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(seeded, city, email, in_body)| Op::UpdateLead { seeded, city, email, in_body }),
         1 => (any::<u8>(), any::<u8>()).prop_map(|(of, city)| Op::UpdateCreatedLead { of, city }),
         2 => (0u8..6).prop_map(|seeded| Op::DeleteContact { seeded }),
+        2 => (0u8..6).prop_map(|seeded| Op::InsertContactTakingEmail { seeded }),
         2 => (0u8..8).prop_map(|seeded| Op::GetLead { seeded }),
         1 => Just(Op::ListLeads),
         1 => Just(Op::Fields),
@@ -80,10 +86,10 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
-/// Seeded leads with their emails.
-fn seeded_lead_emails(sb: &Sb) -> Vec<(String, String)> {
+/// Seeded records of a module with their emails.
+fn seeded_emails(sb: &Sb, module: &str) -> Vec<(String, String)> {
     let org = sb.handle.state.org.lock().unwrap();
-    org.records["Leads"]
+    org.records[module]
         .iter()
         .map(|(id, r)| {
             (
@@ -92,15 +98,6 @@ fn seeded_lead_emails(sb: &Sb) -> Vec<(String, String)> {
             )
         })
         .collect()
-}
-
-/// Record ids the seeded org has (the same in every sandbox with the same seed).
-fn seeded_ids(sb: &Sb, module: &str) -> Vec<String> {
-    let org = sb.handle.state.org.lock().unwrap();
-    org.records
-        .get(module)
-        .map(|r| r.keys().cloned().collect())
-        .unwrap_or_default()
 }
 
 fn call(
@@ -125,7 +122,11 @@ fn call(
 
 /// The queue the ops describe. Accounts created in the queue get unique names, so a contact
 /// may name one by `@{call}`.
-fn queue_of(ops: &[Op], lead_emails: &[(String, String)], contacts: &[String]) -> Vec<QueuedCall> {
+fn queue_of(
+    ops: &[Op],
+    lead_emails: &[(String, String)],
+    contacts: &[(String, String)],
+) -> Vec<QueuedCall> {
     let leads: Vec<String> = lead_emails.iter().map(|(id, _)| id.clone()).collect();
     let mut q = Vec::new();
     let mut accounts: Vec<String> = Vec::new();
@@ -232,9 +233,20 @@ fn queue_of(ops: &[Op], lead_emails: &[(String, String)], contacts: &[String]) -
                 q.push(call(id, "PUT", &path, &[], Some(json!({"data": [r]}))));
             }
             Op::DeleteContact { seeded } => {
-                let target = &contacts[*seeded as usize % contacts.len()];
+                let (target, _) = &contacts[*seeded as usize % contacts.len()];
                 let path = format!("/crm/v8/Contacts/{target}");
                 q.push(call(id, "DELETE", &path, &[], None));
+            }
+            Op::InsertContactTakingEmail { seeded } => {
+                let (_, mail) = &contacts[*seeded as usize % contacts.len()];
+                let r = json!({"Last_Name": format!("Taker {i}"), "Email": mail});
+                q.push(call(
+                    id,
+                    "POST",
+                    "/crm/v8/Contacts",
+                    &[],
+                    Some(json!({"data": [r]})),
+                ));
             }
             Op::GetLead { seeded } => {
                 let target = &leads[*seeded as usize % leads.len()];
@@ -373,9 +385,9 @@ proptest! {
             let dir = tempfile::tempdir().unwrap();
             let original_sb = Sb::start(SandboxConfig::default()).await;
             let planned_sb = Sb::start(SandboxConfig::default()).await;
-            let leads = seeded_lead_emails(&original_sb);
-            let contacts = seeded_ids(&original_sb, "Contacts");
-            assert_eq!(leads, seeded_lead_emails(&planned_sb), "same seed, same org");
+            let leads = seeded_emails(&original_sb, "Leads");
+            let contacts = seeded_emails(&original_sb, "Contacts");
+            assert_eq!(leads, seeded_emails(&planned_sb, "Leads"), "same seed, same org");
             let queue = queue_of(&ops, &leads, &contacts);
             let table = CostTable::builtin();
             let as_queued = planner::as_queued(&queue, &table);

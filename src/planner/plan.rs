@@ -1433,19 +1433,13 @@ impl Ctx<'_> {
             .clone()
     }
 
+    /// A step that only counts (the lower bound's).
     fn light_step(&self, kind: StepKind, credits: u32, level: u32) -> Step {
         Step {
-            ids: Vec::new(),
             kind,
-            rule: None,
-            method: Text::Borrowed(""),
-            path: Arc::from(""),
-            records: 0,
             credits,
             level,
-            spans: Vec::new(),
-            upserts: Vec::new(),
-            note: None,
+            ..Step::default()
         }
     }
 }
