@@ -1,6 +1,8 @@
 //! The planner: load a queue of pending calls, rewrite it into the cheapest equivalent plan,
 //! and send either to a target while metering what it is charged.
 
+mod classify;
+mod group;
 pub mod plan;
 pub mod queue;
 pub mod request;

@@ -1,0 +1,631 @@
+//! What each queued call is, for the planner: its class (write, read by id, search, wide read,
+//! metadata, barrier, other), its price, the references it makes, the unique values it sets and
+//! the keys that identify it. Classification is per call and runs on every core for big queues.
+
+use rustc_hash::FxHashMap as HashMap;
+use serde_json::Value;
+
+use super::queue::QueuedCall;
+use crate::credits::table::normalise_path;
+use crate::credits::CostTable;
+
+/// A module's API name, interned.
+pub(super) type ModId = u32;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum WriteKind {
+    Insert,
+    Update,
+    Upsert,
+    Delete,
+}
+
+impl WriteKind {
+    pub(super) fn method(self) -> &'static str {
+        match self {
+            WriteKind::Insert | WriteKind::Upsert => "POST",
+            WriteKind::Update => "PUT",
+            WriteKind::Delete => "DELETE",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(super) enum Class {
+    /// Insert, update, upsert or delete of records of one module. `ids`: the records an
+    /// update/delete names (ids or `@{call}` references).
+    Write {
+        module: ModId,
+        kind: WriteKind,
+        records: u32,
+        ids: Vec<u64>,
+        /// Upsert's duplicate_check_fields, joined by `,`.
+        check: String,
+        /// Everything but the records (query, headers, other body keys): calls batch only with
+        /// calls of the same shape.
+        shape: u64,
+    },
+    ReadId {
+        module: ModId,
+        /// Hash of the record id (`id_key`).
+        id: u64,
+        /// Hash of the `fields` asked for: reads batch into one COQL query only with equal ones.
+        fields: u64,
+        /// A plain id, plain field names, nothing but `fields` in the query: COQL can ask it.
+        coql: bool,
+    },
+    /// A search on one `field = value` (criteria `(F:equals:V)`, or `email=`/`phone=`);
+    /// `key` = `strong_key(module, field, value)`.
+    Search {
+        module: ModId,
+        key: u64,
+    },
+    /// A read of many records of a module (list, search, count, COQL).
+    ReadWide {
+        module: Option<ModId>,
+    },
+    Metadata,
+    /// Anything that may change what any later call sees (metadata writes, unknown calls).
+    Barrier,
+    /// A call on one module the planner does not rewrite (convert, send mail, tags …).
+    Other {
+        module: ModId,
+    },
+}
+
+pub(super) struct Classified {
+    pub(super) class: Class,
+    pub(super) credits: u32,
+    /// Price failed (LIMIT_EXCEEDED …): sent as queued.
+    pub(super) unpriceable: bool,
+    pub(super) refs: Vec<String>,
+    /// A GET's identity (path and sorted query, `strong_key`), for dedupe and the cache.
+    pub(super) get_key: Option<u64>,
+    /// Hashes of the unique-field values a write sets.
+    pub(super) unique: Vec<u64>,
+}
+
+/// Fields Zoho keeps unique by default (the system duplicate checks). Writes that set them keep
+/// their order where a batch could change which one wins.
+pub(super) const UNIQUE_FIELDS: &[(&str, &str)] = &[
+    ("Leads", "Email"),
+    ("Contacts", "Email"),
+    ("Accounts", "Account_Name"),
+    ("Products", "Product_Code"),
+    ("Vendors", "Vendor_Name"),
+];
+
+/// Hashes of the unique-field values a write sets: `(module, field, value)`.
+pub(super) fn unique_values(module: &str, body: Option<&Value>) -> Vec<u64> {
+    use std::hash::Hasher;
+    let fields: Vec<&str> = UNIQUE_FIELDS
+        .iter()
+        .filter(|(m, _)| *m == module)
+        .map(|(_, f)| *f)
+        .collect();
+    if fields.is_empty() {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for r in data_array(body).map(Vec::as_slice).unwrap_or_default() {
+        for f in &fields {
+            if let Some(v) = r.get(*f).and_then(Value::as_str) {
+                // Zoho compares these case-insensitively.
+                let mut h = rustc_hash::FxHasher::default();
+                h.write(module.as_bytes());
+                h.write_u8(1);
+                h.write(f.as_bytes());
+                h.write_u8(1);
+                for b in v.bytes() {
+                    h.write_u8(b.to_ascii_lowercase());
+                }
+                out.push(h.finish());
+            }
+        }
+    }
+    out
+}
+
+pub(super) fn is_unique_field(module: &str, field: &str) -> bool {
+    UNIQUE_FIELDS
+        .iter()
+        .any(|(m, f)| *m == module && *f == field)
+}
+
+pub(super) fn has_unique_fields(module: &str) -> bool {
+    UNIQUE_FIELDS.iter().any(|(m, _)| *m == module)
+}
+
+/// Classifies every call; big queues on as many threads as the machine has (calls classify
+/// independently; each thread interns its modules, merged after).
+/// Queues from this size are planned on several threads.
+pub(super) const PARALLEL_FROM: usize = 20_000;
+
+pub(super) fn classify_all(queue: &[QueuedCall], table: &CostTable) -> (Vec<Classified>, Interner) {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+    if queue.len() < PARALLEL_FROM || threads < 2 {
+        let mut modules = Interner::default();
+        let v = queue
+            .iter()
+            .map(|c| classify(c, table, &mut modules))
+            .collect();
+        return (v, modules);
+    }
+    let chunk = queue.len().div_ceil(threads);
+    let parts: Vec<(Vec<Classified>, Interner)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = queue
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    let mut modules = Interner::default();
+                    let v: Vec<Classified> = part
+                        .iter()
+                        .map(|c| classify(c, table, &mut modules))
+                        .collect();
+                    (v, modules)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    });
+    let mut modules = Interner::default();
+    let mut out = Vec::with_capacity(queue.len());
+    for (part, local) in parts {
+        let map: Vec<ModId> = local.names.iter().map(|n| modules.get(n)).collect();
+        out.extend(part.into_iter().map(|mut c| {
+            c.class.remap(&map);
+            c
+        }));
+    }
+    (out, modules)
+}
+
+impl Class {
+    /// Rewrites module ids interned by one thread into the merged interner's.
+    pub(super) fn remap(&mut self, map: &[ModId]) {
+        match self {
+            Class::Write { module, .. }
+            | Class::ReadId { module, .. }
+            | Class::Search { module, .. }
+            | Class::Other { module }
+            | Class::ReadWide {
+                module: Some(module),
+            } => *module = map[*module as usize],
+            Class::ReadWide { module: None } | Class::Metadata | Class::Barrier => {}
+        }
+    }
+}
+
+#[derive(Default)]
+pub(super) struct Interner {
+    pub(super) ids: HashMap<String, ModId>,
+    pub(super) names: Vec<String>,
+}
+
+impl Interner {
+    pub(super) fn get(&mut self, name: &str) -> ModId {
+        if let Some(&id) = self.ids.get(name) {
+            return id;
+        }
+        let id = self.names.len() as ModId;
+        self.names.push(name.to_string());
+        self.ids.insert(name.to_string(), id);
+        id
+    }
+    pub(super) fn name(&self, id: ModId) -> &str {
+        &self.names[id as usize]
+    }
+}
+
+/// Zoho's reserved first segments after the version: not module names.
+pub(super) fn is_module(seg: &str) -> bool {
+    !matches!(
+        seg,
+        "settings"
+            | "org"
+            | "users"
+            | "coql"
+            | "actions"
+            | "upload"
+            | "files"
+            | "__composite_requests"
+            | "__apis"
+            | "__features"
+            | "__notification"
+    ) && !seg.starts_with("__")
+}
+
+pub(super) fn query_value<'q>(query: &'q [(String, String)], key: &str) -> Option<&'q str> {
+    query
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+}
+
+pub(super) fn data_array(body: Option<&Value>) -> Option<&Vec<Value>> {
+    body?.get("data")?.as_array()
+}
+
+/// Every `@{call}` inside a string.
+pub(super) fn refs_in(s: &str, out: &mut Vec<String>) {
+    let mut rest = s;
+    while let Some(at) = rest.find("@{") {
+        let tail = &rest[at + 2..];
+        let Some(end) = tail.find('}') else {
+            return;
+        };
+        out.push(tail[..end].to_string());
+        rest = &tail[end + 1..];
+    }
+}
+
+/// `@{call}` references in a body (ids of records created by earlier calls).
+pub(super) fn collect_refs(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::String(s) => refs_in(s, out),
+        Value::Array(a) => a.iter().for_each(|x| collect_refs(x, out)),
+        Value::Object(o) => o.values().for_each(|x| collect_refs(x, out)),
+        _ => {}
+    }
+}
+
+/// `(Field:equals:value)`: the one condition of a search, when it is that simple.
+pub(super) fn equals_criterion(criteria: &str) -> Option<(String, String)> {
+    let inner = criteria.trim().strip_prefix('(')?.strip_suffix(')')?;
+    if inner.contains('(') || inner.contains(")and(") || inner.contains(")or(") {
+        return None;
+    }
+    let (field, rest) = inner.split_once(':')?;
+    let value = rest.strip_prefix("equals:")?;
+    if field.is_empty() || value.is_empty() {
+        return None;
+    }
+    Some((field.to_string(), value.to_string()))
+}
+
+/// The request's shape apart from its records (query, headers, other body keys, upsert keys):
+/// calls batch only with calls of equal shape.
+pub(super) fn shape_of(call: &QueuedCall, extra: &str) -> u64 {
+    use std::hash::Hasher;
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for (k, v) in &call.query {
+        if k != "ids" {
+            h.write(k.as_bytes());
+            h.write_u8(b'=');
+            h.write(v.as_bytes());
+            h.write_u8(0xff);
+        }
+    }
+    h.write_u8(0xfe);
+    for (k, v) in &call.headers {
+        h.write(k.to_ascii_lowercase().as_bytes());
+        h.write_u8(b':');
+        h.write(v.as_bytes());
+        h.write_u8(0xff);
+    }
+    h.write_u8(0xfe);
+    if let Some(Value::Object(o)) = &call.body {
+        for (k, v) in o {
+            if k != "data" && k != "duplicate_check_fields" {
+                h.write(k.as_bytes());
+                h.write_u8(b'=');
+                h.write(v.to_string().as_bytes());
+                h.write_u8(0xff);
+            }
+        }
+    }
+    h.write_u8(0xfe);
+    h.write(extra.as_bytes());
+    h.finish()
+}
+
+/// The path's segments, other API versions read as v8. Queue paths are plain paths, so the
+/// common case splits without allocating strings; percent-escapes take the general route.
+pub(super) fn segments(path: &str) -> (Vec<&str>, Option<Vec<String>>) {
+    if path.contains('%') || path.contains("://") {
+        let owned = normalise_path(path);
+        return (Vec::new(), Some(owned));
+    }
+    let mut segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let at = match segs.as_slice() {
+        ["crm", "bulk", ..] => 2,
+        ["crm", ..] => 1,
+        _ => usize::MAX,
+    };
+    if let Some(v) = segs.get_mut(at) {
+        if v.len() >= 2 && v.starts_with('v') && v[1..].bytes().all(|b| b.is_ascii_digit()) {
+            *v = "v8";
+        }
+    }
+    (segs, None)
+}
+
+pub(super) fn classify(call: &QueuedCall, table: &CostTable, modules: &mut Interner) -> Classified {
+    let (fast, owned) = segments(&call.path);
+    let owned_refs: Vec<&str>;
+    let segs: &[&str] = match &owned {
+        Some(o) => {
+            owned_refs = o.iter().map(String::as_str).collect();
+            &owned_refs
+        }
+        None => &fast,
+    };
+    let price = table.price_segments(&call.method, segs, &call.query, call.body.as_ref());
+    let mut refs = Vec::new();
+    if let Some(b) = &call.body {
+        collect_refs(b, &mut refs);
+    }
+    refs_in(&call.path, &mut refs);
+    for (_, v) in &call.query {
+        refs_in(v, &mut refs);
+    }
+    let (credits, unpriceable) = match &price {
+        Ok(p) => (p.credits, false),
+        Err(_) => (0, true),
+    };
+    let m = call.method.as_str();
+    let class = if unpriceable {
+        match segs {
+            ["crm", _, module, ..] if is_module(module) => Class::Other {
+                module: modules.get(module),
+            },
+            _ => Class::Barrier,
+        }
+    } else {
+        classify_segments(call, m, segs, modules)
+    };
+    let get_key = (m == "GET").then(|| get_key(call));
+    let unique = match &class {
+        Class::Write { module, kind, .. } if *kind != WriteKind::Delete => {
+            unique_values(modules.name(*module), call.body.as_ref())
+        }
+        _ => Vec::new(),
+    };
+    Classified {
+        class,
+        credits,
+        unpriceable,
+        refs,
+        get_key,
+        unique,
+    }
+}
+
+pub(super) fn classify_segments(
+    call: &QueuedCall,
+    m: &str,
+    segs: &[&str],
+    modules: &mut Interner,
+) -> Class {
+    let body = call.body.as_ref();
+    let records = data_array(body).map_or(0, |d| d.len() as u32);
+    let shape = |extra: &str| shape_of(call, extra);
+    match (m, segs) {
+        ("GET", ["crm", "v8", "settings", ..]) | ("GET", ["crm", "v8", "org"]) => Class::Metadata,
+        ("GET", ["crm", "v8", "users", ..]) | ("GET", ["crm", "v8", "__apis"]) => {
+            Class::ReadWide { module: None }
+        }
+        (_, ["crm", "v8", "settings", ..]) => Class::Barrier,
+        ("POST", ["crm", "v8", "coql"]) => {
+            let module = body
+                .and_then(|b| b.get("select_query"))
+                .and_then(Value::as_str)
+                .and_then(coql_module)
+                .map(|name| modules.get(&name));
+            Class::ReadWide { module }
+        }
+        ("GET", ["crm", "v8", module, id]) if is_module(module) && is_record_id(id) => {
+            let fields = query_value(&call.query, "fields").unwrap_or("");
+            Class::ReadId {
+                module: modules.get(module),
+                id: id_key(id),
+                fields: strong_key([fields.as_bytes()]),
+                coql: coql_fields(fields)
+                    && is_plain_id(id)
+                    && call.query.iter().all(|(k, _)| k == "fields"),
+            }
+        }
+        ("GET", ["crm", "v8", module, "search"]) if is_module(module) => {
+            let q = &call.query;
+            let criterion = match (
+                query_value(q, "criteria"),
+                query_value(q, "email"),
+                query_value(q, "phone"),
+            ) {
+                (Some(c), None, None) => equals_criterion(c),
+                (None, Some(e), None) => Some(("Email".to_string(), e.to_string())),
+                (None, None, Some(p)) => Some(("Phone".to_string(), p.to_string())),
+                _ => None,
+            };
+            let module_id = modules.get(module);
+            match criterion {
+                Some((field, value)) if q.len() == 1 => Class::Search {
+                    module: module_id,
+                    key: strong_key([module.as_bytes(), field.as_bytes(), value.as_bytes()]),
+                },
+                _ => Class::ReadWide {
+                    module: Some(module_id),
+                },
+            }
+        }
+        ("GET", ["crm", "v8", module, ..]) if is_module(module) => Class::ReadWide {
+            module: Some(modules.get(module)),
+        },
+        ("POST", ["crm", "v8", module]) if is_module(module) && records > 0 => Class::Write {
+            module: modules.get(module),
+            kind: WriteKind::Insert,
+            records,
+            ids: Vec::new(),
+            check: String::new(),
+            shape: shape(""),
+        },
+        ("PUT", ["crm", "v8", module]) if is_module(module) && records > 0 => {
+            let data = data_array(body).map(Vec::as_slice).unwrap_or_default();
+            let ids: Option<Vec<u64>> = data
+                .iter()
+                .map(|r| record_id(r).map(|id| id_key(&id)))
+                .collect();
+            match ids {
+                Some(ids) => Class::Write {
+                    module: modules.get(module),
+                    kind: WriteKind::Update,
+                    records,
+                    ids,
+                    check: String::new(),
+                    shape: shape(""),
+                },
+                None => Class::Other {
+                    module: modules.get(module),
+                },
+            }
+        }
+        ("PUT", ["crm", "v8", module, id]) if is_module(module) && records == 1 => Class::Write {
+            module: modules.get(module),
+            kind: WriteKind::Update,
+            records,
+            ids: vec![id_key(id)],
+            check: String::new(),
+            shape: shape(""),
+        },
+        ("POST", ["crm", "v8", module, "upsert"]) if is_module(module) && records > 0 => {
+            let check = body
+                .and_then(|b| b.get("duplicate_check_fields"))
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .collect::<Vec<_>>()
+                        .join(",")
+                })
+                .unwrap_or_default();
+            Class::Write {
+                module: modules.get(module),
+                kind: WriteKind::Upsert,
+                records,
+                ids: Vec::new(),
+                shape: shape(&check),
+                check,
+            }
+        }
+        ("DELETE", ["crm", "v8", module]) if is_module(module) => {
+            let ids: Vec<u64> = query_value(&call.query, "ids")
+                .unwrap_or("")
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(id_key)
+                .collect();
+            if ids.is_empty() {
+                Class::Other {
+                    module: modules.get(module),
+                }
+            } else {
+                Class::Write {
+                    module: modules.get(module),
+                    kind: WriteKind::Delete,
+                    records: ids.len() as u32,
+                    ids,
+                    check: String::new(),
+                    shape: shape(""),
+                }
+            }
+        }
+        ("DELETE", ["crm", "v8", module, id]) if is_module(module) && is_record_id(id) => {
+            Class::Write {
+                module: modules.get(module),
+                kind: WriteKind::Delete,
+                records: 1,
+                ids: vec![id_key(id)],
+                check: String::new(),
+                shape: shape(""),
+            }
+        }
+        (_, ["crm", "v8", module, ..]) if is_module(module) => Class::Other {
+            module: modules.get(module),
+        },
+        _ => Class::Barrier,
+    }
+}
+
+pub(super) fn is_record_id(s: &str) -> bool {
+    (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+        || (s.starts_with("@{") && s.ends_with('}'))
+}
+
+pub(super) fn record_id(v: &Value) -> Option<String> {
+    match v.get("id")? {
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+pub(super) fn coql_module(q: &str) -> Option<String> {
+    let lower = q.to_ascii_lowercase();
+    let at = lower.find(" from ")?;
+    q[at + 6..].split_whitespace().next().map(|s| {
+        s.trim_matches(|c: char| !c.is_alphanumeric() && c != '_')
+            .to_string()
+    })
+}
+
+/// A fast hash for conflict tracking (record ids, unique values): a collision only adds an
+/// ordering constraint, never changes what a plan does.
+pub(super) fn id_key(s: &str) -> u64 {
+    use std::hash::Hasher;
+    let mut h = rustc_hash::FxHasher::default();
+    h.write(s.as_bytes());
+    h.finish()
+}
+
+/// A keyed hash of parts (SipHash) for decisions a collision would change: which GETs are the
+/// same, which write a search belongs to, which calls share a request shape.
+pub(super) fn strong_key<'a>(parts: impl IntoIterator<Item = &'a [u8]>) -> u64 {
+    use std::hash::Hasher;
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for p in parts {
+        h.write(p);
+        h.write_u8(0xff);
+    }
+    h.finish()
+}
+
+pub(super) fn hash_str(s: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = rustc_hash::FxHasher::default();
+    s.hash(&mut h);
+    h.finish()
+}
+
+pub(super) fn get_key(call: &QueuedCall) -> u64 {
+    let mut q: Vec<&(String, String)> = call.query.iter().collect();
+    q.sort();
+    strong_key(
+        std::iter::once(call.path.as_bytes())
+            .chain(q.iter().flat_map(|(a, b)| [a.as_bytes(), b.as_bytes()])),
+    )
+}
+
+impl Classified {
+    pub(super) fn records(&self) -> u32 {
+        match &self.class {
+            Class::Write { records, .. } => *records,
+            _ => 0,
+        }
+    }
+}
+
+pub(super) fn coql_fields(fields: &str) -> bool {
+    !fields.is_empty()
+        && fields.split(',').count() <= 50
+        && fields
+            .split(',')
+            .all(|f| !f.is_empty() && f.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
+}
+
+pub(super) fn is_plain_id(id: &str) -> bool {
+    !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit())
+}

@@ -1,0 +1,644 @@
+//! One level's calls grouped into steps: batches of up to 100 records, Bulk Write jobs, COQL
+//! reads by id, and composites for what is left where they lower the level's credits. Steps
+//! are priced by count from the cost table (memoised), and carry the calls they cover, not
+//! their bodies (`planner::request` builds those).
+
+use std::sync::Arc;
+
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
+use serde_json::{json, Value};
+
+use super::classify::*;
+use super::plan::*;
+use super::queue::QueuedCall;
+use crate::credits::{Call, CostTable};
+
+pub(super) fn passthrough(call: &QueuedCall, c: &Classified, level: u32) -> Step {
+    let records = c.records();
+    Step {
+        ids: vec![call.id.clone()],
+        kind: StepKind::Call,
+        rule: None,
+        method: method_text(&call.method),
+        path: call.path.clone(),
+        records,
+        credits: c.credits,
+        level,
+        // One call: its records are the step's (`spans` is for steps of several calls).
+        spans: Vec::new(),
+        upserts: Vec::new(),
+        note: None,
+    }
+}
+
+/// What the per-level grouping reads.
+pub(super) struct Ctx<'a> {
+    pub(super) queue: &'a [QueuedCall],
+    pub(super) classified: &'a [Classified],
+    pub(super) modules: &'a Interner,
+    pub(super) fate: &'a [Fate],
+    /// Calls whose created id a later call uses (`@{id}`): never in a bulk job (no ids back).
+    pub(super) referenced: HashSet<&'a str>,
+    pub(super) table: &'a CostTable,
+    pub(super) rules: RuleSet,
+    /// Only credits matter (the lower bound): steps carry no requests.
+    pub(super) light: bool,
+    /// Credits of synthetic calls by (what, module, count): pricing is by count, so one
+    /// lookup per distinct size.
+    pub(super) memo: std::cell::RefCell<HashMap<(u8, ModId, u32), u32>>,
+    /// `/crm/v8/{module}` and `/crm/v8/{module}/upsert`, made once per module.
+    pub(super) paths: std::cell::RefCell<HashMap<(ModId, bool), Arc<str>>>,
+}
+
+/// What a synthetic call is, for pricing by count.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Priced {
+    Write(WriteKind),
+    Composite,
+    Coql,
+}
+
+impl Ctx<'_> {
+    /// Credits of one call of `what` on `module` carrying `k` records (sub-requests, ids), by
+    /// the cost table, built as the plan would send it.
+    pub(super) fn cost(&self, what: Priced, module: ModId, k: u32) -> u32 {
+        if k == 0 {
+            return 0;
+        }
+        let tag = match what {
+            Priced::Write(w) => w as u8,
+            Priced::Composite => 10,
+            Priced::Coql => 11,
+        };
+        if let Some(&c) = self.memo.borrow().get(&(tag, module, k)) {
+            return c;
+        }
+        let name = self.modules.name(module);
+        let n = k as usize;
+        let (method, path, query, body) = match what {
+            Priced::Write(WriteKind::Delete) => (
+                "DELETE",
+                format!("/crm/v8/{name}"),
+                vec![("ids".to_string(), vec!["1"; n].join(","))],
+                None,
+            ),
+            Priced::Write(WriteKind::Upsert) => (
+                "POST",
+                format!("/crm/v8/{name}/upsert"),
+                Vec::new(),
+                Some(json!({"data": vec![Value::Null; n]})),
+            ),
+            Priced::Write(w) => (
+                w.method(),
+                format!("/crm/v8/{name}"),
+                Vec::new(),
+                Some(json!({"data": vec![Value::Null; n]})),
+            ),
+            Priced::Composite => (
+                "POST",
+                "/crm/v8/__composite_requests".to_string(),
+                Vec::new(),
+                Some(json!({"__composite_requests": vec![json!({}); n]})),
+            ),
+            Priced::Coql => (
+                "POST",
+                "/crm/v8/coql".to_string(),
+                Vec::new(),
+                Some(json!({"select_query": format!("select id from {name} limit {k}")})),
+            ),
+        };
+        let c = self
+            .table
+            .price(&Call {
+                method,
+                path: &path,
+                query: &query,
+                body: body.as_ref(),
+            })
+            .map_or(k, |p| p.credits);
+        self.memo.borrow_mut().insert((tag, module, k), c);
+        c
+    }
+
+    pub(super) fn module_path(&self, module: ModId, upsert: bool) -> Arc<str> {
+        self.paths
+            .borrow_mut()
+            .entry((module, upsert))
+            .or_insert_with(|| {
+                let name = self.modules.name(module);
+                if upsert {
+                    format!("/crm/v8/{name}/upsert").into()
+                } else {
+                    format!("/crm/v8/{name}").into()
+                }
+            })
+            .clone()
+    }
+
+    /// A step that only counts (the lower bound's).
+    pub(super) fn light_step(&self, kind: StepKind, credits: u32, level: u32) -> Step {
+        Step {
+            kind,
+            credits,
+            level,
+            ..Step::default()
+        }
+    }
+}
+
+/// Compatible writes of one level: same module, operation and request shape, in queue order.
+pub(super) struct Group {
+    module: ModId,
+    kind: WriteKind,
+    check: String,
+    calls: Vec<u32>,
+    records: u32,
+}
+
+/// How a group is sent: bulk jobs, or batches whose last may shed trailing calls to a composite.
+pub(super) struct GroupPlan {
+    bulk: bool,
+    chunks: Vec<Vec<u32>>,
+    /// Trailing single-record calls of the last chunk that save a credit by leaving it.
+    movable: usize,
+    riding: bool,
+}
+
+/// A level's steps as they are made, each with its first call's position; only their credits
+/// when nothing but credits is wanted.
+pub(super) struct LevelSteps {
+    keep: bool,
+    steps: Vec<(u32, Step)>,
+    credits: u64,
+}
+
+impl LevelSteps {
+    pub(super) fn push(&mut self, first: u32, step: Step) {
+        self.credits += u64::from(step.credits);
+        if self.keep {
+            self.steps.push((first, step));
+        }
+    }
+}
+
+/// Plans one level's calls into `steps`; the credits they cost.
+pub(super) fn plan_level(ctx: &Ctx<'_>, calls: &[u32], level: u32, steps: &mut Vec<Step>) -> u64 {
+    let rules = ctx.rules;
+    let mut groups: Vec<Group> = Vec::new();
+    let mut group_of: HashMap<(ModId, u8, u64), usize> = HashMap::default();
+    let mut reads: Vec<(ModId, Vec<u32>)> = Vec::new();
+    let mut read_of: HashMap<(ModId, u64), usize> = HashMap::default();
+    // Calls sent one by one unless a composite takes them: (call, composite-eligible).
+    let mut singles: Vec<(u32, bool)> = Vec::new();
+    for &ci in calls {
+        let i = ci as usize;
+        let c = &ctx.classified[i];
+        let upsert = matches!(ctx.fate[i], Fate::Upsert(_));
+        match &c.class {
+            Class::Write {
+                module,
+                kind,
+                records,
+                check,
+                shape,
+                ..
+            } if !c.unpriceable && (rules.has(Rule::Batch) || rules.has(Rule::Bulk) || upsert) => {
+                let (kind, check) = match &ctx.fate[i] {
+                    Fate::Upsert(f) => (WriteKind::Upsert, f.as_str()),
+                    _ => (*kind, check.as_str()),
+                };
+                let key = (
+                    *module,
+                    kind as u8,
+                    if upsert { hash_str(check) } else { *shape },
+                );
+                let g = *group_of.entry(key).or_insert_with(|| {
+                    groups.push(Group {
+                        module: *module,
+                        kind,
+                        check: check.to_string(),
+                        calls: Vec::new(),
+                        records: 0,
+                    });
+                    groups.len() - 1
+                });
+                groups[g].calls.push(ci);
+                groups[g].records += records;
+            }
+            Class::ReadId {
+                module,
+                fields,
+                coql: true,
+                ..
+            } if rules.has(Rule::Coql) => {
+                let r = *read_of.entry((*module, *fields)).or_insert_with(|| {
+                    reads.push((*module, Vec::new()));
+                    reads.len() - 1
+                });
+                reads[r].1.push(ci);
+            }
+            _ => singles.push((ci, composite_eligible(ctx, ci))),
+        }
+    }
+
+    let mut out = LevelSteps {
+        keep: !ctx.light,
+        steps: Vec::new(),
+        credits: 0,
+    };
+    let mut plans: Vec<GroupPlan> = Vec::with_capacity(groups.len());
+    for g in &groups {
+        let bulk = rules.has(Rule::Bulk) && bulk_fits(ctx, g) && bulk_pays(ctx, g);
+        if bulk || !(rules.has(Rule::Batch) || g.kind == WriteKind::Upsert) {
+            if !bulk {
+                singles.extend(g.calls.iter().map(|&c| (c, composite_eligible(ctx, c))));
+            }
+            plans.push(GroupPlan {
+                bulk,
+                chunks: vec![g.calls.clone()],
+                movable: 0,
+                riding: false,
+            });
+            continue;
+        }
+        let chunks = records_chunks(ctx, &g.calls, BATCH_MAX);
+        let movable = if rules.has(Rule::Composite) {
+            let last = chunks.last().map(Vec::as_slice).unwrap_or_default();
+            trailing_to_save(ctx, g, last)
+        } else {
+            0
+        };
+        plans.push(GroupPlan {
+            bulk: false,
+            chunks,
+            movable,
+            riding: false,
+        });
+    }
+
+    for (module, ids) in &reads {
+        let mut rest: &[u32] = ids;
+        // Five or fewer reads ride a composite more cheaply (shared with other calls).
+        let min_coql = if rules.has(Rule::Composite) { 6 } else { 2 };
+        while rest.len() >= min_coql {
+            let take = rest.len().min(COQL_MAX_IDS);
+            let s = coql_step(ctx, *module, &rest[..take], level);
+            out.push(rest[0], s);
+            rest = &rest[take..];
+        }
+        singles.extend(rest.iter().map(|&c| (c, composite_eligible(ctx, c))));
+    }
+
+    // Composites: eligible singles ride when there are at least two slots; a group's movable
+    // remainder rides when that lowers the level's total. For m remainders the best are the m
+    // smallest, so trying m = 0..=R in that order finds the cheapest choice.
+    let mut composite_calls: Vec<u32> = Vec::new();
+    if rules.has(Rule::Composite) {
+        let eligible: Vec<u32> = singles
+            .iter()
+            .filter(|(c, ok)| *ok && ctx.classified[*c as usize].credits >= 1)
+            .map(|(c, _)| *c)
+            .collect();
+        let mut order: Vec<usize> = (0..plans.len()).filter(|&k| plans[k].movable > 0).collect();
+        order.sort_by_key(|&k| plans[k].movable);
+        let cost = |slots: usize, batches: usize| {
+            let composite = if slots >= 2 {
+                slots.div_ceil(COMPOSITE_MAX)
+            } else {
+                slots
+            };
+            composite + batches
+        };
+        let mut best_m = 0;
+        let mut best = cost(eligible.len(), order.len());
+        let mut slots = eligible.len();
+        for (m, &k) in order.iter().enumerate() {
+            slots += plans[k].movable;
+            let c = cost(slots, order.len() - m - 1);
+            if c < best {
+                best = c;
+                best_m = m + 1;
+            }
+        }
+        let total: usize = eligible.len()
+            + order[..best_m]
+                .iter()
+                .map(|&k| plans[k].movable)
+                .sum::<usize>();
+        if total >= 2 {
+            composite_calls.extend(&eligible);
+            for &k in &order[..best_m] {
+                plans[k].riding = true;
+            }
+        }
+    }
+    for (g, p) in groups.iter().zip(plans.iter_mut()) {
+        if p.bulk {
+            for chunk in records_chunks(ctx, &g.calls, BULK_MAX_ROWS) {
+                let s = bulk_step(ctx, &chunk, level);
+                out.push(chunk[0], s);
+            }
+            continue;
+        }
+        if !(rules.has(Rule::Batch) || g.kind == WriteKind::Upsert) {
+            continue;
+        }
+        let last = p.chunks.len() - 1;
+        for (k, chunk) in p.chunks.iter().enumerate() {
+            let mut cs: &[u32] = chunk;
+            if k == last && p.riding {
+                let keep = cs.len() - p.movable;
+                composite_calls.extend(&cs[keep..]);
+                cs = &cs[..keep];
+            }
+            if !cs.is_empty() {
+                out.push(cs[0], batch_step(ctx, g, cs, level));
+            }
+        }
+    }
+    let riding: HashSet<u32> = composite_calls.iter().copied().collect();
+    for &(ci, _) in &singles {
+        if !riding.contains(&ci) {
+            out.push(ci, single_step(ctx, ci, level));
+        }
+    }
+    // Queue order by first call; sorting positions, not the steps, keeps the moves down.
+    let mut order: Vec<(u32, u32)> = out
+        .steps
+        .iter()
+        .enumerate()
+        .map(|(k, (first, _))| (*first, k as u32))
+        .collect();
+    order.sort_unstable();
+    steps.reserve(order.len());
+    for &(_, k) in &order {
+        steps.push(std::mem::take(&mut out.steps[k as usize].1));
+    }
+    // Composites come last in the level: a remainder that left a batch still runs after it.
+    composite_calls.sort_unstable();
+    let mut credits = out.credits;
+    for chunk in composite_calls.chunks(COMPOSITE_MAX) {
+        let s = composite_step(ctx, chunk, level);
+        credits += u64::from(s.credits);
+        if !ctx.light {
+            steps.push(s);
+        }
+    }
+    credits
+}
+
+/// A call that may be a composite sub-request: a record-level call carrying at most one record
+/// (Zoho: a write sub-request carries one record; a read by id answers one).
+pub(super) fn composite_eligible(ctx: &Ctx<'_>, ci: u32) -> bool {
+    let i = ci as usize;
+    let c = &ctx.classified[i];
+    if c.unpriceable {
+        return false;
+    }
+    match &c.class {
+        Class::Write { records, kind, .. } => {
+            *records == 1
+                && (*kind != WriteKind::Delete || ctx.queue[i].path.split('/').count() == 5)
+        }
+        Class::ReadId { .. } => ctx.queue[i].query.iter().all(|(k, _)| k == "fields"),
+        _ => false,
+    }
+}
+
+/// How many trailing single-record calls of `chunk` must leave it for the chunk to cost one
+/// credit less (0: none can).
+pub(super) fn trailing_to_save(ctx: &Ctx<'_>, g: &Group, chunk: &[u32]) -> usize {
+    let records: u32 = chunk
+        .iter()
+        .map(|&c| ctx.classified[c as usize].records())
+        .sum();
+    let full = ctx.cost(Priced::Write(g.kind), g.module, records);
+    let mut left = records;
+    for (t, &ci) in chunk.iter().rev().enumerate() {
+        if !composite_eligible(ctx, ci) || t + 1 > COMPOSITE_MAX * 2 {
+            return 0;
+        }
+        left -= 1;
+        if ctx.cost(Priced::Write(g.kind), g.module, left) < full {
+            return t + 1;
+        }
+    }
+    0
+}
+
+pub(super) fn bulk_fits(ctx: &Ctx<'_>, g: &Group) -> bool {
+    g.kind == WriteKind::Insert
+        && g.calls.iter().all(|&ci| {
+            let i = ci as usize;
+            let call = &ctx.queue[i];
+            ctx.classified[i].refs.is_empty()
+                && !ctx.referenced.contains(&*call.id)
+                && call.query.is_empty()
+                && data_array(call.body.as_ref()).is_some_and(|d| {
+                    d.iter().all(|r| {
+                        r.as_object()
+                            .is_some_and(|o| o.values().all(|v| !(v.is_object() || v.is_array())))
+                    })
+                })
+        })
+}
+
+/// A Bulk Write costs the job plus the upload; it pays when that is below the batches' cost.
+pub(super) fn bulk_pays(ctx: &Ctx<'_>, g: &Group) -> bool {
+    let per_job = bulk_job_credits(ctx.table);
+    let jobs = g.records.div_ceil(BULK_MAX_ROWS);
+    let batches = (g.records / BATCH_MAX) * ctx.cost(Priced::Write(g.kind), g.module, BATCH_MAX)
+        + ctx.cost(Priced::Write(g.kind), g.module, g.records % BATCH_MAX);
+    u64::from(jobs) * u64::from(per_job) < u64::from(batches)
+}
+
+pub(super) fn bulk_job_credits(table: &CostTable) -> u32 {
+    let price = |method: &str, path: &str| {
+        table
+            .price(&Call {
+                method,
+                path,
+                query: &[],
+                body: None,
+            })
+            .map_or(1, |p| p.credits)
+    };
+    price("POST", "/crm/bulk/v8/write") + price("POST", "/crm/v8/upload")
+}
+
+/// Greedy chunks of calls carrying at most `max` records each; a call is never split.
+pub(super) fn records_chunks(ctx: &Ctx<'_>, calls: &[u32], max: u32) -> Vec<Vec<u32>> {
+    let mut out = Vec::new();
+    let mut chunk = Vec::new();
+    let mut n = 0;
+    for &ci in calls {
+        let r = ctx.classified[ci as usize].records();
+        if n + r > max && !chunk.is_empty() {
+            out.push(std::mem::take(&mut chunk));
+            n = 0;
+        }
+        chunk.push(ci);
+        n += r;
+    }
+    if !chunk.is_empty() {
+        out.push(chunk);
+    }
+    out
+}
+
+/// The records of the calls, in order (an update by path id gets its `id`).
+pub(super) fn ids_of(ctx: &Ctx<'_>, cs: &[u32]) -> Vec<Arc<str>> {
+    cs.iter()
+        .map(|&c| ctx.queue[c as usize].id.clone())
+        .collect()
+}
+
+pub(super) fn spans_of(ctx: &Ctx<'_>, cs: &[u32]) -> Vec<u32> {
+    cs.iter()
+        .map(|&c| ctx.classified[c as usize].records())
+        .collect()
+}
+
+/// The upsert key of each covered call a search turned into an upsert ("" for the others);
+/// empty when none was.
+pub(super) fn upserts_of(ctx: &Ctx<'_>, cs: &[u32]) -> Vec<String> {
+    if !cs
+        .iter()
+        .any(|&c| matches!(ctx.fate[c as usize], Fate::Upsert(_)))
+    {
+        return Vec::new();
+    }
+    cs.iter()
+        .map(|&c| match &ctx.fate[c as usize] {
+            Fate::Upsert(f) => f.clone(),
+            _ => String::new(),
+        })
+        .collect()
+}
+
+pub(super) fn batch_step(ctx: &Ctx<'_>, g: &Group, cs: &[u32], level: u32) -> Step {
+    let upserts = upserts_of(ctx, cs);
+    if cs.len() == 1 && upserts.is_empty() {
+        return single_step(ctx, cs[0], level);
+    }
+    let records: u32 = cs
+        .iter()
+        .map(|&c| ctx.classified[c as usize].records())
+        .sum();
+    let credits = ctx.cost(Priced::Write(g.kind), g.module, records);
+    if ctx.light {
+        return ctx.light_step(StepKind::Call, credits, level);
+    }
+    let rule = if upserts.is_empty() {
+        Rule::Batch
+    } else {
+        Rule::Upsert
+    };
+    let path = ctx.module_path(g.module, g.kind == WriteKind::Upsert);
+    // Upserts say their key; the other batches say enough by rule, method and records.
+    let note = (g.kind == WriteKind::Upsert && !g.check.is_empty())
+        .then(|| format!("upserts keyed on {}", g.check));
+    Step {
+        ids: ids_of(ctx, cs),
+        kind: StepKind::Call,
+        rule: Some(rule.name().into()),
+        method: g.kind.method().into(),
+        path,
+        records,
+        credits,
+        level,
+        spans: spans_of(ctx, cs),
+        upserts,
+        note,
+    }
+}
+
+/// A call sent alone: as queued, or as the upsert its search turned it into.
+pub(super) fn single_step(ctx: &Ctx<'_>, ci: u32, level: u32) -> Step {
+    let i = ci as usize;
+    let c = &ctx.classified[i];
+    let upsert = match (&ctx.fate[i], &c.class) {
+        (Fate::Upsert(field), Class::Write { module, .. }) => Some((field, *module)),
+        _ => None,
+    };
+    let credits = match upsert {
+        Some((_, module)) => ctx.cost(Priced::Write(WriteKind::Upsert), module, c.records()),
+        None => c.credits,
+    };
+    if ctx.light {
+        return ctx.light_step(StepKind::Call, credits, level);
+    }
+    let mut step = passthrough(&ctx.queue[i], c, level);
+    if let Some((field, module)) = upsert {
+        step.method = "POST".into();
+        step.path = ctx.module_path(module, true);
+        step.rule = Some(Rule::Upsert.name().into());
+        step.upserts = vec![field.clone()];
+        step.note = Some(format!("upsert keyed on {field} (its search removed)"));
+        step.credits = credits;
+    }
+    step
+}
+
+pub(super) fn coql_step(ctx: &Ctx<'_>, module: ModId, cs: &[u32], level: u32) -> Step {
+    let credits = ctx.cost(Priced::Coql, module, cs.len() as u32);
+    if ctx.light {
+        return ctx.light_step(StepKind::Call, credits, level);
+    }
+    Step {
+        ids: ids_of(ctx, cs),
+        kind: StepKind::Call,
+        rule: Some(Rule::Coql.name().into()),
+        method: "POST".into(),
+        path: "/crm/v8/coql".into(),
+        records: 0,
+        credits,
+        level,
+        spans: Vec::new(),
+        upserts: Vec::new(),
+        note: None,
+    }
+}
+
+pub(super) fn bulk_step(ctx: &Ctx<'_>, cs: &[u32], level: u32) -> Step {
+    let credits = bulk_job_credits(ctx.table);
+    if ctx.light {
+        return ctx.light_step(StepKind::BulkWrite, credits, level);
+    }
+    let spans = spans_of(ctx, cs);
+    let records = spans.iter().sum();
+    Step {
+        ids: ids_of(ctx, cs),
+        kind: StepKind::BulkWrite,
+        rule: Some(Rule::Bulk.name().into()),
+        method: "POST".into(),
+        path: "/crm/bulk/v8/write".into(),
+        records,
+        credits,
+        level,
+        spans,
+        upserts: Vec::new(),
+        note: Some("upload, then the job; its end comes by callback".into()),
+    }
+}
+
+pub(super) fn composite_step(ctx: &Ctx<'_>, cs: &[u32], level: u32) -> Step {
+    let credits = ctx.cost(Priced::Composite, 0, cs.len() as u32);
+    if ctx.light {
+        return ctx.light_step(StepKind::Call, credits, level);
+    }
+    let spans = spans_of(ctx, cs);
+    Step {
+        ids: ids_of(ctx, cs),
+        kind: StepKind::Call,
+        rule: Some(Rule::Composite.name().into()),
+        method: "POST".into(),
+        path: "/crm/v8/__composite_requests".into(),
+        records: spans.iter().sum(),
+        credits,
+        level,
+        spans,
+        upserts: upserts_of(ctx, cs),
+        note: None,
+    }
+}
