@@ -82,35 +82,79 @@ fn looks_like_har(text: &str) -> bool {
 /// JSONL: `{"method", "path", "query"?, "headers"?, "body"?, "id"?}` per line; blank lines and
 /// lines starting with `#` are skipped.
 pub fn parse_jsonl(text: &str, file: &str) -> Loaded {
-    let mut out = Loaded::default();
-    let mut seen = HashSet::new();
-    for (n, line) in text.lines().enumerate() {
-        let line_no = n + 1;
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
+    // Lines parse independently: a big queue is split at line ends across the cores; ids are
+    // checked for duplicates afterwards, in file order.
+    const PARALLEL_FROM_BYTES: usize = 4 << 20;
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+    let parts: Vec<(usize, &str)> = if text.len() < PARALLEL_FROM_BYTES || threads < 2 {
+        vec![(1, text)]
+    } else {
+        let mut parts = Vec::with_capacity(threads);
+        let mut rest = text;
+        let mut line = 1;
+        let size = text.len().div_ceil(threads);
+        while !rest.is_empty() {
+            let cut = match rest.get(size..).and_then(|t| t.find('\n')) {
+                Some(i) => size + i + 1,
+                None => rest.len(),
+            };
+            let (head, tail) = rest.split_at(cut);
+            parts.push((line, head));
+            line += head.matches('\n').count();
+            rest = tail;
         }
-        let at = format!("{file}:{line_no}");
-        match call_from_line(line, line_no) {
+        parts
+    };
+    let parsed: Vec<Vec<(usize, Result<QueuedCall, String>)>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = parts
+            .into_iter()
+            .map(|(first, part)| scope.spawn(move || parse_lines(part, first)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    });
+    let mut out = Loaded::default();
+    out.calls.reserve(parsed.iter().map(Vec::len).sum());
+    let mut seen = HashSet::new();
+    for (line_no, result) in parsed.into_iter().flatten() {
+        let at = || format!("{file}:{line_no}");
+        match result {
             Ok(call) => {
                 if !seen.insert(call.id.clone()) {
                     out.bad.push(BadLine {
-                        at,
+                        at: at(),
                         reason: format!("id `{}` is used by an earlier line", call.id),
                     });
                 } else {
                     out.calls.push(call);
                 }
             }
-            Err(reason) => out.bad.push(BadLine { at, reason }),
+            Err(reason) => out.bad.push(BadLine { at: at(), reason }),
         }
     }
     out
 }
 
+/// The calls (or reasons) of the lines of `text`, whose first line is number `first`.
+fn parse_lines(text: &str, first: usize) -> Vec<(usize, Result<QueuedCall, String>)> {
+    text.lines()
+        .enumerate()
+        .filter_map(|(n, line)| {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                return None;
+            }
+            let line_no = first + n;
+            Some((line_no, call_from_line(line, line_no)))
+        })
+        .collect()
+}
+
 fn call_from_line(line: &str, line_no: usize) -> Result<QueuedCall, String> {
     let v: Value = serde_json::from_str(line).map_err(|e| format!("not JSON: {e}"))?;
-    let Value::Object(obj) = v else {
+    let Value::Object(mut obj) = v else {
         return Err("expected a JSON object".into());
     };
     for key in obj.keys() {
@@ -120,6 +164,8 @@ fn call_from_line(line: &str, line_no: usize) -> Result<QueuedCall, String> {
             ));
         }
     }
+    // Taken, not copied: the body is most of a queue's memory.
+    let body = obj.remove("body").filter(|b| !b.is_null());
     let method = obj
         .get("method")
         .and_then(Value::as_str)
@@ -145,7 +191,6 @@ fn call_from_line(line: &str, line_no: usize) -> Result<QueuedCall, String> {
         Some(Value::Object(m)) => pairs(m, "headers")?,
         Some(_) => return Err("`headers` must be an object".into()),
     };
-    let body = obj.get("body").filter(|b| !b.is_null()).cloned();
     build(id, method, raw_path, query, headers, body)
 }
 
@@ -385,6 +430,28 @@ not json
         assert_eq!(l.bad.len(), 1);
         assert_eq!(l.bad[0].at, "x.har:entries[3]");
         assert_eq!(l.notes.len(), 1);
+    }
+
+    #[test]
+    fn big_queues_parse_in_parts_and_keep_line_numbers() {
+        // Over the size that splits the text across threads.
+        let mut text = String::new();
+        for i in 1..=60_000 {
+            match i {
+                50_000 => text.push_str("{\"method\":\"GET\"\n"),
+                55_555 => text.push_str("{\"id\":\"c7\",\"method\":\"GET\",\"path\":\"/crm/v8/Leads\"}\n"),
+                _ => text.push_str(&format!(
+                    "{{\"id\":\"c{i}\",\"method\":\"POST\",\"path\":\"/crm/v8/Leads\",\"body\":{{\"data\":[{{\"Last_Name\":\"padding padding padding {i}\"}}]}}}}\n"
+                )),
+            }
+        }
+        assert!(text.len() > 4 << 20);
+        let l = parse(&text, "big.jsonl");
+        assert_eq!(l.calls.len(), 59_998);
+        let at: Vec<&str> = l.bad.iter().map(|b| b.at.as_str()).collect();
+        assert_eq!(at, ["big.jsonl:50000", "big.jsonl:55555"]);
+        assert!(l.bad[1].reason.contains("`c7` is used by an earlier line"));
+        assert_eq!(&*l.calls[49_999].id, "c50001", "order kept across parts");
     }
 
     #[test]
