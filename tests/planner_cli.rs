@@ -313,3 +313,72 @@ fn hold_mode_queues_calls_that_plan_reads_back() {
         "12 inserts → one batch of 12 (2 credits)"
     );
 }
+
+/// Writes config.toml (mode 0600, as creditops writes it) with the given profiles.
+fn config(home: &Path, text: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = home.join("config");
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = dir.join("config.toml");
+    std::fs::write(&f, text).unwrap();
+    std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o600)).unwrap();
+}
+
+#[test]
+fn send_through_a_profile_uses_its_oauth_client_limits_and_ledger() {
+    let home = tempfile::tempdir().unwrap();
+    let q = queue(home.path());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let sb = rt.block_on(Sb::default());
+    let ledger = home.path().join("profile-ledger.sqlite");
+    config(
+        home.path(),
+        &format!(
+            "[profiles.local]\ntarget = \"embedded\"\napi_base = \"{}\"\nedition = \"enterprise\"\nlicences = 10\nclient_id = \"1000.LOCAL\"\nclient_secret = \"local-secret\"\nrefresh_token = \"1000.local-refresh\"\nledger = \"{}\"\n\n[profiles.prod]\ntarget = \"zoho-production\"\nallow_production = true\nclient_id = \"1000.PROD\"\nclient_secret = \"prod-secret\"\nrefresh_token = \"1000.prod-refresh\"\n\n[profiles.prod-locked]\ntarget = \"zoho-production\"\nclient_id = \"1000.PROD\"\nclient_secret = \"prod-secret\"\nrefresh_token = \"1000.prod-refresh\"\n",
+            sb.base,
+            ledger.display()
+        ),
+    );
+    let before = rt.block_on(sb.used());
+    let v = json_of(&creditops(
+        home.path(),
+        &[
+            "send",
+            q.to_str().unwrap(),
+            "--profile",
+            "local",
+            "--replan",
+            "--json",
+        ],
+    ));
+    assert_eq!(v["charged_credits"], v["predicted_credits"], "{v:#}");
+    assert!(
+        v["sandbox_charged_credits"].is_null(),
+        "not a --target sandbox: {v}"
+    );
+    assert_eq!(
+        rt.block_on(sb.used()) - before,
+        v["charged_credits"].as_u64().unwrap(),
+        "what the ledger says is what the org was charged"
+    );
+    let ledger_rows = creditops::ledger::Ledger::open(&ledger)
+        .unwrap()
+        .count()
+        .unwrap();
+    assert!(ledger_rows > 0, "the profile's ledger holds the calls");
+    let out = v.to_string();
+    assert!(!out.contains("local-secret") && !out.contains("local-refresh"));
+
+    // Production: refused before any request, without the flag, and without the profile's leave.
+    for (profile, flag) in [("prod", false), ("prod-locked", true)] {
+        let mut args = vec!["send", q.to_str().unwrap(), "--profile", profile];
+        if flag {
+            args.push("--allow-production");
+        }
+        let out = creditops(home.path(), &args);
+        assert_eq!(out.status.code(), Some(2), "{profile}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("production"), "{profile}: {err}");
+        assert!(!err.contains("prod-secret") && !err.contains("prod-refresh"));
+    }
+}
