@@ -23,6 +23,7 @@ pub(super) fn passthrough(call: &QueuedCall, c: &Classified, level: u32) -> Step
         path: call.path.clone(),
         records,
         credits: c.credits,
+        credits_before: c.credits,
         level,
         // One call: its records are the step's (`spans` is for steps of several calls).
         spans: Vec::new(),
@@ -38,7 +39,7 @@ pub(super) struct Ctx<'a> {
     pub(super) modules: &'a Interner,
     pub(super) fate: &'a [Fate],
     /// Calls whose created id a later call uses (`@{id}`): never in a bulk job (no ids back).
-    pub(super) referenced: HashSet<&'a str>,
+    pub(super) referenced: &'a HashSet<&'a str>,
     pub(super) table: &'a CostTable,
     pub(super) rules: RuleSet,
     /// Only credits matter (the lower bound): steps carry no requests.
@@ -486,8 +487,12 @@ pub(super) fn records_chunks(ctx: &Ctx<'_>, calls: &[u32], max: u32) -> Vec<Vec<
     out
 }
 
-/// The records of the calls, in order (an update by path id gets its `id`).
-pub(super) fn ids_of(ctx: &Ctx<'_>, cs: &[u32]) -> Vec<Arc<str>> {
+/// What the calls cost as queued.
+fn credits_of(ctx: &Ctx<'_>, cs: &[u32]) -> u32 {
+    cs.iter().map(|&c| ctx.classified[c as usize].credits).sum()
+}
+
+fn ids_of(ctx: &Ctx<'_>, cs: &[u32]) -> Vec<Arc<str>> {
     cs.iter()
         .map(|&c| ctx.queue[c as usize].id.clone())
         .collect()
@@ -539,6 +544,7 @@ pub(super) fn batch_step(ctx: &Ctx<'_>, g: &Group, cs: &[u32], level: u32) -> St
     let note = (g.kind == WriteKind::Upsert && !g.check.is_empty())
         .then(|| format!("upserts keyed on {}", g.check));
     Step {
+        credits_before: credits_of(ctx, cs),
         ids: ids_of(ctx, cs),
         kind: StepKind::Call,
         rule: Some(rule.name().into()),
@@ -586,6 +592,7 @@ pub(super) fn coql_step(ctx: &Ctx<'_>, module: ModId, cs: &[u32], level: u32) ->
         return ctx.light_step(StepKind::Call, credits, level);
     }
     Step {
+        credits_before: credits_of(ctx, cs),
         ids: ids_of(ctx, cs),
         kind: StepKind::Call,
         rule: Some(Rule::Coql.name().into()),
@@ -608,6 +615,7 @@ pub(super) fn bulk_step(ctx: &Ctx<'_>, cs: &[u32], level: u32) -> Step {
     let spans = spans_of(ctx, cs);
     let records = spans.iter().sum();
     Step {
+        credits_before: credits_of(ctx, cs),
         ids: ids_of(ctx, cs),
         kind: StepKind::BulkWrite,
         rule: Some(Rule::Bulk.name().into()),
@@ -629,6 +637,7 @@ pub(super) fn composite_step(ctx: &Ctx<'_>, cs: &[u32], level: u32) -> Step {
     }
     let spans = spans_of(ctx, cs);
     Step {
+        credits_before: credits_of(ctx, cs),
         ids: ids_of(ctx, cs),
         kind: StepKind::Call,
         rule: Some(Rule::Composite.name().into()),

@@ -177,6 +177,9 @@ pub struct Step {
     pub path: Arc<str>,
     pub records: u32,
     pub credits: u32,
+    /// What the covered calls cost as queued (the step saves the difference).
+    #[serde(default)]
+    pub credits_before: u32,
     /// Steps of one level are independent; level n runs after level n-1 finished.
     pub level: u32,
     /// Records each covered call contributes (writes), parallel to `ids`: how the sender maps
@@ -271,12 +274,30 @@ pub const BATCH_MAX: u32 = 100;
 /// Plans `queue`: the plan with its lower bound.
 pub fn plan(queue: &[QueuedCall], opts: &Options<'_>) -> Plan {
     let (classified, modules) = classify_all(queue, opts.table);
-    let index: HashMap<&str, usize> = queue.iter().enumerate().map(|(i, c)| (&*c.id, i)).collect();
+    // Calls whose created record a later call names (`@{id}`), and where they stand.
+    let referenced: HashSet<&str> = classified
+        .iter()
+        .flat_map(|c| c.refs.iter().map(String::as_str))
+        .collect();
+    let index: HashMap<&str, usize> = if referenced.is_empty() {
+        HashMap::default()
+    } else {
+        queue
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| referenced.contains(&*c.id))
+            .map(|(i, c)| (&*c.id, i))
+            .collect()
+    };
+    let refs = Refs {
+        names: &referenced,
+        index: &index,
+    };
     // The plan and its lower bound are independent: on a big queue, each gets a core.
     let (built, bound) = if queue.len() >= PARALLEL_FROM {
         std::thread::scope(|scope| {
-            let bound = scope.spawn(|| build(queue, &classified, &modules, &index, opts, true));
-            let built = build(queue, &classified, &modules, &index, opts, false);
+            let bound = scope.spawn(|| build(queue, &classified, &modules, &refs, opts, true));
+            let built = build(queue, &classified, &modules, &refs, opts, false);
             let bound = bound
                 .join()
                 .unwrap_or_else(|e| std::panic::resume_unwind(e));
@@ -284,8 +305,8 @@ pub fn plan(queue: &[QueuedCall], opts: &Options<'_>) -> Plan {
         })
     } else {
         (
-            build(queue, &classified, &modules, &index, opts, false),
-            build(queue, &classified, &modules, &index, opts, true),
+            build(queue, &classified, &modules, &refs, opts, false),
+            build(queue, &classified, &modules, &refs, opts, true),
         )
     };
     let credits_before: u64 = classified.iter().map(|c| u64::from(c.credits)).sum();
@@ -303,14 +324,8 @@ pub fn plan(queue: &[QueuedCall], opts: &Options<'_>) -> Plan {
     let mut savings = std::collections::BTreeMap::new();
     for s in &built.steps {
         if let Some(rule) = &s.rule {
-            let before: u64 = s
-                .ids
-                .iter()
-                .filter_map(|id| index.get(&**id))
-                .map(|&i| u64::from(classified[i].credits))
-                .sum();
             *savings.entry(rule.to_string()).or_insert(0i64) +=
-                before as i64 - i64::from(s.credits);
+                i64::from(s.credits_before) - i64::from(s.credits);
         }
     }
     Plan {
@@ -354,6 +369,12 @@ pub fn as_queued(queue: &[QueuedCall], table: &CostTable) -> Plan {
     }
 }
 
+/// The `@{id}` references of a queue: the ids named, and where those calls stand.
+struct Refs<'a> {
+    names: &'a HashSet<&'a str>,
+    index: &'a HashMap<&'a str, usize>,
+}
+
 struct Built {
     steps: Vec<Step>,
     /// The steps' credits (the lower bound keeps only this).
@@ -375,10 +396,11 @@ fn build(
     queue: &[QueuedCall],
     classified: &[Classified],
     modules: &Interner,
-    index: &HashMap<&str, usize>,
+    refs: &Refs<'_>,
     opts: &Options<'_>,
     relaxed: bool,
 ) -> Built {
+    let index = refs.index;
     let n = queue.len();
     let rules = opts.rules;
 
@@ -675,16 +697,12 @@ fn build(
     }
     // At most one step a call: reserved once, so a big plan never moves its steps.
     let mut steps: Vec<Step> = Vec::with_capacity(if relaxed { 0 } else { n });
-    let mut referenced: HashSet<&str> = HashSet::default();
-    for c in classified {
-        referenced.extend(c.refs.iter().map(String::as_str));
-    }
     let ctx = Ctx {
         queue,
         classified,
         modules,
         fate: &fate,
-        referenced,
+        referenced: refs.names,
         table: opts.table,
         rules,
         light: relaxed,
@@ -707,6 +725,7 @@ fn build(
                 path: call.path.clone(),
                 records: 0,
                 credits: 0,
+                credits_before: classified[i].credits,
                 level: 0,
                 spans: Vec::new(),
                 upserts: Vec::new(),
