@@ -14,7 +14,7 @@ pub struct Args {
     /// Print the plan as JSON.
     #[arg(long)]
     json: bool,
-    /// Write the plan (with its queue, for `send --replan`) to this file.
+    /// Write the plan and its queue to this file (for `creditops send`).
     #[arg(long)]
     out: Option<PathBuf>,
     /// Rules to apply, comma-separated (default all): batch,upsert,dedupe,cache,composite,bulk,coql.

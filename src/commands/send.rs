@@ -48,6 +48,7 @@ pub struct Args {
     /// Send the good lines of a queue with bad ones (each still reported).
     #[arg(long)]
     skip_bad: bool,
+    /// Print the report as JSON.
     #[arg(long)]
     json: bool,
 }

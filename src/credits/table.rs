@@ -298,12 +298,14 @@ impl CostTable {
         self.match_row(method, &segs, query).map(|(r, _)| &r.row)
     }
 
-    fn match_row<'s>(
+    /// The row that prices a call, and the module the path names (borrowed: most rows tried
+    /// fail, so nothing is allocated while trying them).
+    fn match_row<'s, 'p>(
         &'s self,
         method: &str,
-        segs: &[&str],
+        segs: &[&'p str],
         query: &[(String, String)],
-    ) -> Option<(&'s CompiledRow, Option<String>)> {
+    ) -> Option<(&'s CompiledRow, Option<&'p str>)> {
         'rows: for row in &self.rows {
             if let Some(m) = &row.method {
                 if !m.eq_ignore_ascii_case(method) {
@@ -325,7 +327,7 @@ impl CostTable {
                         if !is_module_name(seg) {
                             continue 'rows;
                         }
-                        module = Some((*seg).to_string());
+                        module = Some(*seg);
                     }
                     Segment::Id => {
                         if seg.is_empty() || !seg.bytes().all(|b| b.is_ascii_digit()) {
@@ -346,6 +348,24 @@ impl CostTable {
             return Some((row, module));
         }
         None
+    }
+
+    /// Only the credits of a call, as `price_segments` would say (the planner prices a million
+    /// calls and needs nothing else).
+    pub fn credits_segments(
+        &self,
+        method: &str,
+        segs: &[&str],
+        query: &[(String, String)],
+        body: Option<&Value>,
+    ) -> Result<u32, CostError> {
+        let Some((row, _)) = self.match_row(method, segs, query) else {
+            return Ok(1);
+        };
+        let r = &row.row;
+        let records = count_records(body, query);
+        let (credits, _) = apply_rule(&r.rule, &r.name, records, body)?;
+        Ok(clamp(credits, r.min_credits, r.max_credits))
     }
 
     /// Prices one call. An unknown path costs 1 credit and is flagged `priced: false`.
@@ -381,7 +401,7 @@ impl CostTable {
                 basis: Basis::Unpriced,
                 priced: false,
                 records,
-                module: literal_module(segs),
+                module: literal_module(segs).map(String::from),
                 sub_concurrency: false,
                 concurrency_slots: 1,
                 failure_credits: None,
@@ -390,7 +410,7 @@ impl CostTable {
         };
         let r = &row.row;
         // Bulk jobs name their module in the body, not the path.
-        let module = module.or_else(|| {
+        let module = module.map(String::from).or_else(|| {
             let b = body?;
             let m = b
                 .pointer("/query/module/api_name")
@@ -534,9 +554,9 @@ fn is_module_name(seg: &str) -> bool {
 
 /// The module a path names when the matching row had no `{module}` placeholder
 /// (e.g. `/crm/v8/Leads/{id}/actions/convert`).
-fn literal_module(segs: &[&str]) -> Option<String> {
+fn literal_module<'p>(segs: &[&'p str]) -> Option<&'p str> {
     match segs {
-        ["crm", v, m, ..] if v.starts_with('v') && is_module_name(m) => Some((*m).to_string()),
+        ["crm", v, m, ..] if v.starts_with('v') && is_module_name(m) => Some(*m),
         _ => None,
     }
 }

@@ -322,38 +322,47 @@ pub(super) fn shape_of(call: &QueuedCall, extra: &str) -> u64 {
     h.finish()
 }
 
-/// The path's segments, other API versions read as v8. Queue paths are plain paths, so the
-/// common case splits without allocating strings; percent-escapes take the general route.
-pub(super) fn segments(path: &str) -> (Vec<&str>, Option<Vec<String>>) {
+/// Paths with up to this many segments split on the stack.
+const MAX_SEGMENTS: usize = 12;
+
+/// The path's segments into `buf`, other API versions read as v8; None when the path needs the
+/// general route (percent-escapes, a full URL, too many segments). Queue paths are plain, so a
+/// million calls split without allocating.
+fn split_plain<'p>(path: &'p str, buf: &mut [&'p str; MAX_SEGMENTS]) -> Option<usize> {
     if path.contains('%') || path.contains("://") {
-        let owned = normalise_path(path);
-        return (Vec::new(), Some(owned));
+        return None;
     }
-    let mut segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-    let at = match segs.as_slice() {
+    let mut n = 0;
+    for seg in path.split('/').filter(|s| !s.is_empty()) {
+        *buf.get_mut(n)? = seg;
+        n += 1;
+    }
+    let at = match &buf[..n] {
         ["crm", "bulk", ..] => 2,
         ["crm", ..] => 1,
         _ => usize::MAX,
     };
-    if let Some(v) = segs.get_mut(at) {
+    if let Some(v) = buf[..n].get_mut(at) {
         if v.len() >= 2 && v.starts_with('v') && v[1..].bytes().all(|b| b.is_ascii_digit()) {
             *v = "v8";
         }
     }
-    (segs, None)
+    Some(n)
 }
 
 pub(super) fn classify(call: &QueuedCall, table: &CostTable, modules: &mut Interner) -> Classified {
-    let (fast, owned) = segments(&call.path);
+    let mut buf = [""; MAX_SEGMENTS];
+    let owned: Vec<String>;
     let owned_refs: Vec<&str>;
-    let segs: &[&str] = match &owned {
-        Some(o) => {
-            owned_refs = o.iter().map(String::as_str).collect();
+    let segs: &[&str] = match split_plain(&call.path, &mut buf) {
+        Some(n) => &buf[..n],
+        None => {
+            owned = normalise_path(&call.path);
+            owned_refs = owned.iter().map(String::as_str).collect();
             &owned_refs
         }
-        None => &fast,
     };
-    let price = table.price_segments(&call.method, segs, &call.query, call.body.as_ref());
+    let price = table.credits_segments(&call.method, segs, &call.query, call.body.as_ref());
     let mut refs = Vec::new();
     if let Some(b) = &call.body {
         collect_refs(b, &mut refs);
@@ -362,8 +371,8 @@ pub(super) fn classify(call: &QueuedCall, table: &CostTable, modules: &mut Inter
     for (_, v) in &call.query {
         refs_in(v, &mut refs);
     }
-    let (credits, unpriceable) = match &price {
-        Ok(p) => (p.credits, false),
+    let (credits, unpriceable) = match price {
+        Ok(c) => (c, false),
         Err(_) => (0, true),
     };
     let m = call.method.as_str();
@@ -601,12 +610,22 @@ pub(super) fn hash_str(s: &str) -> u64 {
 }
 
 pub(super) fn get_key(call: &QueuedCall) -> u64 {
-    let mut q: Vec<&(String, String)> = call.query.iter().collect();
-    q.sort();
-    strong_key(
-        std::iter::once(call.path.as_bytes())
-            .chain(q.iter().flat_map(|(a, b)| [a.as_bytes(), b.as_bytes()])),
-    )
+    let key = |q: &[&(String, String)]| {
+        strong_key(
+            std::iter::once(call.path.as_bytes())
+                .chain(q.iter().flat_map(|(a, b)| [a.as_bytes(), b.as_bytes()])),
+        )
+    };
+    match call.query.as_slice() {
+        // One parameter or none is already in order (the common case: no sorting buffer).
+        [] => key(&[]),
+        [one] => key(&[one]),
+        many => {
+            let mut q: Vec<&(String, String)> = many.iter().collect();
+            q.sort();
+            key(&q)
+        }
+    }
 }
 
 impl Classified {
