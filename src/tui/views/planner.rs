@@ -190,11 +190,15 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
         .fg(p.selection_fg)
         .add_modifier(Modifier::BOLD);
 
-    // The queue, with what each call costs as queued.
+    // The queue, with what each call costs as queued. Only the rows on screen are built: a
+    // queue may hold a million calls.
+    let (q_first, q_count) = window(st.queue.len(), st.selected[0], left.height);
     let queue_rows: Vec<Row> = st
         .queue
         .iter()
         .zip(plan.call_credits.iter())
+        .skip(q_first)
+        .take(q_count)
         .map(|(c, credits)| {
             Row::new(vec![
                 c.id.to_string(),
@@ -220,17 +224,21 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
             .title(format!(" Queue: {} calls ", thousands(plan.calls_before)))
             .border_style(border(st.focus == Focus::Queue)),
     );
-    let mut qs = TableState::default().with_selected(Some(st.selected[0]));
+    let mut qs = TableState::default().with_selected(Some(st.selected[0] - q_first));
     f.render_stateful_widget(queue_table, left, &mut qs);
 
     // The plan: one row a step, with the send's outcome beside the prediction.
     let results = st.report.as_ref().map(|r| &r.steps);
+    let (p_first, p_count) = window(plan.steps.len(), st.selected[1], right.height);
     let plan_rows: Vec<Row> = plan
         .steps
         .iter()
         .enumerate()
+        .skip(p_first)
+        .take(p_count)
         .map(|(i, s)| {
-            let r = results.and_then(|rs| rs.iter().find(|x| x.step == i));
+            // A report holds one result a step, in step order.
+            let r = results.and_then(|rs| rs.get(i)).filter(|x| x.step == i);
             let covers = if s.ids.len() <= 3 {
                 s.ids.iter().map(|x| &**x).collect::<Vec<_>>().join(",")
             } else {
@@ -318,7 +326,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
                 ))
                 .border_style(border(st.focus == Focus::Plan)),
         );
-    let mut ps = TableState::default().with_selected(Some(st.selected[1]));
+    let mut ps = TableState::default().with_selected(Some(st.selected[1] - p_first));
     f.render_stateful_widget(plan_table, right, &mut ps);
 
     if let Some(question) = &st.confirm {
@@ -342,5 +350,29 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
                 ),
             popup,
         );
+    }
+}
+
+/// Which rows of a list of `len` a table `height` rows tall (borders and header included) shows
+/// with `selected` in view: (first, count).
+fn window(len: usize, selected: usize, height: u16) -> (usize, usize) {
+    let rows = usize::from(height.saturating_sub(3)).max(1);
+    let first = selected
+        .saturating_sub(rows / 2)
+        .min(len.saturating_sub(rows));
+    (first, rows.min(len - first))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::window;
+
+    #[test]
+    fn the_window_keeps_the_selection_in_view() {
+        assert_eq!(window(0, 0, 20), (0, 0));
+        assert_eq!(window(5, 4, 20), (0, 5));
+        assert_eq!(window(1_000_000, 0, 23), (0, 20));
+        assert_eq!(window(1_000_000, 500_000, 23), (499_990, 20));
+        assert_eq!(window(1_000_000, 999_999, 23), (999_980, 20));
     }
 }
