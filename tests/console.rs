@@ -721,3 +721,41 @@ fn tokio_stream_from(
 ) -> std::pin::Pin<Box<dyn futures::Stream<Item = Input> + Send>> {
     Box::pin(futures::stream::poll_fn(move |cx| rx.poll_recv(cx)))
 }
+
+#[tokio::test]
+async fn the_planner_tab_says_it_is_planning_until_the_plan_arrives() {
+    let (_d, snap) = fixture_snapshot().await;
+    let mut a = app(snap, true);
+    a.planner.loading = Some("big.jsonl".into());
+    a.on_input(key('5'));
+    let text = format!("{}", render(&a, 100, 20).backend());
+    assert!(text.contains("Reading and planning big.jsonl"), "{text}");
+    a.on_input(key('s'));
+    assert!(a.planner.confirm.is_none(), "nothing to send yet");
+    let queue = planner_queue();
+    let table = creditops::credits::CostTable::builtin();
+    let plan = creditops::planner::plan(
+        &queue,
+        &creditops::planner::Options {
+            rules: creditops::planner::RuleSet::all(),
+            table: &table,
+        },
+    );
+    let credits = plan.credits_after;
+    let redraw = a.on_input(Input::QueueLoaded(Box::new(
+        creditops::tui::planner::LoadedQueue {
+            source: "big.jsonl".into(),
+            queue,
+            bad: vec![],
+            rules: creditops::planner::RuleSet::all(),
+            plan: Some(plan),
+        },
+    )));
+    assert!(redraw, "the Planner tab redraws when its plan arrives");
+    let text = format!("{}", render(&a, 120, 30).backend());
+    assert!(text.contains("Planner · big.jsonl"), "{text}");
+    assert!(
+        text.contains(&format!("plan 5 calls · {credits} credits")),
+        "{text}"
+    );
+}

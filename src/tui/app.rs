@@ -34,6 +34,8 @@ pub enum Input {
     Message(String),
     /// The outcome of a plan sent to the sandbox.
     PlanSent(Result<crate::planner::send::Report, String>),
+    /// The Planner's queue, read and planned off the loop.
+    QueueLoaded(Box<super::planner::LoadedQueue>),
 }
 
 /// The Estimate view's parameters and answer, recomputed at once when a key changes them.
@@ -299,6 +301,10 @@ impl App {
             }
             Input::PlanSent(outcome) => {
                 self.planner.finish(outcome);
+                self.tab == 4
+            }
+            Input::QueueLoaded(loaded) => {
+                self.planner.accept(*loaded);
                 self.tab == 4
             }
             Input::Terminal(Event::Resize(_, _)) => true,

@@ -287,25 +287,55 @@ pub fn run(paths: Paths, config: Loaded, model: CreditModel, opts: Options) -> a
         app.planner.target = send_target
             .as_ref()
             .map(|(base, _)| format!("the embedded sandbox ({base})"));
-        match (&opts.queue, demo_queue) {
-            (Some(path), _) => match std::fs::read_to_string(path) {
-                Ok(text) => {
-                    let loaded = crate::planner::parse(&text, &path.display().to_string());
-                    let bad = loaded.bad.iter().map(ToString::to_string).collect();
-                    app.planner
-                        .load(path.display().to_string(), loaded.calls, bad);
-                }
-                Err(e) => app.planner.bad_lines = vec![format!("{}: {e}", path.display())],
-            },
-            (None, Some(q)) => app.planner.load(
-                "demo queue: what the demo integrations would send next".into(),
-                q,
-                Vec::new(),
-            ),
-            (None, None) => {}
-        }
         let (messages_tx, messages_rx) = tokio::sync::mpsc::unbounded_channel::<Input>();
         let messages_rx_cell = std::sync::Mutex::new(messages_rx);
+        // The Planner's queue is read and planned off the loop: the console opens at once, and
+        // the tab says it is planning until the plan arrives.
+        let queue_source = match (&opts.queue, demo_queue) {
+            (Some(path), _) => Some((path.display().to_string(), None, Some(path.clone()))),
+            (None, Some(q)) => Some((
+                "demo queue: what the demo integrations would send next".to_string(),
+                Some(q),
+                None,
+            )),
+            (None, None) => None,
+        };
+        if let Some((source, queue, path)) = queue_source {
+            app.planner.loading = Some(source.clone());
+            let table = model.table.clone();
+            let rules = app.planner.rules;
+            let tx = messages_tx.clone();
+            tokio::task::spawn_blocking(move || {
+                let (queue, bad) = match (queue, path) {
+                    (Some(q), _) => (q, Vec::new()),
+                    (None, Some(path)) => match std::fs::read_to_string(&path) {
+                        Ok(text) => {
+                            let loaded = crate::planner::parse(&text, &source);
+                            let bad = loaded.bad.iter().map(ToString::to_string).collect();
+                            (loaded.calls, bad)
+                        }
+                        Err(e) => (Vec::new(), vec![format!("{source}: {e}")]),
+                    },
+                    (None, None) => (Vec::new(), Vec::new()),
+                };
+                let plan = (!queue.is_empty()).then(|| {
+                    crate::planner::plan(
+                        &queue,
+                        &crate::planner::Options {
+                            rules,
+                            table: &table,
+                        },
+                    )
+                });
+                let _ = tx.send(Input::QueueLoaded(Box::new(planner::LoadedQueue {
+                    source,
+                    queue,
+                    bad,
+                    rules,
+                    plan,
+                })));
+            });
+        }
         let events_rx = events_store.clone().map(|path| {
             let (qtx, qrx) = watch::channel(data::EventsQuery::default());
             app.events_query_tx = Some(qtx);

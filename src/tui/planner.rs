@@ -6,6 +6,17 @@ use crate::planner::send::Report;
 use crate::planner::{self, Plan, QueuedCall, Rule, RuleSet};
 use crate::tui::keys::Action;
 
+/// A queue read and planned off the console's loop.
+#[derive(Debug, Clone)]
+pub struct LoadedQueue {
+    pub source: String,
+    pub queue: Vec<QueuedCall>,
+    pub bad: Vec<String>,
+    /// The rules it was planned with.
+    pub rules: RuleSet,
+    pub plan: Option<Plan>,
+}
+
 /// Which list has the cursor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Focus {
@@ -37,6 +48,8 @@ pub struct PlannerState {
     pub message: Option<String>,
     /// Whether there is a sandbox to send to (the embedded one).
     pub target: Option<String>,
+    /// The queue being read and planned (its source), until it arrives.
+    pub loading: Option<String>,
 }
 
 impl PlannerState {
@@ -57,7 +70,19 @@ impl PlannerState {
             report: None,
             message: None,
             target: None,
+            loading: None,
         }
+    }
+
+    /// Takes a queue planned elsewhere (with the rules in force when it was planned).
+    pub fn accept(&mut self, loaded: LoadedQueue) {
+        self.loading = None;
+        self.source = loaded.source;
+        self.queue = loaded.queue;
+        self.bad_lines = loaded.bad;
+        self.plan = loaded.plan;
+        self.planned_rules = loaded.rules;
+        self.report = None;
     }
 
     /// Takes a queue and plans it.
@@ -165,7 +190,9 @@ impl PlannerState {
             }
             Action::Replan => self.replan(),
             Action::Send => {
-                if self.sending {
+                if self.plan.is_none() {
+                    self.message = Some("no plan yet".into());
+                } else if self.sending {
                     self.message = Some("a send is running".into());
                 } else if self.rules != self.planned_rules {
                     self.message = Some("the rules changed: p re-plans before sending".into());

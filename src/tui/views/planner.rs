@@ -17,7 +17,9 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
     let p = app.theme.palette;
     let st = &app.planner;
     let Some(plan) = &st.plan else {
-        let text = if st.bad_lines.is_empty() {
+        let text = if let Some(source) = &st.loading {
+            format!("Reading and planning {source}…")
+        } else if st.bad_lines.is_empty() {
             "No queue. Start the console with --queue FILE (JSONL, HAR, or a `proxy --hold` file)."
                 .to_string()
         } else {
