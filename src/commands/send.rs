@@ -11,7 +11,7 @@ use creditops::zoho::DataCentre;
 use serde_json::Value;
 
 use super::meter_args::{resolve, LimitArgs};
-use super::plan::{load_queue, queue_from_text, rules_of, PlanFile, PLAN_FORMAT};
+use super::plan::{queue_from_text, rules_of, PlanFile, PLAN_FORMAT};
 use super::{input_error, Context};
 
 #[derive(Debug, clap::Args)]
@@ -82,11 +82,8 @@ fn plan_of(args: &Args, ctx: &Context) -> anyhow::Result<(Plan, Vec<QueuedCall>)
         };
         return Ok((plan, file.queue));
     }
-    let queue = if args.skip_bad {
-        queue_from_text(&text, &args.input, true)?
-    } else {
-        load_queue(&args.input, false)?
-    };
+    // The text read above: the file is not read twice.
+    let queue = queue_from_text(&text, &args.input, args.skip_bad)?;
     let plan = if args.replan {
         planner::plan(&queue, &opts)
     } else {

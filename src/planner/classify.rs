@@ -602,13 +602,6 @@ pub(super) fn strong_key<'a>(parts: impl IntoIterator<Item = &'a [u8]>) -> u64 {
     h.finish()
 }
 
-pub(super) fn hash_str(s: &str) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut h = rustc_hash::FxHasher::default();
-    s.hash(&mut h);
-    h.finish()
-}
-
 pub(super) fn get_key(call: &QueuedCall) -> u64 {
     let key = |q: &[&(String, String)]| {
         strong_key(

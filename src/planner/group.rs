@@ -211,7 +211,11 @@ pub(super) fn plan_level(ctx: &Ctx<'_>, calls: &[u32], level: u32, steps: &mut V
                 let key = (
                     *module,
                     kind as u8,
-                    if upsert { hash_str(check) } else { *shape },
+                    if upsert {
+                        strong_key([check.as_bytes()])
+                    } else {
+                        *shape
+                    },
                 );
                 let g = *group_of.entry(key).or_insert_with(|| {
                     groups.push(Group {

@@ -27,8 +27,8 @@ use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use serde::{Deserialize, Serialize};
 
 use super::classify::{
-    classify, classify_all, data_array, has_unique_fields, hash_str, is_unique_field, strong_key,
-    Class, Classified, Interner, ModId, WriteKind, PARALLEL_FROM,
+    classify, classify_all, data_array, has_unique_fields, is_unique_field, strong_key, Class,
+    Classified, Interner, ModId, WriteKind, PARALLEL_FROM,
 };
 use super::group::{passthrough, plan_level, Ctx};
 use super::queue::QueuedCall;
@@ -637,7 +637,7 @@ fn build(
                     }
                     WriteKind::Upsert => {
                         let keyed_on = upsert_field.unwrap_or(check);
-                        let key = hash_str(keyed_on);
+                        let key = strong_key([keyed_on.as_bytes()]);
                         // It may update any record it matches: after reads and writes of
                         // records. Keyed on a tracked unique field, it matches by value only,
                         // so inserts meet it through their values and frees through unique_free;

@@ -16,12 +16,12 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use serde_json::{json, Value};
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::Semaphore;
 
 use super::plan::{Plan, Step, StepKind};
 use super::queue::QueuedCall;
 use super::request::{self, Request};
-use crate::credits::{Call, CostTable};
+use crate::credits::Call;
 use crate::secret::Secret;
 
 /// Where and how to send.
@@ -111,7 +111,6 @@ struct Runner {
     created: Created,
     slots: Semaphore,
     sub_slots: Semaphore,
-    table: CostTable,
     callbacks: Option<Callbacks>,
     /// HTTP calls made (tries included).
     calls: std::sync::atomic::AtomicU64,
@@ -119,8 +118,7 @@ struct Runner {
 
 struct Callbacks {
     url: String,
-    waiting: Arc<Mutex<HashMap<String, tokio::sync::oneshot::Sender<Value>>>>,
-    early: Arc<Mutex<HashMap<String, Value>>>,
+    waiting: Waiting,
     _server: tokio::task::JoinHandle<()>,
 }
 
@@ -162,7 +160,6 @@ pub async fn send(plan: &Plan, queue: &[QueuedCall], opts: SendOptions) -> anyho
         created: Arc::new(Mutex::new(HashMap::new())),
         slots: Semaphore::new(opts.concurrency.max(1) as usize),
         sub_slots: Semaphore::new(opts.sub_concurrency.max(1) as usize),
-        table: opts.model.table.clone(),
         callbacks,
         calls: std::sync::atomic::AtomicU64::new(0),
         opts,
@@ -172,7 +169,7 @@ pub async fn send(plan: &Plan, queue: &[QueuedCall], opts: SendOptions) -> anyho
     let mut levels: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
     for (i, s) in plan.steps.iter().enumerate() {
         if s.kind == StepKind::Removed {
-            results[i] = Some(removed_result(i, s));
+            results[i] = Some(blank_result(i, s));
         } else {
             levels.entry(s.level).or_default().push(i);
         }
@@ -226,7 +223,8 @@ pub async fn send(plan: &Plan, queue: &[QueuedCall], opts: SendOptions) -> anyho
     })
 }
 
-fn removed_result(i: usize, s: &Step) -> StepResult {
+/// A step's result before anything is sent (all a removed step reports).
+fn blank_result(i: usize, s: &Step) -> StepResult {
     StepResult {
         step: i,
         ids: s.ids.iter().map(|i| i.to_string()).collect(),
@@ -443,7 +441,7 @@ impl Runner {
         step: &Step,
         request: Result<Request, String>,
     ) -> StepResult {
-        let mut result = removed_result(index, step);
+        let mut result = blank_result(index, step);
         result.predicted_credits = step.credits;
         result.records = step.records;
         let request = match request {
@@ -459,7 +457,7 @@ impl Runner {
         } else {
             1
         };
-        let price = self.table.price(&Call {
+        let price = self.opts.model.table.price(&Call {
             method: &request.method,
             path: &request.path,
             query: &request.query,
@@ -752,14 +750,10 @@ impl Runner {
             lock(&cb.waiting).remove(&key);
             return Err(format!("Bulk Write job refused ({status}): {answer}"));
         }
-        let early = lock(&cb.early).remove(&key);
-        let done = match early {
-            Some(v) => v,
-            None => tokio::time::timeout(self.opts.bulk_timeout, rx)
-                .await
-                .map_err(|_| "no callback from the Bulk Write job in time".to_string())?
-                .map_err(|_| "callback listener stopped".to_string())?,
-        };
+        let done = tokio::time::timeout(self.opts.bulk_timeout, rx)
+            .await
+            .map_err(|_| "no callback from the Bulk Write job in time".to_string())?
+            .map_err(|_| "callback listener stopped".to_string())?;
         let file = done
             .pointer("/resource/0/file")
             .cloned()
@@ -813,53 +807,39 @@ fn csv_zip(records: &[Value]) -> anyhow::Result<(Vec<u8>, Vec<String>)> {
     Ok((out.into_inner(), columns))
 }
 
-/// A loopback listener for Bulk Write callbacks (`POST /bulk/{key}`).
+/// Waiters for Bulk Write callbacks, by key.
+type Waiting = Arc<Mutex<HashMap<String, tokio::sync::oneshot::Sender<Value>>>>;
+
+/// A loopback listener for Bulk Write callbacks (`POST /bulk/{key}`). A step registers its key
+/// before it creates the job, so a callback always finds its waiter; one nobody waits for is
+/// dropped.
 async fn callbacks(base: Option<String>) -> anyhow::Result<Callbacks> {
-    let waiting: Arc<Mutex<HashMap<String, tokio::sync::oneshot::Sender<Value>>>> =
-        Arc::new(Mutex::new(HashMap::new()));
-    let early: Arc<Mutex<HashMap<String, Value>>> = Arc::new(Mutex::new(HashMap::new()));
+    let waiting: Waiting = Arc::new(Mutex::new(HashMap::new()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
-    let (tx, mut rx) = mpsc::unbounded_channel::<(String, Value)>();
+    let w = waiting.clone();
     let app = axum::Router::new().route(
         "/bulk/{key}",
         axum::routing::post(
             move |axum::extract::Path(key): axum::extract::Path<String>,
                   body: axum::body::Bytes| {
-                let tx = tx.clone();
+                let w = w.clone();
                 async move {
                     let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-                    let _ = tx.send((key, v));
+                    if let Some(tx) = lock(&w).remove(&key) {
+                        let _ = tx.send(v);
+                    }
                     axum::http::StatusCode::OK
                 }
             },
         ),
     );
-    let (w, e) = (waiting.clone(), early.clone());
     let server = tokio::spawn(async move {
-        let serve = axum::serve(listener, app);
-        let deliver = async move {
-            while let Some((key, v)) = rx.recv().await {
-                // The callback may beat the job's own answer: keep it until someone waits.
-                match lock(&w).remove(&key) {
-                    Some(tx) => {
-                        let _ = tx.send(v);
-                    }
-                    None => {
-                        lock(&e).insert(key, v);
-                    }
-                }
-            }
-        };
-        tokio::select! {
-            _ = serve => {}
-            _ = deliver => {}
-        }
+        let _ = axum::serve(listener, app).await;
     });
     Ok(Callbacks {
         url: base.unwrap_or_else(|| format!("http://{addr}")),
         waiting,
-        early,
         _server: server,
     })
 }

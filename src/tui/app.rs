@@ -814,12 +814,6 @@ impl App {
         ])
         .style(Style::default().fg(p.header).add_modifier(Modifier::BOLD))];
         rows.extend(view_actions.iter().map(row));
-        if view_actions.is_empty() {
-            rows.push(
-                Row::new(vec!["".to_string(), "(no keys of its own yet)".to_string()])
-                    .style(Style::default().fg(p.muted)),
-            );
-        }
         rows.push(Row::new(vec![String::new(), String::new()]));
         rows.push(
             Row::new(vec!["Everywhere".to_string(), String::new()])
