@@ -2,22 +2,19 @@
 //! each call, so every call goes to the sandbox), in the same run. One client, sequential calls
 //! to `GET /crm/v8/settings/fields?module=Leads`.
 
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use creditops::cache::{CacheSettings, MetadataCache};
-use creditops::proxy::{spawn as spawn_proxy, ProxyConfig};
-use creditops::sandbox::{spawn, SandboxConfig};
+use creditops_net::proxy::{spawn as spawn_proxy, ProxyConfig};
+use creditops_sandbox::{spawn, SandboxConfig};
+use creditops_store::cache::{CacheSettings, MetadataCache};
 
 fn pct(v: &mut [Duration], p: f64) -> f64 {
     v.sort();
     v[((v.len() - 1) as f64 * p) as usize].as_secs_f64() * 1e6
 }
 
-fn main() {
+pub fn main() {
     let full = std::env::args().any(|a| a == "--bench");
     let n = if full { 3000 } else { 30 };
     let rt = tokio::runtime::Builder::new_multi_thread()

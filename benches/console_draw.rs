@@ -4,13 +4,12 @@
 
 use std::collections::BTreeMap;
 
-use creditops::ledger::Tally;
-use creditops::theme::ThemeSet;
-use creditops::tui::app::{App, Source};
-use creditops::tui::data::Snapshot;
-use creditops::tui::keys::Bindings;
-use creditops::usage::{AlertState, LimitSource, Usage};
-use criterion::{criterion_group, criterion_main, Criterion};
+use creditops_store::ledger::Tally;
+use creditops_store::usage::{AlertState, LimitSource, Usage};
+use creditops_tui::app::{App, Source};
+use creditops_tui::data::Snapshot;
+use creditops_tui::theme::ThemeSet;
+use criterion::Criterion;
 use ratatui::backend::TestBackend;
 use ratatui::widgets::Block;
 use ratatui::Terminal;
@@ -75,7 +74,7 @@ fn snapshot() -> Snapshot {
 fn bench(c: &mut Criterion) {
     let themes = ThemeSet::builtin();
     let theme = themes.default_theme().clone();
-    let (keys, _) = Bindings::new(&BTreeMap::new());
+    let (keys, _) = creditops_tui::app::bindings(&BTreeMap::new());
     let mut app = App::new(
         themes,
         theme,
@@ -86,7 +85,7 @@ fn bench(c: &mut Criterion) {
         },
         0,
     );
-    app.snapshot = snapshot();
+    app.gauges.snapshot = snapshot();
     let mut term = Terminal::new(TestBackend::new(200, 50)).unwrap();
     let mut g = c.benchmark_group("console_draw_200x50");
     g.bench_function("empty_frame", |b| {
@@ -102,5 +101,8 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench);
-criterion_main!(benches);
+pub fn main() {
+    let mut c = crate::criterion();
+    bench(&mut c);
+    c.final_summary();
+}

@@ -2,11 +2,11 @@
 //! over two years of daily history, against a bare seasonal-naive forecast of the same series
 //! in the same run as the baseline.
 
-use creditops::credits::Editions;
-use creditops::estimate::input::{Day, History};
-use creditops::estimate::model::Model;
-use creditops::estimate::{estimate, Request};
-use criterion::{criterion_group, criterion_main, Criterion};
+use creditops_core::credits::Editions;
+use creditops_core::estimate::input::{Day, History};
+use creditops_core::estimate::model::Model;
+use creditops_core::estimate::{estimate, Request};
+use criterion::Criterion;
 
 fn history(days: usize) -> History {
     let start = chrono::NaiveDate::from_ymd_opt(2024, 11, 25).unwrap();
@@ -44,5 +44,8 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench);
-criterion_main!(benches);
+pub fn main() {
+    let mut c = crate::criterion();
+    bench(&mut c);
+    c.final_summary();
+}

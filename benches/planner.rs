@@ -2,13 +2,10 @@
 //! queue call by call (`as_queued`: classify and price every call, no rewriting) in the same run
 //! as the baseline. The ratio shows what the rules cost on top of reading the queue once.
 
-use creditops::credits::CostTable;
-use creditops::planner::{self, QueuedCall, RuleSet};
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use creditops_core::credits::CostTable;
+use creditops_core::planner::{self, QueuedCall, RuleSet};
+use criterion::{BenchmarkId, Criterion};
 use serde_json::json;
-
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const MODULES: [&str; 7] = [
     "Leads", "Contacts", "Accounts", "Deals", "Tasks", "Products", "Cases",
@@ -111,5 +108,8 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench);
-criterion_main!(benches);
+pub fn main() {
+    let mut c = crate::criterion();
+    bench(&mut c);
+    c.final_summary();
+}

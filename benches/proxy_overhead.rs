@@ -5,17 +5,13 @@
 //! `cargo bench --bench proxy_overhead` runs the full measurement; under `cargo test` a short
 //! smoke pass.
 
-// The same allocator as the creditops binary, so the numbers are the shipped ones.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use creditops::ledger::{CallRecord, LedgerWriter};
-use creditops::proxy::{spawn as spawn_proxy, ProxyConfig};
-use creditops::sandbox::{spawn, SandboxConfig};
+use creditops_net::proxy::{spawn as spawn_proxy, ProxyConfig};
+use creditops_sandbox::{spawn, SandboxConfig};
+use creditops_store::ledger::{CallRecord, LedgerWriter};
 
 fn pct(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() - 1) as f64 * p) as usize]
@@ -68,7 +64,7 @@ async fn throughput(url: String, token: String, clients: usize, dur: Duration) -
     done.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64()
 }
 
-fn main() {
+pub fn main() {
     let full = std::env::args().any(|a| a == "--bench");
     let (n, dur, inserts) = if full {
         (4000, Duration::from_secs(5), 200_000)

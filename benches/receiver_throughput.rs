@@ -2,18 +2,17 @@
 //! against a bare axum handler answering 200 in the same run. Verified notifications from 32
 //! concurrent clients.
 
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-#[path = "support/load.rs"]
-mod load;
+use crate::load;
 
 use std::time::Duration;
 
-use creditops::events::{spawn, EventReader, ReceiverConfig};
 use serde_json::json;
+use {
+    creditops_net::receiver::spawn, creditops_net::receiver::ReceiverConfig,
+    creditops_store::events::EventReader,
+};
 
-fn main() {
+pub fn main() {
     let full = std::env::args().any(|a| a == "--bench");
     let dur = if full {
         Duration::from_secs(5)

@@ -2,18 +2,14 @@
 //! through the full handler (auth, price, admit, dispatch, charge), against a bare axum router
 //! answering 200 through the same `oneshot` path.
 
-// The same allocator as the creditops binary, so the numbers are the shipped ones.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::Request;
 use axum::Router;
-use creditops::sandbox::{router, Sandbox, SandboxConfig};
-use criterion::{criterion_group, criterion_main, Criterion};
+use creditops_sandbox::{router, Sandbox, SandboxConfig};
+use criterion::Criterion;
 use tower::ServiceExt;
 
 static SEQ: AtomicU64 = AtomicU64::new(0);
@@ -68,5 +64,8 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench);
-criterion_main!(benches);
+pub fn main() {
+    let mut c = crate::criterion();
+    bench(&mut c);
+    c.final_summary();
+}

@@ -4,16 +4,11 @@
 //! `cargo bench --bench sandbox_throughput` runs 5 s per measurement; under `cargo test` it runs a
 //! short smoke pass. Results go to stdout as a Markdown table (copied into docs/performance.md).
 
-// The same allocator as the creditops binary, so the numbers are the shipped ones.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-#[path = "support/load.rs"]
-mod load;
+use crate::load;
 
 use std::time::Duration;
 
-use creditops::sandbox::{spawn, SandboxConfig};
+use creditops_sandbox::{spawn, SandboxConfig};
 use serde_json::json;
 
 fn records(offset: u64, per: u64) -> impl Fn(u64) -> serde_json::Value + Send + Sync + 'static {
@@ -24,7 +19,7 @@ fn records(offset: u64, per: u64) -> impl Fn(u64) -> serde_json::Value + Send + 
     }
 }
 
-fn main() {
+pub fn main() {
     let full = std::env::args().any(|a| a == "--bench");
     let dur = if full {
         Duration::from_secs(5)

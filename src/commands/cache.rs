@@ -1,4 +1,4 @@
-use creditops::cache::MetadataCache;
+use creditops_store::cache::MetadataCache;
 
 use super::{input_error, print_json, thousands, Context};
 
@@ -45,7 +45,7 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
         .config
         .profile(common.profile.as_deref())
         .map_err(|e| input_error(e.to_string()))?;
-    let path = ctx.paths.cache_dir.join(format!("metadata-{name}.sqlite"));
+    let path = ctx.paths.metadata_cache(&name);
     let cache =
         MetadataCache::open(&path, ctx.config.config.cache.clone()).map_err(anyhow::Error::msg)?;
     for w in &cache.warnings {

@@ -1,7 +1,7 @@
 use std::path::PathBuf;
 
-use creditops::events::{Channel, EventReader, EventWriter};
-use creditops::zoho::ZohoClient;
+use creditops_net::client::ZohoClient;
+use creditops_store::events::{Channel, EventReader, EventWriter};
 use reqwest::Method;
 use serde_json::json;
 
@@ -78,11 +78,7 @@ fn iso(ms: i64) -> String {
 
 pub fn run(cmd: Command) -> anyhow::Result<()> {
     let ctx = Context::load()?;
-    let store_of = |c: &Common| {
-        c.store
-            .clone()
-            .unwrap_or_else(|| ctx.paths.data_dir.join("events.sqlite"))
-    };
+    let store_of = |c: &Common| c.store.clone().unwrap_or_else(|| ctx.paths.events(None));
     let rt = tokio::runtime::Runtime::new()?;
     let now = chrono::Utc::now().timestamp_millis();
     match cmd {

@@ -1,4 +1,4 @@
-use creditops::config::Profile;
+use creditops_config::Profile;
 
 use super::{input_error, print_json, Context};
 
@@ -56,7 +56,7 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
                     loaded.file.display()
                 )));
             }
-            let mut config = creditops::config::Config {
+            let mut config = creditops_config::Config {
                 default_profile: Some("embedded".into()),
                 ..Default::default()
             };
@@ -71,7 +71,7 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
 }
 
 fn mask(p: &mut Profile) {
-    use creditops::secret::Secret;
+    use creditops_core::secret::Secret;
     if p.client_secret.is_some() {
         p.client_secret = Some(Secret::new("***"));
     }

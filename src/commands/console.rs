@@ -1,4 +1,4 @@
-use creditops::tui::{self, Options};
+use creditops_tui::Options;
 
 use super::Context;
 
@@ -17,7 +17,7 @@ pub fn run(
             )));
         }
     }
-    tui::run(
+    creditops_tui::run(
         ctx.paths,
         ctx.config,
         ctx.model,

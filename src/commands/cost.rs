@@ -2,7 +2,7 @@ use std::io::Read;
 
 use serde_json::{json, Value};
 
-use creditops::credits::{table::parse_query, Call};
+use creditops_core::credits::{table::parse_query, Call};
 
 use super::{input_error, print_json, Context};
 

@@ -1,4 +1,4 @@
-use creditops::credits::{import_apis, merge_user_rows};
+use creditops_core::credits::{import_apis, merge_user_rows};
 
 use super::{input_error, print_json, Context};
 

@@ -1,8 +1,8 @@
 use std::path::PathBuf;
 
-use creditops::estimate::input::{from_csv, from_daily, worst_rolling_24h, History};
-use creditops::estimate::{estimate, to_csv, to_markdown, Request};
-use creditops::ledger::Ledger;
+use creditops_core::estimate::input::{from_csv, from_daily, worst_rolling_24h, History};
+use creditops_core::estimate::{estimate, to_csv, to_markdown, Request};
+use creditops_store::ledger::Ledger;
 
 use super::{input_error, print_json, thousands, Context};
 
@@ -75,7 +75,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             let path = ledger
                 .clone()
                 .or(profile.ledger.clone())
-                .unwrap_or_else(|| ctx.paths.data_dir.join(format!("ledger-{name}.sqlite")));
+                .unwrap_or_else(|| ctx.paths.ledger(&name));
             if !path.exists() {
                 return Err(input_error(format!(
                     "{}: no ledger; pass --history FILE.csv or --ledger PATH",

@@ -1,7 +1,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use creditops::events::{receiver::forward, EventReader};
+use {creditops_net::receiver::forward, creditops_store::events::EventReader};
 
 use super::{input_error, Context};
 
@@ -48,7 +48,7 @@ pub fn parse_since(s: &str, now: i64) -> Result<i64, String> {
 
 pub fn run(cmd: Command) -> anyhow::Result<()> {
     let ctx = Context::load()?;
-    let default_store = ctx.paths.data_dir.join("events.sqlite");
+    let default_store = ctx.paths.events(None);
     match cmd {
         Command::Replay { id, to, store } => {
             if !(to.starts_with("http://") || to.starts_with("https://")) {

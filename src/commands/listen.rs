@@ -3,7 +3,10 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use creditops::events::{spawn, Filter, ReceiverConfig};
+use {
+    creditops_core::webhook::Filter, creditops_net::receiver::spawn,
+    creditops_net::receiver::ReceiverConfig,
+};
 
 use super::{input_error, Context};
 
@@ -67,10 +70,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
     }
     let config = ReceiverConfig {
-        store: args
-            .store
-            .clone()
-            .unwrap_or_else(|| ctx.paths.data_dir.join("events.sqlite")),
+        store: args.store.clone().unwrap_or_else(|| ctx.paths.events(None)),
         body_limit: rc.body_limit,
         channels,
         workflow: rc.workflow.clone().into_iter().collect(),

@@ -2,8 +2,8 @@
 
 use std::path::PathBuf;
 
-use creditops::config::Profile;
-use creditops::credits::Limits;
+use creditops_config::Profile;
+use creditops_core::credits::Limits;
 
 use super::{input_error, Context};
 
@@ -62,7 +62,7 @@ pub fn resolve(ctx: &Context, a: &LimitArgs) -> anyhow::Result<Resolved> {
         .ledger
         .clone()
         .or_else(|| profile.ledger.clone())
-        .unwrap_or_else(|| ctx.paths.data_dir.join(format!("ledger-{name}.sqlite")));
+        .unwrap_or_else(|| ctx.paths.ledger(&name));
     Ok(Resolved {
         profile_name: name,
         thresholds: profile.thresholds(),

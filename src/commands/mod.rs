@@ -21,8 +21,8 @@ pub mod usage;
 
 use std::process::ExitCode;
 
-use creditops::config::{Config, Loaded, Paths};
-use creditops::credits::CreditModel;
+use creditops_config::{Config, Loaded, Paths};
+use creditops_core::credits::CreditModel;
 
 /// An error the user caused (bad input): exit code 2 rather than 1.
 #[derive(Debug, thiserror::Error)]
@@ -47,9 +47,9 @@ pub fn report(e: &anyhow::Error) -> ExitCode {
 /// and its OAuth credentials, all three required.
 pub fn profile_client(
     name: &str,
-    p: &creditops::config::Profile,
-) -> anyhow::Result<creditops::zoho::ZohoClient> {
-    use creditops::zoho::{Credentials, Endpoint, ZohoClient};
+    p: &creditops_config::Profile,
+) -> anyhow::Result<creditops_net::client::ZohoClient> {
+    use creditops_net::client::{Credentials, Endpoint, ZohoClient};
     let endpoint = Endpoint::for_profile(p, None).map_err(|e| input_error(e.to_string()))?;
     let creds = match (&p.client_id, &p.client_secret, &p.refresh_token) {
         (Some(id), Some(secret), Some(rt)) => Credentials {
@@ -80,7 +80,10 @@ impl Context {
         for w in &config.warnings {
             eprintln!("creditops: warning: {w}");
         }
-        let model = CreditModel::load(&paths).map_err(|e| input_error(format!("{e:#}")))?;
+        let model = CreditModel::load(&paths.user_costs(), &paths.user_editions())
+            .map_err(|e| input_error(format!("{e:#}")))?;
+        // Profiles are checked against the editions in force, the user's included.
+        Config::check_editions(&config, &model.editions).map_err(|e| input_error(e.to_string()))?;
         Ok(Context {
             paths,
             config,
@@ -95,4 +98,4 @@ pub fn print_json<T: serde::Serialize>(v: &T) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub use creditops::fmt::thousands;
+pub use creditops_core::fmt::thousands;

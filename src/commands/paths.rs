@@ -1,4 +1,4 @@
-use creditops::config::Paths;
+use creditops_config::Paths;
 
 use super::print_json;
 

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use creditops::planner::{self, Plan, QueuedCall, RuleSet, StepKind};
+use creditops_core::planner::{self, Plan, QueuedCall, RuleSet, StepKind};
 use serde::{Deserialize, Serialize};
 
 use super::{input_error, Context};
@@ -109,7 +109,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 }
 
 pub fn text_report(plan: &Plan, show: usize) -> String {
-    use creditops::fmt::thousands;
+    use creditops_core::fmt::thousands;
     use std::fmt::Write;
     let mut s = String::new();
     let pct = |a: u64, b: u64| {

@@ -1,10 +1,10 @@
 use std::io::Write;
 use std::net::SocketAddr;
 
-use creditops::config::Target;
-use creditops::proxy::{spawn, ProxyConfig};
-use creditops::sandbox::{self, SandboxConfig};
-use creditops::zoho::DataCentre;
+use creditops_config::Target;
+use creditops_core::zoho::DataCentre;
+use creditops_net::proxy::{spawn, ProxyConfig};
+use creditops_sandbox::SandboxConfig;
 
 use super::meter_args::{resolve, LimitArgs};
 use super::{input_error, Context};
@@ -108,11 +108,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let cfg = &ctx.config.config;
     // The same store `creditops cache` reads and clears.
     let metadata_cache = if cfg.cache.enabled {
-        let path = ctx
-            .paths
-            .cache_dir
-            .join(format!("metadata-{}.sqlite", r.profile_name));
-        let c = creditops::cache::MetadataCache::open(&path, cfg.cache.clone())
+        let path = ctx.paths.metadata_cache(&r.profile_name);
+        let c = creditops_store::cache::MetadataCache::open(&path, cfg.cache.clone())
             .map_err(anyhow::Error::msg)?;
         for w in &c.warnings {
             eprintln!("creditops: warning: {w}");
@@ -132,7 +129,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                     .as_ref()
                     .map_or("enterprise".to_string(), |l| l.edition.clone());
                 let users = limits.as_ref().map_or(10, |l| l.users);
-                let sb = sandbox::spawn(
+                let sb = creditops_sandbox::spawn(
                     SandboxConfig {
                         edition,
                         users,

@@ -3,8 +3,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use creditops::sandbox::{spawn, SandboxConfig};
-use creditops::secret::Secret;
+use creditops_core::secret::Secret;
+use creditops_sandbox::{spawn, SandboxConfig};
 
 use super::{input_error, Context};
 

@@ -3,11 +3,11 @@
 
 use std::path::PathBuf;
 
-use creditops::config::Target;
-use creditops::planner::send::{send, Report, SendOptions};
-use creditops::planner::{self, Plan, QueuedCall};
-use creditops::secret::Secret;
-use creditops::zoho::DataCentre;
+use creditops_config::Target;
+use creditops_core::planner::{self, Plan, QueuedCall};
+use creditops_core::secret::Secret;
+use creditops_core::zoho::DataCentre;
+use creditops_net::send::{send, Report, SendOptions};
 use serde_json::Value;
 
 use super::meter_args::{resolve, LimitArgs};
@@ -187,7 +187,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                     .clone()
                     .ok_or_else(|| input_error("the profile's limits are unknown"))?;
                 let now = chrono::Utc::now().timestamp_millis();
-                let used = creditops::ledger::Ledger::open(&r.ledger)?.used_at(now)?;
+                let used = creditops_store::ledger::Ledger::open(&r.ledger)?.used_at(now)?;
                 (
                     client.endpoint.api_base.clone(),
                     token,

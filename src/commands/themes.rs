@@ -1,5 +1,5 @@
-use creditops::config::Paths;
-use creditops::theme::ThemeSet;
+use creditops_config::Paths;
+use creditops_tui::theme::ThemeSet;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {}

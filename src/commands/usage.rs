@@ -1,5 +1,5 @@
-use creditops::ledger::Ledger;
-use creditops::usage::{snapshot, LimitSource};
+use creditops_store::ledger::Ledger;
+use creditops_store::usage::{snapshot, LimitSource};
 
 use super::meter_args::{resolve, LimitArgs};
 use super::{input_error, print_json, thousands, Context};

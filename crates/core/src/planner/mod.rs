@@ -1,0 +1,11 @@
+//! The planner: load a queue of pending calls, rewrite it into the cheapest equivalent plan,
+//! and send either to a target while metering what it is charged.
+
+mod classify;
+mod group;
+pub mod plan;
+pub mod queue;
+pub mod request;
+
+pub use plan::{as_queued, plan, Options, Plan, Rule, RuleSet, Step, StepKind};
+pub use queue::{load, parse, BadLine, Loaded, QueuedCall};

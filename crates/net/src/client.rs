@@ -1,0 +1,429 @@
+//! A Zoho CRM client (reqwest, rustls): the OAuth refresh-token flow against a data centre's
+//! accounts host or a custom base (the embedded sandbox), tokens cached and refreshed before
+//! expiry within Zoho's token-rate limit, typed errors from Zoho's envelope, and bounded retry
+//! with backoff on 429 and 5xx.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use reqwest::Method;
+use serde_json::Value;
+
+use creditops_config::{Profile, Target};
+use creditops_core::secret::{redact, Secret};
+use creditops_core::zoho::datacentre::DataCentre;
+use creditops_core::zoho::error::ZohoError;
+
+/// Where calls go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    /// API base, e.g. `https://sandbox.zohoapis.eu` or `http://127.0.0.1:7878`.
+    pub api_base: String,
+    /// Token URL, e.g. `https://accounts.zoho.eu/oauth/v2/token`.
+    pub token_url: String,
+    pub production: bool,
+}
+
+impl Endpoint {
+    /// A local base (the embedded sandbox, or any emulator) serving both API and tokens.
+    pub fn local(base: &str) -> Endpoint {
+        let base = base.trim_end_matches('/').to_string();
+        Endpoint {
+            token_url: format!("{base}/oauth/v2/token"),
+            production: DataCentre::ALL
+                .iter()
+                .any(|dc| base.ends_with(dc.api_host())),
+            api_base: base,
+        }
+    }
+
+    /// A profile's endpoint. Production needs `target = "zoho-production"` *and*
+    /// `allow_production = true`; anything less is refused here, before any request.
+    pub fn for_profile(p: &Profile, embedded_base: Option<&str>) -> Result<Endpoint, ClientError> {
+        let dc = p.data_centre;
+        let accounts = p
+            .accounts_base
+            .clone()
+            .unwrap_or_else(|| format!("https://{}", dc.accounts_host()));
+        let token_url = format!("{}/oauth/v2/token", accounts.trim_end_matches('/'));
+        match p.target {
+            Target::Embedded => match (p.api_base.as_deref(), embedded_base) {
+                (Some(b), _) | (None, Some(b)) => Ok(Endpoint::local(b)),
+                (None, None) => Err(ClientError::Config(
+                    "the embedded sandbox is not running: start `creditops sandbox` and set api_base".into(),
+                )),
+            },
+            Target::ZohoSandbox => Ok(Endpoint {
+                api_base: p
+                    .api_base
+                    .clone()
+                    .unwrap_or_else(|| format!("https://{}", dc.sandbox_host())),
+                token_url,
+                production: false,
+            }),
+            Target::ZohoProduction => {
+                if !p.allow_production {
+                    return Err(ClientError::ProductionRefused);
+                }
+                Ok(Endpoint {
+                    api_base: p
+                        .api_base
+                        .clone()
+                        .unwrap_or_else(|| format!("https://{}", dc.api_host())),
+                    token_url,
+                    production: true,
+                })
+            }
+        }
+    }
+}
+
+/// OAuth client credentials.
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    pub client_id: String,
+    pub client_secret: Secret,
+    pub refresh_token: Secret,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// Zoho answered with its error envelope.
+    #[error("Zoho answered {status}: {error}")]
+    Zoho { status: u16, error: ZohoError },
+    /// The accounts server refused a token (its `error` field, never the secret).
+    #[error("OAuth: {0}")]
+    OAuth(String),
+    /// At most 10 new access tokens per refresh token per 10 minutes (Zoho's limit).
+    #[error("OAuth: 10 access tokens were made in the last 10 minutes; Zoho allows no more")]
+    TokenRateLimited,
+    #[error("the request failed: {0}")]
+    Http(String),
+    #[error("refusing to call Zoho production: the profile must say target = \"zoho-production\" and allow_production = true")]
+    ProductionRefused,
+    #[error("{0}")]
+    Config(String),
+}
+
+/// An answer: status, `X-API-CREDITS-REMAINING` if sent, and the body.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub status: u16,
+    pub credits_remaining: Option<u64>,
+    pub body: Value,
+    pub attempts: u32,
+}
+
+struct CachedToken {
+    token: Secret,
+    refresh_at: Instant,
+}
+
+/// Retry policy for 429 and 5xx: up to `attempts` tries, backoff doubling from `base`.
+#[derive(Debug, Clone, Copy)]
+pub struct Retry {
+    pub attempts: u32,
+    pub base: Duration,
+    pub max: Duration,
+}
+
+impl Default for Retry {
+    fn default() -> Self {
+        Retry {
+            attempts: 4,
+            base: Duration::from_millis(250),
+            max: Duration::from_secs(8),
+        }
+    }
+}
+
+pub struct ZohoClient {
+    http: reqwest::Client,
+    pub endpoint: Endpoint,
+    creds: Option<Credentials>,
+    token: tokio::sync::Mutex<Option<CachedToken>>,
+    minted: std::sync::Mutex<VecDeque<Instant>>,
+    pub retry: Retry,
+    /// Sent as `X-Integration` so the proxy attributes these calls.
+    pub integration: Option<String>,
+    /// The metadata cache: metadata GETs are answered from it, revalidated past their TTL.
+    pub cache: Option<std::sync::Arc<creditops_store::cache::MetadataCache>>,
+}
+
+impl ZohoClient {
+    /// A client for `endpoint`. `creds` may be None with a fixed token (`with_token`).
+    pub fn new(endpoint: Endpoint, creds: Option<Credentials>) -> Result<ZohoClient, ClientError> {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()
+            .map_err(|e| ClientError::Http(e.to_string()))?;
+        Ok(ZohoClient {
+            http,
+            endpoint,
+            creds,
+            token: tokio::sync::Mutex::new(None),
+            minted: std::sync::Mutex::new(VecDeque::new()),
+            retry: Retry::default(),
+            integration: None,
+            cache: None,
+        })
+    }
+
+    /// Uses a fixed access token (no refresh).
+    pub async fn with_token(self, token: Secret) -> ZohoClient {
+        *self.token.lock().await = Some(CachedToken {
+            token,
+            refresh_at: Instant::now() + Duration::from_secs(3600 * 24 * 365),
+        });
+        self
+    }
+
+    fn secrets(&self) -> Vec<&Secret> {
+        self.creds
+            .as_ref()
+            .map(|c| vec![&c.client_secret, &c.refresh_token])
+            .unwrap_or_default()
+    }
+
+    /// A valid access token: the cached one, or a fresh one 5 minutes before expiry.
+    pub async fn access_token(&self) -> Result<Secret, ClientError> {
+        let mut guard = self.token.lock().await;
+        if let Some(t) = guard.as_ref() {
+            if Instant::now() < t.refresh_at {
+                return Ok(t.token.clone());
+            }
+        }
+        let creds = self.creds.as_ref().ok_or_else(|| {
+            ClientError::Config("no OAuth credentials and no access token".into())
+        })?;
+        {
+            let mut minted = self.minted.lock().unwrap_or_else(|p| p.into_inner());
+            while minted
+                .front()
+                .is_some_and(|t| t.elapsed() > Duration::from_secs(600))
+            {
+                minted.pop_front();
+            }
+            if minted.len() >= 10 {
+                return Err(ClientError::TokenRateLimited);
+            }
+            minted.push_back(Instant::now());
+        }
+        let resp = self
+            .http
+            .post(&self.endpoint.token_url)
+            .form(&[
+                ("grant_type", "refresh_token"),
+                ("client_id", creds.client_id.as_str()),
+                ("client_secret", creds.client_secret.expose()),
+                ("refresh_token", creds.refresh_token.expose()),
+            ])
+            .send()
+            .await
+            .map_err(|e| ClientError::Http(redact(&without_url(&e), &self.secrets())))?;
+        let body: Value = resp
+            .json()
+            .await
+            .map_err(|e| ClientError::OAuth(redact(&without_url(&e), &self.secrets())))?;
+        if let Some(err) = body.get("error").and_then(Value::as_str) {
+            return Err(ClientError::OAuth(redact(err, &self.secrets())));
+        }
+        let token = body
+            .get("access_token")
+            .and_then(Value::as_str)
+            .ok_or_else(|| ClientError::OAuth("the token answer had no access_token".into()))?;
+        let expires = body
+            .get("expires_in")
+            .and_then(Value::as_u64)
+            .unwrap_or(3600);
+        let t = Secret::new(token);
+        *guard = Some(CachedToken {
+            token: t.clone(),
+            refresh_at: Instant::now() + Duration::from_secs(expires.saturating_sub(300).max(30)),
+        });
+        Ok(t)
+    }
+
+    /// Sends a call, retrying 429 and 5xx with backoff. `path` starts with `/crm/…`. Metadata
+    /// GETs go through the cache when the client has one.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(String, String)],
+        body: Option<&Value>,
+    ) -> Result<Answer, ClientError> {
+        let Some(cache) = &self.cache else {
+            return self.send(method, path, query, body, None).await;
+        };
+        let segs = creditops_core::credits::table::normalise_path(path);
+        let refs: Vec<&str> = segs.iter().map(String::as_str).collect();
+        if let Some(module) = creditops_store::cache::invalidation(method.as_str(), &refs, query) {
+            cache.invalidate(module.as_deref());
+        }
+        let Some((kind, module)) = creditops_store::cache::classify(
+            method.as_str(),
+            &refs,
+            query,
+            &cache.settings.record_modules,
+        ) else {
+            return self.send(method, path, query, body, None).await;
+        };
+        let key = creditops_store::cache::key(&self.endpoint.api_base, path, query);
+        let now = chrono::Utc::now().timestamp_millis();
+        let from_cache = |e: &creditops_store::cache::Entry| Answer {
+            status: 200,
+            credits_remaining: None,
+            body: serde_json::from_slice(&e.body).unwrap_or(Value::Null),
+            attempts: 0,
+        };
+        let stale = match cache.lookup(&key, now) {
+            creditops_store::cache::Lookup::Fresh(e) => {
+                let saved = creditops_core::credits::CostTable::builtin_shared()
+                    .price(&creditops_core::credits::Call {
+                        method: method.as_str(),
+                        path,
+                        query,
+                        body: None,
+                    })
+                    .map_or(1, |p| p.credits);
+                cache.hit(&key, u64::from(saved), now);
+                return Ok(from_cache(&e));
+            }
+            creditops_store::cache::Lookup::Stale(e) => Some(e),
+            creditops_store::cache::Lookup::Miss => None,
+        };
+        let since = stale
+            .as_ref()
+            .and_then(|e| chrono::DateTime::from_timestamp_millis(e.stored_ms))
+            .map(|t| t.to_rfc2822());
+        let answer = self.send(method, path, query, body, since).await?;
+        match (answer.status, &stale) {
+            (304, Some(e)) => {
+                cache.revalidated(&key, now);
+                Ok(Answer {
+                    credits_remaining: answer.credits_remaining,
+                    attempts: answer.attempts,
+                    ..from_cache(e)
+                })
+            }
+            (200, _) => {
+                let bytes = serde_json::to_vec(&answer.body).unwrap_or_default();
+                cache.store(
+                    &key,
+                    kind,
+                    module.as_deref(),
+                    "application/json",
+                    &bytes,
+                    now,
+                );
+                Ok(answer)
+            }
+            _ => Ok(answer),
+        }
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(String, String)],
+        body: Option<&Value>,
+        if_modified_since: Option<String>,
+    ) -> Result<Answer, ClientError> {
+        let url = format!("{}{}", self.endpoint.api_base, path);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let token = self.access_token().await?;
+            let mut req = self.http.request(method.clone(), &url).query(query).header(
+                "Authorization",
+                format!("Zoho-oauthtoken {}", token.expose()),
+            );
+            if let Some(i) = &self.integration {
+                req = req.header("X-Integration", i);
+            }
+            if let Some(since) = &if_modified_since {
+                req = req.header("If-Modified-Since", since);
+            }
+            if let Some(b) = body {
+                req = req.json(b);
+            }
+            let resp = match req.send().await {
+                Ok(r) => r,
+                Err(e) if attempt < self.retry.attempts && (e.is_connect() || e.is_timeout()) => {
+                    tokio::time::sleep(self.backoff(attempt, None)).await;
+                    continue;
+                }
+                Err(e) => return Err(ClientError::Http(redact(&without_url(&e), &self.secrets()))),
+            };
+            let status = resp.status().as_u16();
+            let credits_remaining = resp
+                .headers()
+                .get("x-api-credits-remaining")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse().ok());
+            let retry_after = resp
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(Duration::from_secs);
+            let bytes = resp
+                .bytes()
+                .await
+                .map_err(|e| ClientError::Http(redact(&without_url(&e), &self.secrets())))?;
+            let json: Value = if bytes.is_empty() {
+                Value::Null
+            } else {
+                serde_json::from_slice(&bytes)
+                    .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+            };
+            if (status == 429 || status >= 500) && attempt < self.retry.attempts {
+                tokio::time::sleep(self.backoff(attempt, retry_after)).await;
+                continue;
+            }
+            if status == 401 && attempt < self.retry.attempts && self.creds.is_some() {
+                // A token revoked or expired early: drop it and refresh once more.
+                *self.token.lock().await = None;
+                continue;
+            }
+            if status >= 400 && status != 207 {
+                let error =
+                    serde_json::from_value::<ZohoError>(json.clone()).unwrap_or_else(|_| {
+                        ZohoError::new(
+                            "UNKNOWN",
+                            &redact(&json.to_string(), &self.secrets()),
+                            Value::Null,
+                        )
+                    });
+                return Err(ClientError::Zoho { status, error });
+            }
+            return Ok(Answer {
+                status,
+                credits_remaining,
+                body: json,
+                attempts: attempt,
+            });
+        }
+    }
+
+    fn backoff(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
+        if let Some(r) = retry_after {
+            return r.min(self.retry.max);
+        }
+        let exp = self.retry.base.saturating_mul(1 << (attempt - 1).min(10));
+        // Jitter of up to a quarter, so concurrent clients do not retry in step.
+        let jitter = exp.mul_f64(rand::random::<f64>() * 0.25);
+        (exp + jitter).min(self.retry.max)
+    }
+}
+
+/// reqwest's message without the URL (query strings may carry tokens in other tools' hands).
+fn without_url(e: &reqwest::Error) -> String {
+    let mut s = e.to_string();
+    if let Some(u) = e.url() {
+        s = s.replace(u.as_str(), "<url>");
+    }
+    s
+}

@@ -1,0 +1,11 @@
+//! creditops on the network: the servers' shared handle, the metering proxy, the webhook
+//! receiver, the Zoho client and the plan sender.
+
+// Zoho's error envelope travels whole through `Result`s on cold error paths.
+#![allow(clippy::result_large_err)]
+
+pub mod client;
+pub mod proxy;
+pub mod receiver;
+pub mod send;
+pub mod server;

@@ -1,0 +1,736 @@
+//! The metering proxy: integrations use it as their Zoho base URL. Each call is priced from the
+//! credit model, forwarded (headers kept, Authorization passed through, the answer streamed
+//! back) and recorded in the ledger before the answer leaves. In-flight calls are counted
+//! against concurrency and sub-concurrency; threshold crossings are recorded once and
+//! optionally posted or shown as desktop notifications.
+
+use std::collections::{BTreeSet, HashMap};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use futures::TryStreamExt;
+use serde_json::{json, Value};
+
+use creditops_core::credits::table::{charged_credits, parse_query};
+use creditops_core::credits::{CreditModel, Limits, RollingWindow};
+use creditops_store::ledger::{CallRecord, Ledger, LedgerWriter};
+
+/// Largest request body the proxy reads (a Bulk Write ZIP may be 25 MB).
+pub const MAX_BODY: usize = 26 * 1024 * 1024;
+
+#[derive(Debug, Clone)]
+pub struct ProxyConfig {
+    /// The API base calls go to (`https://sandbox.zohoapis.eu`, `http://127.0.0.1:7878`).
+    pub upstream: String,
+    /// Where `/oauth/…` goes (the accounts host); default: the upstream.
+    pub accounts_upstream: Option<String>,
+    pub integration_header: String,
+    /// The org's limits, when known (flags or profile); else learned from Zoho's header.
+    pub limits: Option<Limits>,
+    pub thresholds: Vec<u32>,
+    pub alert_post_url: Option<String>,
+    pub desktop_alerts: bool,
+    pub model: CreditModel,
+    pub ledger: PathBuf,
+    pub retention_days: u32,
+    pub charge_not_modified: bool,
+    /// The metadata cache (shared with `creditops cache`); None to forward everything.
+    pub cache: Option<Arc<creditops_store::cache::MetadataCache>>,
+    /// Hold mode: API calls are appended to this queue file (JSONL, the planner's format) and
+    /// answered 202 instead of being forwarded.
+    pub hold: Option<PathBuf>,
+}
+
+impl ProxyConfig {
+    /// A proxy to `upstream` recording in `ledger`, with the defaults: X-Integration,
+    /// thresholds 80/90/100, the limit learned from Zoho's header, no alert targets, the
+    /// built-in cost model, 90 days of retention, 304s charged, no metadata cache.
+    pub fn new(upstream: &str, ledger: &std::path::Path) -> ProxyConfig {
+        ProxyConfig {
+            upstream: upstream.to_string(),
+            accounts_upstream: None,
+            integration_header: "X-Integration".into(),
+            limits: None,
+            thresholds: vec![80, 90, 100],
+            alert_post_url: None,
+            desktop_alerts: false,
+            model: CreditModel::default(),
+            ledger: ledger.to_path_buf(),
+            retention_days: 90,
+            charge_not_modified: true,
+            cache: None,
+            hold: None,
+        }
+    }
+}
+
+/// The proxy's live state.
+pub struct Proxy {
+    pub config: ProxyConfig,
+    pub writer: LedgerWriter,
+    http: reqwest::Client,
+    window: Mutex<RollingWindow>,
+    pub in_flight: AtomicU32,
+    pub sub_in_flight: AtomicU32,
+    /// Access tokens seen in token answers that passed through → the OAuth client id.
+    token_clients: Mutex<HashMap<String, String>>,
+    /// Limit learned from Zoho's header: metered used + reported remaining.
+    learned_limit: Mutex<Option<u64>>,
+    alerted: Mutex<BTreeSet<u32>>,
+    /// Hold mode's queue file and how many calls it holds.
+    held: Option<Mutex<Held>>,
+}
+
+struct Held {
+    file: std::fs::File,
+    count: u64,
+}
+
+pub type ProxyHandle = crate::server::ServerHandle<Proxy>;
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Starts the proxy on `listen` in this runtime.
+pub async fn spawn(config: ProxyConfig, listen: SocketAddr) -> anyhow::Result<ProxyHandle> {
+    let writer = LedgerWriter::open(&config.ledger, config.retention_days)?;
+    // The in-memory window starts from what the ledger already holds for the last 24 h.
+    let mut window = RollingWindow::new();
+    let now = chrono::Utc::now().timestamp_millis();
+    {
+        let ledger = Ledger::open(&config.ledger)?;
+        for (i, credits) in ledger
+            .per_minute(now - creditops_core::credits::WINDOW_MS, now + 60_000)?
+            .into_iter()
+            .enumerate()
+        {
+            if credits > 0 {
+                // Minute buckets: charge at the bucket's end, so nothing frees up early.
+                window.charge(
+                    now - creditops_core::credits::WINDOW_MS + (i as i64 + 1) * 60_000 - 1,
+                    credits,
+                );
+            }
+        }
+    }
+    let held = match &config.hold {
+        Some(path) => Some(Mutex::new(open_hold(path)?)),
+        None => None,
+    };
+    let listener = crate::server::bind(listen).await?;
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(120))
+        .pool_max_idle_per_host(64)
+        .build()?;
+    let state = Arc::new(Proxy {
+        config,
+        writer,
+        http,
+        window: Mutex::new(window),
+        in_flight: AtomicU32::new(0),
+        sub_in_flight: AtomicU32::new(0),
+        token_clients: Mutex::new(HashMap::new()),
+        learned_limit: Mutex::new(None),
+        alerted: Mutex::new(BTreeSet::new()),
+        held,
+    });
+    let app = Router::new()
+        .fallback(handle)
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
+        .with_state(state.clone());
+    let handle = ProxyHandle::serve(listener, app, state.clone(), "proxy")?;
+    // Publish in-flight counts for `creditops usage` in other processes.
+    let s = state.clone();
+    tokio::spawn(async move {
+        let mut last = u32::MAX;
+        loop {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            if Arc::strong_count(&s) <= 1 {
+                break;
+            }
+            let v = s.in_flight.load(Ordering::Relaxed);
+            let now = chrono::Utc::now().timestamp_millis();
+            if v != last || now % 5_000 < 500 {
+                s.writer.live("in_flight", i64::from(v), now);
+                last = v;
+            }
+        }
+    });
+    Ok(handle)
+}
+
+/// Hop-by-hop headers (RFC 9110 §7.6.1) and those reqwest/hyper set themselves.
+fn skip_header(name: &str, integration_header: &str) -> bool {
+    matches!(
+        name,
+        "host"
+            | "connection"
+            | "keep-alive"
+            | "proxy-connection"
+            | "transfer-encoding"
+            | "te"
+            | "trailer"
+            | "upgrade"
+            | "content-length"
+    ) || name.eq_ignore_ascii_case(integration_header)
+}
+
+fn proxy_error(status: StatusCode, code: &str, message: &str) -> Response {
+    (
+        status,
+        axum::Json(json!({"code": code, "details": {}, "message": message, "status": "error"})),
+    )
+        .into_response()
+}
+
+async fn handle(
+    State(p): State<Arc<Proxy>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    req: Request,
+) -> Response {
+    let started = Instant::now();
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    let (parts, body) = req.into_parts();
+    let body = match axum::body::to_bytes(body, MAX_BODY).await {
+        Ok(b) => b,
+        Err(_) => {
+            return proxy_error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "LIMIT_EXCEEDED",
+                "request body too large",
+            )
+        }
+    };
+    let path = parts.uri.path().to_string();
+    let raw_query = parts.uri.query().unwrap_or("").to_string();
+    let is_oauth = path.starts_with("/oauth/");
+    let base = if is_oauth {
+        p.config
+            .accounts_upstream
+            .as_deref()
+            .unwrap_or(&p.config.upstream)
+    } else {
+        &p.config.upstream
+    };
+    let url = if raw_query.is_empty() {
+        format!("{}{}", base.trim_end_matches('/'), path)
+    } else {
+        format!("{}{}?{}", base.trim_end_matches('/'), path, raw_query)
+    };
+    let metered = !is_oauth && !path.starts_with("/__sandbox/");
+    if let (true, Some(held)) = (metered, &p.held) {
+        let integration = integration_of(&p, &parts.headers, peer);
+        return hold(held, &parts, &path, &raw_query, &body, &integration);
+    }
+
+    // Price from the call itself; a call Zoho refuses before pricing costs nothing.
+    let query = parse_query(&raw_query);
+    let json_body: Option<Value> = if body.is_empty() {
+        None
+    } else {
+        serde_json::from_slice(&body).ok()
+    };
+    // Split the path once: pricing and the cache both read the segments.
+    let segs = creditops_core::credits::table::normalise_path(&path);
+    let seg_refs: Vec<&str> = segs.iter().map(String::as_str).collect();
+    let priced = p.config.model.table.price_segments(
+        parts.method.as_str(),
+        &seg_refs,
+        &query,
+        json_body.as_ref(),
+    );
+    let integration = integration_of(&p, &parts.headers, peer);
+
+    let (slots, sub) = match &priced {
+        Ok(pr) if metered => (pr.concurrency_slots, u32::from(pr.sub_concurrency)),
+        _ => (0, 0),
+    };
+    p.in_flight.fetch_add(slots, Ordering::Relaxed);
+    p.sub_in_flight.fetch_add(sub, Ordering::Relaxed);
+    let _release = Release { p: &p, slots, sub };
+
+    // The metadata cache answers what it can; a stale entry is revalidated, and concurrent
+    // misses for one key wait for the first one's upstream call.
+    let mut cached: Option<CachedCall> = None;
+    if let (true, Some(cache), Ok(pr)) = (metered, &p.config.cache, &priced) {
+        let refs = &seg_refs;
+        if let Some(module) =
+            creditops_store::cache::invalidation(parts.method.as_str(), refs, &query)
+        {
+            let n = cache.invalidate(module.as_deref());
+            tracing::info!("cache: {} {path} invalidated {n} entries", parts.method);
+        }
+        if let Some((kind, module)) = creditops_store::cache::classify(
+            parts.method.as_str(),
+            refs,
+            &query,
+            &cache.settings.record_modules,
+        ) {
+            let key = creditops_store::cache::key(&p.config.upstream, &path, &query);
+            let ctx = HitCtx {
+                p: &p,
+                parts: &parts,
+                path: &path,
+                integration: &integration,
+                price: pr,
+                now_ms,
+                started,
+            };
+            if let creditops_store::cache::Lookup::Fresh(e) = cache.lookup(&key, now_ms) {
+                return serve_hit(&ctx, cache, &key, e).await;
+            }
+            let guard = cache.flight(&key).lock_owned().await;
+            let stale = match cache.lookup(&key, now_ms) {
+                creditops_store::cache::Lookup::Fresh(e) => {
+                    return serve_hit(&ctx, cache, &key, e).await
+                }
+                creditops_store::cache::Lookup::Stale(e) => Some(e),
+                creditops_store::cache::Lookup::Miss => None,
+            };
+            cached = Some(CachedCall {
+                cache: cache.clone(),
+                key,
+                kind,
+                module,
+                stale,
+                _guard: guard,
+            });
+        }
+    }
+
+    let mut out = p.http.request(parts.method.clone(), &url);
+    for (name, value) in &parts.headers {
+        if !skip_header(name.as_str(), &p.config.integration_header) {
+            out = out.header(name, value);
+        }
+    }
+    if let Some(c) = &cached {
+        if let Some(e) = &c.stale {
+            // Revalidate: Zoho answers 304 when nothing changed since we last knew.
+            if let Some(t) = chrono::DateTime::from_timestamp_millis(e.stored_ms) {
+                out = out.header("if-modified-since", t.to_rfc2822());
+            }
+        }
+    }
+    let upstream = match out.body(body.clone()).send().await {
+        Ok(r) => r,
+        Err(e) => {
+            let msg = match e.url() {
+                Some(u) => e.to_string().replace(u.as_str(), "<upstream>"),
+                None => e.to_string(),
+            };
+            tracing::warn!("proxy: upstream failed: {msg}");
+            return proxy_error(
+                StatusCode::BAD_GATEWAY,
+                "UPSTREAM_UNREACHABLE",
+                &format!("creditops proxy: the upstream did not answer: {msg}"),
+            );
+        }
+    };
+    let status = upstream.status();
+    let headers = upstream.headers().clone();
+    let reported_remaining = headers
+        .get("x-api-credits-remaining")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+
+    if is_oauth && status.is_success() {
+        // Learn which OAuth client an access token belongs to (for attribution).
+        let bytes = upstream.bytes().await.unwrap_or_default();
+        remember_token(&p, &body, &bytes);
+        return rebuild(status, &headers, Body::from(bytes));
+    }
+
+    // The credits recorded for this call, told to the caller too (`creditops send` sums them
+    // per step).
+    let mut charged_header: Option<String> = None;
+    if metered {
+        let (credits, api, module, records, is_priced) = match &priced {
+            Ok(pr) => (
+                charged_credits(pr, status.as_u16(), p.config.charge_not_modified),
+                pr.rule.to_string(),
+                pr.module.clone(),
+                pr.records,
+                pr.priced,
+            ),
+            Err(e) => (0, format!("refused:{}", e.code()), None, 0, true),
+        };
+        let rec = CallRecord {
+            at_ms: now_ms,
+            integration,
+            api,
+            module,
+            method: parts.method.to_string(),
+            path: path.clone(),
+            records,
+            credits,
+            status: status.as_u16(),
+            latency_ms: started.elapsed().as_millis().min(u128::from(u32::MAX)) as u32,
+            priced: is_priced,
+            reported_remaining,
+            saved: 0,
+        };
+        // Durable before the answer leaves: a SIGKILL loses nothing that was answered.
+        if let Err(e) = p.writer.append(rec).await {
+            tracing::error!("proxy: {e}");
+            return proxy_error(
+                StatusCode::BAD_GATEWAY,
+                "LEDGER_UNAVAILABLE",
+                "creditops proxy: the call went through but could not be recorded",
+            );
+        }
+        after_charge(&p, now_ms, u64::from(credits), reported_remaining);
+        charged_header = Some(credits.to_string());
+    }
+    let mut resp = answer(status, &headers, upstream, cached, now_ms).await;
+    if let Some(h) = &charged_header {
+        set_header(&mut resp, "x-creditops-charged", h);
+    }
+    resp
+}
+
+/// The upstream's answer as the caller gets it: cacheable answers buffered and kept, the rest
+/// streamed.
+async fn answer(
+    status: reqwest::StatusCode,
+    headers: &reqwest::header::HeaderMap,
+    upstream: reqwest::Response,
+    cached: Option<CachedCall>,
+    now_ms: i64,
+) -> Response {
+    if let Some(c) = cached {
+        // Cacheable answers are small: buffer, keep, answer.
+        let bytes = upstream.bytes().await.unwrap_or_default();
+        let content_type = headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("application/json")
+            .to_string();
+        return match (status.as_u16(), &c.stale) {
+            (304, Some(e)) => {
+                c.cache.revalidated(&c.key, now_ms);
+                let mut resp =
+                    rebuild(reqwest::StatusCode::OK, headers, Body::from(e.body.clone()));
+                set_header(&mut resp, "content-type", &e.content_type);
+                set_header(&mut resp, "x-creditops-cache", "revalidated");
+                resp
+            }
+            (200, _) => {
+                c.cache.store(
+                    &c.key,
+                    c.kind,
+                    c.module.as_deref(),
+                    &content_type,
+                    &bytes,
+                    now_ms,
+                );
+                let mut resp = rebuild(status, headers, Body::from(bytes));
+                set_header(&mut resp, "x-creditops-cache", "miss");
+                resp
+            }
+            _ => rebuild(status, headers, Body::from(bytes)),
+        };
+    }
+    let stream = upstream.bytes_stream().map_err(std::io::Error::other);
+    rebuild(status, headers, Body::from_stream(stream))
+}
+
+/// Opens (or creates) a hold queue, counting the calls it already holds so ids continue.
+fn open_hold(path: &std::path::Path) -> anyhow::Result<Held> {
+    let count = match std::fs::read_to_string(path) {
+        Ok(text) => text.lines().filter(|l| !l.trim().is_empty()).count() as u64,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
+        Err(e) => return Err(anyhow::anyhow!("hold queue {}: {e}", path.display())),
+    };
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| anyhow::anyhow!("hold queue {}: {e}", path.display()))?;
+    Ok(Held { file, count })
+}
+
+/// Hold mode: the call is appended to the queue (written before the answer) and answered 202.
+/// A body that is not JSON cannot be planned, so it is refused (415) rather than half-kept.
+fn hold(
+    held: &Mutex<Held>,
+    parts: &axum::http::request::Parts,
+    path: &str,
+    raw_query: &str,
+    body: &[u8],
+    integration: &str,
+) -> Response {
+    use std::io::Write as _;
+    let json_body = if body.is_empty() {
+        None
+    } else {
+        match serde_json::from_slice::<Value>(body) {
+            Ok(v) => Some(v),
+            Err(_) => {
+                return proxy_error(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "NOT_HELD",
+                    "creditops proxy --hold queues JSON calls; this body is not JSON, so the call was neither held nor forwarded",
+                )
+            }
+        }
+    };
+    let mut h = lock(held);
+    let id = format!("h{}", h.count + 1);
+    let call = creditops_core::planner::QueuedCall {
+        id: id.as_str().into(),
+        method: parts.method.as_str().to_string(),
+        path: path.into(),
+        query: parse_query(raw_query),
+        headers: vec![("X-Integration".to_string(), integration.to_string())],
+        body: json_body,
+    };
+    let mut line = creditops_core::planner::queue::to_jsonl_line(&call);
+    line.push('\n');
+    if let Err(e) = h
+        .file
+        .write_all(line.as_bytes())
+        .and_then(|_| h.file.flush())
+    {
+        tracing::error!("proxy: hold queue: {e}");
+        return proxy_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "HOLD_QUEUE_UNAVAILABLE",
+            "creditops proxy: the call could not be written to the hold queue",
+        );
+    }
+    h.count += 1;
+    let mut resp = axum::Json(serde_json::json!({
+        "code": "HELD",
+        "status": "success",
+        "message": "queued by creditops proxy --hold; plan and send it with creditops plan / send",
+        "details": {"id": id},
+    }))
+    .into_response();
+    *resp.status_mut() = StatusCode::ACCEPTED;
+    resp
+}
+
+/// A cacheable call on its way upstream: holds the key's flight lock until it is answered.
+struct CachedCall {
+    cache: Arc<creditops_store::cache::MetadataCache>,
+    key: String,
+    kind: creditops_store::cache::Kind,
+    module: Option<String>,
+    stale: Option<creditops_store::cache::Entry>,
+    _guard: tokio::sync::OwnedMutexGuard<()>,
+}
+
+struct HitCtx<'a> {
+    p: &'a Arc<Proxy>,
+    parts: &'a axum::http::request::Parts,
+    path: &'a str,
+    integration: &'a str,
+    price: &'a creditops_core::credits::Price,
+    now_ms: i64,
+    started: Instant,
+}
+
+fn set_header(resp: &mut Response, name: &'static str, value: &str) {
+    if let Ok(v) = HeaderValue::from_str(value) {
+        resp.headers_mut().insert(name, v);
+    }
+}
+
+/// Answers from the cache: no upstream call, no credits; the ledger records what it saved.
+async fn serve_hit(
+    c: &HitCtx<'_>,
+    cache: &creditops_store::cache::MetadataCache,
+    key: &str,
+    e: creditops_store::cache::Entry,
+) -> Response {
+    let saved = c.price.credits;
+    cache.hit(key, u64::from(saved), c.now_ms);
+    // A client revalidating what it already has gets 304, as Zoho would answer.
+    let since = c
+        .parts
+        .headers
+        .get("if-modified-since")
+        .and_then(|v| v.to_str().ok())
+        .and_then(creditops_core::zoho::time::parse_time);
+    let not_modified = since.is_some_and(|s| s >= e.stored_ms - 1000);
+    let status = if not_modified { 304 } else { 200 };
+    let rec = CallRecord {
+        at_ms: c.now_ms,
+        integration: c.integration.to_string(),
+        api: format!("cache_hit:{}", c.price.rule),
+        module: c.price.module.clone(),
+        method: c.parts.method.to_string(),
+        path: c.path.to_string(),
+        records: 0,
+        credits: 0,
+        status,
+        latency_ms: c.started.elapsed().as_millis().min(u128::from(u32::MAX)) as u32,
+        priced: true,
+        reported_remaining: None,
+        saved,
+    };
+    if let Err(err) = c.p.writer.append(rec).await {
+        tracing::error!("proxy: {err}");
+    }
+    let mut resp = if not_modified {
+        Response::new(Body::empty())
+    } else {
+        Response::new(Body::from(e.body))
+    };
+    *resp.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+    if !not_modified {
+        set_header(&mut resp, "content-type", &e.content_type);
+    }
+    set_header(&mut resp, "x-creditops-cache", "hit");
+    resp
+}
+
+/// Decrements the in-flight counts when the handler ends, however it ends.
+struct Release<'a> {
+    p: &'a Proxy,
+    slots: u32,
+    sub: u32,
+}
+
+impl Drop for Release<'_> {
+    fn drop(&mut self) {
+        self.p.in_flight.fetch_sub(self.slots, Ordering::Relaxed);
+        self.p.sub_in_flight.fetch_sub(self.sub, Ordering::Relaxed);
+    }
+}
+
+fn rebuild(
+    status: reqwest::StatusCode,
+    headers: &reqwest::header::HeaderMap,
+    body: Body,
+) -> Response {
+    let mut resp = Response::new(body);
+    *resp.status_mut() = StatusCode::from_u16(status.as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+    for (name, value) in headers {
+        let n = name.as_str();
+        if matches!(
+            n,
+            "connection" | "keep-alive" | "transfer-encoding" | "content-length"
+        ) {
+            continue;
+        }
+        if let (Ok(k), Ok(v)) = (
+            HeaderName::from_bytes(n.as_bytes()),
+            HeaderValue::from_bytes(value.as_bytes()),
+        ) {
+            resp.headers_mut().append(k, v);
+        }
+    }
+    resp
+}
+
+fn integration_of(p: &Proxy, headers: &HeaderMap, peer: SocketAddr) -> String {
+    if let Some(v) = headers
+        .get(p.config.integration_header.as_str())
+        .and_then(|v| v.to_str().ok())
+    {
+        let v = v.trim();
+        if !v.is_empty() {
+            return v.chars().take(100).collect();
+        }
+    }
+    if let Some(token) = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Zoho-oauthtoken "))
+    {
+        if let Some(client) = lock(&p.token_clients).get(token.trim()) {
+            return format!("client:{client}");
+        }
+    }
+    format!("addr:{}", peer.ip())
+}
+
+fn remember_token(p: &Proxy, request_body: &[u8], answer: &[u8]) {
+    let form = parse_query(&String::from_utf8_lossy(request_body));
+    let Some(client) = form
+        .iter()
+        .find(|(k, _)| k == "client_id")
+        .map(|(_, v)| v.clone())
+    else {
+        return;
+    };
+    let Ok(v) = serde_json::from_slice::<Value>(answer) else {
+        return;
+    };
+    if let Some(token) = v.get("access_token").and_then(Value::as_str) {
+        let mut map = lock(&p.token_clients);
+        if map.len() > 10_000 {
+            map.clear();
+        }
+        map.insert(token.to_string(), client);
+    }
+}
+
+/// Updates the in-memory window and checks alert thresholds.
+fn after_charge(p: &Arc<Proxy>, now_ms: i64, credits: u64, reported: Option<u64>) {
+    let used = {
+        let mut w = lock(&p.window);
+        w.charge(now_ms, credits);
+        w.used(now_ms)
+    };
+    if let Some(rem) = reported {
+        *lock(&p.learned_limit) = Some(used + rem);
+    }
+    let limit = p
+        .config
+        .limits
+        .as_ref()
+        .map(|l| l.daily_limit)
+        .or(*lock(&p.learned_limit));
+    let Some(limit) = limit.filter(|l| *l > 0) else {
+        return;
+    };
+    let mut alerted = lock(&p.alerted);
+    for &t in &p.config.thresholds {
+        let mark = limit * u64::from(t) / 100;
+        if used >= mark {
+            if alerted.insert(t) {
+                p.writer.alert(now_ms, t, used, limit);
+                notify(p, t, used, limit);
+            }
+        } else {
+            // Back under the mark (credits freed up): the next crossing alerts again.
+            alerted.remove(&t);
+        }
+    }
+}
+
+fn notify(p: &Arc<Proxy>, threshold: u32, used: u64, limit: u64) {
+    let message =
+        format!("Zoho API credits at {threshold}%: {used} of {limit} used in the last 24 h");
+    tracing::warn!("{message}");
+    if let Some(url) = p.config.alert_post_url.clone() {
+        let http = p.http.clone();
+        let body =
+            json!({"threshold": threshold, "used": used, "limit": limit, "message": message});
+        tokio::spawn(async move {
+            if let Err(e) = http.post(&url).json(&body).send().await {
+                tracing::warn!("alert post failed: {}", e.without_url());
+            }
+        });
+    }
+    if p.config.desktop_alerts {
+        // notify-send where the desktop has it; nothing to do where it has not.
+        let _ = std::process::Command::new("notify-send")
+            .args(["creditops", &message])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn();
+    }
+}

@@ -1,0 +1,1120 @@
+//! Zoho's endpoints over the org state, plus the operator endpoints (`/__sandbox/…`) and OAuth.
+
+use axum::http::{Method, StatusCode};
+use serde_json::{json, Map, Value};
+
+use super::org::{lookup_id, Record};
+use super::query::{field_value, parse_criteria, parse_select, sort_records, Expr};
+use super::schema;
+use super::{bulk, lock, notify, Ctx, Reply, ReplyBody, Sandbox};
+use creditops_core::zoho::time::{parse_time, zoho_time};
+use creditops_core::zoho::ZohoError;
+
+fn bad(e: ZohoError) -> Reply {
+    Reply::error(StatusCode::BAD_REQUEST, e)
+}
+
+/// The operator endpoints: usage, reset and the clock. Outside Zoho's namespace, unmetered.
+pub fn operator(
+    sb: &Sandbox,
+    method: &Method,
+    rest: &str,
+    body: &[u8],
+    query: &[(String, String)],
+) -> Reply {
+    let body: Value = if body.is_empty() {
+        json!({})
+    } else {
+        match serde_json::from_slice(body) {
+            Ok(v) => v,
+            Err(e) => {
+                return bad(ZohoError::invalid_data(
+                    "body",
+                    json!({"reason": e.to_string()}),
+                ))
+            }
+        }
+    };
+    let now = sb.clock.now_ms();
+    match (method.as_str(), rest.trim_end_matches('/')) {
+        ("GET", "usage") => {
+            let mut u = lock(&sb.meter).usage_json(now);
+            u["records"] = json!(lock(&sb.org).record_count());
+            u["notifications"] = sb.notifier.stats_json();
+            u["clock_offset_ms"] = json!(sb.clock.offset_ms());
+            Reply::json(StatusCode::OK, u)
+        }
+        ("POST", "reset") => {
+            let seed = body.get("seed").and_then(Value::as_u64).or_else(|| {
+                query
+                    .iter()
+                    .find(|(k, _)| k == "seed")
+                    .and_then(|(_, v)| v.parse().ok())
+            });
+            sb.reset(seed);
+            Reply::json(StatusCode::OK, json!({"reset": true}))
+        }
+        ("GET", "clock") => Reply::json(
+            StatusCode::OK,
+            json!({"now_ms": now, "offset_ms": sb.clock.offset_ms()}),
+        ),
+        ("POST", "clock") => {
+            if let Some(s) = body.get("advance_seconds").and_then(Value::as_i64) {
+                sb.clock.advance(s * 1000);
+            } else if let Some(ms) = body.get("advance_ms").and_then(Value::as_i64) {
+                sb.clock.advance(ms);
+            } else if let Some(off) = body.get("offset_ms").and_then(Value::as_i64) {
+                sb.clock.set_offset(off);
+            } else {
+                return bad(ZohoError::required_param("advance_seconds"));
+            }
+            let off = sb.clock.offset_ms();
+            sb.persist(|s| s.save_meta("clock_offset_ms", &off.to_string()));
+            Reply::json(
+                StatusCode::OK,
+                json!({"now_ms": sb.clock.now_ms(), "offset_ms": off}),
+            )
+        }
+        ("POST", "token") => Reply::json(
+            StatusCode::OK,
+            json!({"access_token": sb.mint_token(), "expires_in": 3600}),
+        ),
+        _ => Reply::error(StatusCode::NOT_FOUND, ZohoError::invalid_url()),
+    }
+}
+
+/// `POST /oauth/v2/token`: refresh_token and authorization_code grants.
+pub fn token(
+    sb: &Sandbox,
+    method: &Method,
+    body: &[u8],
+    query: &[(String, String)],
+    now: i64,
+) -> Reply {
+    if method != Method::POST {
+        return Reply::json(
+            StatusCode::METHOD_NOT_ALLOWED,
+            json!({"error": "invalid_request"}),
+        );
+    }
+    let mut params = creditops_core::credits::table::parse_query(&String::from_utf8_lossy(body));
+    params.extend_from_slice(query);
+    let get = |k: &str| {
+        params
+            .iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.as_str())
+    };
+    let cfg = &sb.config;
+    let client_ok = cfg
+        .client_id
+        .as_deref()
+        .is_none_or(|c| get("client_id") == Some(c))
+        && cfg
+            .client_secret
+            .as_ref()
+            .is_none_or(|s| get("client_secret") == Some(s.expose()));
+    if !client_ok {
+        return Reply::json(StatusCode::OK, json!({"error": "invalid_client"}));
+    }
+    let (grant_key, refresh) = match get("grant_type") {
+        Some("refresh_token") => {
+            let Some(rt) = get("refresh_token") else {
+                return Reply::json(StatusCode::OK, json!({"error": "invalid_code"}));
+            };
+            if cfg.refresh_token.as_ref().is_some_and(|s| s.expose() != rt) {
+                return Reply::json(StatusCode::OK, json!({"error": "invalid_code"}));
+            }
+            (rt.to_string(), None)
+        }
+        Some("authorization_code") => {
+            let Some(code) = get("code") else {
+                return Reply::json(StatusCode::OK, json!({"error": "invalid_code"}));
+            };
+            let rt = cfg
+                .refresh_token
+                .as_ref()
+                .map(|s| s.expose().to_string())
+                .unwrap_or_else(|| format!("1000.{:032x}", rand::random::<u128>()));
+            (format!("code:{code}"), Some(rt))
+        }
+        _ => return Reply::json(StatusCode::OK, json!({"error": "unsupported_grant_type"})),
+    };
+    {
+        let mut t = lock(&sb.tokens);
+        let issued = t.issued.entry(grant_key).or_default();
+        while issued.front().is_some_and(|at| *at <= now - 600_000) {
+            issued.pop_front();
+        }
+        if issued.len() >= 10 {
+            return Reply::json(
+                StatusCode::BAD_REQUEST,
+                json!({"error": "Access Denied", "error_description": "You have made too many requests continuously. Please try again after some time.", "status": "failure"}),
+            );
+        }
+        issued.push_back(now);
+    }
+    let access = sb.mint_token();
+    let mut answer = json!({
+        "access_token": access,
+        "expires_in": 3600,
+        "api_domain": sb.base_url(),
+        "token_type": "Bearer",
+        "scope": "ZohoCRM.modules.ALL ZohoCRM.settings.ALL ZohoCRM.users.ALL ZohoCRM.org.ALL ZohoCRM.bulk.ALL ZohoCRM.coql.READ ZohoCRM.notifications.ALL",
+    });
+    if let Some(rt) = refresh {
+        answer["refresh_token"] = json!(rt);
+    }
+    Reply::json(StatusCode::OK, answer)
+}
+
+/// Routes one authenticated, admitted call.
+pub fn dispatch(sb: &Sandbox, c: &Ctx) -> Reply {
+    let segs: Vec<&str> = c.segs.iter().map(String::as_str).collect();
+    let m = c.method.as_str();
+    match segs.as_slice() {
+        ["crm", "v8", "settings", "modules"] if m == "GET" => metadata(sb, c, "modules", None),
+        ["crm", "v8", "settings", "modules", name] if m == "GET" => {
+            metadata(sb, c, "module", Some(name))
+        }
+        ["crm", "v8", "settings", kind @ ("fields" | "layouts" | "related_lists")]
+            if m == "GET" =>
+        {
+            match c.q("module") {
+                Some(module) => metadata(sb, c, kind, Some(module)),
+                None => bad(ZohoError::required_param("module")),
+            }
+        }
+        ["crm", "v8", "org"] if m == "GET" => org(sb),
+        ["crm", "v8", "users"] if m == "GET" => users(sb, c, None),
+        ["crm", "v8", "users", id] if m == "GET" => users(sb, c, Some(id)),
+        ["crm", "v8", "__apis"] if m == "GET" => apis(sb),
+        ["crm", "v8", "coql"] if m == "POST" => coql(sb, c),
+        ["crm", "v8", "__composite_requests"] if m == "POST" => composite(sb, c),
+        ["crm", "v8", "upload"] if m == "POST" => bulk::upload(sb, c),
+        ["crm", "v8", "actions", "watch"] => notify::watch(sb, c),
+        ["crm", "bulk", "v8", "write"] if m == "POST" => bulk::create_write(sb, c),
+        ["crm", "bulk", "v8", "write", id] if m == "GET" => bulk::write_status(sb, id),
+        ["crm", "bulk", "v8", "write", id, "result"] if m == "GET" => bulk::write_result(sb, id),
+        ["crm", "bulk", "v8", "read"] if m == "POST" => bulk::create_read(sb, c),
+        ["crm", "bulk", "v8", "read", id] if m == "GET" => bulk::read_status(sb, id),
+        ["crm", "bulk", "v8", "read", id, "result"] if m == "GET" => bulk::read_result(sb, c, id),
+        ["crm", "v8", "Leads", id, "actions", "convert"] if m == "POST" => convert(sb, c, id),
+        ["crm", "v8", module, "upsert"] if m == "POST" => {
+            write(sb, c, module, WriteKind::Upsert, None)
+        }
+        ["crm", "v8", module, "search"] if m == "GET" => search(sb, c, module),
+        ["crm", "v8", module, "deleted"] if m == "GET" => deleted(sb, c, module),
+        ["crm", "v8", module] => match m {
+            "GET" => list(sb, c, module),
+            "POST" => write(sb, c, module, WriteKind::Insert, None),
+            "PUT" => write(sb, c, module, WriteKind::Update, None),
+            "DELETE" => delete(sb, c, module, None),
+            _ => method_not_allowed(),
+        },
+        ["crm", "v8", module, id] if id.bytes().all(|b| b.is_ascii_digit()) => match m {
+            "GET" => get_one(sb, c, module, id),
+            "PUT" => write(sb, c, module, WriteKind::Update, Some(id)),
+            "DELETE" => delete(sb, c, module, Some(id)),
+            _ => method_not_allowed(),
+        },
+        _ => Reply::error(StatusCode::NOT_FOUND, ZohoError::invalid_url()),
+    }
+}
+
+fn method_not_allowed() -> Reply {
+    Reply::error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        ZohoError::new(
+            "INVALID_REQUEST_METHOD",
+            "The http request method type is not a valid one",
+            json!({}),
+        ),
+    )
+}
+
+fn metadata(sb: &Sandbox, c: &Ctx, kind: &str, module: Option<&str>) -> Reply {
+    let org = lock(&sb.org);
+    // Modules and fields honour If-Modified-Since with 304.
+    if matches!(kind, "modules" | "module" | "fields") {
+        if let Some(since) = c
+            .headers
+            .get("if-modified-since")
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_time)
+        {
+            if org.schema_time_ms <= since {
+                return Reply::empty(StatusCode::NOT_MODIFIED);
+            }
+        }
+    }
+    let modified = zoho_time(org.schema_time_ms);
+    let admin = org.current_user();
+    let by = json!({"id": admin.id, "name": admin.full_name});
+    let find = |name: &str| org.module(name).cloned();
+    match (kind, module) {
+        ("modules", _) => Reply::json(
+            StatusCode::OK,
+            json!({"modules": org.modules.iter().map(|m| schema::module_json(m, &modified, &by)).collect::<Vec<_>>()}),
+        ),
+        (_, Some(name)) => match find(name) {
+            Ok(m) => Reply::json(
+                StatusCode::OK,
+                match kind {
+                    "module" => json!({"modules": [schema::module_json(&m, &modified, &by)]}),
+                    "fields" => schema::fields_json(&m),
+                    "layouts" => schema::layouts_json(&m, &modified),
+                    _ => schema::related_lists_json(&m),
+                },
+            ),
+            Err(e) => bad(e),
+        },
+        _ => bad(ZohoError::required_param("module")),
+    }
+}
+
+fn org(sb: &Sandbox) -> Reply {
+    let org = lock(&sb.org);
+    let admin = org.current_user();
+    Reply::json(
+        StatusCode::OK,
+        json!({"org": [{
+            "id": org.org_id,
+            "company_name": org.company,
+            "zgid": org.org_id,
+            "domain_name": "org".to_string() + &org.org_id[..8],
+            "primary_email": admin.email,
+            "primary_zuid": admin.id,
+            "currency": "US Dollar",
+            "currency_symbol": "$",
+            "iso_code": "USD",
+            "country_code": "US",
+            "time_zone": "UTC",
+            "mc_status": false,
+            "gapps_enabled": false,
+            "type": "Production",
+            "privacy_settings": true,
+            "license_details": {
+                "paid": org.edition != "free",
+                "paid_type": org.edition,
+                "users_license_purchased": org.licences,
+                "trial_type": null,
+                "trial_expiry": null,
+                "trial_action": "",
+                "paid_expiry": zoho_time(org.schema_time_ms + 365 * 86_400_000),
+            },
+        }]}),
+    )
+}
+
+fn users(sb: &Sandbox, c: &Ctx, id: Option<&str>) -> Reply {
+    let org = lock(&sb.org);
+    let render = |u: &super::org::User| {
+        json!({"id": u.id, "full_name": u.full_name, "first_name": u.first_name, "last_name": u.last_name,
+               "email": u.email, "status": "active", "confirm": true,
+               "role": {"name": u.role, "id": (5_725_767_000_000_000_050u64).to_string()},
+               "profile": {"name": u.profile, "id": (5_725_767_000_000_000_060u64).to_string()},
+               "time_zone": "UTC", "locale": "en_US", "language": "en_US", "country_locale": "en_US",
+               "zuid": u.id})
+    };
+    let list: Vec<Value> = match (id, c.q("type")) {
+        (Some(id), _) => org.user(id).map(render).into_iter().collect(),
+        (None, Some("CurrentUser")) => vec![render(org.current_user())],
+        (None, _) => org.users.iter().map(render).collect(),
+    };
+    if list.is_empty() {
+        return Reply::empty(StatusCode::NO_CONTENT);
+    }
+    let n = list.len();
+    Reply::json(
+        StatusCode::OK,
+        json!({"users": list, "info": {"per_page": 200, "count": n, "page": 1, "more_records": false}}),
+    )
+}
+
+fn apis(sb: &Sandbox) -> Reply {
+    let org = lock(&sb.org);
+    let mut out = Vec::new();
+    for row in sb.config.model.table.rows() {
+        let (min, max) = creditops_core::credits::rule_bounds(&row.rule);
+        let (min, max) = (
+            row.min_credits.unwrap_or(min).min(max),
+            row.max_credits.unwrap_or(max),
+        );
+        let method = if row.method == "*" {
+            "POST".to_string()
+        } else {
+            row.method.clone()
+        };
+        let op = json!({"method": method, "oauth_scope": "ZohoCRM.modules.ALL", "min_credits": min, "max_credits": max});
+        if row.path.contains("{module}") {
+            for m in &org.modules {
+                out.push(json!({"path": row.path.replace("{module}", m.api_name), "operation_types": [op.clone()]}));
+            }
+        } else {
+            out.push(json!({"path": row.path, "operation_types": [op]}));
+        }
+    }
+    Reply::json(StatusCode::OK, json!({"__apis": out}))
+}
+
+/// Keeps the requested fields (and id) of a record, user references expanded.
+fn project(org: &super::org::Org, r: &Record, fields: Option<&[String]>) -> Value {
+    let mut out = match fields {
+        None => r.clone(),
+        Some(fs) => {
+            let mut o = Map::new();
+            o.insert("id".into(), r.get("id").cloned().unwrap_or(Value::Null));
+            for f in fs {
+                if let Some(v) = field_value(r, f) {
+                    o.insert(f.clone(), v.clone());
+                } else if r.contains_key(f.as_str()) || f.contains('.') {
+                    o.insert(f.clone(), Value::Null);
+                }
+            }
+            o
+        }
+    };
+    org.expand_users(&mut out);
+    Value::Object(out)
+}
+
+fn fields_param(c: &Ctx, m: &schema::ModuleDef) -> Result<Vec<String>, ZohoError> {
+    let raw = c
+        .q("fields")
+        .ok_or_else(|| ZohoError::required_param("fields"))?;
+    let fields: Vec<String> = raw
+        .split(',')
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect();
+    if fields.is_empty() {
+        return Err(ZohoError::required_param("fields"));
+    }
+    if fields.len() > 50 {
+        return Err(ZohoError::limit_exceeded(
+            "Max field limit exceeded",
+            json!({"param_name": "fields", "maximum_length": 50}),
+        ));
+    }
+    for f in &fields {
+        let base = f.split('.').next().unwrap_or("");
+        if base != "id"
+            && m.field(base).is_none()
+            && !["Created_Time", "Modified_Time", "Created_By", "Modified_By"].contains(&base)
+        {
+            return Err(ZohoError::invalid_data(
+                "invalid data",
+                json!({"param_name": "fields", "api_name": f}),
+            ));
+        }
+    }
+    Ok(fields)
+}
+
+fn page_params(c: &Ctx, max_per_page: usize) -> Result<(usize, usize), ZohoError> {
+    let num =
+        |k: &str, default: usize| -> Result<usize, ZohoError> {
+            match c.q(k) {
+                None => Ok(default),
+                Some(v) => v.parse::<usize>().ok().filter(|n| *n >= 1).ok_or_else(|| {
+                    ZohoError::invalid_data("invalid data", json!({"param_name": k}))
+                }),
+            }
+        };
+    let per_page = num("per_page", max_per_page.min(200))?;
+    if per_page > max_per_page {
+        return Err(ZohoError::invalid_data(
+            "invalid data",
+            json!({"param_name": "per_page", "maximum_length": max_per_page}),
+        ));
+    }
+    Ok((num("page", 1)?, per_page))
+}
+
+fn paged(
+    records: Vec<Value>,
+    page: usize,
+    per_page: usize,
+    offset: usize,
+    info_extra: Value,
+) -> Reply {
+    let total = records.len();
+    let start = offset.min(total);
+    let end = (start + per_page).min(total);
+    let data: Vec<Value> = records[start..end].to_vec();
+    if data.is_empty() {
+        return Reply::empty(StatusCode::NO_CONTENT);
+    }
+    let more = end < total;
+    let mut info =
+        json!({"per_page": per_page, "count": data.len(), "page": page, "more_records": more});
+    if let (Some(o), Some(extra)) = (info.as_object_mut(), info_extra.as_object()) {
+        o.extend(extra.clone());
+    }
+    if more {
+        info["next_page_token"] = json!(format!("pt{end}"));
+        info["page_token_expiry"] = json!(zoho_time(
+            chrono::Utc::now().timestamp_millis() + 86_400_000
+        ));
+    }
+    Reply::json(StatusCode::OK, json!({"data": data, "info": info}))
+}
+
+fn list(sb: &Sandbox, c: &Ctx, module: &str) -> Reply {
+    let org = lock(&sb.org);
+    let m = match org.module(module) {
+        Ok(m) => m.clone(),
+        Err(e) => return bad(e),
+    };
+    let fields = match fields_param(c, &m) {
+        Ok(f) => f,
+        Err(e) => return bad(e),
+    };
+    let (page, per_page) = match page_params(c, 200) {
+        Ok(p) => p,
+        Err(e) => return bad(e),
+    };
+    let recs = org.records.get(m.api_name);
+    let mut selected: Vec<&Record> = match c.q("ids") {
+        Some(ids) => ids
+            .split(',')
+            .filter_map(|id| recs.and_then(|r| r.get(id.trim())))
+            .collect(),
+        None => recs.map(|r| r.values().collect()).unwrap_or_default(),
+    };
+    let sort_by = c.q("sort_by").unwrap_or("id").to_string();
+    let desc = c.q("sort_order") == Some("desc");
+    sort_records(&mut selected, &[(sort_by.clone(), !desc)]);
+    let offset = match c.q("page_token") {
+        Some(t) => match t.strip_prefix("pt").and_then(|n| n.parse::<usize>().ok()) {
+            Some(o) => o,
+            None => {
+                return bad(ZohoError::invalid_data(
+                    "invalid data",
+                    json!({"param_name": "page_token"}),
+                ))
+            }
+        },
+        None => {
+            if page * per_page > 2000 {
+                return bad(ZohoError::new(
+                    "DISCRETE_PAGINATION_LIMIT_EXCEEDED",
+                    "Record count exceeded",
+                    json!({"limit": 2000, "param_name": "page"}),
+                ));
+            }
+            (page - 1) * per_page
+        }
+    };
+    if offset > 100_000 {
+        return bad(ZohoError::limit_exceeded(
+            "Record count exceeded",
+            json!({"limit": 100_000}),
+        ));
+    }
+    let rows: Vec<Value> = selected
+        .iter()
+        .map(|r| project(&org, r, Some(&fields)))
+        .collect();
+    paged(
+        rows,
+        page,
+        per_page,
+        offset,
+        json!({"sort_by": sort_by, "sort_order": if desc { "desc" } else { "asc" }}),
+    )
+}
+
+fn get_one(sb: &Sandbox, c: &Ctx, module: &str, id: &str) -> Reply {
+    let org = lock(&sb.org);
+    match org.get(module, id) {
+        Err(e) => bad(e),
+        Ok(None) => Reply::empty(StatusCode::NO_CONTENT),
+        Ok(Some(r)) => {
+            let fields: Option<Vec<String>> = c
+                .q("fields")
+                .map(|f| f.split(',').map(|s| s.trim().to_string()).collect());
+            Reply::json(
+                StatusCode::OK,
+                json!({"data": [project(&org, r, fields.as_deref())]}),
+            )
+        }
+    }
+}
+
+fn search(sb: &Sandbox, c: &Ctx, module: &str) -> Reply {
+    let org = lock(&sb.org);
+    let m = match org.module(module) {
+        Ok(m) => m.clone(),
+        Err(e) => return bad(e),
+    };
+    let (page, per_page) = match page_params(c, 200) {
+        Ok(p) => p,
+        Err(e) => return bad(e),
+    };
+    let filter: Box<dyn Fn(&Record) -> bool> = if let Some(crit) = c.q("criteria") {
+        let expr = match parse_criteria(crit) {
+            Ok(e) => e,
+            Err(why) => {
+                return bad(ZohoError::new(
+                    "INVALID_QUERY",
+                    "invalid query formed",
+                    json!({"reason": why, "param_name": "criteria"}),
+                ))
+            }
+        };
+        if expr.count() > 10 {
+            return bad(ZohoError::limit_exceeded(
+                "Maximum lookup field limit in criteria exceeded",
+                json!({"param_name": "criteria", "limit": 10}),
+            ));
+        }
+        Box::new(move |r| expr.matches(r))
+    } else if let Some(email) = c.q("email") {
+        let email = email.to_lowercase();
+        let module = m.clone();
+        Box::new(move |r| {
+            module
+                .fields
+                .iter()
+                .filter(|f| f.kind == schema::FieldType::Email)
+                .any(|f| {
+                    r.get(f.api_name)
+                        .and_then(Value::as_str)
+                        .is_some_and(|v| v.to_lowercase() == email)
+                })
+        })
+    } else if let Some(phone) = c.q("phone") {
+        let phone = phone.to_string();
+        Box::new(move |r| r.get("Phone").and_then(Value::as_str) == Some(phone.as_str()))
+    } else if let Some(word) = c.q("word") {
+        let word = word.to_lowercase();
+        Box::new(move |r| {
+            r.values()
+                .any(|v| v.as_str().is_some_and(|s| s.to_lowercase().contains(&word)))
+        })
+    } else {
+        return bad(ZohoError::required_param("criteria"));
+    };
+    let start = (page - 1) * per_page;
+    if start + per_page > 2000 {
+        return bad(ZohoError::new(
+            "LIMIT_REACHED",
+            "Record count exceeded",
+            json!({"limit": 2000}),
+        ));
+    }
+    let hits: Vec<Value> = org
+        .records
+        .get(m.api_name)
+        .map(|r| {
+            r.values()
+                .filter(|rec| filter(rec))
+                .map(|rec| project(&org, rec, None))
+                .collect()
+        })
+        .unwrap_or_default();
+    paged(hits, page, per_page, start, json!({}))
+}
+
+fn deleted(sb: &Sandbox, c: &Ctx, module: &str) -> Reply {
+    let org = lock(&sb.org);
+    let (page, per_page) = match page_params(c, 200) {
+        Ok(p) => p,
+        Err(e) => return bad(e),
+    };
+    match org.deleted_list(module) {
+        Ok(list) => paged(list, page, per_page, (page - 1) * per_page, json!({})),
+        Err(e) => bad(e),
+    }
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum WriteKind {
+    Insert,
+    Update,
+    Upsert,
+}
+
+/// The overall status of a batch: all ok, all failed, or some of each.
+fn batch_status(results: &[Value], ok: StatusCode) -> StatusCode {
+    let failed = results.iter().filter(|r| r["status"] == "error").count();
+    if failed == 0 {
+        ok
+    } else if failed == results.len() {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::MULTI_STATUS
+    }
+}
+
+fn data_array(c: &Ctx) -> Result<&Vec<Value>, ZohoError> {
+    let body = c
+        .json
+        .as_ref()
+        .ok_or_else(|| ZohoError::required_param("data"))?;
+    let data = body
+        .get("data")
+        .ok_or_else(|| ZohoError::required_param("data"))?
+        .as_array()
+        .ok_or_else(|| ZohoError::invalid_data("invalid data", json!({"expected_data_type": "jsonarray", "api_name": "data", "json_path": "$.data"})))?;
+    if data.is_empty() {
+        return Err(ZohoError::invalid_data(
+            "invalid data",
+            json!({"api_name": "data", "json_path": "$.data"}),
+        ));
+    }
+    if data.len() > 100 {
+        return Err(ZohoError::limit_exceeded(
+            "Record count exceeded",
+            json!({"limit": 100}),
+        ));
+    }
+    Ok(data)
+}
+
+fn write(sb: &Sandbox, c: &Ctx, module: &str, kind: WriteKind, path_id: Option<&str>) -> Reply {
+    let data = match data_array(c) {
+        Ok(d) => d,
+        Err(e) => return bad(e),
+    };
+    let mut org = lock(&sb.org);
+    let result = match kind {
+        WriteKind::Insert => org.insert(module, data, &c.user, c.now_ms),
+        WriteKind::Update => org.update(module, data, path_id, &c.user, c.now_ms),
+        WriteKind::Upsert => {
+            let fields: Option<Vec<String>> = c
+                .json
+                .as_ref()
+                .and_then(|b| b.get("duplicate_check_fields"))
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|v| v.as_str().map(String::from))
+                        .collect()
+                });
+            org.upsert(module, data, fields.as_deref(), &c.user, c.now_ms)
+        }
+    };
+    match result {
+        Ok((results, changes)) => {
+            let ok = if kind == WriteKind::Insert {
+                StatusCode::CREATED
+            } else {
+                StatusCode::OK
+            };
+            let status = batch_status(&results, ok);
+            Reply::json(status, json!({"data": results})).with_changes(changes)
+        }
+        Err(e) => bad(e),
+    }
+}
+
+fn delete(sb: &Sandbox, c: &Ctx, module: &str, path_id: Option<&str>) -> Reply {
+    let ids: Vec<String> = match path_id {
+        Some(id) => vec![id.to_string()],
+        None => match c.q("ids") {
+            Some(ids) => ids
+                .split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect(),
+            None => return bad(ZohoError::required_param("ids")),
+        },
+    };
+    if ids.is_empty() {
+        return bad(ZohoError::required_param("ids"));
+    }
+    let mut org = lock(&sb.org);
+    match org.delete(module, &ids, &c.user, c.now_ms) {
+        Ok((results, changes)) => {
+            let status = batch_status(&results, StatusCode::OK);
+            Reply::json(status, json!({"data": results})).with_changes(changes)
+        }
+        Err(e) => bad(e),
+    }
+}
+
+fn convert(sb: &Sandbox, c: &Ctx, id: &str) -> Reply {
+    let options = c
+        .json
+        .as_ref()
+        .and_then(|b| b.get("data"))
+        .and_then(|d| d.get(0))
+        .cloned()
+        .unwrap_or_else(|| json!({}));
+    let mut org = lock(&sb.org);
+    match org.convert_lead(id, &options, &c.user, c.now_ms) {
+        Ok((result, changes)) => {
+            Reply::json(StatusCode::OK, json!({"data": [result]})).with_changes(changes)
+        }
+        Err(e) => bad(e),
+    }
+}
+
+fn coql(sb: &Sandbox, c: &Ctx) -> Reply {
+    let Some(q) = c
+        .json
+        .as_ref()
+        .and_then(|b| b.get("select_query"))
+        .and_then(Value::as_str)
+    else {
+        return bad(ZohoError::required_param("select_query"));
+    };
+    let select = match parse_select(q) {
+        Ok(s) => s,
+        Err(why) => {
+            return bad(ZohoError::new(
+                "SYNTAX_ERROR",
+                "invalid query formed",
+                json!({"reason": why}),
+            ))
+        }
+    };
+    let org = lock(&sb.org);
+    let m = match org.module(&select.module) {
+        Ok(m) => m.clone(),
+        Err(e) => {
+            return bad(ZohoError::new(
+                "INVALID_QUERY",
+                "invalid query formed",
+                json!({"reason": e.message, "module": select.module}),
+            ))
+        }
+    };
+    for f in select
+        .fields
+        .iter()
+        .chain(select.order.iter().map(|(f, _)| f))
+    {
+        let base = f.split('.').next().unwrap_or("");
+        if base != "id"
+            && m.field(base).is_none()
+            && !["Created_Time", "Modified_Time", "Created_By", "Modified_By"].contains(&base)
+        {
+            return bad(ZohoError::new(
+                "INVALID_QUERY",
+                "invalid query formed",
+                json!({"reason": format!("unknown field `{f}`"), "column_name": f}),
+            ));
+        }
+    }
+    let limit = select.limit.unwrap_or(200);
+    if limit > 2000 {
+        return bad(ZohoError::limit_exceeded(
+            "Record count exceeded",
+            json!({"limit": 2000}),
+        ));
+    }
+    if select.offset + limit > 100_000 {
+        return bad(ZohoError::limit_exceeded(
+            "Record count exceeded",
+            json!({"limit": 100_000}),
+        ));
+    }
+    let all = org.records.get(m.api_name);
+    let filter: Option<&Expr> = select.filter.as_ref();
+    let mut hits: Vec<&Record> = all
+        .map(|r| {
+            r.values()
+                .filter(|rec| filter.is_none_or(|e| e.matches(rec)))
+                .collect()
+        })
+        .unwrap_or_default();
+    if !select.order.is_empty() {
+        sort_records(&mut hits, &select.order);
+    }
+    let total = hits.len();
+    let page: Vec<Value> = hits
+        .iter()
+        .skip(select.offset)
+        .take(limit)
+        .map(|r| project(&org, r, Some(&select.fields)))
+        .collect();
+    if page.is_empty() {
+        return Reply::empty(StatusCode::NO_CONTENT);
+    }
+    let more = select.offset + page.len() < total;
+    let n = page.len();
+    Reply::json(
+        StatusCode::OK,
+        json!({"data": page, "info": {"count": n, "more_records": more}}),
+    )
+}
+
+/// Replaces `@{sub_request_id:$.data[0].details.id}` with values from earlier answers.
+fn substitute(v: &Value, answers: &[(String, Value)]) -> Value {
+    match v {
+        Value::String(s) if s.contains("@{") => Value::String(substitute_str(s, answers)),
+        Value::Array(a) => Value::Array(a.iter().map(|x| substitute(x, answers)).collect()),
+        Value::Object(o) => Value::Object(
+            o.iter()
+                .map(|(k, x)| (k.clone(), substitute(x, answers)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+fn substitute_str(s: &str, answers: &[(String, Value)]) -> String {
+    let mut out = String::new();
+    let mut rest = s;
+    while let Some(i) = rest.find("@{") {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 2..];
+        let Some(end) = after.find('}') else {
+            out.push_str(&rest[i..]);
+            return out;
+        };
+        let inner = &after[..end];
+        let value = inner.split_once(':').and_then(|(id, path)| {
+            let body = &answers.iter().find(|(sid, _)| sid == id)?.1;
+            json_path(body, path)
+        });
+        match value {
+            Some(Value::String(v)) => out.push_str(&v),
+            Some(v) => out.push_str(&v.to_string()),
+            None => out.push_str(&rest[i..i + 2 + end + 1]),
+        }
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Follows `$.a.b[0].c` into a JSON value.
+fn json_path(v: &Value, path: &str) -> Option<Value> {
+    let mut cur = v;
+    let p = path.trim().strip_prefix('$')?;
+    for part in p.split('.').filter(|s| !s.is_empty()) {
+        let (name, idx) = match part.split_once('[') {
+            Some((n, i)) => (n, i.trim_end_matches(']').parse::<usize>().ok()),
+            None => (part, None),
+        };
+        if !name.is_empty() {
+            cur = cur.get(name)?;
+        }
+        if let Some(i) = idx {
+            cur = cur.get(i)?;
+        }
+    }
+    Some(cur.clone())
+}
+
+/// `POST /__composite_requests`: 1–5 sub-requests, optional rollback on failure.
+fn composite(sb: &Sandbox, c: &Ctx) -> Reply {
+    let Some(body) = c.json.as_ref() else {
+        return bad(ZohoError::required_param("__composite_requests"));
+    };
+    let Some(subs) = body.get("__composite_requests").and_then(Value::as_array) else {
+        return bad(ZohoError::required_param("__composite_requests"));
+    };
+    if subs.is_empty() || subs.len() > 5 {
+        return bad(ZohoError::invalid_data(
+            "invalid data",
+            json!({"api_name": "__composite_requests", "json_path": "$.__composite_requests", "maximum_length": 5}),
+        ));
+    }
+    let rollback = body
+        .get("rollback_on_fail")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let parallel = body
+        .get("parallel_execution")
+        .or_else(|| body.get("concurrent_execution"))
+        .and_then(Value::as_bool)
+        .unwrap_or(!rollback);
+    if rollback && parallel {
+        return bad(ZohoError::new(
+            "AMBIGUITY_DURING_PROCESSING",
+            "rollback_on_fail and parallel execution cannot both be true",
+            json!({"ambiguity_due_to": [{"api_name": "rollback_on_fail", "json_path": "$.rollback_on_fail"}, {"api_name": "parallel_execution", "json_path": "$.parallel_execution"}]}),
+        ));
+    }
+    let snapshot = rollback.then(|| lock(&sb.org).clone());
+    let mut answers: Vec<(String, Value)> = Vec::new();
+    let mut results: Vec<Value> = Vec::new();
+    let mut changes = Vec::new();
+    let mut failed_at = None;
+    for (i, sub) in subs.iter().enumerate() {
+        let sub = substitute(sub, &answers);
+        let sid = sub
+            .get("sub_request_id")
+            .and_then(|v| {
+                v.as_str()
+                    .map(String::from)
+                    .or_else(|| v.as_u64().map(|n| n.to_string()))
+            })
+            .unwrap_or_else(|| (i + 1).to_string());
+        let method = sub
+            .get("method")
+            .and_then(Value::as_str)
+            .unwrap_or("GET")
+            .to_ascii_uppercase();
+        let uri = sub.get("uri").and_then(Value::as_str).unwrap_or("");
+        let mut query: Vec<(String, String)> = sub
+            .get("params")
+            .and_then(Value::as_object)
+            .map(|p| {
+                p.iter()
+                    .map(|(k, v)| {
+                        (
+                            k.clone(),
+                            v.as_str()
+                                .map(String::from)
+                                .unwrap_or_else(|| v.to_string()),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let (path, inline) = uri.split_once('?').unwrap_or((uri, ""));
+        query.extend(creditops_core::credits::table::parse_query(inline));
+        let sub_body = sub
+            .get("body")
+            .filter(|b| !b.is_null() && b.as_object().is_none_or(|o| !o.is_empty()))
+            .cloned();
+        // A write sub-request carries one record; a read up to 25.
+        let records = sub_body
+            .as_ref()
+            .and_then(|b| b.get("data"))
+            .and_then(Value::as_array)
+            .map_or(0, Vec::len);
+        let reply = if records > 1 && method != "GET" {
+            bad(ZohoError::limit_exceeded(
+                "Record count exceeded",
+                json!({"limit": 1, "json_path": format!("$.__composite_requests[{i}].body.data")}),
+            ))
+        } else if method == "GET"
+            && query
+                .iter()
+                .any(|(k, v)| k == "per_page" && v.parse::<usize>().is_ok_and(|n| n > 25))
+        {
+            bad(ZohoError::limit_exceeded(
+                "Record count exceeded",
+                json!({"limit": 25, "param_name": "per_page"}),
+            ))
+        } else if !path.starts_with("/crm/")
+            || path.contains("__composite_requests")
+            || path.contains("/bulk/")
+        {
+            Reply::error(
+                StatusCode::BAD_REQUEST,
+                ZohoError::new(
+                    "NOT_SUPPORTED",
+                    "Please check if the URL trying to access is a correct one",
+                    json!({"uri": uri}),
+                ),
+            )
+        } else {
+            let price = sb.config.model.price(&creditops_core::credits::Call {
+                method: &method,
+                path,
+                query: &query,
+                body: sub_body.as_ref(),
+            });
+            let _slot = match price {
+                Ok(p) if p.sub_concurrency => match super::meter::take_sub_slot(&sb.meter) {
+                    Ok(s) => Some(s),
+                    Err(e) => {
+                        results.push(sub_result(
+                            &sid,
+                            &Reply::error(StatusCode::TOO_MANY_REQUESTS, e),
+                        ));
+                        failed_at.get_or_insert(i);
+                        continue;
+                    }
+                },
+                _ => None,
+            };
+            let ctx = Ctx {
+                method: Method::from_bytes(method.as_bytes()).unwrap_or(Method::GET),
+                segs: creditops_core::credits::table::normalise_path(path),
+                query,
+                headers: c.headers.clone(),
+                body: bytes::Bytes::new(),
+                json: sub_body,
+                now_ms: c.now_ms,
+                user: c.user.clone(),
+            };
+            dispatch(sb, &ctx)
+        };
+        let ok = reply.status.is_success() || reply.status == StatusCode::NOT_MODIFIED;
+        let ok = ok && reply.status != StatusCode::MULTI_STATUS;
+        results.push(sub_result(&sid, &reply));
+        answers.push((sid, reply.json_body()));
+        changes.extend(reply.changes);
+        if !ok {
+            failed_at.get_or_insert(i);
+            if rollback {
+                break;
+            }
+        }
+    }
+    if let (Some(at), Some(snap)) = (failed_at, snapshot) {
+        *lock(&sb.org) = snap;
+        changes.clear();
+        let total = subs.len();
+        let mut rolled: Vec<Value> = Vec::with_capacity(total);
+        for (i, sub) in subs.iter().enumerate() {
+            let sid = sub
+                .get("sub_request_id")
+                .and_then(Value::as_str)
+                .map(String::from)
+                .unwrap_or_else(|| (i + 1).to_string());
+            if i == at {
+                rolled.push(results[i].clone());
+            } else {
+                rolled.push(json!({"code": if i < at { "ROLLBACK_PERFORMED" } else { "NOT_EXECUTED" }, "details": {"rollbacked_by_sub_request_index": at}, "message": "the request was rolled back", "status": "error", "sub_request_id": sid}));
+            }
+        }
+        return Reply::json(
+            StatusCode::BAD_REQUEST,
+            json!({"__composite_requests": rolled}),
+        );
+    }
+    let failed = results.iter().filter(|r| r["status"] == "error").count();
+    let status = if failed == 0 {
+        StatusCode::OK
+    } else if failed == results.len() {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::MULTI_STATUS
+    };
+    Reply::json(status, json!({"__composite_requests": results})).with_changes(changes)
+}
+
+fn sub_result(sid: &str, reply: &Reply) -> Value {
+    let body = match &reply.body {
+        ReplyBody::Json(v) => v.clone(),
+        _ => Value::Null,
+    };
+    let ok = reply.status.as_u16() < 400 && reply.status != StatusCode::MULTI_STATUS;
+    let (code, message) = if ok {
+        ("SUCCESS".to_string(), "success".to_string())
+    } else {
+        (
+            body.get("code")
+                .and_then(Value::as_str)
+                .unwrap_or("FAILURE")
+                .to_string(),
+            body.get("message")
+                .and_then(Value::as_str)
+                .unwrap_or("failure")
+                .to_string(),
+        )
+    };
+    json!({
+        "code": code,
+        "details": {"response": {"status_code": reply.status.as_u16(), "body": body, "headers": {}}},
+        "message": message,
+        "status": if ok { "success" } else { "error" },
+        "sub_request_id": sid,
+    })
+}
+
+/// Parses a lookup or id from a JSON value (re-exported for bulk and notify).
+pub fn id_of(v: &Value) -> Option<String> {
+    lookup_id(v)
+}

@@ -1,0 +1,452 @@
+//! The credit ledger: every call the proxy forwarded, priced and timed, in SQLite (WAL).
+//!
+//! Append-only. Writes go through a group-commit writer (`db::GroupWriter`): a caller hands over
+//! its row and waits for the commit, so a call is durable before its answer leaves the proxy
+//! (a SIGKILL loses nothing answered) while many concurrent calls share one commit. Readers open
+//! their own connections; WAL lets them read while the writer writes.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::Serialize;
+
+use creditops_core::credits::WINDOW_MS;
+
+/// One metered call.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CallRecord {
+    pub at_ms: i64,
+    pub integration: String,
+    /// The cost-table row that priced the call (`unpriced` when none did).
+    pub api: String,
+    pub module: Option<String>,
+    pub method: String,
+    pub path: String,
+    pub records: u32,
+    /// Credits charged: 0 for answers Zoho does not charge (401, 429, refused before pricing).
+    pub credits: u32,
+    pub status: u16,
+    pub latency_ms: u32,
+    pub priced: bool,
+    /// `X-API-CREDITS-REMAINING` from the answer, when Zoho sent it.
+    pub reported_remaining: Option<u64>,
+    /// Credits the metadata cache spared (a hit answered without calling Zoho).
+    pub saved: u32,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS calls (
+    id INTEGER PRIMARY KEY,
+    at_ms INTEGER NOT NULL,
+    integration TEXT NOT NULL,
+    api TEXT NOT NULL,
+    module TEXT,
+    method TEXT NOT NULL,
+    path TEXT NOT NULL,
+    records INTEGER NOT NULL,
+    credits INTEGER NOT NULL,
+    status INTEGER NOT NULL,
+    latency_ms INTEGER NOT NULL,
+    priced INTEGER NOT NULL,
+    reported_remaining INTEGER,
+    saved INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS calls_at ON calls (at_ms);
+CREATE TABLE IF NOT EXISTS alerts (
+    at_ms INTEGER NOT NULL,
+    threshold INTEGER NOT NULL,
+    used INTEGER NOT NULL,
+    lim INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS live (
+    key TEXT PRIMARY KEY,
+    value INTEGER NOT NULL,
+    updated_ms INTEGER NOT NULL
+);
+";
+
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    #[error("ledger {path}: {source}")]
+    Sqlite {
+        path: String,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("ledger {0}")]
+    WriterGone(String),
+    #[error("ledger {0}")]
+    Open(String),
+    #[error("ledger {path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn open_conn(path: &Path) -> Result<Connection, LedgerError> {
+    let conn = crate::db::open(path, SCHEMA).map_err(LedgerError::Open)?;
+    // Ledgers from before the metadata cache lack `saved`.
+    let has_saved = conn.prepare("SELECT saved FROM calls LIMIT 0").is_ok();
+    if !has_saved {
+        conn.execute_batch("ALTER TABLE calls ADD COLUMN saved INTEGER NOT NULL DEFAULT 0")
+            .map_err(|source| LedgerError::Sqlite {
+                path: path.display().to_string(),
+                source,
+            })?;
+    }
+    Ok(conn)
+}
+
+/// A write to the ledger.
+enum Job {
+    Append(CallRecord),
+    Alert(i64, u32, u64, u64),
+    Live(&'static str, i64, i64),
+}
+
+fn apply(tx: &rusqlite::Transaction, job: &Job) -> rusqlite::Result<i64> {
+    match job {
+        Job::Append(r) => {
+            let mut ins = tx.prepare_cached(
+                "INSERT INTO calls (at_ms, integration, api, module, method, path, records, credits, status, latency_ms, priced, reported_remaining, saved) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+            )?;
+            ins.execute(params![
+                r.at_ms,
+                r.integration,
+                r.api,
+                r.module,
+                r.method,
+                r.path,
+                r.records,
+                r.credits,
+                r.status,
+                r.latency_ms,
+                r.priced,
+                r.reported_remaining.map(|v| v as i64),
+                r.saved
+            ])?;
+        }
+        Job::Alert(at, t, used, lim) => {
+            tx.execute(
+                "INSERT INTO alerts (at_ms, threshold, used, lim) VALUES (?1, ?2, ?3, ?4)",
+                params![at, t, *used as i64, *lim as i64],
+            )?;
+        }
+        Job::Live(k, v, at) => {
+            tx.execute(
+                "INSERT OR REPLACE INTO live (key, value, updated_ms) VALUES (?1, ?2, ?3)",
+                params![k, v, at],
+            )?;
+        }
+    }
+    Ok(tx.last_insert_rowid())
+}
+
+/// The writing side: cheap to clone, shared by the proxy's handlers.
+#[derive(Clone)]
+pub struct LedgerWriter {
+    writer: crate::db::GroupWriter<Job>,
+    path: PathBuf,
+}
+
+impl LedgerWriter {
+    /// Opens (creating) the ledger and starts its writer thread; drops rows older than
+    /// `retention_days`.
+    pub fn open(path: &Path, retention_days: u32) -> Result<LedgerWriter, LedgerError> {
+        let conn = open_conn(path)?;
+        let cutoff = chrono::Utc::now().timestamp_millis() - i64::from(retention_days) * 86_400_000;
+        conn.execute("DELETE FROM calls WHERE at_ms < ?1", params![cutoff])
+            .map_err(|source| LedgerError::Sqlite {
+                path: path.display().to_string(),
+                source,
+            })?;
+        let writer =
+            crate::db::GroupWriter::start("ledger-writer", conn, apply).map_err(|source| {
+                LedgerError::Io {
+                    path: path.display().to_string(),
+                    source,
+                }
+            })?;
+        Ok(LedgerWriter {
+            writer,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Appends a call and waits until it is committed.
+    pub async fn append(&self, rec: CallRecord) -> Result<(), LedgerError> {
+        self.writer
+            .write(Job::Append(rec))
+            .await
+            .map(|_| ())
+            .map_err(|e| LedgerError::WriterGone(format!("{}: {e}", self.path.display())))
+    }
+
+    /// Records a threshold crossing (fire and forget).
+    pub fn alert(&self, at_ms: i64, threshold: u32, used: u64, limit: u64) {
+        self.writer.send(Job::Alert(at_ms, threshold, used, limit));
+    }
+
+    /// Publishes a live gauge (in-flight calls) for other processes reading the ledger.
+    pub fn live(&self, key: &'static str, value: i64, now_ms: i64) {
+        self.writer.send(Job::Live(key, value, now_ms));
+    }
+}
+
+/// Credits and calls of one group (module, API or integration).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Tally {
+    pub calls: u64,
+    pub credits: u64,
+}
+
+/// The reading side: queries over the rolling window and history.
+pub struct Ledger {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl Ledger {
+    pub fn open(path: &Path) -> Result<Ledger, LedgerError> {
+        Ok(Ledger {
+            conn: open_conn(path)?,
+            path: path.to_path_buf(),
+        })
+    }
+
+    fn err(&self) -> impl Fn(rusqlite::Error) -> LedgerError + '_ {
+        move |source| LedgerError::Sqlite {
+            path: self.path.display().to_string(),
+            source,
+        }
+    }
+
+    /// Credits used in the rolling window at instant `t`: charges in `(t - 24 h, t]`.
+    pub fn used_at(&self, t: i64) -> Result<u64, LedgerError> {
+        self.conn
+            .query_row(
+                "SELECT COALESCE(SUM(credits), 0) FROM calls WHERE at_ms > ?1 AND at_ms <= ?2",
+                params![t - WINDOW_MS, t],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|v| v as u64)
+            .map_err(self.err())
+    }
+
+    /// Credits coming back in each of the next `buckets` periods of `bucket_ms` after `now`.
+    pub fn freeing(
+        &self,
+        now: i64,
+        bucket_ms: i64,
+        buckets: usize,
+    ) -> Result<Vec<u64>, LedgerError> {
+        let mut out = vec![0u64; buckets];
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT at_ms, credits FROM calls WHERE at_ms > ?1 AND at_ms <= ?2 AND credits > 0",
+            )
+            .map_err(self.err())?;
+        let rows = st
+            .query_map(params![now - WINDOW_MS, now], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
+            })
+            .map_err(self.err())?;
+        for row in rows {
+            let (at, credits) = row.map_err(self.err())?;
+            let i = ((at + WINDOW_MS - now - 1).max(0) / bucket_ms) as usize;
+            if i < buckets {
+                out[i] += credits as u64;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Credits per minute over `[from, to)`, one entry per minute (zeros included).
+    pub fn per_minute(&self, from: i64, to: i64) -> Result<Vec<u64>, LedgerError> {
+        let minutes = ((to - from).max(0) / 60_000) as usize;
+        let mut out = vec![0u64; minutes];
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT (at_ms - ?1) / 60000 AS m, SUM(credits) FROM calls WHERE at_ms >= ?1 AND at_ms < ?2 GROUP BY m")
+            .map_err(self.err())?;
+        let rows = st
+            .query_map(params![from, to], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
+            })
+            .map_err(self.err())?;
+        for row in rows {
+            let (m, c) = row.map_err(self.err())?;
+            if let Some(slot) = out.get_mut(m as usize) {
+                *slot = c as u64;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Credits charged in `(from, to]`.
+    pub fn credits_between(&self, from: i64, to: i64) -> Result<u64, LedgerError> {
+        self.conn
+            .query_row(
+                "SELECT COALESCE(SUM(credits), 0) FROM calls WHERE at_ms > ?1 AND at_ms <= ?2",
+                params![from, to],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|v| v as u64)
+            .map_err(self.err())
+    }
+
+    /// Credits and calls recorded for one integration since `since_ms` (what `creditops send`
+    /// was charged).
+    pub fn charged_to(&self, integration: &str, since_ms: i64) -> Result<(u64, u64), LedgerError> {
+        self.conn
+            .query_row(
+                "SELECT COALESCE(SUM(credits), 0), COUNT(*) FROM calls WHERE integration = ?1 AND at_ms >= ?2",
+                params![integration, since_ms],
+                |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)),
+            )
+            .map_err(self.err())
+    }
+
+    /// Calls and credits in the window at `now`, grouped by `module`, `api` or `integration`.
+    pub fn breakdown(&self, now: i64, by: Group) -> Result<BTreeMap<String, Tally>, LedgerError> {
+        let col = match by {
+            Group::Module => "COALESCE(module, '-')",
+            Group::Api => "api",
+            Group::Integration => "integration",
+        };
+        let sql = format!(
+            "SELECT {col}, COUNT(*), COALESCE(SUM(credits), 0) FROM calls WHERE at_ms > ?1 AND at_ms <= ?2 GROUP BY 1"
+        );
+        let mut st = self.conn.prepare_cached(&sql).map_err(self.err())?;
+        let rows = st
+            .query_map(params![now - WINDOW_MS, now], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, i64>(2)?,
+                ))
+            })
+            .map_err(self.err())?;
+        let mut out = BTreeMap::new();
+        for row in rows {
+            let (k, calls, credits) = row.map_err(self.err())?;
+            out.insert(
+                k,
+                Tally {
+                    calls: calls as u64,
+                    credits: credits as u64,
+                },
+            );
+        }
+        Ok(out)
+    }
+
+    /// Credits per UTC day, oldest first: `(YYYY-MM-DD, credits)`; days without calls are absent.
+    pub fn daily_totals(&self) -> Result<Vec<(String, u64)>, LedgerError> {
+        self.grouped_totals(86_400_000, "%Y-%m-%d")
+    }
+
+    /// Credits per UTC hour, oldest first: `(YYYY-MM-DDTHH:00, credits)`.
+    pub fn hourly_totals(&self) -> Result<Vec<(String, u64)>, LedgerError> {
+        self.grouped_totals(3_600_000, "%Y-%m-%dT%H:00")
+    }
+
+    fn grouped_totals(&self, bucket_ms: i64, fmt: &str) -> Result<Vec<(String, u64)>, LedgerError> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT at_ms / ?1 AS b, SUM(credits) FROM calls GROUP BY b ORDER BY b")
+            .map_err(self.err())?;
+        let rows = st
+            .query_map(params![bucket_ms], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
+            })
+            .map_err(self.err())?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (b, c) = row.map_err(self.err())?;
+            let label = chrono::DateTime::from_timestamp_millis(b * bucket_ms)
+                .map(|t| t.format(fmt).to_string())
+                .unwrap_or_default();
+            out.push((label, c as u64));
+        }
+        Ok(out)
+    }
+
+    /// Credits the metadata cache spared in the window at `now`.
+    pub fn saved_at(&self, now: i64) -> Result<u64, LedgerError> {
+        self.conn
+            .query_row(
+                "SELECT COALESCE(SUM(saved), 0) FROM calls WHERE at_ms > ?1 AND at_ms <= ?2",
+                params![now - WINDOW_MS, now],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|v| v as u64)
+            .map_err(self.err())
+    }
+
+    /// The latest `X-API-CREDITS-REMAINING` seen: `(at_ms, remaining)`.
+    pub fn latest_reported(&self) -> Result<Option<(i64, u64)>, LedgerError> {
+        self.conn
+            .query_row(
+                "SELECT at_ms, reported_remaining FROM calls WHERE reported_remaining IS NOT NULL ORDER BY at_ms DESC, id DESC LIMIT 1",
+                [],
+                |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)? as u64)),
+            )
+            .optional()
+            .map_err(self.err())
+    }
+
+    /// Threshold crossings recorded since `since_ms`: `(at_ms, threshold, used, limit)`.
+    pub fn alerts_since(&self, since_ms: i64) -> Result<Vec<(i64, u32, u64, u64)>, LedgerError> {
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT at_ms, threshold, used, lim FROM alerts WHERE at_ms > ?1 ORDER BY at_ms",
+            )
+            .map_err(self.err())?;
+        let rows = st
+            .query_map(params![since_ms], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, i64>(1)? as u32,
+                    r.get::<_, i64>(2)? as u64,
+                    r.get::<_, i64>(3)? as u64,
+                ))
+            })
+            .map_err(self.err())?;
+        rows.collect::<Result<_, _>>().map_err(self.err())
+    }
+
+    /// A live gauge the proxy publishes, when fresher than `max_age_ms`.
+    pub fn live(&self, key: &str, now: i64, max_age_ms: i64) -> Result<Option<i64>, LedgerError> {
+        self.conn
+            .query_row(
+                "SELECT value, updated_ms FROM live WHERE key = ?1",
+                params![key],
+                |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)),
+            )
+            .optional()
+            .map(|v| v.filter(|(_, at)| now - at <= max_age_ms).map(|(v, _)| v))
+            .map_err(self.err())
+    }
+
+    /// How many calls the ledger holds.
+    pub fn count(&self) -> Result<u64, LedgerError> {
+        self.conn
+            .query_row("SELECT COUNT(*) FROM calls", [], |r| r.get::<_, i64>(0))
+            .map(|v| v as u64)
+            .map_err(self.err())
+    }
+}
+
+/// What a breakdown groups by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Group {
+    Module,
+    Api,
+    Integration,
+}

@@ -1,0 +1,312 @@
+//! The command line as users and scripts call it.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::common;
+use common::{creditops, json_of};
+
+fn records_file(dir: &Path, n: usize) -> std::path::PathBuf {
+    let data: Vec<Value> = (0..n)
+        .map(|i| serde_json::json!({"Last_Name": format!("L{i}")}))
+        .collect();
+    let f = dir.join(format!("records-{n}.json"));
+    std::fs::write(&f, serde_json::json!({ "data": data }).to_string()).unwrap();
+    f
+}
+
+#[test]
+fn limits_json_for_professional_40_users() {
+    let home = tempfile::tempdir().unwrap();
+    let v = json_of(&creditops(
+        home.path(),
+        &[
+            "limits",
+            "--edition",
+            "professional",
+            "--users",
+            "40",
+            "--json",
+        ],
+    ));
+    assert_eq!(v["daily_limit"], 70_000);
+    assert_eq!(v["edition"], "professional");
+    assert_eq!(v["users"], 40);
+    assert_eq!(v["cap"], 3_000_000);
+    assert_eq!(v["addon"], 0);
+    assert_eq!(v["concurrency"], 15);
+    assert_eq!(v["sub_concurrency"], 10);
+    let marks: Vec<u64> = v["alert_thresholds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["percent"].as_u64().unwrap())
+        .collect();
+    assert_eq!(marks, vec![80, 90, 100]);
+    assert_eq!(v["alert_thresholds"][0]["credits"], 56_000);
+}
+
+#[test]
+fn limits_text_and_unknown_edition() {
+    let home = tempfile::tempdir().unwrap();
+    let out = creditops(
+        home.path(),
+        &[
+            "limits",
+            "--edition",
+            "ultimate",
+            "--users",
+            "5",
+            "--addon",
+            "1000",
+        ],
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("61,000 credits per rolling 24 h"), "{text}");
+    assert!(text.contains("unlimited"), "{text}");
+    let bad = creditops(
+        home.path(),
+        &["limits", "--edition", "platinum", "--users", "5"],
+    );
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown edition `platinum`"));
+}
+
+#[test]
+fn cost_of_37_records_is_4() {
+    let home = tempfile::tempdir().unwrap();
+    let f = records_file(home.path(), 37);
+    let v = json_of(&creditops(
+        home.path(),
+        &[
+            "cost",
+            "POST",
+            "/crm/v8/Leads",
+            "--body",
+            f.to_str().unwrap(),
+            "--json",
+        ],
+    ));
+    assert_eq!(v["credits"], 4);
+    assert_eq!(v["rule"], "insert_records");
+    assert_eq!(v["priced"], true);
+}
+
+#[test]
+fn cost_examples_from_the_credit_model() {
+    let home = tempfile::tempdir().unwrap();
+    let v = json_of(&creditops(
+        home.path(),
+        &[
+            "cost",
+            "GET",
+            "/crm/v8/Leads",
+            "--query",
+            "cvid=123",
+            "--json",
+        ],
+    ));
+    assert_eq!(
+        (v["credits"].as_u64(), v["rule"].as_str()),
+        (Some(3), Some("get_records_cvid"))
+    );
+    let v = json_of(&creditops(
+        home.path(),
+        &["cost", "post", "/crm/v8/Leads/1/actions/convert", "--json"],
+    ));
+    assert_eq!(v["credits"], 5);
+    let v = json_of(&creditops(
+        home.path(),
+        &["cost", "GET", "/crm/v8/Leads/1/Notes/2/3", "--json"],
+    ));
+    assert_eq!(
+        (v["credits"].as_u64(), v["priced"].as_bool()),
+        (Some(1), Some(false))
+    );
+    let q = home.path().join("q.json");
+    std::fs::write(
+        &q,
+        r#"{"select_query":"select Last_Name from Leads where id > 0 limit 500"}"#,
+    )
+    .unwrap();
+    let v = json_of(&creditops(
+        home.path(),
+        &[
+            "cost",
+            "POST",
+            "/crm/v8/coql",
+            "--body",
+            q.to_str().unwrap(),
+            "--json",
+        ],
+    ));
+    assert_eq!(v["credits"], 2);
+}
+
+#[test]
+fn cost_refusals_and_bad_input_exit_2_and_say_what() {
+    let home = tempfile::tempdir().unwrap();
+    let f = records_file(home.path(), 101);
+    let out = creditops(
+        home.path(),
+        &[
+            "cost",
+            "POST",
+            "/crm/v8/Leads",
+            "--body",
+            f.to_str().unwrap(),
+            "--json",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["error"]["code"], "LIMIT_EXCEEDED");
+
+    let bad = home.path().join("bad.json");
+    std::fs::write(&bad, "{\"data\": [\n  {\"a\": 1},\n  oops\n]}").unwrap();
+    let out = creditops(
+        home.path(),
+        &[
+            "cost",
+            "POST",
+            "/crm/v8/Leads",
+            "--body",
+            bad.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bad.json: line 3"), "{err}");
+
+    let out = creditops(home.path(), &["cost", "FETCH", "/crm/v8/Leads"]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = creditops(
+        home.path(),
+        &["cost", "GET", "/crm/v8/Leads", "--query", "novalue"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("KEY=VALUE"));
+}
+
+#[test]
+fn paths_follow_the_environment() {
+    let home = tempfile::tempdir().unwrap();
+    let v = json_of(&creditops(home.path(), &["paths", "--json"]));
+    assert_eq!(
+        v["config_dir"],
+        home.path().join("config").to_str().unwrap()
+    );
+    assert_eq!(v["data_dir"], home.path().join("data").to_str().unwrap());
+    assert_eq!(v["cache_dir"], home.path().join("cache").to_str().unwrap());
+    assert_eq!(
+        v["themes_dir"],
+        home.path().join("config/themes").to_str().unwrap()
+    );
+}
+
+#[test]
+fn help_and_version_on_every_command() {
+    let home = tempfile::tempdir().unwrap();
+    let out = creditops(home.path(), &["--version"]);
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("creditops "));
+    for cmd in [
+        &["limits"][..],
+        &["cost"],
+        &["paths"],
+        &["credits", "table"],
+        &["credits", "import-apis"],
+        &["config", "check"],
+        &["themes"],
+    ] {
+        let mut args = cmd.to_vec();
+        args.push("--help");
+        let out = creditops(home.path(), &args);
+        assert!(out.status.success(), "{cmd:?} --help");
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("Usage:"),
+            "{cmd:?}"
+        );
+    }
+}
+
+#[test]
+fn import_apis_then_cost_uses_the_live_price() {
+    let home = tempfile::tempdir().unwrap();
+    let apis = home.path().join("apis.json");
+    std::fs::write(&apis, r#"{"__apis":[{"path":"/crm/v8/Leads/deleted","operation_types":[{"method":"GET","oauth_scope":"ZohoCRM.modules.ALL","min_credits":4,"max_credits":4}]}]}"#).unwrap();
+    let out = creditops(
+        home.path(),
+        &["credits", "import-apis", apis.to_str().unwrap()],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v = json_of(&creditops(
+        home.path(),
+        &["cost", "GET", "/crm/v8/Leads/deleted", "--json"],
+    ));
+    assert_eq!(v["credits"], 4);
+    // Other modules keep the built-in price.
+    let v = json_of(&creditops(
+        home.path(),
+        &["cost", "GET", "/crm/v8/Deals/deleted", "--json"],
+    ));
+    assert_eq!(v["credits"], 2);
+    std::fs::write(&apis, "not json").unwrap();
+    let out = creditops(
+        home.path(),
+        &["credits", "import-apis", apis.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn invalid_config_names_file_line_and_key() {
+    let home = tempfile::tempdir().unwrap();
+    let cfg = home.path().join("config");
+    std::fs::create_dir_all(&cfg).unwrap();
+    std::fs::write(
+        cfg.join("config.toml"),
+        "[profiles.a]\nedition = \"enterprise\"\nlicences = \"forty\"\n",
+    )
+    .unwrap();
+    let out = creditops(home.path(), &["limits", "--json"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("config.toml: line 3") && err.contains("key `licences`"),
+        "{err}"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn config_init_is_private_and_a_readable_secret_file_warns() {
+    use std::os::unix::fs::PermissionsExt;
+    let home = tempfile::tempdir().unwrap();
+    let out = creditops(home.path(), &["config", "init"]);
+    assert!(out.status.success());
+    let file = home.path().join("config/config.toml");
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    std::fs::write(
+        &file,
+        "default_profile = \"z\"\n[profiles.z]\ntarget = \"zoho-sandbox\"\nclient_id = \"1000.ABC\"\nclient_secret = \"s3cr3t-value\"\nrefresh_token = \"1000.refresh-token-value\"\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = creditops(home.path(), &["config", "show"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(err.contains("readable by others"), "{err}");
+    assert!(
+        !shown.contains("s3cr3t-value") && !shown.contains("refresh-token-value"),
+        "{shown}"
+    );
+    assert!(!err.contains("s3cr3t-value"));
+}

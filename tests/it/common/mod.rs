@@ -1,0 +1,159 @@
+//! Helpers shared by the integration tests: a sandbox on a free loopback port and a client.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+
+use creditops_core::credits::{CreditModel, Editions};
+use creditops_sandbox::{spawn, SandboxConfig, SandboxHandle};
+use serde_json::{json, Value};
+
+pub const LOOPBACK: &str = "127.0.0.1:0";
+
+pub fn loopback() -> SocketAddr {
+    LOOPBACK.parse().unwrap()
+}
+
+/// A model whose `tiny` edition has `limit` credits and the given concurrency, for limit tests.
+pub fn tiny_model(limit: u64, concurrency: u32, sub_concurrency: u32) -> CreditModel {
+    let extra = format!(
+        "[[edition]]\nname = \"tiny\"\nbase = {limit}\nper_licence = 0\nconcurrency = {concurrency}\nsub_concurrency = {sub_concurrency}\n"
+    );
+    CreditModel {
+        editions: Editions::builtin().with_overrides(&extra, "test").unwrap(),
+        ..Default::default()
+    }
+}
+
+pub struct Sb {
+    pub handle: SandboxHandle,
+    pub base: String,
+    pub token: String,
+    pub http: reqwest::Client,
+}
+
+impl Sb {
+    pub async fn start(config: SandboxConfig) -> Sb {
+        let handle = spawn(config, loopback()).await.expect("sandbox starts");
+        let base = handle.base_url();
+        let http = reqwest::Client::new();
+        let token = handle.state.mint_token();
+        Sb {
+            handle,
+            base,
+            token,
+            http,
+        }
+    }
+
+    pub async fn default() -> Sb {
+        Sb::start(SandboxConfig::default()).await
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value, reqwest::header::HeaderMap) {
+        let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut req = self
+            .http
+            .request(m, self.url(path))
+            .header("Authorization", format!("Zoho-oauthtoken {}", self.token));
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.expect("request sent");
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let bytes = resp.bytes().await.unwrap();
+        let v = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into()))
+        };
+        (status, v, headers)
+    }
+
+    pub async fn usage(&self) -> Value {
+        self.http
+            .get(self.url("/__sandbox/usage"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    pub async fn used(&self) -> u64 {
+        self.usage().await["used"].as_u64().unwrap()
+    }
+
+    pub async fn advance(&self, seconds: i64) {
+        let r = self
+            .http
+            .post(self.url("/__sandbox/clock"))
+            .json(&json!({"advance_seconds": seconds}))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success());
+    }
+}
+
+pub fn leads(n: usize, tag: &str) -> Value {
+    json!({"data": (0..n).map(|i| json!({"Last_Name": format!("{tag}{i}"), "Email": format!("{tag}{i}@test.example")})).collect::<Vec<_>>()})
+}
+
+/// Runs the creditops binary with its folders under `home`.
+pub fn creditops(home: &std::path::Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_creditops"))
+        .args(args)
+        .env("CREDITOPS_CONFIG_DIR", home.join("config"))
+        .env("CREDITOPS_DATA_DIR", home.join("data"))
+        .env("CREDITOPS_CACHE_DIR", home.join("cache"))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("creditops runs")
+}
+
+/// The JSON a successful command printed.
+pub fn json_of(out: &std::process::Output) -> Value {
+    assert!(
+        out.status.success(),
+        "failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("stdout is JSON")
+}
+
+/// A queue of 27 calls as JSONL lines: 23 single-record inserts across Leads, Contacts and
+/// Deals, a metadata GET twice, and a search on an email followed by the insert of it.
+pub fn mixed_queue_lines(email: &str) -> Vec<Value> {
+    let mut lines = Vec::new();
+    for (i, m) in ["Leads", "Contacts", "Deals"]
+        .iter()
+        .cycle()
+        .take(23)
+        .enumerate()
+    {
+        let rec = match *m {
+            "Deals" => json!({"Deal_Name": format!("D{i}"), "Stage": "Qualification"}),
+            _ => json!({"Last_Name": format!("N{i}")}),
+        };
+        lines.push(json!({"id": format!("w{i}"), "method": "POST", "path": format!("/crm/v8/{m}"), "body": {"data": [rec]}}));
+    }
+    for i in 0..2 {
+        lines.push(json!({"id": format!("f{i}"), "method": "GET", "path": "/crm/v8/settings/fields", "query": {"module": "Leads"}}));
+    }
+    lines.push(json!({"id": "s", "method": "GET", "path": "/crm/v8/Contacts/search", "query": {"criteria": format!("(Email:equals:{email})")}}));
+    lines.push(json!({"id": "u", "method": "POST", "path": "/crm/v8/Contacts", "body": {"data": [{"Last_Name": "New", "Email": email}]}}));
+    lines
+}

@@ -1,0 +1,20 @@
+//! The cross-crate integration tests: one binary, one module per area. They start the servers
+//! they need on loopback (free ports) and the CLI as a child process.
+
+mod cache;
+mod cli;
+mod common;
+mod config;
+mod console;
+mod estimate_cli;
+mod events;
+mod metering;
+mod oas;
+mod planner;
+mod planner_cli;
+mod sandbox;
+mod sandbox_async;
+mod sandbox_fuzz;
+mod sdk;
+mod terminal;
+mod themes;

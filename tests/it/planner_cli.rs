@@ -1,0 +1,384 @@
+//! `creditops plan`, `creditops send` and `creditops proxy --hold` as scripts call them.
+
+use crate::common;
+
+use std::path::Path;
+
+use common::{creditops, json_of, loopback, mixed_queue_lines, Sb};
+use creditops_net::proxy::{spawn as spawn_proxy, ProxyConfig};
+use serde_json::{json, Value};
+
+/// 23 single-record inserts across three modules, a repeated metadata GET, and a search whose
+/// insert follows.
+fn queue(dir: &Path) -> std::path::PathBuf {
+    let text: Vec<String> = mixed_queue_lines("new@cli.example")
+        .iter()
+        .map(Value::to_string)
+        .collect();
+    let f = dir.join("queue.jsonl");
+    std::fs::write(&f, text.join("\n") + "\n").unwrap();
+    f
+}
+
+#[test]
+fn plan_json_has_what_scripts_rely_on() {
+    let home = tempfile::tempdir().unwrap();
+    let q = queue(home.path());
+    let v = json_of(&creditops(
+        home.path(),
+        &["plan", q.to_str().unwrap(), "--json"],
+    ));
+    for key in [
+        "calls_before",
+        "credits_before",
+        "calls_after",
+        "credits_after",
+        "lower_bound",
+        "savings_by_rule",
+        "steps",
+    ] {
+        assert!(v.get(key).is_some(), "missing {key}: {v}");
+    }
+    assert_eq!(v["calls_before"], 27);
+    assert_eq!(v["credits_before"], 27);
+    let after = v["credits_after"].as_u64().unwrap();
+    assert!(
+        after < 10,
+        "23 single inserts in 3 modules plan to a few credits, got {after}"
+    );
+    assert!(v["lower_bound"].as_u64().unwrap() <= after);
+    let steps = v["steps"].as_array().unwrap();
+    let mut covered: Vec<String> = steps
+        .iter()
+        .flat_map(|s| {
+            s["ids"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|i| i.as_str().unwrap().to_string())
+        })
+        .collect();
+    covered.sort();
+    let mut expected: Vec<String> = (0..23).map(|i| format!("w{i}")).collect();
+    expected.extend(["f0", "f1", "s", "u"].map(String::from));
+    expected.sort();
+    assert_eq!(covered, expected, "every call covered exactly once");
+    for s in steps {
+        for key in ["ids", "method", "path", "records", "credits"] {
+            assert!(s.get(key).is_some(), "step without {key}: {s}");
+        }
+    }
+    let removed: Vec<&Value> = steps.iter().filter(|s| s["credits"] == 0).collect();
+    assert!(removed
+        .iter()
+        .any(|s| s["rule"] == "cache" && s["ids"][0] == "f1"));
+    assert!(removed
+        .iter()
+        .any(|s| s["rule"] == "upsert" && s["ids"][0] == "s"));
+    let saved: i64 = v["savings_by_rule"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|x| x.as_i64().unwrap())
+        .sum();
+    assert_eq!(saved as u64, 27 - after, "savings add up to the difference");
+
+    // --rules narrows what is applied.
+    let v = json_of(&creditops(
+        home.path(),
+        &["plan", q.to_str().unwrap(), "--json", "--rules", "cache"],
+    ));
+    assert_eq!(v["credits_after"], 26);
+    let bad = creditops(
+        home.path(),
+        &["plan", q.to_str().unwrap(), "--rules", "batch,teleport"],
+    );
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown rule `teleport`"));
+}
+
+#[test]
+fn a_queue_with_bad_lines_is_refused_with_every_line_named() {
+    let home = tempfile::tempdir().unwrap();
+    let f = home.path().join("bad.jsonl");
+    std::fs::write(
+        &f,
+        "{\"method\":\"POST\",\"path\":\"/crm/v8/Leads\",\"body\":{\"data\":[{\"Last_Name\":\"A\"}]}}\n\
+         {\"method\":\"POST\",\"path\":\n\
+         {\"method\":\"GET\",\"path\":\"/crm/v8/Leads\"}\n\
+         {\"path\":\"/crm/v8/Leads\"}\n",
+    )
+    .unwrap();
+    let out = creditops(home.path(), &["plan", f.to_str().unwrap(), "--json"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let name = f.display().to_string();
+    assert!(err.contains(&format!("{name}:2: not JSON")), "{err}");
+    assert!(
+        err.contains(&format!("{name}:4: `method` is missing")),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty(), "nothing planned");
+
+    let out = creditops(
+        home.path(),
+        &["plan", f.to_str().unwrap(), "--json", "--skip-bad"],
+    );
+    let v = json_of(&out);
+    assert_eq!(v["calls_before"], 2, "the two good lines are planned");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(":2:") && err.contains(":4:"),
+        "skipped lines still named: {err}"
+    );
+}
+
+#[test]
+fn send_runs_a_plan_on_a_sandbox_and_meters_it() {
+    let home = tempfile::tempdir().unwrap();
+    let q = queue(home.path());
+    let plan_file = home.path().join("plan.json");
+    let planned = json_of(&creditops(
+        home.path(),
+        &[
+            "plan",
+            q.to_str().unwrap(),
+            "--json",
+            "--out",
+            plan_file.to_str().unwrap(),
+        ],
+    ));
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let sb = rt.block_on(Sb::default());
+    let before = rt.block_on(sb.used());
+    let ledger = home.path().join("send.sqlite");
+    let v = json_of(&creditops(
+        home.path(),
+        &[
+            "send",
+            plan_file.to_str().unwrap(),
+            "--target",
+            &sb.base,
+            "--ledger",
+            ledger.to_str().unwrap(),
+            "--json",
+        ],
+    ));
+    for key in [
+        "predicted_credits",
+        "charged_credits",
+        "sandbox_charged_credits",
+        "calls",
+        "failed_records",
+        "steps",
+    ] {
+        assert!(v.get(key).is_some(), "missing {key}: {v}");
+    }
+    assert_eq!(v["predicted_credits"], planned["credits_after"]);
+    assert_eq!(v["charged_credits"], v["predicted_credits"], "{v:#}");
+    assert_eq!(v["sandbox_charged_credits"], v["charged_credits"]);
+    assert_eq!(
+        rt.block_on(sb.used()) - before,
+        v["charged_credits"].as_u64().unwrap()
+    );
+    assert_eq!(v["failed_records"], 0, "{v:#}");
+    for s in v["steps"].as_array().unwrap() {
+        assert_eq!(
+            s["predicted_credits"], s["charged_credits"],
+            "per step: {s}"
+        );
+    }
+
+    // Over --max-credits: refused before anything is sent.
+    let used = rt.block_on(sb.used());
+    let out = creditops(
+        home.path(),
+        &[
+            "send",
+            q.to_str().unwrap(),
+            "--target",
+            &sb.base,
+            "--ledger",
+            ledger.to_str().unwrap(),
+            "--max-credits",
+            "5",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--max-credits 5"));
+    assert_eq!(rt.block_on(sb.used()), used, "nothing was sent");
+}
+
+#[test]
+fn send_refuses_production_and_past_the_limit() {
+    let home = tempfile::tempdir().unwrap();
+    let q = queue(home.path());
+    let out = creditops(
+        home.path(),
+        &[
+            "send",
+            q.to_str().unwrap(),
+            "--target",
+            "https://www.zohoapis.com",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Zoho production"));
+
+    // A sandbox whose limit is nearly used: the plan would pass 100 %.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let sb = rt.block_on(Sb::start(creditops_sandbox::SandboxConfig {
+        edition: "tiny".into(),
+        model: common::tiny_model(10, 5, 5),
+        ..Default::default()
+    }));
+    let out = creditops(
+        home.path(),
+        &["send", q.to_str().unwrap(), "--target", &sb.base],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("100 %"));
+    assert_eq!(rt.block_on(sb.used()), 0);
+}
+
+#[test]
+fn hold_mode_queues_calls_that_plan_reads_back() {
+    let home = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let hold = home.path().join("held.jsonl");
+    let (sb, proxy) = rt.block_on(async {
+        let sb = Sb::default().await;
+        let proxy = spawn_proxy(
+            ProxyConfig {
+                hold: Some(hold.clone()),
+                ..ProxyConfig::new(&sb.base, &home.path().join("l.sqlite"))
+            },
+            loopback(),
+        )
+        .await
+        .unwrap();
+        (sb, proxy)
+    });
+    let before = rt.block_on(sb.used());
+    rt.block_on(async {
+        let http = reqwest::Client::new();
+        for i in 0..12 {
+            let r = http
+                .post(format!("{}/crm/v8/Leads", proxy.base_url()))
+                .header("Authorization", format!("Zoho-oauthtoken {}", sb.token))
+                .header("X-Integration", "nightly-sync")
+                .json(&json!({"data": [{"Last_Name": format!("H{i}")}]}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status().as_u16(), 202);
+            let v: Value = r.json().await.unwrap();
+            assert_eq!(v["details"]["id"], format!("h{}", i + 1));
+        }
+        let r = http
+            .post(format!("{}/crm/v8/upload", proxy.base_url()))
+            .body("not json")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            r.status().as_u16(),
+            415,
+            "a body the planner cannot read is refused, not lost"
+        );
+    });
+    assert_eq!(
+        rt.block_on(sb.used()),
+        before,
+        "held calls are not forwarded"
+    );
+    let text = std::fs::read_to_string(&hold).unwrap();
+    assert_eq!(text.lines().count(), 12);
+    assert!(
+        !text.contains("Zoho-oauthtoken"),
+        "tokens are not written to the queue"
+    );
+    let v = json_of(&creditops(
+        home.path(),
+        &["plan", hold.to_str().unwrap(), "--json"],
+    ));
+    assert_eq!(v["calls_before"], 12);
+    assert_eq!(
+        v["credits_after"], 2,
+        "12 inserts → one batch of 12 (2 credits)"
+    );
+}
+
+/// Writes config.toml (mode 0600, as creditops writes it) with the given profiles.
+fn config(home: &Path, text: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = home.join("config");
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = dir.join("config.toml");
+    std::fs::write(&f, text).unwrap();
+    std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o600)).unwrap();
+}
+
+#[test]
+fn send_through_a_profile_uses_its_oauth_client_limits_and_ledger() {
+    let home = tempfile::tempdir().unwrap();
+    let q = queue(home.path());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let sb = rt.block_on(Sb::default());
+    let ledger = home.path().join("profile-ledger.sqlite");
+    config(
+        home.path(),
+        &format!(
+            "[profiles.local]\ntarget = \"embedded\"\napi_base = \"{}\"\nedition = \"enterprise\"\nlicences = 10\nclient_id = \"1000.LOCAL\"\nclient_secret = \"local-secret\"\nrefresh_token = \"1000.local-refresh\"\nledger = \"{}\"\n\n[profiles.prod]\ntarget = \"zoho-production\"\nallow_production = true\nclient_id = \"1000.PROD\"\nclient_secret = \"prod-secret\"\nrefresh_token = \"1000.prod-refresh\"\n\n[profiles.prod-locked]\ntarget = \"zoho-production\"\nclient_id = \"1000.PROD\"\nclient_secret = \"prod-secret\"\nrefresh_token = \"1000.prod-refresh\"\n",
+            sb.base,
+            ledger.display()
+        ),
+    );
+    let before = rt.block_on(sb.used());
+    let v = json_of(&creditops(
+        home.path(),
+        &[
+            "send",
+            q.to_str().unwrap(),
+            "--profile",
+            "local",
+            "--replan",
+            "--json",
+        ],
+    ));
+    assert_eq!(v["charged_credits"], v["predicted_credits"], "{v:#}");
+    assert!(
+        v["sandbox_charged_credits"].is_null(),
+        "not a --target sandbox: {v}"
+    );
+    assert_eq!(
+        rt.block_on(sb.used()) - before,
+        v["charged_credits"].as_u64().unwrap(),
+        "what the ledger says is what the org was charged"
+    );
+    let ledger_rows = creditops_store::ledger::Ledger::open(&ledger)
+        .unwrap()
+        .count()
+        .unwrap();
+    assert!(ledger_rows > 0, "the profile's ledger holds the calls");
+    let out = v.to_string();
+    assert!(!out.contains("local-secret") && !out.contains("local-refresh"));
+
+    // Production: refused before any request, without the flag, and without the profile's leave.
+    for (profile, flag) in [("prod", false), ("prod-locked", true)] {
+        let mut args = vec!["send", q.to_str().unwrap(), "--profile", profile];
+        if flag {
+            args.push("--allow-production");
+        }
+        let out = creditops(home.path(), &args);
+        assert_eq!(out.status.code(), Some(2), "{profile}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("production"), "{profile}: {err}");
+        assert!(!err.contains("prod-secret") && !err.contains("prod-refresh"));
+    }
+}
