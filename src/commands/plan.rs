@@ -155,7 +155,7 @@ pub fn text_report(plan: &Plan, show: usize) -> String {
         "step", "level", "rule", "method", "path", "records", "credits"
     );
     for (i, st) in plan.steps.iter().take(show).enumerate() {
-        let rule = st.rule.as_deref().unwrap_or("-");
+        let rule = st.rule.map_or("-", |r| r.name());
         let level = if st.kind == StepKind::Removed {
             "-".to_string()
         } else {

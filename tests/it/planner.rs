@@ -549,7 +549,7 @@ fn dependent_calls_stay_after_what_they_depend_on() {
     assert!(plan
         .steps
         .iter()
-        .all(|s| s.rule.as_deref() != Some("dedupe")));
+        .all(|s| s.rule != Some(creditops_core::planner::Rule::Dedupe)));
     assert_eq!(
         level_of("f"),
         level_of("a"),

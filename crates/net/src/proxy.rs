@@ -100,54 +100,58 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Starts the proxy on `listen` in this runtime.
-pub async fn spawn(config: ProxyConfig, listen: SocketAddr) -> anyhow::Result<ProxyHandle> {
-    let writer = LedgerWriter::open(&config.ledger, config.retention_days)?;
-    // The in-memory window starts from what the ledger already holds for the last 24 h.
-    let mut window = RollingWindow::new();
-    let now = chrono::Utc::now().timestamp_millis();
-    {
-        let ledger = Ledger::open(&config.ledger)?;
-        for (i, credits) in ledger
-            .per_minute(now - creditops_core::credits::WINDOW_MS, now + 60_000)?
-            .into_iter()
-            .enumerate()
+impl Proxy {
+    /// The proxy's state: its ledger writer (the window primed from what the ledger holds for
+    /// the last 24 h), its upstream client, its hold queue. Serve it with [`router`].
+    pub fn new(config: ProxyConfig) -> anyhow::Result<Arc<Proxy>> {
+        let writer = LedgerWriter::open(&config.ledger, config.retention_days)?;
+        // The in-memory window starts from what the ledger already holds for the last 24 h.
+        let mut window = RollingWindow::new();
+        let now = chrono::Utc::now().timestamp_millis();
         {
-            if credits > 0 {
-                // Minute buckets: charge at the bucket's end, so nothing frees up early.
-                window.charge(
-                    now - creditops_core::credits::WINDOW_MS + (i as i64 + 1) * 60_000 - 1,
-                    credits,
-                );
+            let ledger = Ledger::open(&config.ledger)?;
+            for (i, credits) in ledger
+                .per_minute(now - creditops_core::credits::WINDOW_MS, now + 60_000)?
+                .into_iter()
+                .enumerate()
+            {
+                if credits > 0 {
+                    // Minute buckets: charge at the bucket's end, so nothing frees up early.
+                    window.charge(
+                        now - creditops_core::credits::WINDOW_MS + (i as i64 + 1) * 60_000 - 1,
+                        credits,
+                    );
+                }
             }
         }
+        let held = match &config.hold {
+            Some(path) => Some(Mutex::new(open_hold(path)?)),
+            None => None,
+        };
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(120))
+            .pool_max_idle_per_host(64)
+            .build()?;
+        Ok(Arc::new(Proxy {
+            config,
+            writer,
+            http,
+            window: Mutex::new(window),
+            in_flight: AtomicU32::new(0),
+            sub_in_flight: AtomicU32::new(0),
+            token_clients: Mutex::new(HashMap::new()),
+            learned_limit: Mutex::new(None),
+            alerted: Mutex::new(BTreeSet::new()),
+            held,
+        }))
     }
-    let held = match &config.hold {
-        Some(path) => Some(Mutex::new(open_hold(path)?)),
-        None => None,
-    };
+}
+
+/// Starts the proxy on `listen` in this runtime.
+pub async fn spawn(config: ProxyConfig, listen: SocketAddr) -> anyhow::Result<ProxyHandle> {
+    let state = Proxy::new(config)?;
     let listener = crate::server::bind(listen).await?;
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(120))
-        .pool_max_idle_per_host(64)
-        .build()?;
-    let state = Arc::new(Proxy {
-        config,
-        writer,
-        http,
-        window: Mutex::new(window),
-        in_flight: AtomicU32::new(0),
-        sub_in_flight: AtomicU32::new(0),
-        token_clients: Mutex::new(HashMap::new()),
-        learned_limit: Mutex::new(None),
-        alerted: Mutex::new(BTreeSet::new()),
-        held,
-    });
-    let app = Router::new()
-        .fallback(handle)
-        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
-        .with_state(state.clone());
-    let handle = ProxyHandle::serve(listener, app, state.clone(), "proxy")?;
+    let handle = ProxyHandle::serve(listener, router(state.clone()), state.clone(), "proxy")?;
     // Publish in-flight counts for `creditops usage` in other processes.
     let s = state.clone();
     tokio::spawn(async move {
@@ -184,36 +188,135 @@ fn skip_header(name: &str, integration_header: &str) -> bool {
     ) || name.eq_ignore_ascii_case(integration_header)
 }
 
-fn proxy_error(status: StatusCode, code: &str, message: &str) -> Response {
-    (
-        status,
-        axum::Json(json!({"code": code, "details": {}, "message": message, "status": "error"})),
-    )
-        .into_response()
+/// Why the proxy answers a call itself instead of passing Zoho's answer on. Each is Zoho's
+/// error shape with a code of creditops' own.
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyError {
+    #[error("request body too large")]
+    BodyTooLarge,
+    #[error("creditops proxy: the upstream did not answer: {0}")]
+    Upstream(String),
+    #[error("creditops proxy: the upstream's answer broke off: {0}")]
+    UpstreamBody(String),
+    #[error("creditops proxy: the call went through but could not be recorded")]
+    Ledger,
+    #[error("creditops proxy --hold queues JSON calls; this body is not JSON, so the call was neither held nor forwarded")]
+    NotHeld,
+    #[error("creditops proxy: the call could not be written to the hold queue")]
+    HoldQueue,
 }
 
-async fn handle(
-    State(p): State<Arc<Proxy>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    req: Request,
-) -> Response {
+impl ProxyError {
+    fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            ProxyError::BodyTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "LIMIT_EXCEEDED"),
+            ProxyError::Upstream(_) => (StatusCode::BAD_GATEWAY, "UPSTREAM_UNREACHABLE"),
+            ProxyError::UpstreamBody(_) => (StatusCode::BAD_GATEWAY, "UPSTREAM_ANSWER_BROKEN"),
+            ProxyError::Ledger => (StatusCode::BAD_GATEWAY, "LEDGER_UNAVAILABLE"),
+            ProxyError::NotHeld => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "NOT_HELD"),
+            ProxyError::HoldQueue => (StatusCode::SERVICE_UNAVAILABLE, "HOLD_QUEUE_UNAVAILABLE"),
+        }
+    }
+}
+
+impl IntoResponse for ProxyError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status_and_code();
+        (
+            status,
+            axum::Json(
+                json!({"code": code, "details": {}, "message": self.to_string(), "status": "error"}),
+            ),
+        )
+            .into_response()
+    }
+}
+
+/// The proxy as an axum app over its state: what `spawn` serves, and what tests drive without a
+/// socket (the caller's address is then unknown: calls are attributed by header or token).
+pub fn router(state: Arc<Proxy>) -> Router {
+    Router::new()
+        .fallback(handle)
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
+        .with_state(state)
+}
+
+async fn handle(State(p): State<Arc<Proxy>>, req: Request) -> Response {
+    serve(&p, req)
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
+}
+
+/// One call as the proxy sees it: read whole (pricing needs the records), split once.
+struct Call {
+    parts: axum::http::request::Parts,
+    body: bytes::Bytes,
+    path: String,
+    raw_query: String,
+    query: Vec<(String, String)>,
+    /// The path's segments, normalised (pricing and the cache both read them).
+    segs: Vec<String>,
+    /// Where it goes upstream.
+    url: String,
+    /// `/oauth/…`: token calls, forwarded unmetered, their answers learned from.
+    oauth: bool,
+    /// Everything but OAuth and the sandbox's operator endpoints is priced and recorded.
+    metered: bool,
+    integration: String,
+    now_ms: i64,
+    started: Instant,
+}
+
+/// The request path: read, (hold), price, admit, cache, forward, record, answer.
+async fn serve(p: &Arc<Proxy>, req: Request) -> Result<Response, ProxyError> {
+    let call = read_call(p, req).await?;
+    if let (true, Some(held)) = (call.metered, &p.held) {
+        return hold(held, &call);
+    }
+    let priced = price(p, &call);
+    let _release = admit(p, &call, &priced);
+    let cached = match consult_cache(p, &call, &priced).await {
+        CacheStep::Hit(resp) => return Ok(resp),
+        CacheStep::Forward(cached) => cached,
+    };
+    let upstream = forward(p, &call, cached.as_ref()).await?;
+    let status = upstream.status();
+    let headers = upstream.headers().clone();
+    if call.oauth && status.is_success() {
+        // Learn which OAuth client an access token belongs to (for attribution).
+        let bytes = read_answer(upstream).await?;
+        remember_token(p, &call.body, &bytes);
+        return Ok(rebuild(status, &headers, Body::from(bytes)));
+    }
+    // The credits recorded for this call, told to the caller too (`creditops send` sums them
+    // per step).
+    let charged = if call.metered {
+        Some(record(p, &call, &priced, status, &headers).await?)
+    } else {
+        None
+    };
+    let mut resp = answer(status, &headers, upstream, cached, call.now_ms).await?;
+    if let Some(credits) = charged {
+        set_header(&mut resp, "x-creditops-charged", &credits.to_string());
+    }
+    Ok(resp)
+}
+
+async fn read_call(p: &Proxy, req: Request) -> Result<Call, ProxyError> {
     let started = Instant::now();
     let now_ms = chrono::Utc::now().timestamp_millis();
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0);
     let (parts, body) = req.into_parts();
-    let body = match axum::body::to_bytes(body, MAX_BODY).await {
-        Ok(b) => b,
-        Err(_) => {
-            return proxy_error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "LIMIT_EXCEEDED",
-                "request body too large",
-            )
-        }
-    };
+    let body = axum::body::to_bytes(body, MAX_BODY)
+        .await
+        .map_err(|_| ProxyError::BodyTooLarge)?;
     let path = parts.uri.path().to_string();
     let raw_query = parts.uri.query().unwrap_or("").to_string();
-    let is_oauth = path.starts_with("/oauth/");
-    let base = if is_oauth {
+    let oauth = path.starts_with("/oauth/");
+    let base = if oauth {
         p.config
             .accounts_upstream
             .as_deref()
@@ -226,176 +329,199 @@ async fn handle(
     } else {
         format!("{}{}?{}", base.trim_end_matches('/'), path, raw_query)
     };
-    let metered = !is_oauth && !path.starts_with("/__sandbox/");
-    if let (true, Some(held)) = (metered, &p.held) {
-        let integration = integration_of(&p, &parts.headers, peer);
-        return hold(held, &parts, &path, &raw_query, &body, &integration);
-    }
+    let metered = !oauth && !path.starts_with("/__sandbox/");
+    let integration = integration_of(p, &parts.headers, peer);
+    Ok(Call {
+        query: parse_query(&raw_query),
+        segs: creditops_core::credits::table::normalise_path(&path),
+        parts,
+        body,
+        path,
+        raw_query,
+        url,
+        oauth,
+        metered,
+        integration,
+        now_ms,
+        started,
+    })
+}
 
-    // Price from the call itself; a call Zoho refuses before pricing costs nothing.
-    let query = parse_query(&raw_query);
-    let json_body: Option<Value> = if body.is_empty() {
+/// Prices the call from itself; a call Zoho refuses before pricing costs nothing.
+fn price(
+    p: &Proxy,
+    call: &Call,
+) -> Result<creditops_core::credits::Price, creditops_core::credits::CostError> {
+    let json_body: Option<Value> = if call.body.is_empty() {
         None
     } else {
-        serde_json::from_slice(&body).ok()
+        serde_json::from_slice(&call.body).ok()
     };
-    // Split the path once: pricing and the cache both read the segments.
-    let segs = creditops_core::credits::table::normalise_path(&path);
-    let seg_refs: Vec<&str> = segs.iter().map(String::as_str).collect();
-    let priced = p.config.model.table.price_segments(
-        parts.method.as_str(),
+    let seg_refs: Vec<&str> = call.segs.iter().map(String::as_str).collect();
+    p.config.model.table.price_segments(
+        call.parts.method.as_str(),
         &seg_refs,
-        &query,
+        &call.query,
         json_body.as_ref(),
-    );
-    let integration = integration_of(&p, &parts.headers, peer);
+    )
+}
 
-    let (slots, sub) = match &priced {
-        Ok(pr) if metered => (pr.concurrency_slots, u32::from(pr.sub_concurrency)),
+/// Counts the call in flight (concurrency and sub-concurrency) until the returned guard drops.
+fn admit<'a>(
+    p: &'a Proxy,
+    call: &Call,
+    priced: &Result<creditops_core::credits::Price, creditops_core::credits::CostError>,
+) -> Release<'a> {
+    let (slots, sub) = match priced {
+        Ok(pr) if call.metered => (pr.concurrency_slots, u32::from(pr.sub_concurrency)),
         _ => (0, 0),
     };
     p.in_flight.fetch_add(slots, Ordering::Relaxed);
     p.sub_in_flight.fetch_add(sub, Ordering::Relaxed);
-    let _release = Release { p: &p, slots, sub };
+    Release { p, slots, sub }
+}
 
-    // The metadata cache answers what it can; a stale entry is revalidated, and concurrent
-    // misses for one key wait for the first one's upstream call.
-    let mut cached: Option<CachedCall> = None;
-    if let (true, Some(cache), Ok(pr)) = (metered, &p.config.cache, &priced) {
-        let refs = &seg_refs;
-        if let Some(module) =
-            creditops_store::cache::invalidation(parts.method.as_str(), refs, &query)
-        {
-            let n = cache.invalidate(module.as_deref());
-            tracing::info!("cache: {} {path} invalidated {n} entries", parts.method);
-        }
-        if let Some((kind, module)) = creditops_store::cache::classify(
-            parts.method.as_str(),
-            refs,
-            &query,
-            &cache.settings.record_modules,
-        ) {
-            let key = creditops_store::cache::key(&p.config.upstream, &path, &query);
-            let ctx = HitCtx {
-                p: &p,
-                parts: &parts,
-                path: &path,
-                integration: &integration,
-                price: pr,
-                now_ms,
-                started,
-            };
-            if let creditops_store::cache::Lookup::Fresh(e) = cache.lookup(&key, now_ms) {
-                return serve_hit(&ctx, cache, &key, e).await;
-            }
-            let guard = cache.flight(&key).lock_owned().await;
-            let stale = match cache.lookup(&key, now_ms) {
-                creditops_store::cache::Lookup::Fresh(e) => {
-                    return serve_hit(&ctx, cache, &key, e).await
-                }
-                creditops_store::cache::Lookup::Stale(e) => Some(e),
-                creditops_store::cache::Lookup::Miss => None,
-            };
-            cached = Some(CachedCall {
-                cache: cache.clone(),
-                key,
-                kind,
-                module,
-                stale,
-                _guard: guard,
-            });
-        }
+/// What the cache made of a call.
+enum CacheStep {
+    /// Answered from the cache.
+    Hit(Response),
+    /// Goes upstream; when cacheable, with its key's flight lock and any stale entry.
+    Forward(Option<CachedCall>),
+}
+
+/// The metadata cache answers what it can; a stale entry is revalidated, and concurrent misses
+/// for one key wait for the first one's upstream call. Writes that change metadata drop it.
+async fn consult_cache(
+    p: &Arc<Proxy>,
+    call: &Call,
+    priced: &Result<creditops_core::credits::Price, creditops_core::credits::CostError>,
+) -> CacheStep {
+    let (true, Some(cache), Ok(pr)) = (call.metered, &p.config.cache, priced) else {
+        return CacheStep::Forward(None);
+    };
+    let refs: Vec<&str> = call.segs.iter().map(String::as_str).collect();
+    let method = call.parts.method.as_str();
+    if let Some(module) = creditops_store::cache::invalidation(method, &refs, &call.query) {
+        let n = cache.invalidate(module.as_deref());
+        tracing::info!("cache: {method} {} invalidated {n} entries", call.path);
     }
+    let Some((kind, module)) = creditops_store::cache::classify(
+        method,
+        &refs,
+        &call.query,
+        &cache.settings.record_modules,
+    ) else {
+        return CacheStep::Forward(None);
+    };
+    let key = creditops_store::cache::key(&p.config.upstream, &call.path, &call.query);
+    if let creditops_store::cache::Lookup::Fresh(e) = cache.lookup(&key, call.now_ms) {
+        return CacheStep::Hit(serve_hit(p, call, pr, cache, &key, e).await);
+    }
+    let guard = cache.flight(&key).lock_owned().await;
+    let stale = match cache.lookup(&key, call.now_ms) {
+        creditops_store::cache::Lookup::Fresh(e) => {
+            return CacheStep::Hit(serve_hit(p, call, pr, cache, &key, e).await)
+        }
+        creditops_store::cache::Lookup::Stale(e) => Some(e),
+        creditops_store::cache::Lookup::Miss => None,
+    };
+    CacheStep::Forward(Some(CachedCall {
+        cache: cache.clone(),
+        key,
+        kind,
+        module,
+        stale,
+        _guard: guard,
+    }))
+}
 
-    let mut out = p.http.request(parts.method.clone(), &url);
-    for (name, value) in &parts.headers {
+/// Sends the call upstream with the caller's headers (less hop-by-hop ones), revalidating a
+/// stale cache entry with If-Modified-Since.
+async fn forward(
+    p: &Proxy,
+    call: &Call,
+    cached: Option<&CachedCall>,
+) -> Result<reqwest::Response, ProxyError> {
+    let mut out = p.http.request(call.parts.method.clone(), &call.url);
+    for (name, value) in &call.parts.headers {
         if !skip_header(name.as_str(), &p.config.integration_header) {
             out = out.header(name, value);
         }
     }
-    if let Some(c) = &cached {
-        if let Some(e) = &c.stale {
-            // Revalidate: Zoho answers 304 when nothing changed since we last knew.
-            if let Some(t) = chrono::DateTime::from_timestamp_millis(e.stored_ms) {
-                out = out.header("if-modified-since", t.to_rfc2822());
-            }
+    if let Some(e) = cached.and_then(|c| c.stale.as_ref()) {
+        // Revalidate: Zoho answers 304 when nothing changed since we last knew.
+        if let Some(t) = chrono::DateTime::from_timestamp_millis(e.stored_ms) {
+            out = out.header("if-modified-since", t.to_rfc2822());
         }
     }
-    let upstream = match out.body(body.clone()).send().await {
-        Ok(r) => r,
-        Err(e) => {
-            let msg = match e.url() {
-                Some(u) => e.to_string().replace(u.as_str(), "<upstream>"),
-                None => e.to_string(),
-            };
-            tracing::warn!("proxy: upstream failed: {msg}");
-            return proxy_error(
-                StatusCode::BAD_GATEWAY,
-                "UPSTREAM_UNREACHABLE",
-                &format!("creditops proxy: the upstream did not answer: {msg}"),
-            );
-        }
-    };
-    let status = upstream.status();
-    let headers = upstream.headers().clone();
+    out.body(call.body.clone()).send().await.map_err(|e| {
+        let msg = upstream_error(&e);
+        tracing::warn!("proxy: upstream failed: {msg}");
+        ProxyError::Upstream(msg)
+    })
+}
+
+/// A reqwest error without the upstream URL in it (it may carry a query with ids).
+fn upstream_error(e: &reqwest::Error) -> String {
+    match e.url() {
+        Some(u) => e.to_string().replace(u.as_str(), "<upstream>"),
+        None => e.to_string(),
+    }
+}
+
+/// Reads an answer whole; an answer that breaks off is an error, never an empty body.
+async fn read_answer(upstream: reqwest::Response) -> Result<bytes::Bytes, ProxyError> {
+    upstream.bytes().await.map_err(|e| {
+        let msg = upstream_error(&e);
+        tracing::warn!("proxy: upstream answer broke off: {msg}");
+        ProxyError::UpstreamBody(msg)
+    })
+}
+
+/// Records the call in the ledger (durable before the answer leaves: a SIGKILL loses nothing
+/// that was answered) and returns the credits charged.
+async fn record(
+    p: &Arc<Proxy>,
+    call: &Call,
+    priced: &Result<creditops_core::credits::Price, creditops_core::credits::CostError>,
+    status: reqwest::StatusCode,
+    headers: &reqwest::header::HeaderMap,
+) -> Result<u32, ProxyError> {
     let reported_remaining = headers
         .get("x-api-credits-remaining")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok());
-
-    if is_oauth && status.is_success() {
-        // Learn which OAuth client an access token belongs to (for attribution).
-        let bytes = upstream.bytes().await.unwrap_or_default();
-        remember_token(&p, &body, &bytes);
-        return rebuild(status, &headers, Body::from(bytes));
+    let (credits, api, module, records, is_priced) = match priced {
+        Ok(pr) => (
+            charged_credits(pr, status.as_u16(), p.config.charge_not_modified),
+            pr.rule.to_string(),
+            pr.module.clone(),
+            pr.records,
+            pr.priced,
+        ),
+        Err(e) => (0, format!("refused:{}", e.code()), None, 0, true),
+    };
+    let rec = CallRecord {
+        at_ms: call.now_ms,
+        integration: call.integration.clone(),
+        api,
+        module,
+        method: call.parts.method.to_string(),
+        path: call.path.clone(),
+        records,
+        credits,
+        status: status.as_u16(),
+        latency_ms: call.started.elapsed().as_millis().min(u128::from(u32::MAX)) as u32,
+        priced: is_priced,
+        reported_remaining,
+        saved: 0,
+    };
+    if let Err(e) = p.writer.append(rec).await {
+        tracing::error!("proxy: {e}");
+        return Err(ProxyError::Ledger);
     }
-
-    // The credits recorded for this call, told to the caller too (`creditops send` sums them
-    // per step).
-    let mut charged_header: Option<String> = None;
-    if metered {
-        let (credits, api, module, records, is_priced) = match &priced {
-            Ok(pr) => (
-                charged_credits(pr, status.as_u16(), p.config.charge_not_modified),
-                pr.rule.to_string(),
-                pr.module.clone(),
-                pr.records,
-                pr.priced,
-            ),
-            Err(e) => (0, format!("refused:{}", e.code()), None, 0, true),
-        };
-        let rec = CallRecord {
-            at_ms: now_ms,
-            integration,
-            api,
-            module,
-            method: parts.method.to_string(),
-            path: path.clone(),
-            records,
-            credits,
-            status: status.as_u16(),
-            latency_ms: started.elapsed().as_millis().min(u128::from(u32::MAX)) as u32,
-            priced: is_priced,
-            reported_remaining,
-            saved: 0,
-        };
-        // Durable before the answer leaves: a SIGKILL loses nothing that was answered.
-        if let Err(e) = p.writer.append(rec).await {
-            tracing::error!("proxy: {e}");
-            return proxy_error(
-                StatusCode::BAD_GATEWAY,
-                "LEDGER_UNAVAILABLE",
-                "creditops proxy: the call went through but could not be recorded",
-            );
-        }
-        after_charge(&p, now_ms, u64::from(credits), reported_remaining);
-        charged_header = Some(credits.to_string());
-    }
-    let mut resp = answer(status, &headers, upstream, cached, now_ms).await;
-    if let Some(h) = &charged_header {
-        set_header(&mut resp, "x-creditops-charged", h);
-    }
-    resp
+    after_charge(p, call.now_ms, u64::from(credits), reported_remaining);
+    Ok(credits)
 }
 
 /// The upstream's answer as the caller gets it: cacheable answers buffered and kept, the rest
@@ -406,42 +532,42 @@ async fn answer(
     upstream: reqwest::Response,
     cached: Option<CachedCall>,
     now_ms: i64,
-) -> Response {
-    if let Some(c) = cached {
-        // Cacheable answers are small: buffer, keep, answer.
-        let bytes = upstream.bytes().await.unwrap_or_default();
-        let content_type = headers
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("application/json")
-            .to_string();
-        return match (status.as_u16(), &c.stale) {
-            (304, Some(e)) => {
-                c.cache.revalidated(&c.key, now_ms);
-                let mut resp =
-                    rebuild(reqwest::StatusCode::OK, headers, Body::from(e.body.clone()));
-                set_header(&mut resp, "content-type", &e.content_type);
-                set_header(&mut resp, "x-creditops-cache", "revalidated");
-                resp
-            }
-            (200, _) => {
-                c.cache.store(
-                    &c.key,
-                    c.kind,
-                    c.module.as_deref(),
-                    &content_type,
-                    &bytes,
-                    now_ms,
-                );
-                let mut resp = rebuild(status, headers, Body::from(bytes));
-                set_header(&mut resp, "x-creditops-cache", "miss");
-                resp
-            }
-            _ => rebuild(status, headers, Body::from(bytes)),
-        };
-    }
-    let stream = upstream.bytes_stream().map_err(std::io::Error::other);
-    rebuild(status, headers, Body::from_stream(stream))
+) -> Result<Response, ProxyError> {
+    let Some(c) = cached else {
+        let stream = upstream.bytes_stream().map_err(std::io::Error::other);
+        return Ok(rebuild(status, headers, Body::from_stream(stream)));
+    };
+    // Cacheable answers are small: buffer, keep, answer. One that breaks off is neither kept
+    // nor passed on as if whole.
+    let bytes = read_answer(upstream).await?;
+    let content_type = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/json")
+        .to_string();
+    Ok(match (status.as_u16(), &c.stale) {
+        (304, Some(e)) => {
+            c.cache.revalidated(&c.key, now_ms);
+            let mut resp = rebuild(reqwest::StatusCode::OK, headers, Body::from(e.body.clone()));
+            set_header(&mut resp, "content-type", &e.content_type);
+            set_header(&mut resp, "x-creditops-cache", "revalidated");
+            resp
+        }
+        (200, _) => {
+            c.cache.store(
+                &c.key,
+                c.kind,
+                c.module.as_deref(),
+                &content_type,
+                &bytes,
+                now_ms,
+            );
+            let mut resp = rebuild(status, headers, Body::from(bytes));
+            set_header(&mut resp, "x-creditops-cache", "miss");
+            resp
+        }
+        _ => rebuild(status, headers, Body::from(bytes)),
+    })
 }
 
 /// Opens (or creates) a hold queue, counting the calls it already holds so ids continue.
@@ -461,40 +587,24 @@ fn open_hold(path: &std::path::Path) -> anyhow::Result<Held> {
 
 /// Hold mode: the call is appended to the queue (written before the answer) and answered 202.
 /// A body that is not JSON cannot be planned, so it is refused (415) rather than half-kept.
-fn hold(
-    held: &Mutex<Held>,
-    parts: &axum::http::request::Parts,
-    path: &str,
-    raw_query: &str,
-    body: &[u8],
-    integration: &str,
-) -> Response {
+fn hold(held: &Mutex<Held>, call: &Call) -> Result<Response, ProxyError> {
     use std::io::Write as _;
-    let json_body = if body.is_empty() {
+    let json_body = if call.body.is_empty() {
         None
     } else {
-        match serde_json::from_slice::<Value>(body) {
-            Ok(v) => Some(v),
-            Err(_) => {
-                return proxy_error(
-                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                    "NOT_HELD",
-                    "creditops proxy --hold queues JSON calls; this body is not JSON, so the call was neither held nor forwarded",
-                )
-            }
-        }
+        Some(serde_json::from_slice::<Value>(&call.body).map_err(|_| ProxyError::NotHeld)?)
     };
     let mut h = lock(held);
     let id = format!("h{}", h.count + 1);
-    let call = creditops_core::planner::QueuedCall {
+    let queued = creditops_core::planner::QueuedCall {
         id: id.as_str().into(),
-        method: parts.method.as_str().to_string(),
-        path: path.into(),
-        query: parse_query(raw_query),
-        headers: vec![("X-Integration".to_string(), integration.to_string())],
+        method: call.parts.method.as_str().to_string(),
+        path: call.path.as_str().into(),
+        query: parse_query(&call.raw_query),
+        headers: vec![("X-Integration".to_string(), call.integration.clone())],
         body: json_body,
     };
-    let mut line = creditops_core::planner::queue::to_jsonl_line(&call);
+    let mut line = creditops_core::planner::queue::to_jsonl_line(&queued);
     line.push('\n');
     if let Err(e) = h
         .file
@@ -502,11 +612,7 @@ fn hold(
         .and_then(|_| h.file.flush())
     {
         tracing::error!("proxy: hold queue: {e}");
-        return proxy_error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "HOLD_QUEUE_UNAVAILABLE",
-            "creditops proxy: the call could not be written to the hold queue",
-        );
+        return Err(ProxyError::HoldQueue);
     }
     h.count += 1;
     let mut resp = axum::Json(serde_json::json!({
@@ -517,7 +623,7 @@ fn hold(
     }))
     .into_response();
     *resp.status_mut() = StatusCode::ACCEPTED;
-    resp
+    Ok(resp)
 }
 
 /// A cacheable call on its way upstream: holds the key's flight lock until it is answered.
@@ -530,16 +636,6 @@ struct CachedCall {
     _guard: tokio::sync::OwnedMutexGuard<()>,
 }
 
-struct HitCtx<'a> {
-    p: &'a Arc<Proxy>,
-    parts: &'a axum::http::request::Parts,
-    path: &'a str,
-    integration: &'a str,
-    price: &'a creditops_core::credits::Price,
-    now_ms: i64,
-    started: Instant,
-}
-
 fn set_header(resp: &mut Response, name: &'static str, value: &str) {
     if let Ok(v) = HeaderValue::from_str(value) {
         resp.headers_mut().insert(name, v);
@@ -548,12 +644,14 @@ fn set_header(resp: &mut Response, name: &'static str, value: &str) {
 
 /// Answers from the cache: no upstream call, no credits; the ledger records what it saved.
 async fn serve_hit(
-    c: &HitCtx<'_>,
+    p: &Proxy,
+    c: &Call,
+    price: &creditops_core::credits::Price,
     cache: &creditops_store::cache::MetadataCache,
     key: &str,
     e: creditops_store::cache::Entry,
 ) -> Response {
-    let saved = c.price.credits;
+    let saved = price.credits;
     cache.hit(key, u64::from(saved), c.now_ms);
     // A client revalidating what it already has gets 304, as Zoho would answer.
     let since = c
@@ -566,9 +664,9 @@ async fn serve_hit(
     let status = if not_modified { 304 } else { 200 };
     let rec = CallRecord {
         at_ms: c.now_ms,
-        integration: c.integration.to_string(),
-        api: format!("cache_hit:{}", c.price.rule),
-        module: c.price.module.clone(),
+        integration: c.integration.clone(),
+        api: format!("cache_hit:{}", price.rule),
+        module: price.module.clone(),
         method: c.parts.method.to_string(),
         path: c.path.to_string(),
         records: 0,
@@ -579,7 +677,7 @@ async fn serve_hit(
         reported_remaining: None,
         saved,
     };
-    if let Err(err) = c.p.writer.append(rec).await {
+    if let Err(err) = p.writer.append(rec).await {
         tracing::error!("proxy: {err}");
     }
     let mut resp = if not_modified {
@@ -634,7 +732,7 @@ fn rebuild(
     resp
 }
 
-fn integration_of(p: &Proxy, headers: &HeaderMap, peer: SocketAddr) -> String {
+fn integration_of(p: &Proxy, headers: &HeaderMap, peer: Option<SocketAddr>) -> String {
     if let Some(v) = headers
         .get(p.config.integration_header.as_str())
         .and_then(|v| v.to_str().ok())
@@ -653,7 +751,10 @@ fn integration_of(p: &Proxy, headers: &HeaderMap, peer: SocketAddr) -> String {
             return format!("client:{client}");
         }
     }
-    format!("addr:{}", peer.ip())
+    match peer {
+        Some(peer) => format!("addr:{}", peer.ip()),
+        None => "addr:unknown".into(),
+    }
 }
 
 fn remember_token(p: &Proxy, request_body: &[u8], answer: &[u8]) {

@@ -228,7 +228,7 @@ fn blank_result(i: usize, s: &Step) -> StepResult {
     StepResult {
         step: i,
         ids: s.ids.iter().map(|i| i.to_string()).collect(),
-        rule: s.rule.as_ref().map(|r| r.to_string()),
+        rule: s.rule.map(|r| r.name().to_string()),
         method: s.method.to_string(),
         path: s.path.to_string(),
         status: 0,

@@ -42,8 +42,8 @@ pub(super) struct Ctx<'a> {
     pub(super) referenced: &'a HashSet<&'a str>,
     pub(super) table: &'a CostTable,
     pub(super) rules: RuleSet,
-    /// Only credits matter (the lower bound): steps carry no requests.
-    pub(super) light: bool,
+    /// The plan, or its lower bound (only credits matter: steps carry no requests).
+    pub(super) pass: Pass,
     /// Credits of synthetic calls by (what, module, count): pricing is by count, so one
     /// lookup per distinct size.
     pub(super) memo: std::cell::RefCell<HashMap<(u8, ModId, u32), u32>>,
@@ -137,7 +137,7 @@ impl Ctx<'_> {
     }
 
     /// A step that only counts (the lower bound's).
-    pub(super) fn light_step(&self, kind: StepKind, credits: u32, level: u32) -> Step {
+    pub(super) fn bound_step(&self, kind: StepKind, credits: u32, level: u32) -> Step {
         Step {
             kind,
             credits,
@@ -247,7 +247,7 @@ pub(super) fn plan_level(ctx: &Ctx<'_>, calls: &[u32], level: u32, steps: &mut V
     }
 
     let mut out = LevelSteps {
-        keep: !ctx.light,
+        keep: ctx.pass == Pass::Plan,
         steps: Vec::new(),
         credits: 0,
     };
@@ -385,7 +385,7 @@ pub(super) fn plan_level(ctx: &Ctx<'_>, calls: &[u32], level: u32, steps: &mut V
     for chunk in composite_calls.chunks(COMPOSITE_MAX) {
         let s = composite_step(ctx, chunk, level);
         credits += u64::from(s.credits);
-        if !ctx.light {
+        if ctx.pass == Pass::Plan {
             steps.push(s);
         }
     }
@@ -535,8 +535,8 @@ pub(super) fn batch_step(ctx: &Ctx<'_>, g: &Group, cs: &[u32], level: u32) -> St
         .map(|&c| ctx.classified[c as usize].records())
         .sum();
     let credits = ctx.cost(Priced::Write(g.kind), g.module, records);
-    if ctx.light {
-        return ctx.light_step(StepKind::Call, credits, level);
+    if ctx.pass == Pass::LowerBound {
+        return ctx.bound_step(StepKind::Call, credits, level);
     }
     let rule = if upserts.is_empty() {
         Rule::Batch
@@ -551,7 +551,7 @@ pub(super) fn batch_step(ctx: &Ctx<'_>, g: &Group, cs: &[u32], level: u32) -> St
         credits_before: credits_of(ctx, cs),
         ids: ids_of(ctx, cs),
         kind: StepKind::Call,
-        rule: Some(rule.name().into()),
+        rule: Some(rule),
         method: g.kind.method().into(),
         path,
         records,
@@ -575,14 +575,14 @@ pub(super) fn single_step(ctx: &Ctx<'_>, ci: u32, level: u32) -> Step {
         Some((_, module)) => ctx.cost(Priced::Write(WriteKind::Upsert), module, c.records()),
         None => c.credits,
     };
-    if ctx.light {
-        return ctx.light_step(StepKind::Call, credits, level);
+    if ctx.pass == Pass::LowerBound {
+        return ctx.bound_step(StepKind::Call, credits, level);
     }
     let mut step = passthrough(&ctx.queue[i], c, level);
     if let Some((field, module)) = upsert {
         step.method = "POST".into();
         step.path = ctx.module_path(module, true);
-        step.rule = Some(Rule::Upsert.name().into());
+        step.rule = Some(Rule::Upsert);
         step.upserts = vec![field.clone()];
         step.note = Some(format!("upsert keyed on {field} (its search removed)"));
         step.credits = credits;
@@ -592,14 +592,14 @@ pub(super) fn single_step(ctx: &Ctx<'_>, ci: u32, level: u32) -> Step {
 
 pub(super) fn coql_step(ctx: &Ctx<'_>, module: ModId, cs: &[u32], level: u32) -> Step {
     let credits = ctx.cost(Priced::Coql, module, cs.len() as u32);
-    if ctx.light {
-        return ctx.light_step(StepKind::Call, credits, level);
+    if ctx.pass == Pass::LowerBound {
+        return ctx.bound_step(StepKind::Call, credits, level);
     }
     Step {
         credits_before: credits_of(ctx, cs),
         ids: ids_of(ctx, cs),
         kind: StepKind::Call,
-        rule: Some(Rule::Coql.name().into()),
+        rule: Some(Rule::Coql),
         method: "POST".into(),
         path: "/crm/v8/coql".into(),
         records: 0,
@@ -613,8 +613,8 @@ pub(super) fn coql_step(ctx: &Ctx<'_>, module: ModId, cs: &[u32], level: u32) ->
 
 pub(super) fn bulk_step(ctx: &Ctx<'_>, cs: &[u32], level: u32) -> Step {
     let credits = bulk_job_credits(ctx.table);
-    if ctx.light {
-        return ctx.light_step(StepKind::BulkWrite, credits, level);
+    if ctx.pass == Pass::LowerBound {
+        return ctx.bound_step(StepKind::BulkWrite, credits, level);
     }
     let spans = spans_of(ctx, cs);
     let records = spans.iter().sum();
@@ -622,7 +622,7 @@ pub(super) fn bulk_step(ctx: &Ctx<'_>, cs: &[u32], level: u32) -> Step {
         credits_before: credits_of(ctx, cs),
         ids: ids_of(ctx, cs),
         kind: StepKind::BulkWrite,
-        rule: Some(Rule::Bulk.name().into()),
+        rule: Some(Rule::Bulk),
         method: "POST".into(),
         path: "/crm/bulk/v8/write".into(),
         records,
@@ -636,15 +636,15 @@ pub(super) fn bulk_step(ctx: &Ctx<'_>, cs: &[u32], level: u32) -> Step {
 
 pub(super) fn composite_step(ctx: &Ctx<'_>, cs: &[u32], level: u32) -> Step {
     let credits = ctx.cost(Priced::Composite, 0, cs.len() as u32);
-    if ctx.light {
-        return ctx.light_step(StepKind::Call, credits, level);
+    if ctx.pass == Pass::LowerBound {
+        return ctx.bound_step(StepKind::Call, credits, level);
     }
     let spans = spans_of(ctx, cs);
     Step {
         credits_before: credits_of(ctx, cs),
         ids: ids_of(ctx, cs),
         kind: StepKind::Call,
-        rule: Some(Rule::Composite.name().into()),
+        rule: Some(Rule::Composite),
         method: "POST".into(),
         path: "/crm/v8/__composite_requests".into(),
         records: spans.iter().sum(),

@@ -9,3 +9,6 @@ pub mod request;
 
 pub use plan::{as_queued, plan, Options, Plan, Rule, RuleSet, Step, StepKind};
 pub use queue::{load, parse, BadLine, Loaded, QueuedCall};
+
+#[cfg(test)]
+mod tests;

@@ -34,7 +34,7 @@ use super::group::{passthrough, plan_level, Ctx};
 use super::queue::QueuedCall;
 use crate::credits::CostTable;
 
-/// Text a plan mostly takes from a fixed set (rule names, methods): borrowed, so a plan of a
+/// Text a plan mostly takes from a fixed set (methods): borrowed, so a plan of a
 /// million steps does not allocate two strings a step.
 pub type Text = std::borrow::Cow<'static, str>;
 
@@ -49,8 +49,9 @@ pub(super) fn method_text(m: &str) -> Text {
     }
 }
 
-/// A rewrite rule.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// A rewrite rule. Serialised by its name (`"batch"`), as plan files have always had it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Rule {
     Batch,
     Upsert,
@@ -172,7 +173,7 @@ pub struct Step {
     pub ids: Vec<Arc<str>>,
     pub kind: StepKind,
     /// The rule that made this step; None when the call is sent as queued.
-    pub rule: Option<Text>,
+    pub rule: Option<Rule>,
     pub method: Text,
     pub path: Arc<str>,
     pub records: u32,
@@ -296,8 +297,9 @@ pub fn plan(queue: &[QueuedCall], opts: &Options<'_>) -> Plan {
     // The plan and its lower bound are independent: on a big queue, each gets a core.
     let (built, bound) = if queue.len() >= PARALLEL_FROM {
         std::thread::scope(|scope| {
-            let bound = scope.spawn(|| build(queue, &classified, &modules, &refs, opts, true));
-            let built = build(queue, &classified, &modules, &refs, opts, false);
+            let bound =
+                scope.spawn(|| build(queue, &classified, &modules, &refs, opts, Pass::LowerBound));
+            let built = build(queue, &classified, &modules, &refs, opts, Pass::Plan);
             let bound = bound
                 .join()
                 .unwrap_or_else(|e| std::panic::resume_unwind(e));
@@ -305,8 +307,8 @@ pub fn plan(queue: &[QueuedCall], opts: &Options<'_>) -> Plan {
         })
     } else {
         (
-            build(queue, &classified, &modules, &refs, opts, false),
-            build(queue, &classified, &modules, &refs, opts, true),
+            build(queue, &classified, &modules, &refs, opts, Pass::Plan),
+            build(queue, &classified, &modules, &refs, opts, Pass::LowerBound),
         )
     };
     let credits_before: u64 = classified.iter().map(|c| u64::from(c.credits)).sum();
@@ -323,8 +325,8 @@ pub fn plan(queue: &[QueuedCall], opts: &Options<'_>) -> Plan {
     let lower_bound = bound.credits;
     let mut savings = std::collections::BTreeMap::new();
     for s in &built.steps {
-        if let Some(rule) = &s.rule {
-            *savings.entry(rule.to_string()).or_insert(0i64) +=
+        if let Some(rule) = s.rule {
+            *savings.entry(rule.name().to_string()).or_insert(0i64) +=
                 i64::from(s.credits_before) - i64::from(s.credits);
         }
     }
@@ -392,13 +394,21 @@ pub(super) enum Fate {
     Upsert(String),
 }
 
+/// Which computation a pass makes: the plan itself, or its lower bound (every ordering
+/// constraint relaxed, and only credits kept: steps carry no requests).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Pass {
+    Plan,
+    LowerBound,
+}
+
 fn build(
     queue: &[QueuedCall],
     classified: &[Classified],
     modules: &Interner,
     refs: &Refs<'_>,
     opts: &Options<'_>,
-    relaxed: bool,
+    pass: Pass,
 ) -> Built {
     let index = refs.index;
     let n = queue.len();
@@ -438,7 +448,7 @@ fn build(
                 let rule = if is_meta { Rule::Cache } else { Rule::Dedupe };
                 if let (true, false, Some(key)) = (rules.has(rule), c.unpriceable, c.get_key) {
                     match seen_gets.get(&key) {
-                        Some(&(first, v)) if relaxed || v == version => {
+                        Some(&(first, v)) if pass == Pass::LowerBound || v == version => {
                             let why = if is_meta {
                                 format!(
                                     "answered by the metadata cache (filled by {})",
@@ -475,7 +485,8 @@ fn build(
                                 let v = v.as_str()?;
                                 let key = strong_key([mname, f.as_bytes(), v.as_bytes()]);
                                 let &(s, w) = searches.get(&key)?;
-                                let unchanged = relaxed || w == mods[*module as usize].writes;
+                                let unchanged =
+                                    pass == Pass::LowerBound || w == mods[*module as usize].writes;
                                 (unchanged && matches!(fate[s], Fate::Keep)).then(|| (s, f.clone()))
                             })
                         });
@@ -523,7 +534,7 @@ fn build(
         if !matches!(fate[i], Fate::Keep | Fate::Upsert(_)) {
             continue;
         }
-        if relaxed {
+        if pass == Pass::LowerBound {
             level[i] = 0;
             continue;
         }
@@ -689,14 +700,23 @@ fn build(
 
     // Pass 3: group per level.
     let levels = (max_level + 1).max(0) as usize;
-    let mut by_level: Vec<Vec<u32>> = vec![Vec::new(); if relaxed { 1 } else { levels }];
+    let mut by_level: Vec<Vec<u32>> = vec![
+        Vec::new();
+        match pass {
+            Pass::LowerBound => 1,
+            Pass::Plan => levels,
+        }
+    ];
     for i in 0..n {
         if level[i] >= 0 {
             by_level[level[i] as usize].push(i as u32);
         }
     }
     // At most one step a call: reserved once, so a big plan never moves its steps.
-    let mut steps: Vec<Step> = Vec::with_capacity(if relaxed { 0 } else { n });
+    let mut steps: Vec<Step> = Vec::with_capacity(match pass {
+        Pass::LowerBound => 0,
+        Pass::Plan => n,
+    });
     let ctx = Ctx {
         queue,
         classified,
@@ -705,7 +725,7 @@ fn build(
         referenced: refs.names,
         table: opts.table,
         rules,
-        light: relaxed,
+        pass,
         memo: Default::default(),
         paths: Default::default(),
     };
@@ -720,7 +740,7 @@ fn build(
             steps.push(Step {
                 ids: vec![call.id.clone()],
                 kind: StepKind::Removed,
-                rule: Some(rule.name().into()),
+                rule: Some(*rule),
                 method: method_text(&call.method),
                 path: call.path.clone(),
                 records: 0,

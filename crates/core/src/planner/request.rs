@@ -6,7 +6,7 @@
 
 use serde_json::{json, Map, Value};
 
-use super::plan::{Step, StepKind};
+use super::plan::{Rule, Step, StepKind};
 use super::queue::QueuedCall;
 
 /// One request, ready to send.
@@ -127,8 +127,8 @@ pub fn build<'q>(
             ),
         });
     }
-    match step.rule.as_deref() {
-        Some("coql") => {
+    match step.rule {
+        Some(Rule::Coql) => {
             let fields = first
                 .query
                 .iter()
@@ -150,7 +150,7 @@ pub fn build<'q>(
                 body: Some(json!({ "select_query": query })),
             })
         }
-        Some("composite") => {
+        Some(Rule::Composite) => {
             let subs: Vec<Value> = calls
                 .iter()
                 .enumerate()

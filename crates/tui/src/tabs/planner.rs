@@ -522,7 +522,7 @@ pub fn draw(f: &mut Frame, area: Rect, st: &PlannerTab, cx: &DrawCtx) {
                 } else {
                     s.level.to_string()
                 },
-                s.rule.as_deref().unwrap_or("as is").to_string(),
+                s.rule.map_or("as is", Rule::name).to_string(),
                 format!("{} {}", s.method, s.path),
                 s.records.to_string(),
                 s.credits.to_string(),

@@ -1,0 +1,161 @@
+//! Unit tests of the planner's parts: how calls are classified, how a level's calls become
+//! steps, and the plan and its lower bound on small queues. The whole-plan properties (two
+//! sandboxes, same outcome) are in tests/it/planner.rs.
+
+use serde_json::json;
+
+use super::classify::{classify, Class, Interner, WriteKind};
+use super::plan::{plan, Options, Rule, RuleSet, StepKind};
+use super::queue::{parse_jsonl, QueuedCall};
+use crate::credits::CostTable;
+
+fn queue(lines: &[serde_json::Value]) -> Vec<QueuedCall> {
+    let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    let loaded = parse_jsonl(&text, "q.jsonl");
+    assert!(loaded.bad.is_empty(), "{:?}", loaded.bad);
+    loaded.calls
+}
+
+fn insert(module: &str, name: &str) -> serde_json::Value {
+    json!({"method": "POST", "path": format!("/crm/v8/{module}"), "body": {"data": [{"Last_Name": name}]}})
+}
+
+#[test]
+fn classify_tells_writes_reads_searches_and_barriers_apart() {
+    let table = CostTable::builtin();
+    let mut modules = Interner::default();
+    let calls = queue(&[
+        json!({"method": "POST", "path": "/crm/v8/Leads", "body": {"data": [{"Last_Name": "a"}, {"Last_Name": "b"}]}}),
+        json!({"method": "GET", "path": "/crm/v8/Leads/5725767000000000001"}),
+        json!({"method": "GET", "path": "/crm/v8/Leads/search", "query": {"criteria": "(Email:equals:a@x.example)"}}),
+        json!({"method": "GET", "path": "/crm/v8/Leads"}),
+        json!({"method": "POST", "path": "/crm/v8/settings/fields", "query": {"module": "Leads"}, "body": {"fields": []}}),
+        json!({"method": "DELETE", "path": "/crm/v8/Leads", "query": {"ids": "5725767000000000001"}}),
+    ]);
+    let c: Vec<_> = calls
+        .iter()
+        .map(|q| classify(q, &table, &mut modules))
+        .collect();
+    assert!(matches!(
+        c[0].class,
+        Class::Write {
+            kind: WriteKind::Insert,
+            records: 2,
+            ..
+        }
+    ));
+    assert_eq!(c[0].credits, 1, "two records cost one credit");
+    assert!(matches!(c[1].class, Class::ReadId { .. }));
+    assert!(matches!(c[2].class, Class::Search { .. }));
+    assert!(matches!(c[3].class, Class::ReadWide { .. }));
+    assert!(matches!(c[4].class, Class::Barrier));
+    assert!(matches!(
+        c[5].class,
+        Class::Write {
+            kind: WriteKind::Delete,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn independent_single_inserts_batch_into_one_call_per_hundred() {
+    let table = CostTable::builtin();
+    let calls: Vec<_> = (0..250)
+        .map(|i| insert("Deals", &format!("d{i}")))
+        .collect();
+    let q = queue(&calls);
+    let p = plan(
+        &q,
+        &Options {
+            rules: RuleSet::all(),
+            table: &table,
+        },
+    );
+    assert_eq!(p.credits_before, 250);
+    let sent: Vec<_> = p
+        .steps
+        .iter()
+        .filter(|s| s.kind != StepKind::Removed)
+        .collect();
+    assert_eq!(sent.len(), 3, "100 + 100 + 50");
+    assert!(sent.iter().all(|s| s.rule == Some(Rule::Batch)));
+    assert_eq!(sent.iter().map(|s| s.records).sum::<u32>(), 250);
+    assert_eq!(p.credits_after, 25, "1 credit per 10 records");
+    assert_eq!(p.lower_bound, p.credits_after, "nothing orders them");
+}
+
+#[test]
+fn a_read_of_the_module_between_inserts_keeps_them_apart() {
+    let table = CostTable::builtin();
+    let q = queue(&[
+        insert("Deals", "a"),
+        json!({"method": "GET", "path": "/crm/v8/Deals"}),
+        insert("Deals", "b"),
+    ]);
+    let p = plan(
+        &q,
+        &Options {
+            rules: RuleSet::all(),
+            table: &table,
+        },
+    );
+    // The list must see the first insert and not the second: three levels.
+    assert_eq!(p.levels, 3);
+    assert!(p.lower_bound <= p.credits_after);
+}
+
+#[test]
+fn repeated_gets_with_no_write_between_are_deduplicated() {
+    let table = CostTable::builtin();
+    let get = json!({"method": "GET", "path": "/crm/v8/Deals/5725767000000000009"});
+    let q = queue(&[get.clone(), get.clone(), get]);
+    let p = plan(
+        &q,
+        &Options {
+            rules: RuleSet::all(),
+            table: &table,
+        },
+    );
+    let removed = p
+        .steps
+        .iter()
+        .filter(|s| s.kind == StepKind::Removed)
+        .count();
+    assert_eq!(removed, 2);
+    assert_eq!(p.savings_by_rule.get("dedupe"), Some(&2));
+    // With the rule off, nothing is removed.
+    let mut rules = RuleSet::all();
+    rules.toggle(Rule::Dedupe);
+    let p = plan(
+        &q,
+        &Options {
+            rules,
+            table: &table,
+        },
+    );
+    assert!(p.steps.iter().all(|s| s.kind != StepKind::Removed));
+}
+
+#[test]
+fn rules_serialise_by_name_as_plan_files_have_them() {
+    let table = CostTable::builtin();
+    let q = queue(&[insert("Deals", "a"), insert("Deals", "b")]);
+    let p = plan(
+        &q,
+        &Options {
+            rules: RuleSet::all(),
+            table: &table,
+        },
+    );
+    let v = serde_json::to_value(&p).unwrap();
+    let rules: Vec<_> = v["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["rule"].clone())
+        .collect();
+    assert!(rules.contains(&json!("batch")), "{rules:?}");
+    let back: super::Plan = serde_json::from_value(v).unwrap();
+    assert_eq!(back, p);
+}
