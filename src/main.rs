@@ -4,6 +4,23 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// `outln!`/`out!`: `println!`/`print!` for command output. A reader that went away
+/// (`creditops usage --json | head -1`) ends the command quietly, as Unix tools do, where
+/// `println!` would panic.
+macro_rules! outln {
+    () => {
+        $crate::commands::write_out(format_args!("\n"))
+    };
+    ($($arg:tt)*) => {
+        $crate::commands::write_out(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::commands::write_out(format_args!($($arg)*))
+    };
+}
+
 mod commands;
 
 // The servers (sandbox, proxy, receiver) allocate JSON per call; glibc's malloc degrades as their

@@ -67,12 +67,12 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
                     .collect();
                 return print_json(&rows);
             }
-            println!(
+            outln!(
                 "{:<60} {:<13} {:<10} {:>7} {:>8} {:>6} {:>7} {:>8}",
                 "KEY", "KIND", "MODULE", "AGE", "TTL LEFT", "HITS", "SAVED", "BYTES"
             );
             for e in entries {
-                println!(
+                outln!(
                     "{:<60} {:<13} {:<10} {:>6}s {:>7}s {:>6} {:>7} {:>8}",
                     e.key,
                     e.kind.as_str(),
@@ -91,21 +91,21 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
             if common.json {
                 return print_json(&s);
             }
-            println!("entries         {}", s.entries);
-            println!(
+            outln!("entries         {}", s.entries);
+            outln!(
                 "hits / misses   {} / {} (hit ratio {:.1}%)",
                 s.hits,
                 s.misses,
                 s.hit_ratio * 100.0
             );
-            println!("revalidations   {}", s.revalidations);
-            println!(
+            outln!("revalidations   {}", s.revalidations);
+            outln!(
                 "credits saved   {} today, {} in the rolling 24 h, {} in all",
                 thousands(s.credits_saved_today),
                 thousands(s.credits_saved_window),
                 thousands(s.credits_saved)
             );
-            println!(
+            outln!(
                 "size            {} bytes ({})",
                 thousands(s.bytes),
                 cache.path.display()
@@ -117,7 +117,7 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
             if common.json {
                 return print_json(&serde_json::json!({"cleared": n}));
             }
-            println!("{n} entr{} cleared", if n == 1 { "y" } else { "ies" });
+            outln!("{n} entr{} cleared", if n == 1 { "y" } else { "ies" });
             Ok(())
         }
     }

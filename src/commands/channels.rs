@@ -96,7 +96,7 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
                 } else {
                     format!("expires in {}h{:02}m", left / 3600, (left % 3600) / 60)
                 };
-                println!(
+                outln!(
                     "{:<20} {:<32} {:<24} {} ({})",
                     c.channel_id,
                     c.events.join(","),
@@ -150,7 +150,7 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
                     .await
                     .map_err(anyhow::Error::msg)
             })?;
-            println!("channel {channel_id} enabled until {}", iso(expiry));
+            outln!("channel {channel_id} enabled until {}", iso(expiry));
             Ok(())
         }
         Command::Renew { hours, common } => {
@@ -169,10 +169,10 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
                 let id = ch.channel_id.clone();
                 rt.block_on(writer.save_channel(ch))
                     .map_err(anyhow::Error::msg)?;
-                println!("channel {id} renewed until {}", iso(expiry));
+                outln!("channel {id} renewed until {}", iso(expiry));
                 renewed += 1;
             }
-            println!("{renewed} channel(s) renewed");
+            outln!("{renewed} channel(s) renewed");
             Ok(())
         }
         Command::Disable { id, common } => {
@@ -189,7 +189,7 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
                     .drop_channel(&id),
             )
             .map_err(anyhow::Error::msg)?;
-            println!("channel {id} disabled");
+            outln!("channel {id} disabled");
             Ok(())
         }
     }

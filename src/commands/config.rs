@@ -25,13 +25,13 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
     match cmd {
         Command::Check => {
             if loaded.existed {
-                println!(
+                outln!(
                     "{}: ok ({} profile(s))",
                     loaded.file.display(),
                     loaded.config.profiles.len()
                 );
             } else {
-                println!(
+                outln!(
                     "{}: no file; the defaults apply (embedded sandbox)",
                     loaded.file.display()
                 );
@@ -46,7 +46,7 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
             if json {
                 return print_json(&shown);
             }
-            print!("{}", toml::to_string_pretty(&shown)?);
+            out!("{}", toml::to_string_pretty(&shown)?);
             Ok(())
         }
         Command::Init { force } => {
@@ -64,7 +64,7 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
                 .profiles
                 .insert("embedded".into(), Profile::default());
             config.save(&loaded.file)?;
-            println!("wrote {} (mode 0600)", loaded.file.display());
+            outln!("wrote {} (mode 0600)", loaded.file.display());
             Ok(())
         }
     }

@@ -69,16 +69,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             } else {
                 "  (unpriced: no row matches)"
             };
-            println!(
+            outln!(
                 "{} credit{}{flag}",
                 price.credits,
                 if price.credits == 1 { "" } else { "s" }
             );
-            println!("rule      {}: {}", price.rule, price.explanation());
+            outln!("rule      {}: {}", price.rule, price.explanation());
             if let Some(m) = &price.module {
-                println!("module    {m}");
+                outln!("module    {m}");
             }
-            println!("records   {}", price.records);
+            outln!("records   {}", price.records);
             let mut slots = format!("{} concurrency slot", price.concurrency_slots);
             if price.concurrency_slots != 1 {
                 slots.push('s');
@@ -86,11 +86,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             if price.sub_concurrency {
                 slots.push_str(" + 1 sub-concurrency slot");
             }
-            println!("holds     {slots}");
+            outln!("holds     {slots}");
             if let Some(f) = price.failure_credits {
-                println!("on error  {f} credit(s)");
+                outln!("on error  {f} credit(s)");
             }
-            println!("source    {}", price.source);
+            outln!("source    {}", price.source);
             Ok(())
         }
         Err(e) => {

@@ -29,13 +29,13 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
             if json {
                 return print_json(&rows);
             }
-            println!("{:<24} {:<7} {:<48} CREDITS", "OPERATION", "METHOD", "PATH");
+            outln!("{:<24} {:<7} {:<48} CREDITS", "OPERATION", "METHOD", "PATH");
             for r in rows {
                 let path = match &r.query_has {
                     Some(q) => format!("{}?{q}=…", r.path),
                     None => r.path.clone(),
                 };
-                println!("{:<24} {:<7} {:<48} {}", r.name, r.method, path, r.rule);
+                outln!("{:<24} {:<7} {:<48} {}", r.name, r.method, path, r.rule);
             }
             Ok(())
         }
@@ -45,11 +45,11 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
             let import = import_apis(&ctx.model.table, &text)
                 .map_err(|e| input_error(format!("{file}: {e:#}")))?;
             for c in &import.changes {
-                println!("{c}");
+                outln!("{c}");
             }
             let target = ctx.paths.user_costs();
             if dry_run {
-                println!(
+                outln!(
                     "{} rows read; nothing written (--dry-run)",
                     import.rows.len()
                 );
@@ -61,7 +61,7 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
                 std::fs::create_dir_all(dir)?;
             }
             std::fs::write(&target, merged)?;
-            println!(
+            outln!(
                 "{} rows from {file} written to {}",
                 import.rows.len(),
                 target.display()

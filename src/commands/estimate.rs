@@ -120,9 +120,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         };
         return print_json(&v);
     }
-    println!("history         {} days", e.history_days);
+    outln!("history         {} days", e.history_days);
     match &e.backtest {
-        Some(b) => println!(
+        Some(b) => outln!(
             "model           {} (backtest {} origins × {} days: MASE {}, {:.0}% interval covered {:.0}%)",
             e.model,
             b.origins,
@@ -131,29 +131,29 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             e.level * 100.0,
             b.coverage * 100.0
         ),
-        None => println!("model           {} (not backtested)", e.model),
+        None => outln!("model           {} (not backtested)", e.model),
     }
     if let Some(m) = &e.message {
-        println!("note            {m}");
+        outln!("note            {m}");
     }
-    println!(
+    outln!(
         "daily limit     {} ({} {} users, without add-on)",
         thousands(e.daily_limit),
         limits.edition,
         users
     );
-    println!(
+    outln!(
         "add-on          {} credits per 24 h recommended (each day within it {:.0}% of the time)",
         thousands(e.recommended_addon),
         e.level * 100.0
     );
-    println!(
+    outln!(
         "expected use    {:.0} add-on credits a day, ${:.2} a month at Zoho's slab prices",
         e.expected_addon_credits_per_day, e.expected_monthly_cost_usd
     );
-    println!("days at risk    {}", e.days_at_risk.len());
+    outln!("days at risk    {}", e.days_at_risk.len());
     for d in e.days_at_risk.iter().take(10) {
-        println!(
+        outln!(
             "  {}  {:.0}% chance over the limit (expected {})",
             d.date,
             d.p_over_limit * 100.0,
@@ -161,7 +161,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         );
     }
     if let Some((sum, from)) = &worst {
-        println!("worst 24 h      {} credits from {from} (rolling; a day under the limit can still hit 429)", thousands(*sum));
+        outln!("worst 24 h      {} credits from {from} (rolling; a day under the limit can still hit 429)", thousands(*sum));
     }
     Ok(())
 }

@@ -61,7 +61,7 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
             };
             let rt = tokio::runtime::Runtime::new()?;
             let status = rt.block_on(async { forward(&reqwest::Client::new(), &to, &e).await });
-            println!("event {id} → {to}: {status}");
+            outln!("event {id} → {to}: {status}");
             if !status.starts_with('2') {
                 anyhow::bail!("the target answered {status}");
             }

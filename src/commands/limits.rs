@@ -88,13 +88,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .editions
         .get(&edition)
         .map_err(|e| input_error(e.to_string()))?;
-    println!("edition          {}", answer.edition);
-    println!("users            {}", answer.users);
-    println!(
+    outln!("edition          {}", answer.edition);
+    outln!("users            {}", answer.users);
+    outln!(
         "daily limit      {} credits per rolling 24 h",
         thousands(answer.daily_limit)
     );
-    println!(
+    outln!(
         "  base           {} + {} x {} users = {}",
         thousands(e.base),
         thousands(e.per_licence),
@@ -102,25 +102,25 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         thousands(answer.base_limit)
     );
     if addon > 0 {
-        println!(
+        outln!(
             "  add-on         {} allowed, {} within the cap",
             thousands(addon),
             thousands(answer.addon_effective)
         );
     }
-    println!(
+    outln!(
         "cap              {}",
         answer.cap.map_or("unlimited".into(), thousands)
     );
-    println!("concurrency      {}", answer.concurrency);
-    println!("sub-concurrency  {}", answer.sub_concurrency);
+    outln!("concurrency      {}", answer.concurrency);
+    outln!("sub-concurrency  {}", answer.sub_concurrency);
     let marks: Vec<String> = answer
         .alert_thresholds
         .iter()
         .map(|t| format!("{}% ({})", t.percent, thousands(t.credits)))
         .collect();
-    println!("alerts at        {}", marks.join("  "));
-    println!(
+    outln!("alerts at        {}", marks.join("  "));
+    outln!(
         "header from      {} used (X-API-CREDITS-REMAINING appears at 50% of the base limit)",
         thousands(answer.header_from_used)
     );

@@ -35,6 +35,14 @@ pub fn input_error(msg: impl Into<String>) -> anyhow::Error {
 
 /// Prints an error chain as `creditops: …` and picks the exit code.
 pub fn report(e: &anyhow::Error) -> ExitCode {
+    // The reader of stdout went away (`… | head -1`): nobody to tell, nothing failed.
+    let closed_pipe = e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    });
+    if closed_pipe {
+        return ExitCode::SUCCESS;
+    }
     eprintln!("creditops: {e:#}");
     if e.downcast_ref::<InputError>().is_some() {
         ExitCode::from(2)
@@ -92,9 +100,24 @@ impl Context {
     }
 }
 
+/// Writes command output to stdout. When the reader has gone away (a closed pipe) there is no
+/// one left to tell: the command ends quietly, successfully. Any other failure to write is
+/// reported and ends it with 1.
+pub fn write_out(args: std::fmt::Arguments) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = stdout.write_fmt(args).and_then(|()| stdout.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("creditops: writing to stdout: {e}");
+        std::process::exit(1);
+    }
+}
+
 /// Prints a value as pretty JSON on stdout.
 pub fn print_json<T: serde::Serialize>(v: &T) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(v)?);
+    outln!("{}", serde_json::to_string_pretty(v)?);
     Ok(())
 }
 

@@ -14,14 +14,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if args.json {
         return print_json(&p);
     }
-    println!(
+    outln!(
         "config   {}  (CREDITOPS_CONFIG_DIR)",
         p.config_dir.display()
     );
-    println!("  file   {}", p.config_file.display());
-    println!("  costs  {}", p.user_costs().display());
-    println!("data     {}  (CREDITOPS_DATA_DIR)", p.data_dir.display());
-    println!("cache    {}  (CREDITOPS_CACHE_DIR)", p.cache_dir.display());
-    println!("themes   {}", p.themes_dir.display());
+    outln!("  file   {}", p.config_file.display());
+    outln!("  costs  {}", p.user_costs().display());
+    outln!("data     {}  (CREDITOPS_DATA_DIR)", p.data_dir.display());
+    outln!("cache    {}  (CREDITOPS_CACHE_DIR)", p.cache_dir.display());
+    outln!("themes   {}", p.themes_dir.display());
     Ok(())
 }

@@ -101,9 +101,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         eprintln!("plan written to {}", out.display());
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&plan)?);
+        outln!("{}", serde_json::to_string_pretty(&plan)?);
     } else {
-        print!("{}", text_report(&plan, args.show));
+        out!("{}", text_report(&plan, args.show));
     }
     Ok(())
 }

@@ -1,8 +1,6 @@
 use std::io::Write;
 use std::net::SocketAddr;
 
-use creditops_config::Target;
-use creditops_core::zoho::DataCentre;
 use creditops_net::proxy::{spawn, ProxyConfig};
 use creditops_sandbox::SandboxConfig;
 
@@ -50,60 +48,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             "--listen {listen} is not a loopback address; pass --allow-remote to accept calls from other machines"
         )));
     }
-    let dc = r.profile.data_centre;
-    let (upstream, accounts) = match (&args.upstream, r.profile.target) {
-        (Some(u), _) => (Some(u.clone()), args.accounts_upstream.clone()),
-        (None, Target::Embedded) => (r.profile.api_base.clone(), args.accounts_upstream.clone()),
-        (None, Target::ZohoSandbox) => (
-            Some(
-                r.profile
-                    .api_base
-                    .clone()
-                    .unwrap_or_else(|| format!("https://{}", dc.sandbox_host())),
-            ),
-            Some(
-                args.accounts_upstream
-                    .clone()
-                    .unwrap_or_else(|| format!("https://{}", dc.accounts_host())),
-            ),
-        ),
-        (None, Target::ZohoProduction) => (
-            Some(
-                r.profile
-                    .api_base
-                    .clone()
-                    .unwrap_or_else(|| format!("https://{}", dc.api_host())),
-            ),
-            Some(
-                args.accounts_upstream
-                    .clone()
-                    .unwrap_or_else(|| format!("https://{}", dc.accounts_host())),
-            ),
-        ),
-    };
+    // The profile's endpoints (accounts_base honoured), unless flags say otherwise.
+    let ends = r.profile.endpoints();
+    let upstream = args.upstream.clone().or(ends.api_base);
+    let accounts = args.accounts_upstream.clone().or(ends.accounts_base);
+    for u in upstream.iter().chain(&accounts) {
+        creditops_core::zoho::destination(u).map_err(input_error)?;
+    }
     if let Some(u) = &upstream {
-        if !(u.starts_with("http://") || u.starts_with("https://")) {
-            return Err(input_error(format!(
-                "--upstream `{u}` is not an http(s) URL"
-            )));
-        }
-        let host = u
-            .split("://")
-            .nth(1)
-            .unwrap_or("")
-            .split(['/', ':'])
-            .next()
-            .unwrap_or("");
-        let production = DataCentre::is_production_host(host);
-        if production
-            && !(args.allow_production
-                && r.profile.allow_production
-                && r.profile.target == Target::ZohoProduction)
-        {
-            return Err(input_error(format!(
-                "{u} is Zoho production: pass --allow-production and use a profile with target = \"zoho-production\" and allow_production = true"
-            )));
-        }
+        r.profile
+            .may_send_to(u, args.allow_production)
+            .map_err(input_error)?;
     }
     let cfg = &ctx.config.config;
     // The same store `creditops cache` reads and clears.
@@ -164,7 +119,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             hold: args.hold.clone(),
         };
         let handle = spawn(config, listen).await?;
-        println!("listening on {}", handle.base_url());
+        outln!("listening on {}", handle.base_url());
         if let Some(q) = &args.hold {
             eprintln!(
                 "hold mode: calls are queued in {}, not forwarded",

@@ -79,7 +79,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async move {
         let handle = spawn(config, listen).await?;
-        println!("listening on {}", handle.base_url());
+        outln!("listening on {}", handle.base_url());
         std::io::stdout().flush()?;
         tokio::signal::ctrl_c().await?;
         handle.shutdown().await;

@@ -3,10 +3,8 @@
 
 use std::path::PathBuf;
 
-use creditops_config::Target;
 use creditops_core::planner::{self, Plan, QueuedCall};
 use creditops_core::secret::Secret;
-use creditops_core::zoho::DataCentre;
 use creditops_net::send::{send, Report, SendOptions};
 use serde_json::Value;
 
@@ -92,15 +90,6 @@ fn plan_of(args: &Args, ctx: &Context) -> anyhow::Result<(Plan, Vec<QueuedCall>)
     Ok((plan, queue))
 }
 
-fn host_of(url: &str) -> &str {
-    url.split("://")
-        .nth(1)
-        .unwrap_or("")
-        .split(['/', ':'])
-        .next()
-        .unwrap_or("")
-}
-
 pub fn run(args: Args) -> anyhow::Result<()> {
     let ctx = Context::load()?;
     if args.target.is_none() && args.profile.is_none() {
@@ -130,10 +119,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let http = reqwest::Client::new();
         let (upstream, token, sandbox, used, limit, concurrency, sub) = match &args.target {
             Some(url) => {
-                if !(url.starts_with("http://") || url.starts_with("https://")) {
-                    return Err(input_error(format!("--target `{url}` is not an http(s) URL")));
-                }
-                if DataCentre::is_production_host(host_of(url)) {
+                creditops_core::zoho::destination(url)
+                    .map_err(|e| input_error(format!("--target: {e}")))?;
+                if creditops_core::zoho::is_production_url(url) {
                     return Err(input_error(format!(
                         "--target {url} is Zoho production: use --profile with target = \"zoho-production\", allow_production = true, and --allow-production"
                     )));
@@ -174,13 +162,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             }
             None => {
                 let p = &r.profile;
-                if p.target == Target::ZohoProduction && !args.allow_production {
+                // The profile's endpoint went through the production guard; production also
+                // needs this command's own consent.
+                let client = super::profile_client(&r.profile_name, p)?;
+                if client.endpoint.production && !args.allow_production {
                     return Err(input_error(format!(
                         "profile `{}` is Zoho production: pass --allow-production to send there",
                         r.profile_name
                     )));
                 }
-                let client = super::profile_client(&r.profile_name, p)?;
                 let token = client.access_token().await?;
                 let limits = r
                     .limits
@@ -221,9 +211,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         send(&plan, &queue, opts).await
     })?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        outln!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        print!("{}", text_report(&report));
+        out!("{}", text_report(&report));
     }
     if report.failed_steps > 0 {
         eprintln!(

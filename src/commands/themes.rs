@@ -8,7 +8,7 @@ pub fn run(_args: Args) -> anyhow::Result<()> {
     let paths = Paths::discover()?;
     let set = ThemeSet::load(&paths.themes_dir);
     for name in set.names() {
-        println!("{name}");
+        outln!("{name}");
     }
     for w in &set.warnings {
         eprintln!("creditops: warning: {w}");

@@ -45,24 +45,24 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 .into()
         }
     };
-    println!("used            {} of {}", thousands(u.used), limit);
+    outln!("used            {} of {}", thousands(u.used), limit);
     if let (Some(rem), Some(p)) = (u.remaining, u.percent) {
-        println!("remaining       {} ({:.1}% used)", thousands(rem), p);
+        outln!("remaining       {} ({:.1}% used)", thousands(rem), p);
     }
-    println!(
+    outln!(
         "burn            {:.0} credits/hour (last 15 min)",
         u.burn_per_hour
     );
     match u.exhaustion_eta_seconds {
-        Some(0) => println!("exhaustion      now: calls get HTTP 429"),
-        Some(s) => println!(
+        Some(0) => outln!("exhaustion      now: calls get HTTP 429"),
+        Some(s) => outln!(
             "exhaustion      in {}h{:02}m at this burn",
             s / 3600,
             (s % 3600) / 60
         ),
-        None => println!("exhaustion      not on course within 24 h"),
+        None => outln!("exhaustion      not on course within 24 h"),
     }
-    println!(
+    outln!(
         "frees up        {} in the next hour",
         thousands(u.freeing_next_hour)
     );
@@ -71,9 +71,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .metered_minus_reported
             .map(|g| format!(", metered minus reported {g:+}"))
             .unwrap_or_default();
-        println!("Zoho reports    {} remaining{gap}", thousands(rep));
+        outln!("Zoho reports    {} remaining{gap}", thousands(rep));
     }
-    println!(
+    outln!(
         "in flight       {}{}",
         u.in_flight,
         u.concurrency_limit
@@ -82,7 +82,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     );
     for a in &u.alerts {
         let mark = if a.crossed { "CROSSED" } else { "" };
-        println!(
+        outln!(
             "alert {:>3}%      {:>12} {mark}",
             a.threshold,
             thousands(a.credits)
@@ -95,9 +95,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     ] {
         let mut rows: Vec<_> = map.iter().collect();
         rows.sort_by_key(|r| std::cmp::Reverse(r.1.credits));
-        println!("by {title}:");
+        outln!("by {title}:");
         for (k, t) in rows.iter().take(10) {
-            println!(
+            outln!(
                 "  {:<32} {:>10} credits {:>8} calls",
                 k,
                 thousands(t.credits),

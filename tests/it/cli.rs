@@ -310,3 +310,77 @@ fn config_init_is_private_and_a_readable_secret_file_warns() {
     );
     assert!(!err.contains("s3cr3t-value"));
 }
+
+#[test]
+fn a_closed_stdout_ends_every_printing_command_quietly() {
+    // `creditops … | head -1`: the reader goes away. Before, each of these panicked with a
+    // backtrace and exit 101.
+    let home = tempfile::tempdir().unwrap();
+    let commands: [&[&str]; 5] = [
+        &["credits", "table", "--json"],
+        &["credits", "table"],
+        &["limits", "--edition", "enterprise", "--users", "10"],
+        &["paths", "--json"],
+        &["themes"],
+    ];
+    for args in commands {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_creditops"))
+            .args(args)
+            .env("CREDITOPS_CONFIG_DIR", home.path().join("config"))
+            .env("CREDITOPS_DATA_DIR", home.path().join("data"))
+            .env("CREDITOPS_CACHE_DIR", home.path().join("cache"))
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Close the read end before the command writes anything.
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn production_is_refused_however_the_url_is_written_and_wherever_it_comes_from() {
+    // No test here reaches the network: each refusal comes before any request.
+    let home = tempfile::tempdir().unwrap();
+    let cfg = home.path().join("config");
+    std::fs::create_dir_all(&cfg).unwrap();
+    let queue = home.path().join("q.jsonl");
+    std::fs::write(&queue, "{\"method\":\"GET\",\"path\":\"/crm/v8/org\"}\n").unwrap();
+    for api_base in [
+        "https://www.zohoapis.com.",
+        "https://x@www.zohoapis.com",
+        "https://WWW.ZOHOAPIS.EU:443",
+        "https://136.143.190.1",
+    ] {
+        // A profile that says "sandbox" but whose api_base is production.
+        let text = format!(
+            "[profiles.s]\ntarget = \"zoho-sandbox\"\napi_base = \"{api_base}\"\nclient_id = \"1000.X\"\nclient_secret = \"cs-secret\"\nrefresh_token = \"rt-secret\"\n"
+        );
+        crate::common::write_config(&cfg, &text);
+        let runs: [&[&str]; 3] = [
+            &["send", queue.to_str().unwrap(), "--profile", "s", "--json"],
+            &["channels", "enable", "--module", "Leads", "--profile", "s"],
+            &["proxy", "--profile", "s", "--listen", "127.0.0.1:0"],
+        ];
+        for args in runs {
+            let out = creditops(home.path(), args);
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{api_base} {args:?}: {err}");
+            assert!(err.contains("production"), "{api_base} {args:?}: {err}");
+            assert!(!err.contains("cs-secret") && !err.contains("rt-secret"), "{err}");
+        }
+    }
+    // From flags too.
+    for url in ["https://www.zohoapis.com.", "https://u@www.zohoapis.in:443/"] {
+        let out = creditops(home.path(), &["send", queue.to_str().unwrap(), "--target", url]);
+        assert_eq!(out.status.code(), Some(2), "{url}");
+        let out = creditops(home.path(), &["proxy", "--upstream", url, "--listen", "127.0.0.1:0"]);
+        assert_eq!(out.status.code(), Some(2), "{url}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("production"));
+    }
+}

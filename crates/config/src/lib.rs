@@ -204,6 +204,64 @@ impl Profile {
         self.client_secret.as_ref().is_some_and(|s| !s.is_empty())
             || self.refresh_token.as_ref().is_some_and(|s| !s.is_empty())
     }
+
+    /// Where this profile's calls go: the one place a profile becomes endpoints. The API base
+    /// is the profile's `api_base`, else its target's host in its data centre (None for the
+    /// embedded sandbox without one: the caller runs it); the accounts base is `accounts_base`,
+    /// else the data centre's accounts host (None for the embedded sandbox: it mints its own).
+    pub fn endpoints(&self) -> ProfileEndpoints {
+        let dc = self.data_centre;
+        let accounts = || {
+            self.accounts_base
+                .clone()
+                .unwrap_or_else(|| format!("https://{}", dc.accounts_host()))
+        };
+        match self.target {
+            Target::Embedded => ProfileEndpoints {
+                api_base: self.api_base.clone(),
+                accounts_base: self.accounts_base.clone(),
+            },
+            Target::ZohoSandbox => ProfileEndpoints {
+                api_base: Some(
+                    self.api_base
+                        .clone()
+                        .unwrap_or_else(|| format!("https://{}", dc.sandbox_host())),
+                ),
+                accounts_base: Some(accounts()),
+            },
+            Target::ZohoProduction => ProfileEndpoints {
+                api_base: Some(
+                    self.api_base
+                        .clone()
+                        .unwrap_or_else(|| format!("https://{}", dc.api_host())),
+                ),
+                accounts_base: Some(accounts()),
+            },
+        }
+    }
+
+    /// The production guard for this profile: sending to `url` is allowed unless it reaches
+    /// Zoho production (however it is written), which needs `target = "zoho-production"`,
+    /// `allow_production = true` and the caller's explicit consent (`--allow-production`, or
+    /// true where the command has no such flag and the profile's two settings suffice).
+    pub fn may_send_to(&self, url: &str, consent: bool) -> Result<(), String> {
+        creditops_core::zoho::destination(url)?;
+        if creditops_core::zoho::is_production_url(url)
+            && !(consent && self.allow_production && self.target == Target::ZohoProduction)
+        {
+            return Err(format!(
+                "{url} is Zoho production: it needs a profile with target = \"zoho-production\" and allow_production = true, and --allow-production"
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A profile's endpoints (see [`Profile::endpoints`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProfileEndpoints {
+    pub api_base: Option<String>,
+    pub accounts_base: Option<String>,
 }
 
 /// Settings of the metering proxy.

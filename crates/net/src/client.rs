@@ -9,9 +9,8 @@ use std::time::{Duration, Instant};
 use reqwest::Method;
 use serde_json::Value;
 
-use creditops_config::{Profile, Target};
+use creditops_config::Profile;
 use creditops_core::secret::{redact, Secret};
-use creditops_core::zoho::datacentre::DataCentre;
 use creditops_core::zoho::error::ZohoError;
 
 /// Where calls go.
@@ -30,9 +29,7 @@ impl Endpoint {
         let base = base.trim_end_matches('/').to_string();
         Endpoint {
             token_url: format!("{base}/oauth/v2/token"),
-            production: DataCentre::ALL
-                .iter()
-                .any(|dc| base.ends_with(dc.api_host())),
+            production: creditops_core::zoho::is_production_url(&base),
             api_base: base,
         }
     }
@@ -40,41 +37,35 @@ impl Endpoint {
     /// A profile's endpoint. Production needs `target = "zoho-production"` *and*
     /// `allow_production = true`; anything less is refused here, before any request.
     pub fn for_profile(p: &Profile, embedded_base: Option<&str>) -> Result<Endpoint, ClientError> {
-        let dc = p.data_centre;
-        let accounts = p
-            .accounts_base
-            .clone()
-            .unwrap_or_else(|| format!("https://{}", dc.accounts_host()));
-        let token_url = format!("{}/oauth/v2/token", accounts.trim_end_matches('/'));
-        match p.target {
-            Target::Embedded => match (p.api_base.as_deref(), embedded_base) {
-                (Some(b), _) | (None, Some(b)) => Ok(Endpoint::local(b)),
-                (None, None) => Err(ClientError::Config(
+        let ends = p.endpoints();
+        let api_base = match (ends.api_base, embedded_base) {
+            (Some(b), _) => b,
+            (None, Some(b)) => b.to_string(),
+            (None, None) => {
+                return Err(ClientError::Config(
                     "the embedded sandbox is not running: start `creditops sandbox` and set api_base".into(),
-                )),
-            },
-            Target::ZohoSandbox => Ok(Endpoint {
-                api_base: p
-                    .api_base
-                    .clone()
-                    .unwrap_or_else(|| format!("https://{}", dc.sandbox_host())),
-                token_url,
-                production: false,
-            }),
-            Target::ZohoProduction => {
-                if !p.allow_production {
-                    return Err(ClientError::ProductionRefused);
-                }
-                Ok(Endpoint {
-                    api_base: p
-                        .api_base
-                        .clone()
-                        .unwrap_or_else(|| format!("https://{}", dc.api_host())),
-                    token_url,
-                    production: true,
-                })
+                ))
             }
+        };
+        // The one production guard, whatever the target says and however the URL is written:
+        // the profile's own settings are the consent here (commands add --allow-production).
+        if creditops_core::zoho::destination(&api_base).is_err() {
+            return Err(ClientError::Config(format!("api_base `{api_base}` is not an http(s) URL")));
         }
+        let production = creditops_core::zoho::is_production_url(&api_base);
+        if production && p.may_send_to(&api_base, true).is_err() {
+            return Err(ClientError::ProductionRefused);
+        }
+        let token_url = match &ends.accounts_base {
+            Some(a) => format!("{}/oauth/v2/token", a.trim_end_matches('/')),
+            // The embedded sandbox mints its own tokens at its API base.
+            None => format!("{}/oauth/v2/token", api_base.trim_end_matches('/')),
+        };
+        Ok(Endpoint {
+            api_base,
+            token_url,
+            production,
+        })
     }
 }
 

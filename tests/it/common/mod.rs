@@ -157,3 +157,12 @@ pub fn mixed_queue_lines(email: &str) -> Vec<Value> {
     lines.push(json!({"id": "u", "method": "POST", "path": "/crm/v8/Contacts", "body": {"data": [{"Last_Name": "New", "Email": email}]}}));
     lines
 }
+
+/// Writes config.toml (mode 0600, as it may hold secrets) into a config folder.
+pub fn write_config(dir: &std::path::Path, text: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(dir).unwrap();
+    let file = dir.join("config.toml");
+    std::fs::write(&file, text).unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+}

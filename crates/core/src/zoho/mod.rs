@@ -4,5 +4,5 @@ pub mod datacentre;
 pub mod error;
 pub mod time;
 
-pub use datacentre::DataCentre;
+pub use datacentre::{destination, is_production_url, DataCentre, Destination};
 pub use error::ZohoError;
