@@ -69,7 +69,14 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
             }
             outln!(
                 "{:<60} {:<13} {:<10} {:>7} {:>8} {:>6} {:>7} {:>8}",
-                "KEY", "KIND", "MODULE", "AGE", "TTL LEFT", "HITS", "SAVED", "BYTES"
+                "KEY",
+                "KIND",
+                "MODULE",
+                "AGE",
+                "TTL LEFT",
+                "HITS",
+                "SAVED",
+                "BYTES"
             );
             for e in entries {
                 outln!(

@@ -149,7 +149,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     );
     outln!(
         "expected use    {:.0} add-on credits a day, ${:.2} a month at Zoho's slab prices",
-        e.expected_addon_credits_per_day, e.expected_monthly_cost_usd
+        e.expected_addon_credits_per_day,
+        e.expected_monthly_cost_usd
     );
     outln!("days at risk    {}", e.days_at_risk.len());
     for d in e.days_at_risk.iter().take(10) {

@@ -34,6 +34,11 @@ pub struct Args {
     /// forwarding; plan it with `creditops plan FILE`.
     #[arg(long, value_name = "QUEUE")]
     hold: Option<std::path::PathBuf>,
+    /// The base URL integrations reach this proxy at (behind a load balancer, say), written
+    /// into token answers' `api_domain` so SDKs stay behind the proxy. Default: the scheme and
+    /// Host of each call.
+    #[arg(long, value_name = "URL")]
+    public_url: Option<String>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -47,6 +52,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         return Err(input_error(format!(
             "--listen {listen} is not a loopback address; pass --allow-remote to accept calls from other machines"
         )));
+    }
+    if let Some(u) = &args.public_url {
+        creditops_core::zoho::destination(u)
+            .map_err(|e| input_error(format!("--public-url: {e}")))?;
     }
     // The profile's endpoints (accounts_base honoured), unless flags say otherwise.
     let ends = r.profile.endpoints();
@@ -117,6 +126,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             charge_not_modified: true,
             cache: metadata_cache,
             hold: args.hold.clone(),
+            public_url: args.public_url.clone(),
         };
         let handle = spawn(config, listen).await?;
         outln!("listening on {}", handle.base_url());

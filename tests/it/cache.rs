@@ -5,7 +5,7 @@ use crate::common;
 
 use std::sync::Arc;
 
-use common::{leads, loopback, Sb};
+use common::{leads, loopback, token_via, Sb};
 use creditops_net::proxy::{spawn as spawn_proxy, ProxyConfig, ProxyHandle};
 use creditops_store::cache::{CacheSettings, MetadataCache};
 use creditops_store::ledger::Ledger;
@@ -80,7 +80,8 @@ async fn fields_before_every_call_cost_400_direct_and_at_most_205_through_the_ca
     let dir = tempfile::tempdir().unwrap();
     let (p, cache) = proxy(&sb, dir.path(), CacheSettings::default()).await;
     let before = sb.used().await;
-    workload(&p.base_url(), &sb.token, 200).await;
+    let token = token_via(&p.base_url(), "1000.SDK", "rt-user-1").await;
+    workload(&p.base_url(), &token, 200).await;
     let proxied_cost = sb.used().await - before;
     assert!(proxied_cost <= 205, "through the proxy: {proxied_cost}");
     let ledger = Ledger::open(&dir.path().join("ledger.sqlite")).unwrap();
@@ -110,7 +111,8 @@ async fn concurrent_misses_make_one_upstream_call() {
     let (p, _) = proxy(&sb, dir.path(), CacheSettings::default()).await;
     let http = reqwest::Client::new();
     let url = format!("{}/crm/v8/settings/layouts?module=Deals", p.base_url());
-    let calls = (0..20).map(|_| get(&http, &url, &sb.token));
+    let token = token_via(&p.base_url(), "1000.SDK", "rt-user-1").await;
+    let calls = (0..20).map(|_| get(&http, &url, &token));
     let results = futures::future::join_all(calls).await;
     assert!(results.iter().all(|(s, _)| *s == 200));
     assert_eq!(results.iter().filter(|(_, c)| c == "miss").count(), 1);
@@ -126,24 +128,22 @@ async fn stale_entries_revalidate_with_if_modified_since_and_writes_invalidate()
     let (p, cache) = proxy(&sb, dir.path(), settings).await;
     let http = reqwest::Client::new();
     let url = format!("{}/crm/v8/settings/fields?module=Contacts", p.base_url());
-    assert_eq!(get(&http, &url, &sb.token).await, (200, "miss".into()));
-    assert_eq!(
-        get(&http, &url, &sb.token).await,
-        (200, "revalidated".into())
-    );
+    let token = token_via(&p.base_url(), "1000.SDK", "rt-user-1").await;
+    assert_eq!(get(&http, &url, &token).await, (200, "miss".into()));
+    assert_eq!(get(&http, &url, &token).await, (200, "revalidated".into()));
     let e = &cache.list()[0];
     assert_eq!((e.revalidations, e.misses), (1, 1));
     // The sandbox answered 304 to the revalidation: charged as the call (the default setting).
     assert_eq!(sb.usage().await["by_api"]["metadata"]["calls"], 2);
     // A metadata-changing call through the proxy drops the module's entries.
     let org = format!("{}/crm/v8/org", p.base_url());
-    assert_eq!(get(&http, &org, &sb.token).await.1, "miss");
+    assert_eq!(get(&http, &org, &token).await.1, "miss");
     let r = http
         .post(format!(
             "{}/crm/v8/settings/fields?module=Contacts",
             p.base_url()
         ))
-        .header("Authorization", format!("Zoho-oauthtoken {}", sb.token))
+        .header("Authorization", format!("Zoho-oauthtoken {}", token))
         .json(&serde_json::json!({"fields": []}))
         .send()
         .await
@@ -154,7 +154,7 @@ async fn stale_entries_revalidate_with_if_modified_since_and_writes_invalidate()
     assert!(keys[0].ends_with("/crm/v8/org"));
     // Record reads are never cached unless opted in.
     let list = format!("{}/crm/v8/Leads?fields=Last_Name", p.base_url());
-    assert_eq!(get(&http, &list, &sb.token).await.1, "");
+    assert_eq!(get(&http, &list, &token).await.1, "");
 }
 
 #[tokio::test]
@@ -164,10 +164,11 @@ async fn a_client_revalidating_gets_304_from_the_cache() {
     let (p, _) = proxy(&sb, dir.path(), CacheSettings::default()).await;
     let http = reqwest::Client::new();
     let url = format!("{}/crm/v8/settings/modules", p.base_url());
-    get(&http, &url, &sb.token).await;
+    let token = token_via(&p.base_url(), "1000.SDK", "rt-user-1").await;
+    get(&http, &url, &token).await;
     let r = http
         .get(&url)
-        .header("Authorization", format!("Zoho-oauthtoken {}", sb.token))
+        .header("Authorization", format!("Zoho-oauthtoken {}", token))
         .header("If-Modified-Since", chrono::Utc::now().to_rfc2822())
         .send()
         .await
@@ -186,7 +187,7 @@ fn the_cli_clears_what_a_running_proxy_uses_and_reports_stats() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let cache_dir = dir.path().join("cache");
     std::fs::create_dir_all(&cache_dir).unwrap();
-    let (sb, p) = rt.block_on(async {
+    let (_sb, p, token) = rt.block_on(async {
         let sb = Sb::default().await;
         // The CLI and the proxy share `<cache>/metadata-<profile>.sqlite`.
         let cache = Arc::new(
@@ -207,15 +208,16 @@ fn the_cli_clears_what_a_running_proxy_uses_and_reports_stats() {
         .await
         .unwrap();
         let http = reqwest::Client::new();
+        let token = token_via(&p.base_url(), "1000.SDK", "rt-user-1").await;
         for _ in 0..3 {
             get(
                 &http,
                 &format!("{}/crm/v8/settings/fields?module=Leads", p.base_url()),
-                &sb.token,
+                &token,
             )
             .await;
         }
-        (sb, p)
+        (sb, p, token)
     });
     let run = |args: &[&str]| {
         std::process::Command::new(env!("CARGO_BIN_EXE_creditops"))
@@ -261,7 +263,7 @@ fn the_cli_clears_what_a_running_proxy_uses_and_reports_stats() {
             get(
                 &http,
                 &format!("{}/crm/v8/settings/fields?module=Leads", p.base_url()),
-                &sb.token
+                &token
             )
             .await
             .1,
@@ -374,4 +376,53 @@ async fn the_client_caches_metadata_too() {
     .await
     .unwrap();
     assert_eq!(cache.list().len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cache_answers_only_callers_who_could_get_the_answer_themselves() {
+    let sb = Sb::default().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (p, cache) = proxy(&sb, dir.path(), CacheSettings::default()).await;
+    let http = reqwest::Client::new();
+    let base = p.base_url();
+    let fields = format!("{base}/crm/v8/settings/fields?module=Leads");
+    let me = format!("{base}/crm/v8/users?type=CurrentUser");
+    let alice = token_via(&base, "1000.SDK", "rt-alice").await;
+    assert_eq!(get(&http, &fields, &alice).await, (200, "miss".into()));
+    assert_eq!(get(&http, &fields, &alice).await, (200, "hit".into()));
+    assert_eq!(get(&http, &me, &alice).await, (200, "miss".into()));
+
+    // No token: forwarded (Zoho refuses it), never answered from the cache.
+    let r = http.get(&fields).send().await.unwrap();
+    assert_eq!(
+        r.status(),
+        401,
+        "the cache must not answer a call without a token"
+    );
+    assert!(r.headers().get("x-creditops-cache").is_none());
+    // A token the proxy never saw minted: forwarded, not answered from the cache.
+    let (status, from) = get(&http, &fields, &sb.token).await;
+    assert_eq!((status, from.as_str()), (200, ""), "unknown token");
+    let (status, from) = get(&http, &fields, "made-up-token").await;
+    assert_eq!((status, from.as_str()), (401, ""));
+
+    // Another user of the same client: their own entries, never Alice's current user.
+    let bob = token_via(&base, "1000.SDK", "rt-bob").await;
+    assert_eq!(get(&http, &me, &bob).await, (200, "miss".into()));
+    assert_eq!(get(&http, &fields, &bob).await, (200, "miss".into()));
+    // Another client: its own entries too.
+    let other = token_via(&base, "1000.OTHER", "rt-alice").await;
+    assert_eq!(get(&http, &fields, &other).await, (200, "miss".into()));
+    // A new token from Alice's grant is still Alice: her entries serve it.
+    let alice_again = token_via(&base, "1000.SDK", "rt-alice").await;
+    assert_ne!(alice_again, alice);
+    assert_eq!(get(&http, &me, &alice_again).await, (200, "hit".into()));
+    // Keys name the client and a hash of the grant, never a token or a refresh token.
+    for e in cache.list() {
+        assert!(
+            !e.key.contains(&alice) && !e.key.contains("rt-alice"),
+            "{}",
+            e.key
+        );
+    }
 }

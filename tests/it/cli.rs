@@ -372,14 +372,26 @@ fn production_is_refused_however_the_url_is_written_and_wherever_it_comes_from()
             let err = String::from_utf8_lossy(&out.stderr);
             assert_eq!(out.status.code(), Some(2), "{api_base} {args:?}: {err}");
             assert!(err.contains("production"), "{api_base} {args:?}: {err}");
-            assert!(!err.contains("cs-secret") && !err.contains("rt-secret"), "{err}");
+            assert!(
+                !err.contains("cs-secret") && !err.contains("rt-secret"),
+                "{err}"
+            );
         }
     }
     // From flags too.
-    for url in ["https://www.zohoapis.com.", "https://u@www.zohoapis.in:443/"] {
-        let out = creditops(home.path(), &["send", queue.to_str().unwrap(), "--target", url]);
+    for url in [
+        "https://www.zohoapis.com.",
+        "https://u@www.zohoapis.in:443/",
+    ] {
+        let out = creditops(
+            home.path(),
+            &["send", queue.to_str().unwrap(), "--target", url],
+        );
         assert_eq!(out.status.code(), Some(2), "{url}");
-        let out = creditops(home.path(), &["proxy", "--upstream", url, "--listen", "127.0.0.1:0"]);
+        let out = creditops(
+            home.path(),
+            &["proxy", "--upstream", url, "--listen", "127.0.0.1:0"],
+        );
         assert_eq!(out.status.code(), Some(2), "{url}");
         assert!(String::from_utf8_lossy(&out.stderr).contains("production"));
     }

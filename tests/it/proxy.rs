@@ -41,7 +41,8 @@ async fn the_router_prices_forwards_and_records_without_a_socket() {
     );
 }
 
-/// An upstream that answers 200 with a Content-Length it never delivers, then hangs up.
+/// An upstream that mints tokens, and answers every other call 200 with a Content-Length it
+/// never delivers, then hangs up.
 async fn broken_upstream() -> (String, Arc<AtomicUsize>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -49,10 +50,18 @@ async fn broken_upstream() -> (String, Arc<AtomicUsize>) {
     let seen = calls.clone();
     tokio::spawn(async move {
         while let Ok((mut sock, _)) = listener.accept().await {
-            seen.fetch_add(1, Ordering::SeqCst);
+            let seen = seen.clone();
             tokio::spawn(async move {
                 let mut buf = vec![0u8; 8192];
-                let _ = sock.read(&mut buf).await;
+                let n = sock.read(&mut buf).await.unwrap_or(0);
+                if String::from_utf8_lossy(&buf[..n]).contains("/oauth/v2/token") {
+                    let body = r#"{"access_token":"tok-1","expires_in":3600}"#;
+                    let _ = sock
+                        .write_all(format!("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len()).as_bytes())
+                        .await;
+                    return;
+                }
+                seen.fetch_add(1, Ordering::SeqCst);
                 let _ = sock
                     .write_all(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 500\r\n\r\n{\"fields\": [")
                     .await;
@@ -79,9 +88,18 @@ async fn a_cacheable_answer_that_breaks_off_is_neither_kept_nor_passed_on_as_who
         ..ProxyConfig::new(&upstream, &dir.path().join("ledger.sqlite"))
     })
     .unwrap();
+    // A token minted through the proxy: a caller the cache may serve.
+    let mint = axum::http::Request::post("/oauth/v2/token")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(Body::from(
+            "grant_type=refresh_token&client_id=1000.A&client_secret=s&refresh_token=r",
+        ))
+        .unwrap();
+    let minted = router(proxy.clone()).oneshot(mint).await.unwrap();
+    assert_eq!(minted.status(), 200);
     for attempt in 1..=2 {
         let req = axum::http::Request::get("/crm/v8/settings/fields?module=Leads")
-            .header("Authorization", "Zoho-oauthtoken t")
+            .header("Authorization", "Zoho-oauthtoken tok-1")
             .body(Body::empty())
             .unwrap();
         let resp = router(proxy.clone()).oneshot(req).await.unwrap();
@@ -95,4 +113,74 @@ async fn a_cacheable_answer_that_breaks_off_is_neither_kept_nor_passed_on_as_who
         assert!(cache.list().is_empty(), "a broken answer was cached");
         assert_eq!(calls.load(Ordering::SeqCst), attempt);
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_come_in_every_encoding_and_api_domain_names_the_proxy() {
+    let sb = Sb::default().await;
+    let dir = tempfile::tempdir().unwrap();
+    let p = creditops_net::proxy::spawn(
+        ProxyConfig::new(&sb.base, &dir.path().join("ledger.sqlite")),
+        crate::common::loopback(),
+    )
+    .await
+    .unwrap();
+    let http = reqwest::Client::new();
+    let fields = [
+        ("grant_type", "refresh_token"),
+        ("client_id", "1000.NODE"),
+        ("client_secret", "s"),
+        ("refresh_token", "rt-1"),
+    ];
+    for base in [sb.base.clone(), p.base_url()] {
+        let url = format!("{base}/oauth/v2/token");
+        let form = reqwest::multipart::Form::new();
+        let form = fields
+            .iter()
+            .fold(form, |f, (k, v)| f.text(k.to_string(), v.to_string()));
+        let answers = [
+            // Zoho's documented refresh call: everything in the query string.
+            http.post(&url).query(&fields).send().await.unwrap(),
+            http.post(&url).form(&fields).send().await.unwrap(),
+            // What Zoho's Node.js SDK sends.
+            http.post(&url).multipart(form).send().await.unwrap(),
+        ];
+        for (i, r) in answers.into_iter().enumerate() {
+            let v: serde_json::Value = r.json().await.unwrap();
+            assert!(v["access_token"].is_string(), "{base} encoding {i}: {v}");
+            // Through the proxy, an SDK that follows api_domain stays behind the proxy.
+            assert_eq!(v["api_domain"], base.as_str(), "{base} encoding {i}: {v}");
+        }
+    }
+    // The proxy learned whose tokens these are, from the multipart request too: its calls are
+    // attributed to the client.
+    let token = {
+        let form = fields
+            .iter()
+            .fold(reqwest::multipart::Form::new(), |f, (k, v)| {
+                f.text(k.to_string(), v.to_string())
+            });
+        let v: serde_json::Value = http
+            .post(format!("{}/oauth/v2/token", p.base_url()))
+            .multipart(form)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        v["access_token"].as_str().unwrap().to_string()
+    };
+    let r = http
+        .get(format!("{}/crm/v8/org", p.base_url()))
+        .header("Authorization", format!("Zoho-oauthtoken {token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let (credits, calls) = Ledger::open(&dir.path().join("ledger.sqlite"))
+        .unwrap()
+        .charged_to("client:1000.NODE", 0)
+        .unwrap();
+    assert_eq!((credits, calls), (1, 1));
 }

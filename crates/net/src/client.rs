@@ -41,16 +41,17 @@ impl Endpoint {
         let api_base = match (ends.api_base, embedded_base) {
             (Some(b), _) => b,
             (None, Some(b)) => b.to_string(),
-            (None, None) => {
-                return Err(ClientError::Config(
-                    "the embedded sandbox is not running: start `creditops sandbox` and set api_base".into(),
-                ))
-            }
+            (None, None) => return Err(ClientError::Config(
+                "the embedded sandbox is not running: start `creditops sandbox` and set api_base"
+                    .into(),
+            )),
         };
         // The one production guard, whatever the target says and however the URL is written:
         // the profile's own settings are the consent here (commands add --allow-production).
         if creditops_core::zoho::destination(&api_base).is_err() {
-            return Err(ClientError::Config(format!("api_base `{api_base}` is not an http(s) URL")));
+            return Err(ClientError::Config(format!(
+                "api_base `{api_base}` is not an http(s) URL"
+            )));
         }
         let production = creditops_core::zoho::is_production_url(&api_base);
         if production && p.may_send_to(&api_base, true).is_err() {

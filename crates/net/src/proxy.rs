@@ -47,6 +47,9 @@ pub struct ProxyConfig {
     /// Hold mode: API calls are appended to this queue file (JSONL, the planner's format) and
     /// answered 202 instead of being forwarded.
     pub hold: Option<PathBuf>,
+    /// The base URL callers reach the proxy at, written into token answers' `api_domain`;
+    /// default: the scheme and Host of the call.
+    pub public_url: Option<String>,
 }
 
 impl ProxyConfig {
@@ -68,6 +71,7 @@ impl ProxyConfig {
             charge_not_modified: true,
             cache: None,
             hold: None,
+            public_url: None,
         }
     }
 }
@@ -80,8 +84,8 @@ pub struct Proxy {
     window: Mutex<RollingWindow>,
     pub in_flight: AtomicU32,
     pub sub_in_flight: AtomicU32,
-    /// Access tokens seen in token answers that passed through → the OAuth client id.
-    token_clients: Mutex<HashMap<String, String>>,
+    /// Access tokens seen in token answers that passed through → who they belong to.
+    identities: Mutex<HashMap<String, Identity>>,
     /// Limit learned from Zoho's header: metered used + reported remaining.
     learned_limit: Mutex<Option<u64>>,
     alerted: Mutex<BTreeSet<u32>>,
@@ -139,7 +143,7 @@ impl Proxy {
             window: Mutex::new(window),
             in_flight: AtomicU32::new(0),
             sub_in_flight: AtomicU32::new(0),
-            token_clients: Mutex::new(HashMap::new()),
+            identities: Mutex::new(HashMap::new()),
             learned_limit: Mutex::new(None),
             alerted: Mutex::new(BTreeSet::new()),
             held,
@@ -263,6 +267,8 @@ struct Call {
     /// Everything but OAuth and the sandbox's operator endpoints is priced and recorded.
     metered: bool,
     integration: String,
+    /// Whom the call's token belongs to, when the proxy saw it minted.
+    identity: Option<Identity>,
     now_ms: i64,
     started: Instant,
 }
@@ -283,9 +289,10 @@ async fn serve(p: &Arc<Proxy>, req: Request) -> Result<Response, ProxyError> {
     let status = upstream.status();
     let headers = upstream.headers().clone();
     if call.oauth && status.is_success() {
-        // Learn which OAuth client an access token belongs to (for attribution).
+        // Learn whom the access token belongs to (attribution, the cache's scope), and keep
+        // the client behind the proxy: `api_domain` names the proxy, not the upstream.
         let bytes = read_answer(upstream).await?;
-        remember_token(p, &call.body, &bytes);
+        let bytes = learn_token(p, &call, &bytes).unwrap_or(bytes);
         return Ok(rebuild(status, &headers, Body::from(bytes)));
     }
     // The credits recorded for this call, told to the caller too (`creditops send` sums them
@@ -330,7 +337,8 @@ async fn read_call(p: &Proxy, req: Request) -> Result<Call, ProxyError> {
         format!("{}{}?{}", base.trim_end_matches('/'), path, raw_query)
     };
     let metered = !oauth && !path.starts_with("/__sandbox/");
-    let integration = integration_of(p, &parts.headers, peer);
+    let identity = identity_of(p, &parts.headers);
+    let integration = integration_of(p, &parts.headers, identity.as_ref(), peer);
     Ok(Call {
         query: parse_query(&raw_query),
         segs: creditops_core::credits::table::normalise_path(&path),
@@ -342,6 +350,7 @@ async fn read_call(p: &Proxy, req: Request) -> Result<Call, ProxyError> {
         oauth,
         metered,
         integration,
+        identity,
         now_ms,
         started,
     })
@@ -399,6 +408,12 @@ async fn consult_cache(
     let (true, Some(cache), Ok(pr)) = (call.metered, &p.config.cache, priced) else {
         return CacheStep::Forward(None);
     };
+    // Only a caller whose token the proxy saw minted is answered from (or stored in) the
+    // cache, and only with what was fetched for the same identity: an answer never reaches a
+    // caller who could not have had it from Zoho.
+    let Some(identity) = &call.identity else {
+        return CacheStep::Forward(None);
+    };
     let refs: Vec<&str> = call.segs.iter().map(String::as_str).collect();
     let method = call.parts.method.as_str();
     if let Some(module) = creditops_store::cache::invalidation(method, &refs, &call.query) {
@@ -413,7 +428,8 @@ async fn consult_cache(
     ) else {
         return CacheStep::Forward(None);
     };
-    let key = creditops_store::cache::key(&p.config.upstream, &call.path, &call.query);
+    let scope = format!("{}#{}", p.config.upstream, identity.scope());
+    let key = creditops_store::cache::key(&scope, &call.path, &call.query);
     if let creditops_store::cache::Lookup::Fresh(e) = cache.lookup(&key, call.now_ms) {
         return CacheStep::Hit(serve_hit(p, call, pr, cache, &key, e).await);
     }
@@ -732,7 +748,42 @@ fn rebuild(
     resp
 }
 
-fn integration_of(p: &Proxy, headers: &HeaderMap, peer: Option<SocketAddr>) -> String {
+/// Whom an access token belongs to, as learned from the token answer that carried it: the
+/// OAuth client, and the grant it was minted from (a hash of the refresh token or code), which
+/// stands for the user. The metadata cache is scoped by it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub client: String,
+    grant: u64,
+}
+
+impl Identity {
+    /// The cache's scope: client and grant, never the token itself.
+    fn scope(&self) -> String {
+        format!("{}/{:016x}", self.client, self.grant)
+    }
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Zoho-oauthtoken "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+}
+
+/// The identity behind a call's token, if the proxy saw that token minted.
+fn identity_of(p: &Proxy, headers: &HeaderMap) -> Option<Identity> {
+    lock(&p.identities).get(bearer(headers)?).cloned()
+}
+
+fn integration_of(
+    p: &Proxy,
+    headers: &HeaderMap,
+    identity: Option<&Identity>,
+    peer: Option<SocketAddr>,
+) -> String {
     if let Some(v) = headers
         .get(p.config.integration_header.as_str())
         .and_then(|v| v.to_str().ok())
@@ -742,14 +793,8 @@ fn integration_of(p: &Proxy, headers: &HeaderMap, peer: Option<SocketAddr>) -> S
             return v.chars().take(100).collect();
         }
     }
-    if let Some(token) = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Zoho-oauthtoken "))
-    {
-        if let Some(client) = lock(&p.token_clients).get(token.trim()) {
-            return format!("client:{client}");
-        }
+    if let Some(id) = identity {
+        return format!("client:{}", id.client);
     }
     match peer {
         Some(peer) => format!("addr:{}", peer.ip()),
@@ -757,25 +802,62 @@ fn integration_of(p: &Proxy, headers: &HeaderMap, peer: Option<SocketAddr>) -> S
     }
 }
 
-fn remember_token(p: &Proxy, request_body: &[u8], answer: &[u8]) {
-    let form = parse_query(&String::from_utf8_lossy(request_body));
-    let Some(client) = form
-        .iter()
-        .find(|(k, _)| k == "client_id")
-        .map(|(_, v)| v.clone())
-    else {
-        return;
-    };
-    let Ok(v) = serde_json::from_slice::<Value>(answer) else {
-        return;
-    };
-    if let Some(token) = v.get("access_token").and_then(Value::as_str) {
-        let mut map = lock(&p.token_clients);
+/// Reads a token answer: remembers whom its access token belongs to, and rewrites its
+/// `api_domain` to the proxy's own base, so an SDK that follows it (Zoho's Node.js SDK does)
+/// stays behind the proxy. Returns the answer to send on when it was rewritten.
+fn learn_token(p: &Proxy, call: &Call, answer: &[u8]) -> Option<bytes::Bytes> {
+    let params = creditops_core::zoho::oauth::token_params(
+        call.parts
+            .headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()),
+        &call.body,
+        &call.query,
+    );
+    let param = |k| creditops_core::zoho::oauth::param(&params, k);
+    let mut v = serde_json::from_slice::<Value>(answer).ok()?;
+    if let (Some(client), Some(token)) = (
+        param("client_id"),
+        v.get("access_token").and_then(Value::as_str),
+    ) {
+        let grant = param("refresh_token")
+            .map(|rt| format!("refresh:{rt}"))
+            .or_else(|| param("code").map(|c| format!("code:{c}")))
+            .unwrap_or_default();
+        let identity = Identity {
+            client: client.to_string(),
+            grant: {
+                use std::hash::{Hash, Hasher};
+                let mut h = std::hash::DefaultHasher::new();
+                grant.hash(&mut h);
+                h.finish()
+            },
+        };
+        let mut map = lock(&p.identities);
         if map.len() > 10_000 {
             map.clear();
         }
-        map.insert(token.to_string(), client);
+        map.insert(token.to_string(), identity);
     }
+    let public = public_base(p, call);
+    let domain = v.get_mut("api_domain")?;
+    *domain = Value::String(public);
+    serde_json::to_vec(&v).ok().map(bytes::Bytes::from)
+}
+
+/// The proxy's base URL as its callers reach it: configured (`public_url`), else the scheme
+/// and Host the call came with.
+fn public_base(p: &Proxy, call: &Call) -> String {
+    if let Some(u) = &p.config.public_url {
+        return u.trim_end_matches('/').to_string();
+    }
+    let host = call
+        .parts
+        .headers
+        .get("host")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("127.0.0.1");
+    format!("http://{host}")
 }
 
 /// Updates the in-memory window and checks alert thresholds.

@@ -400,7 +400,17 @@ async fn handle(State(sb): State<Arc<Sandbox>>, req: Request) -> Response {
     }
     if path == "/oauth/v2/token" {
         return into_response(
-            routes::token(&sb, &parts.method, &bytes, &query, now_ms),
+            routes::token(
+                &sb,
+                &parts.method,
+                parts
+                    .headers
+                    .get("content-type")
+                    .and_then(|v| v.to_str().ok()),
+                &bytes,
+                &query,
+                now_ms,
+            ),
             vec![],
         );
     }

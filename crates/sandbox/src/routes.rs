@@ -83,10 +83,12 @@ pub fn operator(
     }
 }
 
-/// `POST /oauth/v2/token`: refresh_token and authorization_code grants.
+/// `POST /oauth/v2/token`: refresh_token and authorization_code grants, with the parameters in
+/// the query string, a form body or a multipart body, as Zoho's accounts server takes them.
 pub fn token(
     sb: &Sandbox,
     method: &Method,
+    content_type: Option<&str>,
     body: &[u8],
     query: &[(String, String)],
     now: i64,
@@ -97,14 +99,8 @@ pub fn token(
             json!({"error": "invalid_request"}),
         );
     }
-    let mut params = creditops_core::credits::table::parse_query(&String::from_utf8_lossy(body));
-    params.extend_from_slice(query);
-    let get = |k: &str| {
-        params
-            .iter()
-            .find(|(key, _)| key == k)
-            .map(|(_, v)| v.as_str())
-    };
+    let params = creditops_core::zoho::oauth::token_params(content_type, body, query);
+    let get = |k: &str| creditops_core::zoho::oauth::param(&params, k);
     let cfg = &sb.config;
     let client_ok = cfg
         .client_id

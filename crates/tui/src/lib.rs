@@ -206,6 +206,7 @@ pub fn run(paths: Paths, config: Loaded, model: CreditModel, opts: Options) -> a
                     charge_not_modified: true,
                     cache: metadata_cache.clone(),
                     hold: None,
+                    public_url: None,
                 },
                 "127.0.0.1:0".parse()?,
             )

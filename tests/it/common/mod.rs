@@ -166,3 +166,27 @@ pub fn write_config(dir: &std::path::Path, text: &str) {
     std::fs::write(&file, text).unwrap();
     std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
 }
+
+/// An access token minted through a proxy (`base`) the way an SDK gets one: a refresh grant
+/// for `client_id`, from the refresh token `user` (a user of that client). The proxy learns
+/// whom the token belongs to from the answer.
+pub async fn token_via(base: &str, client_id: &str, user: &str) -> String {
+    let v: Value = reqwest::Client::new()
+        .post(format!("{base}/oauth/v2/token"))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("client_id", client_id),
+            ("client_secret", "test-secret"),
+            ("refresh_token", user),
+        ])
+        .send()
+        .await
+        .expect("token endpoint answers")
+        .json()
+        .await
+        .expect("a JSON token answer");
+    v["access_token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no access token: {v}"))
+        .to_string()
+}

@@ -85,7 +85,6 @@ impl DataCentre {
             DataCentre::Sa => "sa",
         }
     }
-
 }
 
 /// What a base URL points at, as far as sending calls there is concerned.
@@ -197,7 +196,10 @@ mod tests {
         for (url, want) in [
             ("https://sandbox.zohoapis.com", Destination::ZohoSandbox),
             ("https://SANDBOX.zohoapis.eu.", Destination::ZohoSandbox),
-            ("https://u@sandbox.zohoapis.com.au:443/crm", Destination::ZohoSandbox),
+            (
+                "https://u@sandbox.zohoapis.com.au:443/crm",
+                Destination::ZohoSandbox,
+            ),
             ("http://127.0.0.1:7878", Destination::Other),
             ("http://0x7f.1:7878", Destination::Other),
             ("http://localhost:7878", Destination::Other),

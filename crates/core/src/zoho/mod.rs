@@ -2,6 +2,7 @@
 
 pub mod datacentre;
 pub mod error;
+pub mod oauth;
 pub mod time;
 
 pub use datacentre::{destination, is_production_url, DataCentre, Destination};
