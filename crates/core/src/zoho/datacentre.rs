@@ -157,6 +157,25 @@ pub fn is_production_url(url: &str) -> bool {
     )
 }
 
+impl fmt::Display for DataCentre {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+impl FromStr for DataCentre {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let l = s.trim().to_ascii_lowercase();
+        DataCentre::ALL
+            .into_iter()
+            .find(|dc| dc.code() == l)
+            .ok_or_else(|| {
+                format!("unknown data centre `{s}`; known: us, eu, in, au, jp, ca, cn, sa")
+            })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -221,24 +240,5 @@ mod tests {
             assert!(destination(url).is_err(), "{url}");
             assert!(is_production_url(url), "{url}");
         }
-    }
-}
-
-impl fmt::Display for DataCentre {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.code())
-    }
-}
-
-impl FromStr for DataCentre {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let l = s.trim().to_ascii_lowercase();
-        DataCentre::ALL
-            .into_iter()
-            .find(|dc| dc.code() == l)
-            .ok_or_else(|| {
-                format!("unknown data centre `{s}`; known: us, eu, in, au, jp, ca, cn, sa")
-            })
     }
 }
