@@ -34,7 +34,6 @@ pub fn main() {
         )
         .await
         .unwrap();
-        let token = sb.state.mint_token();
         let cache = Arc::new(
             MetadataCache::open(&dir.path().join("m.sqlite"), CacheSettings::default()).unwrap(),
         );
@@ -49,6 +48,22 @@ pub fn main() {
         .await
         .unwrap();
         let http = reqwest::Client::new();
+        // The cache serves only callers whose token it saw minted: get one through the proxy.
+        let minted: serde_json::Value = http
+            .post(format!("{}/oauth/v2/token", proxy.base_url()))
+            .form(&[
+                ("grant_type", "refresh_token"),
+                ("client_id", "1000.BENCH"),
+                ("client_secret", "s"),
+                ("refresh_token", "rt-bench"),
+            ])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let token = minted["access_token"].as_str().unwrap().to_string();
         let url = format!("{}/crm/v8/settings/fields?module=Leads", proxy.base_url());
         let call = || async {
             let t = Instant::now();

@@ -184,3 +184,76 @@ async fn tokens_come_in_every_encoding_and_api_domain_names_the_proxy() {
         .unwrap();
     assert_eq!((credits, calls), (1, 1));
 }
+
+/// Makes the ledger refuse writes of `kind` (INSERT or UPDATE) as a full disk would: the same
+/// SQLite error path, injected with a trigger from another connection.
+fn break_ledger(ledger: &std::path::Path, kind: &str) {
+    let conn = rusqlite::Connection::open(ledger).unwrap();
+    conn.execute_batch(&format!(
+        "CREATE TRIGGER broken_{kind} BEFORE {kind} ON calls BEGIN SELECT RAISE(FAIL, 'database or disk is full'); END;"
+    ))
+    .unwrap();
+}
+
+fn mend_ledger(ledger: &std::path::Path, kind: &str) {
+    let conn = rusqlite::Connection::open(ledger).unwrap();
+    conn.execute_batch(&format!("DROP TRIGGER broken_{kind};"))
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_the_ledger_cannot_record_is_refused_before_it_costs_anything() {
+    let sb = Sb::default().await;
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = dir.path().join("ledger.sqlite");
+    let p = creditops_net::proxy::spawn(
+        ProxyConfig::new(&sb.base, &ledger),
+        crate::common::loopback(),
+    )
+    .await
+    .unwrap();
+    let http = reqwest::Client::new();
+    let insert = |tag: String| {
+        http.post(format!("{}/crm/v8/Leads", p.base_url()))
+            .header("Authorization", format!("Zoho-oauthtoken {}", sb.token))
+            .json(&leads(10, &tag))
+            .send()
+    };
+    assert_eq!(insert("ok".into()).await.unwrap().status(), 201);
+    let used = sb.used().await;
+
+    // The disk is full: every call is refused before it is sent.
+    break_ledger(&ledger, "INSERT");
+    for i in 0..20 {
+        let r = insert(format!("full{i}-")).await.unwrap();
+        assert_eq!(r.status(), 503, "call {i}");
+        assert_eq!(r.headers()["retry-after"], "30");
+        let v: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(v["code"], "LEDGER_UNAVAILABLE", "{v}");
+    }
+    assert_eq!(
+        sb.used().await,
+        used,
+        "nothing reached the sandbox: no credit spent"
+    );
+
+    // Space comes back: calls go through and are recorded again.
+    mend_ledger(&ledger, "INSERT");
+    assert_eq!(insert("back".into()).await.unwrap().status(), 201);
+
+    // Settling fails after the call went out: the answer still comes back (its record keeps the
+    // priced credits), and the ledger still equals what the sandbox charged.
+    break_ledger(&ledger, "UPDATE");
+    let r = insert("unsettled".into()).await.unwrap();
+    assert_eq!(
+        r.status(),
+        201,
+        "an applied insert's answer (and its ids) is not thrown away"
+    );
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert!(v["data"][0]["details"]["id"].is_string(), "{v}");
+    mend_ledger(&ledger, "UPDATE");
+    let now = chrono::Utc::now().timestamp_millis();
+    let recorded = Ledger::open(&ledger).unwrap().used_at(now).unwrap();
+    assert_eq!(recorded, sb.used().await, "ledger == sandbox");
+}

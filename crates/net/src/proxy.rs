@@ -202,8 +202,8 @@ pub enum ProxyError {
     Upstream(String),
     #[error("creditops proxy: the upstream's answer broke off: {0}")]
     UpstreamBody(String),
-    #[error("creditops proxy: the call went through but could not be recorded")]
-    Ledger,
+    #[error("creditops proxy: the ledger cannot record this call, so it was not sent to Zoho and cost nothing; try again later")]
+    LedgerUnavailable,
     #[error("creditops proxy --hold queues JSON calls; this body is not JSON, so the call was neither held nor forwarded")]
     NotHeld,
     #[error("creditops proxy: the call could not be written to the hold queue")]
@@ -216,7 +216,9 @@ impl ProxyError {
             ProxyError::BodyTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "LIMIT_EXCEEDED"),
             ProxyError::Upstream(_) => (StatusCode::BAD_GATEWAY, "UPSTREAM_UNREACHABLE"),
             ProxyError::UpstreamBody(_) => (StatusCode::BAD_GATEWAY, "UPSTREAM_ANSWER_BROKEN"),
-            ProxyError::Ledger => (StatusCode::BAD_GATEWAY, "LEDGER_UNAVAILABLE"),
+            ProxyError::LedgerUnavailable => {
+                (StatusCode::SERVICE_UNAVAILABLE, "LEDGER_UNAVAILABLE")
+            }
             ProxyError::NotHeld => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "NOT_HELD"),
             ProxyError::HoldQueue => (StatusCode::SERVICE_UNAVAILABLE, "HOLD_QUEUE_UNAVAILABLE"),
         }
@@ -226,13 +228,17 @@ impl ProxyError {
 impl IntoResponse for ProxyError {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
-        (
+        let mut resp = (
             status,
             axum::Json(
                 json!({"code": code, "details": {}, "message": self.to_string(), "status": "error"}),
             ),
         )
-            .into_response()
+            .into_response();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            set_header(&mut resp, "retry-after", "30");
+        }
+        resp
     }
 }
 
@@ -285,7 +291,23 @@ async fn serve(p: &Arc<Proxy>, req: Request) -> Result<Response, ProxyError> {
         CacheStep::Hit(resp) => return Ok(resp),
         CacheStep::Forward(cached) => cached,
     };
-    let upstream = forward(p, &call, cached.as_ref()).await?;
+    // Recorded before it is sent: a call the ledger cannot take is refused here, before it
+    // costs anything.
+    let row = if call.metered {
+        Some(begin(p, &call, &priced).await?)
+    } else {
+        None
+    };
+    let upstream = match forward(p, &call, cached.as_ref()).await {
+        Ok(u) => u,
+        Err(e) => {
+            if let Some(row) = row {
+                // Nothing was answered; a call that never reached Zoho costs nothing.
+                settle(p, &call, row, 0, StatusCode::BAD_GATEWAY.as_u16(), None).await;
+            }
+            return Err(e);
+        }
+    };
     let status = upstream.status();
     let headers = upstream.headers().clone();
     if call.oauth && status.is_success() {
@@ -297,10 +319,9 @@ async fn serve(p: &Arc<Proxy>, req: Request) -> Result<Response, ProxyError> {
     }
     // The credits recorded for this call, told to the caller too (`creditops send` sums them
     // per step).
-    let charged = if call.metered {
-        Some(record(p, &call, &priced, status, &headers).await?)
-    } else {
-        None
+    let charged = match row {
+        Some(row) => Some(record(p, &call, &priced, row, status, &headers).await),
+        None => None,
     };
     let mut resp = answer(status, &headers, upstream, cached, call.now_ms).await?;
     if let Some(credits) = charged {
@@ -494,22 +515,16 @@ async fn read_answer(upstream: reqwest::Response) -> Result<bytes::Bytes, ProxyE
     })
 }
 
-/// Records the call in the ledger (durable before the answer leaves: a SIGKILL loses nothing
-/// that was answered) and returns the credits charged.
-async fn record(
-    p: &Arc<Proxy>,
+/// Writes the call's row before it is sent, at the credits it is priced at (the most it can
+/// cost), and waits for the commit.
+async fn begin(
+    p: &Proxy,
     call: &Call,
     priced: &Result<creditops_core::credits::Price, creditops_core::credits::CostError>,
-    status: reqwest::StatusCode,
-    headers: &reqwest::header::HeaderMap,
-) -> Result<u32, ProxyError> {
-    let reported_remaining = headers
-        .get("x-api-credits-remaining")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok());
+) -> Result<i64, ProxyError> {
     let (credits, api, module, records, is_priced) = match priced {
         Ok(pr) => (
-            charged_credits(pr, status.as_u16(), p.config.charge_not_modified),
+            pr.credits,
             pr.rule.to_string(),
             pr.module.clone(),
             pr.records,
@@ -526,18 +541,63 @@ async fn record(
         path: call.path.clone(),
         records,
         credits,
-        status: status.as_u16(),
-        latency_ms: call.started.elapsed().as_millis().min(u128::from(u32::MAX)) as u32,
+        status: creditops_store::ledger::STATUS_UNSETTLED,
+        latency_ms: 0,
         priced: is_priced,
-        reported_remaining,
+        reported_remaining: None,
         saved: 0,
     };
-    if let Err(e) = p.writer.append(rec).await {
-        tracing::error!("proxy: {e}");
-        return Err(ProxyError::Ledger);
+    p.writer.begin(rec).await.map_err(|e| {
+        tracing::error!("proxy: refusing a call the ledger cannot record: {e}");
+        ProxyError::LedgerUnavailable
+    })
+}
+
+/// Settles the call's row with what its answer cost. When that write fails the row keeps the
+/// priced credits (never fewer than were spent) and the answer still goes back: the call
+/// reached Zoho, and dropping its answer would only make the caller repeat it.
+async fn settle(
+    p: &Proxy,
+    call: &Call,
+    row: i64,
+    credits: u32,
+    status: u16,
+    reported_remaining: Option<u64>,
+) {
+    let settled = creditops_store::ledger::Settled {
+        status,
+        credits,
+        latency_ms: call.started.elapsed().as_millis().min(u128::from(u32::MAX)) as u32,
+        reported_remaining,
+    };
+    if let Err(e) = p.writer.finish(row, settled).await {
+        tracing::error!(
+            "proxy: the call is recorded at its priced credits; settling it failed: {e}"
+        );
     }
+}
+
+/// Settles the call's row with what Zoho charged (durable before the answer leaves: a SIGKILL
+/// loses nothing that was answered) and returns the credits.
+async fn record(
+    p: &Arc<Proxy>,
+    call: &Call,
+    priced: &Result<creditops_core::credits::Price, creditops_core::credits::CostError>,
+    row: i64,
+    status: reqwest::StatusCode,
+    headers: &reqwest::header::HeaderMap,
+) -> u32 {
+    let reported_remaining = headers
+        .get("x-api-credits-remaining")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    let credits = match priced {
+        Ok(pr) => charged_credits(pr, status.as_u16(), p.config.charge_not_modified),
+        Err(_) => 0,
+    };
+    settle(p, call, row, credits, status.as_u16(), reported_remaining).await;
     after_charge(p, call.now_ms, u64::from(credits), reported_remaining);
-    Ok(credits)
+    credits
 }
 
 /// The upstream's answer as the caller gets it: cacheable answers buffered and kept, the rest

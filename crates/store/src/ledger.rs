@@ -103,6 +103,9 @@ fn open_conn(path: &Path) -> Result<Connection, LedgerError> {
 /// A write to the ledger.
 enum Job {
     Append(CallRecord),
+    /// What a call's answer settled: its row (written by `begin` before it was sent) gets the
+    /// status, credits, latency and reported remaining.
+    Finish(i64, Settled),
     Alert(i64, u32, u64, u64),
     Live(&'static str, i64, i64),
 }
@@ -128,6 +131,19 @@ fn apply(tx: &rusqlite::Transaction, job: &Job) -> rusqlite::Result<i64> {
                 r.reported_remaining.map(|v| v as i64),
                 r.saved
             ])?;
+        }
+        Job::Finish(id, f) => {
+            let mut up = tx.prepare_cached(
+                "UPDATE calls SET status = ?2, credits = ?3, latency_ms = ?4, reported_remaining = ?5 WHERE id = ?1",
+            )?;
+            up.execute(params![
+                id,
+                f.status,
+                f.credits,
+                f.latency_ms,
+                f.reported_remaining.map(|v| v as i64)
+            ])?;
+            return Ok(*id);
         }
         Job::Alert(at, t, used, lim) => {
             tx.execute(
@@ -185,6 +201,25 @@ impl LedgerWriter {
             .map_err(|e| LedgerError::WriterGone(format!("{}: {e}", self.path.display())))
     }
 
+    /// Records a call before it is sent, with the credits it is priced at and status
+    /// [`STATUS_UNSETTLED`], and waits for the commit; returns its row. A call that cannot be
+    /// recorded is not sent: nothing is spent without a record.
+    pub async fn begin(&self, rec: CallRecord) -> Result<i64, LedgerError> {
+        self.writer
+            .write(Job::Append(rec))
+            .await
+            .map_err(|e| LedgerError::WriterGone(format!("{}: {e}", self.path.display())))
+    }
+
+    /// Settles a row `begin` wrote, once the answer is known, and waits for the commit.
+    pub async fn finish(&self, id: i64, settled: Settled) -> Result<(), LedgerError> {
+        self.writer
+            .write(Job::Finish(id, settled))
+            .await
+            .map(|_| ())
+            .map_err(|e| LedgerError::WriterGone(format!("{}: {e}", self.path.display())))
+    }
+
     /// Records a threshold crossing (fire and forget).
     pub fn alert(&self, at_ms: i64, threshold: u32, used: u64, limit: u64) {
         self.writer.send(Job::Alert(at_ms, threshold, used, limit));
@@ -195,6 +230,20 @@ impl LedgerWriter {
         self.writer.send(Job::Live(key, value, now_ms));
     }
 }
+
+/// What a call's answer settled, for the row `begin` wrote before it was sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Settled {
+    pub status: u16,
+    pub credits: u32,
+    pub latency_ms: u32,
+    pub reported_remaining: Option<u64>,
+}
+
+/// The status of a call recorded before it was sent whose answer was never settled (the
+/// process died, or the ledger failed after the call went out): its row keeps the credits the
+/// call was priced at, the most it can have cost.
+pub const STATUS_UNSETTLED: u16 = 0;
 
 /// Credits and calls of one group (module, API or integration).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
