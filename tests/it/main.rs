@@ -18,5 +18,6 @@ mod sandbox;
 mod sandbox_async;
 mod sandbox_fuzz;
 mod sdk;
+mod storage;
 mod terminal;
 mod themes;

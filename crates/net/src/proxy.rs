@@ -96,6 +96,8 @@ pub struct Proxy {
 struct Held {
     file: std::fs::File,
     count: u64,
+    /// The file's length after the last whole line: where a failed write is cut back to.
+    len: u64,
 }
 
 pub type ProxyHandle = crate::server::ServerHandle<Proxy>;
@@ -646,19 +648,39 @@ async fn answer(
     })
 }
 
-/// Opens (or creates) a hold queue, counting the calls it already holds so ids continue.
+/// Opens (or creates) a hold queue, counting the calls it already holds so ids continue. A
+/// last line without its newline was torn by a crash mid-write and never acknowledged: it is
+/// cut off, so the next call does not run into it.
 fn open_hold(path: &std::path::Path) -> anyhow::Result<Held> {
-    let count = match std::fs::read_to_string(path) {
-        Ok(text) => text.lines().filter(|l| !l.trim().is_empty()).count() as u64,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
-        Err(e) => return Err(anyhow::anyhow!("hold queue {}: {e}", path.display())),
+    let err = |e: std::io::Error| anyhow::anyhow!("hold queue {}: {e}", path.display());
+    let text = match std::fs::read(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(err(e)),
     };
+    let whole = text.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+    let count = text[..whole]
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
+        .count() as u64;
     let file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(path)
-        .map_err(|e| anyhow::anyhow!("hold queue {}: {e}", path.display()))?;
-    Ok(Held { file, count })
+        .map_err(err)?;
+    if whole < text.len() {
+        tracing::warn!(
+            "hold queue {}: cutting a torn last line ({} bytes, never acknowledged)",
+            path.display(),
+            text.len() - whole
+        );
+        file.set_len(whole as u64).map_err(err)?;
+    }
+    Ok(Held {
+        file,
+        count,
+        len: whole as u64,
+    })
 }
 
 /// Hold mode: the call is appended to the queue (written before the answer) and answered 202.
@@ -685,12 +707,18 @@ fn hold(held: &Mutex<Held>, call: &Call) -> Result<Response, ProxyError> {
     if let Err(e) = h
         .file
         .write_all(line.as_bytes())
-        .and_then(|_| h.file.flush())
+        .and_then(|_| h.file.sync_data())
     {
+        // A half-written line would swallow the next call's: cut it off.
         tracing::error!("proxy: hold queue: {e}");
+        let len = h.len;
+        if let Err(e) = h.file.set_len(len) {
+            tracing::error!("proxy: hold queue: cutting a failed write back: {e}");
+        }
         return Err(ProxyError::HoldQueue);
     }
     h.count += 1;
+    h.len += line.len() as u64;
     let mut resp = axum::Json(serde_json::json!({
         "code": "HELD",
         "status": "success",

@@ -197,7 +197,12 @@ pub fn upload(sb: &Sandbox, c: &Ctx) -> Reply {
     }
     let mut jobs = lock(&sb.bulk);
     let id = jobs.new_id(c.now_ms);
-    sb.persist(|s| s.save_upload(&id, &bytes));
+    if !sb.persist(|s| s.save_upload(&id, &bytes)) {
+        return Reply::error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            ZohoError::internal_error("the sandbox could not store the upload"),
+        );
+    }
     jobs.uploads.insert(id.clone(), bytes);
     Reply::json(
         StatusCode::OK,

@@ -197,11 +197,18 @@ impl Sandbox {
         token
     }
 
-    /// Runs a store write when the sandbox persists; a failing write is logged, not fatal.
-    pub fn persist(&self, f: impl FnOnce(&mut store::Store) -> anyhow::Result<()>) {
-        if let Some(st) = &self.store {
-            if let Err(e) = f(&mut lock(st)) {
+    /// Runs a store write when the sandbox persists; returns whether what had to be kept was
+    /// kept (true when nothing persists). A failure is logged; calls whose effect could not be
+    /// kept answer 5xx rather than acknowledge it.
+    pub fn persist(&self, f: impl FnOnce(&mut store::Store) -> anyhow::Result<()>) -> bool {
+        let Some(st) = &self.store else {
+            return true;
+        };
+        match f(&mut lock(st)) {
+            Ok(()) => true,
+            Err(e) => {
                 tracing::error!("sandbox store: {e:#}");
+                false
             }
         }
     }
@@ -225,12 +232,13 @@ impl Sandbox {
         *lock(&self.org) = org;
     }
 
-    /// Persists and announces what a call changed. Never waits for delivery.
-    pub fn after_changes(&self, changes: &[Change]) {
+    /// Persists and announces what a call changed (announces only what was kept); returns
+    /// whether it was kept. Never waits for delivery.
+    pub fn after_changes(&self, changes: &[Change]) -> bool {
         if changes.is_empty() {
-            return;
+            return true;
         }
-        self.persist(|s| {
+        let kept = self.persist(|s| {
             s.save_changes(changes)?;
             let org = lock(&self.org);
             for c in changes
@@ -250,11 +258,15 @@ impl Sandbox {
             }
             s.save_next_id(org.next_id)
         });
+        if !kept {
+            return false;
+        }
         let now = self.clock.now_ms();
         let deliveries = lock(&self.channels).deliveries(changes, now, self.base_url());
         for d in deliveries {
             self.notifier.send(d);
         }
+        true
     }
 }
 
@@ -545,8 +557,8 @@ async fn handle(State(sb): State<Arc<Sandbox>>, req: Request) -> Response {
         }
         m.remaining_header(now_ms)
     };
-    if charged > 0 {
-        sb.persist(|s| {
+    let charge_kept = charged == 0
+        || sb.persist(|s| {
             s.save_charge(
                 now_ms,
                 u64::from(charged),
@@ -554,9 +566,30 @@ async fn handle(State(sb): State<Arc<Sandbox>>, req: Request) -> Response {
                 price.module.as_deref(),
             )
         });
-    }
     let changes = std::mem::take(&mut reply.changes);
-    sb.after_changes(&changes);
+    if !(sb.after_changes(&changes) && charge_kept) {
+        // With --data-dir, an acknowledged change must survive a restart: what could not be
+        // stored is not acknowledged. The call is charged as Zoho charges a 500.
+        let as_failed = creditops_core::credits::table::charged_credits(
+            &price,
+            500,
+            sb.config.charge_not_modified,
+        );
+        if charged > as_failed {
+            lock(&sb.meter)
+                .window
+                .refund(now_ms, u64::from(charged - as_failed));
+        }
+        return into_response(
+            Reply::error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                ZohoError::internal_error(
+                    "the sandbox could not store this call's effect (its --data-dir is full or failing)",
+                ),
+            ),
+            vec![],
+        );
+    }
     let extra = remaining
         .map(|r| vec![("x-api-credits-remaining", r.to_string())])
         .unwrap_or_default();

@@ -79,6 +79,11 @@ impl ZohoError {
         )
     }
 
+    /// Zoho's answer when it could not complete a call on its side.
+    pub fn internal_error(message: &str) -> Self {
+        ZohoError::new("INTERNAL_ERROR", message, json!({}))
+    }
+
     pub fn limit_exceeded(message: &str, details: Value) -> Self {
         Self::new("LIMIT_EXCEEDED", message, details)
     }
