@@ -612,3 +612,87 @@ fn channels_commands_against_a_sandbox() {
     let out = run(&["channels", "enable", "--module", "Leads", "--hours", "500"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn idle_sockets_from_one_client_do_not_keep_a_valid_webhook_out() {
+    // The receiver runs with 256 descriptors; one client opens 300 sockets and sends nothing.
+    // Before, they took every descriptor and Zoho's callback went unanswered.
+    let dir = tempfile::tempdir().unwrap();
+    let exe = env!("CARGO_BIN_EXE_creditops");
+    let mut child = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "ulimit -n 256 && exec '{exe}' listen --listen 127.0.0.1:0 --channel 77=tok77 --store '{}'",
+            dir.path().join("ev.sqlite").display()
+        ))
+        .env("CREDITOPS_CONFIG_DIR", dir.path().join("cfg"))
+        .env("CREDITOPS_DATA_DIR", dir.path().join("data"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stderr.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let base = line
+        .trim()
+        .strip_prefix("listening on ")
+        .expect("first stderr line")
+        .to_string();
+    let addr: std::net::SocketAddr = base.trim_start_matches("http://").parse().unwrap();
+    let idle: Vec<std::net::TcpStream> = (0..300)
+        .filter_map(|_| std::net::TcpStream::connect(addr).ok())
+        .collect();
+    assert!(idle.len() >= 256, "only {} sockets opened", idle.len());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let status = rt.block_on(async {
+        // Zoho is another client: another loopback address.
+        let http = reqwest::Client::builder()
+            .local_address(std::net::IpAddr::from([127, 0, 0, 2]))
+            // Sooner than the idle sockets' own header timeout (10 s) closes them.
+            .timeout(std::time::Duration::from_secs(5))
+            .build()
+            .unwrap();
+        http.post(format!("{base}/hooks/notifications"))
+            .json(&notification("77", "tok77", &["9"]))
+            .send()
+            .await
+            .map(|r| r.status().as_u16())
+    });
+    drop(idle);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(status.ok(), Some(200), "the valid webhook was answered");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_never_finishes_its_headers_is_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().unwrap();
+    let r = creditops_net::receiver::spawn(
+        creditops_net::receiver::ReceiverConfig::new(dir.path().join("ev.sqlite")),
+        loopback(),
+    )
+    .await
+    .unwrap();
+    let mut sock = tokio::net::TcpStream::connect(r.addr).await.unwrap();
+    sock.write_all(b"POST /hooks/notifications HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    // The receiver's header deadline is 10 s; within 30 the connection must be closed (read
+    // to its end: whatever it says first, it hangs up).
+    let closed = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        let mut buf = [0u8; 256];
+        loop {
+            match sock.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => continue,
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "the connection was still open after 30 s");
+}

@@ -200,6 +200,8 @@ fn skip_header(name: &str, integration_header: &str) -> bool {
 pub enum ProxyError {
     #[error("request body too large")]
     BodyTooLarge,
+    #[error("the request body did not arrive in time")]
+    BodyTimedOut,
     #[error("creditops proxy: the upstream did not answer: {0}")]
     Upstream(String),
     #[error("creditops proxy: the upstream's answer broke off: {0}")]
@@ -216,6 +218,7 @@ impl ProxyError {
     fn status_and_code(&self) -> (StatusCode, &'static str) {
         match self {
             ProxyError::BodyTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "LIMIT_EXCEEDED"),
+            ProxyError::BodyTimedOut => (StatusCode::REQUEST_TIMEOUT, "REQUEST_TIMEOUT"),
             ProxyError::Upstream(_) => (StatusCode::BAD_GATEWAY, "UPSTREAM_UNREACHABLE"),
             ProxyError::UpstreamBody(_) => (StatusCode::BAD_GATEWAY, "UPSTREAM_ANSWER_BROKEN"),
             ProxyError::LedgerUnavailable => {
@@ -340,9 +343,12 @@ async fn read_call(p: &Proxy, req: Request) -> Result<Call, ProxyError> {
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0);
     let (parts, body) = req.into_parts();
-    let body = axum::body::to_bytes(body, MAX_BODY)
+    let body = crate::server::read_body(body, MAX_BODY)
         .await
-        .map_err(|_| ProxyError::BodyTooLarge)?;
+        .map_err(|e| match e {
+            crate::server::BodyError::TimedOut => ProxyError::BodyTimedOut,
+            crate::server::BodyError::TooLarge => ProxyError::BodyTooLarge,
+        })?;
     let path = parts.uri.path().to_string();
     let raw_query = parts.uri.query().unwrap_or("").to_string();
     let oauth = path.starts_with("/oauth/");

@@ -66,6 +66,9 @@ impl Receiver {
     }
 }
 
+/// Connections one client address may hold open on the receiver.
+pub const PER_CLIENT_CONNECTIONS: usize = 64;
+
 pub type ReceiverHandle = crate::server::ServerHandle<Receiver>;
 
 pub async fn spawn(config: ReceiverConfig, listen: SocketAddr) -> anyhow::Result<ReceiverHandle> {
@@ -91,7 +94,15 @@ pub async fn spawn(config: ReceiverConfig, listen: SocketAddr) -> anyhow::Result
         rejected: AtomicU64::new(0),
     });
     let app = Router::new().fallback(handle).with_state(state.clone());
-    Ok(ReceiverHandle::serve(listener, app, state, "receiver")?)
+    // Zoho's callbacks come from a few addresses; one client holding every descriptor must not
+    // keep them out.
+    let limits = crate::server::Limits {
+        header_timeout: std::time::Duration::from_secs(10),
+        per_client: Some(PER_CLIENT_CONNECTIONS),
+    };
+    Ok(ReceiverHandle::serve_with(
+        listener, app, state, "receiver", limits,
+    )?)
 }
 
 fn answer(status: StatusCode, code: &str, message: &str) -> Response {
@@ -168,9 +179,17 @@ async fn handle(
             &[],
         );
     }
-    let bytes = match axum::body::to_bytes(body, r.config.body_limit).await {
+    let bytes = match crate::server::read_body(body, r.config.body_limit).await {
         Ok(b) => b,
-        Err(_) => {
+        Err(crate::server::BodyError::TimedOut) => {
+            return reject(
+                StatusCode::REQUEST_TIMEOUT,
+                "BODY_TIMEOUT",
+                "the body did not arrive in time",
+                &[],
+            )
+        }
+        Err(crate::server::BodyError::TooLarge) => {
             return reject(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "TOO_LARGE",

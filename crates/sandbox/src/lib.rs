@@ -396,9 +396,22 @@ impl Ctx {
 
 async fn handle(State(sb): State<Arc<Sandbox>>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
-    let bytes = match axum::body::to_bytes(body, MAX_BODY).await {
+    let bytes = match creditops_net::server::read_body(body, MAX_BODY).await {
         Ok(b) => b,
-        Err(_) => return too_large(),
+        Err(creditops_net::server::BodyError::TooLarge) => return too_large(),
+        Err(creditops_net::server::BodyError::TimedOut) => {
+            return into_response(
+                Reply::error(
+                    StatusCode::REQUEST_TIMEOUT,
+                    ZohoError::new(
+                        "REQUEST_TIMEOUT",
+                        "the request body did not arrive in time",
+                        json!({}),
+                    ),
+                ),
+                vec![],
+            )
+        }
     };
     let path = parts.uri.path().to_string();
     let query = creditops_core::credits::table::parse_query(parts.uri.query().unwrap_or(""));
