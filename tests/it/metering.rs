@@ -514,3 +514,117 @@ fn usage_and_proxy_commands() {
     assert!(v["exhaustion_eta_seconds"].is_null());
     let _ = Editions::builtin();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_proxies_on_one_ledger_alert_once_per_crossing_of_the_org_total() {
+    // Before, each proxy decided from its own calls: two at 42 % each alerted nothing.
+    let model = tiny_model(1000, 20, 10);
+    let limits = model.editions.limits("tiny", 0, 0).unwrap();
+    let sb = Sb::start(SandboxConfig {
+        edition: "tiny".into(),
+        users: 0,
+        model: model.clone(),
+        ..Default::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let ledger_path = dir.path().join("ledger.sqlite");
+    let got: Arc<Mutex<Vec<Value>>> = Arc::default();
+    let g = got.clone();
+    let app = Router::new().route(
+        "/alert",
+        post(move |b: axum::Json<Value>| {
+            let g = g.clone();
+            async move {
+                g.lock().unwrap().push(b.0);
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let alert_url = format!("http://{}/alert", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let mut proxies = Vec::new();
+    for _ in 0..2 {
+        let mut cfg = proxy_config(&sb.base, &ledger_path);
+        cfg.alert_post_url = Some(alert_url.clone());
+        cfg.thresholds = vec![80, 90];
+        cfg.limits = Some(limits.clone());
+        cfg.model = model.clone();
+        proxies.push(spawn_proxy(cfg, loopback()).await.unwrap());
+    }
+    let http = reqwest::Client::new();
+    // 10 credits a call (100 records); 42 calls each way, interleaved: 840 credits = 84 %.
+    let mut calls = Vec::new();
+    for i in 0..84 {
+        let p = &proxies[i % 2];
+        calls.push(
+            http.post(format!("{}/crm/v8/Leads", p.base_url()))
+                .header("Authorization", format!("Zoho-oauthtoken {}", sb.token))
+                .json(&leads(100, &format!("two-{i}-")))
+                .send(),
+        );
+    }
+    for r in futures::future::join_all(calls).await {
+        assert_eq!(r.unwrap().status(), 201);
+    }
+    let ledger = Ledger::open(&ledger_path).unwrap();
+    wait_for_alerts(&ledger_path, 1).await;
+    assert_eq!(sb.used().await, 840);
+    // One more call each, still between the marks: no repeat.
+    for p in &proxies {
+        let r = http
+            .get(format!("{}/crm/v8/org", p.base_url()))
+            .header("Authorization", format!("Zoho-oauthtoken {}", sb.token))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    // Past 90 % through the second proxy alone.
+    for i in 0..6 {
+        let r = http
+            .post(format!("{}/crm/v8/Leads", proxies[1].base_url()))
+            .header("Authorization", format!("Zoho-oauthtoken {}", sb.token))
+            .json(&leads(100, &format!("more-{i}-")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+    }
+    wait_for_alerts(&ledger_path, 2).await;
+    let recorded: Vec<u32> = ledger
+        .alerts_since(0)
+        .unwrap()
+        .iter()
+        .map(|a| a.1)
+        .collect();
+    assert_eq!(recorded, vec![80, 90], "each crossing once, org-wide");
+    // And posted once each (the post follows the record).
+    for _ in 0..200 {
+        if got.lock().unwrap().len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let posted: Vec<u64> = got
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|p| p["threshold"].as_u64().unwrap())
+        .collect();
+    assert_eq!(posted, vec![80, 90]);
+}
+
+/// Waits (at most 5 s) until the ledger holds `n` alerts: checks run just after calls settle.
+async fn wait_for_alerts(path: &std::path::Path, n: usize) {
+    for _ in 0..200 {
+        let seen = Ledger::open(path)
+            .and_then(|l| l.alerts_since(0))
+            .map_or(0, |a| a.len());
+        if seen >= n {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}

@@ -4,10 +4,10 @@
 //! against concurrency and sub-concurrency; threshold crossings are recorded once and
 //! optionally posted or shown as desktop notifications.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -20,8 +20,8 @@ use futures::TryStreamExt;
 use serde_json::{json, Value};
 
 use creditops_core::credits::table::{charged_credits, parse_query};
-use creditops_core::credits::{CreditModel, Limits, RollingWindow};
-use creditops_store::ledger::{CallRecord, Ledger, LedgerWriter};
+use creditops_core::credits::{CreditModel, Limits};
+use creditops_store::ledger::{CallRecord, LedgerWriter};
 
 /// Largest request body the proxy reads (a Bulk Write ZIP may be 25 MB).
 pub const MAX_BODY: usize = 26 * 1024 * 1024;
@@ -81,14 +81,16 @@ pub struct Proxy {
     pub config: ProxyConfig,
     pub writer: LedgerWriter,
     http: reqwest::Client,
-    window: Mutex<RollingWindow>,
     pub in_flight: AtomicU32,
     pub sub_in_flight: AtomicU32,
     /// Access tokens seen in token answers that passed through → who they belong to.
     identities: Mutex<HashMap<String, Identity>>,
-    /// Limit learned from Zoho's header: metered used + reported remaining.
-    learned_limit: Mutex<Option<u64>>,
-    alerted: Mutex<BTreeSet<u32>>,
+    /// The latest `X-API-CREDITS-REMAINING`, for the next threshold check (the limit is
+    /// learned as the ledger's total + this when none is configured).
+    last_reported: Mutex<Option<u64>>,
+    /// A threshold check is wanted / running (see `check_thresholds`).
+    check_wanted: AtomicBool,
+    check_running: AtomicBool,
     /// Hold mode's queue file and how many calls it holds.
     held: Option<Mutex<Held>>,
 }
@@ -107,29 +109,10 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Proxy {
-    /// The proxy's state: its ledger writer (the window primed from what the ledger holds for
-    /// the last 24 h), its upstream client, its hold queue. Serve it with [`router`].
+    /// The proxy's state: its ledger writer, its upstream client, its hold queue. Serve it
+    /// with [`router`].
     pub fn new(config: ProxyConfig) -> anyhow::Result<Arc<Proxy>> {
         let writer = LedgerWriter::open(&config.ledger, config.retention_days)?;
-        // The in-memory window starts from what the ledger already holds for the last 24 h.
-        let mut window = RollingWindow::new();
-        let now = chrono::Utc::now().timestamp_millis();
-        {
-            let ledger = Ledger::open(&config.ledger)?;
-            for (i, credits) in ledger
-                .per_minute(now - creditops_core::credits::WINDOW_MS, now + 60_000)?
-                .into_iter()
-                .enumerate()
-            {
-                if credits > 0 {
-                    // Minute buckets: charge at the bucket's end, so nothing frees up early.
-                    window.charge(
-                        now - creditops_core::credits::WINDOW_MS + (i as i64 + 1) * 60_000 - 1,
-                        credits,
-                    );
-                }
-            }
-        }
         let held = match &config.hold {
             Some(path) => Some(Mutex::new(open_hold(path)?)),
             None => None,
@@ -142,12 +125,12 @@ impl Proxy {
             config,
             writer,
             http,
-            window: Mutex::new(window),
             in_flight: AtomicU32::new(0),
             sub_in_flight: AtomicU32::new(0),
             identities: Mutex::new(HashMap::new()),
-            learned_limit: Mutex::new(None),
-            alerted: Mutex::new(BTreeSet::new()),
+            last_reported: Mutex::new(None),
+            check_wanted: AtomicBool::new(false),
+            check_running: AtomicBool::new(false),
             held,
         }))
     }
@@ -604,7 +587,7 @@ async fn record(
         Err(_) => 0,
     };
     settle(p, call, row, credits, status.as_u16(), reported_remaining).await;
-    after_charge(p, call.now_ms, u64::from(credits), reported_remaining);
+    check_thresholds(p, reported_remaining);
     credits
 }
 
@@ -954,38 +937,52 @@ fn public_base(p: &Proxy, call: &Call) -> String {
     format!("http://{host}")
 }
 
-/// Updates the in-memory window and checks alert thresholds.
-fn after_charge(p: &Arc<Proxy>, now_ms: i64, credits: u64, reported: Option<u64>) {
-    let used = {
-        let mut w = lock(&p.window);
-        w.charge(now_ms, credits);
-        w.used(now_ms)
-    };
-    if let Some(rem) = reported {
-        *lock(&p.learned_limit) = Some(used + rem);
-    }
-    let limit = p
-        .config
-        .limits
-        .as_ref()
-        .map(|l| l.daily_limit)
-        .or(*lock(&p.learned_limit));
-    let Some(limit) = limit.filter(|l| *l > 0) else {
+/// Asks for a threshold check after a call settled. Checks run one at a time per proxy, off the
+/// call's path; calls settling meanwhile are folded into the next one. The check itself is
+/// decided by the ledger (its total, every proxy writing it counted), so several proxies
+/// alert once per crossing between them.
+fn check_thresholds(p: &Arc<Proxy>, reported: Option<u64>) {
+    if p.config.thresholds.is_empty() {
         return;
-    };
-    let mut alerted = lock(&p.alerted);
-    for &t in &p.config.thresholds {
-        let mark = limit * u64::from(t) / 100;
-        if used >= mark {
-            if alerted.insert(t) {
-                p.writer.alert(now_ms, t, used, limit);
-                notify(p, t, used, limit);
-            }
-        } else {
-            // Back under the mark (credits freed up): the next crossing alerts again.
-            alerted.remove(&t);
-        }
     }
+    if let Some(r) = reported {
+        *lock(&p.last_reported) = Some(r);
+    }
+    p.check_wanted.store(true, Ordering::SeqCst);
+    if p.check_running.swap(true, Ordering::SeqCst) {
+        return;
+    }
+    let p = p.clone();
+    tokio::spawn(async move {
+        loop {
+            if !p.check_wanted.swap(false, Ordering::SeqCst) {
+                p.check_running.store(false, Ordering::SeqCst);
+                // A call that settled between the two stores would otherwise go unchecked.
+                if p.check_wanted.load(Ordering::SeqCst)
+                    && !p.check_running.swap(true, Ordering::SeqCst)
+                {
+                    continue;
+                }
+                break;
+            }
+            let check = creditops_store::ledger::CrossingCheck {
+                now_ms: chrono::Utc::now().timestamp_millis(),
+                limit: p.config.limits.as_ref().map(|l| l.daily_limit),
+                reported_remaining: lock(&p.last_reported).take(),
+                thresholds: p.config.thresholds.clone(),
+            };
+            match p.writer.crossings(check).await {
+                Ok(c) => {
+                    if let Some(limit) = c.limit {
+                        for t in c.fired {
+                            notify(&p, t, c.used, limit);
+                        }
+                    }
+                }
+                Err(e) => tracing::error!("proxy: threshold check: {e}"),
+            }
+        }
+    });
 }
 
 fn notify(p: &Arc<Proxy>, threshold: u32, used: u64, limit: u64) {

@@ -26,19 +26,20 @@ pub fn open(path: &Path, schema: &str) -> Result<Connection, String> {
     Ok(conn)
 }
 
-enum Msg<J> {
+enum Msg<J, R> {
     /// A job whose caller waits for the commit (and gets the job's answer).
-    Wait(J, tokio::sync::oneshot::Sender<Result<i64, String>>),
+    Wait(J, tokio::sync::oneshot::Sender<Result<R, String>>),
     /// A job nobody waits for.
     Forget(J),
 }
 
-/// The sending side of a writer thread applying jobs of type `J` in group-committed batches.
-pub struct GroupWriter<J> {
-    tx: mpsc::Sender<Msg<J>>,
+/// The sending side of a writer thread applying jobs of type `J` in group-committed batches;
+/// each job answers its caller with an `R` (a row id, by default).
+pub struct GroupWriter<J, R = i64> {
+    tx: mpsc::Sender<Msg<J, R>>,
 }
 
-impl<J> Clone for GroupWriter<J> {
+impl<J, R> Clone for GroupWriter<J, R> {
     fn clone(&self) -> Self {
         GroupWriter {
             tx: self.tx.clone(),
@@ -46,18 +47,18 @@ impl<J> Clone for GroupWriter<J> {
     }
 }
 
-impl<J: Send + 'static> GroupWriter<J> {
+impl<J: Send + 'static, R: Send + 'static> GroupWriter<J, R> {
     /// Starts the writer thread on `conn`; `apply` writes one job inside the batch's transaction
     /// and returns a value for its caller (a row id, say).
     pub fn start<F>(
         name: &str,
         mut conn: Connection,
         mut apply: F,
-    ) -> std::io::Result<GroupWriter<J>>
+    ) -> std::io::Result<GroupWriter<J, R>>
     where
-        F: FnMut(&Transaction, &J) -> rusqlite::Result<i64> + Send + 'static,
+        F: FnMut(&Transaction, &J) -> rusqlite::Result<R> + Send + 'static,
     {
-        let (tx, rx) = mpsc::channel::<Msg<J>>();
+        let (tx, rx) = mpsc::channel::<Msg<J, R>>();
         let label = name.to_string();
         thread::Builder::new()
             .name(name.to_string())
@@ -84,11 +85,14 @@ impl<J: Send + 'static> GroupWriter<J> {
                     if let Err(e) = &outcome {
                         tracing::error!("{label}: {e}");
                     }
-                    for (i, m) in batch.into_iter().enumerate() {
+                    let mut answers = answers.into_iter();
+                    for m in batch {
+                        let answer = answers.next();
                         if let Msg::Wait(_, done) = m {
-                            let answer = match &outcome {
-                                Ok(()) => Ok(answers.get(i).copied().unwrap_or(0)),
-                                Err(e) => Err(e.to_string()),
+                            let answer = match (&outcome, answer) {
+                                (Ok(()), Some(a)) => Ok(a),
+                                (Ok(()), None) => Err("no answer".to_string()),
+                                (Err(e), _) => Err(e.to_string()),
                             };
                             let _ = done.send(answer);
                         }
@@ -99,7 +103,7 @@ impl<J: Send + 'static> GroupWriter<J> {
     }
 
     /// Writes a job and waits until it is committed; returns what `apply` returned for it.
-    pub async fn write(&self, job: J) -> Result<i64, String> {
+    pub async fn write(&self, job: J) -> Result<R, String> {
         let (done, wait) = tokio::sync::oneshot::channel();
         self.tx
             .send(Msg::Wait(job, done))

@@ -59,6 +59,10 @@ CREATE TABLE IF NOT EXISTS alerts (
     used INTEGER NOT NULL,
     lim INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS alert_state (
+    threshold INTEGER PRIMARY KEY,
+    crossed INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS live (
     key TEXT PRIMARY KEY,
     value INTEGER NOT NULL,
@@ -106,11 +110,37 @@ enum Job {
     /// What a call's answer settled: its row (written by `begin` before it was sent) gets the
     /// status, credits, latency and reported remaining.
     Finish(i64, Settled),
-    Alert(i64, u32, u64, u64),
     Live(&'static str, i64, i64),
+    /// Where the org stands against its thresholds, decided from the ledger's total.
+    Crossings(CrossingCheck),
 }
 
-fn apply(tx: &rusqlite::Transaction, job: &Job) -> rusqlite::Result<i64> {
+/// What a threshold check is given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CrossingCheck {
+    pub now_ms: i64,
+    /// The daily limit when configured; else it is learned as used + `reported_remaining`.
+    pub limit: Option<u64>,
+    pub reported_remaining: Option<u64>,
+    pub thresholds: Vec<u32>,
+}
+
+/// What a threshold check found: the org's usage in the window (every writer of this ledger
+/// counted), the limit it was measured against, and the thresholds this check crossed first.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Crossings {
+    pub used: u64,
+    pub limit: Option<u64>,
+    pub fired: Vec<u32>,
+}
+
+/// What a job answers.
+enum Answer {
+    Row(i64),
+    Crossings(Crossings),
+}
+
+fn apply(tx: &rusqlite::Transaction, job: &Job) -> rusqlite::Result<Answer> {
     match job {
         Job::Append(r) => {
             let mut ins = tx.prepare_cached(
@@ -143,14 +173,9 @@ fn apply(tx: &rusqlite::Transaction, job: &Job) -> rusqlite::Result<i64> {
                 f.latency_ms,
                 f.reported_remaining.map(|v| v as i64)
             ])?;
-            return Ok(*id);
+            return Ok(Answer::Row(*id));
         }
-        Job::Alert(at, t, used, lim) => {
-            tx.execute(
-                "INSERT INTO alerts (at_ms, threshold, used, lim) VALUES (?1, ?2, ?3, ?4)",
-                params![at, t, *used as i64, *lim as i64],
-            )?;
-        }
+        Job::Crossings(c) => return check_crossings(tx, c).map(Answer::Crossings),
         Job::Live(k, v, at) => {
             tx.execute(
                 "INSERT OR REPLACE INTO live (key, value, updated_ms) VALUES (?1, ?2, ?3)",
@@ -158,13 +183,60 @@ fn apply(tx: &rusqlite::Transaction, job: &Job) -> rusqlite::Result<i64> {
             )?;
         }
     }
-    Ok(tx.last_insert_rowid())
+    Ok(Answer::Row(tx.last_insert_rowid()))
+}
+
+/// Decides crossings inside the writer's transaction: SQLite lets one writer at a time touch
+/// the ledger, whichever process it is in, so each crossing is claimed by exactly one check.
+/// A threshold is armed again when usage falls back under it (credits freed up).
+fn check_crossings(tx: &rusqlite::Transaction, c: &CrossingCheck) -> rusqlite::Result<Crossings> {
+    let used: i64 = tx.query_row(
+        "SELECT COALESCE(SUM(credits), 0) FROM calls WHERE at_ms > ?1",
+        params![c.now_ms - WINDOW_MS],
+        |r| r.get(0),
+    )?;
+    let used = used.max(0) as u64;
+    let limit = c
+        .limit
+        .or(c.reported_remaining.map(|rem| used + rem))
+        .filter(|l| *l > 0);
+    let mut out = Crossings {
+        used,
+        limit,
+        fired: Vec::new(),
+    };
+    let Some(limit) = limit else {
+        return Ok(out);
+    };
+    for &t in &c.thresholds {
+        let mark = limit * u64::from(t) / 100;
+        if used >= mark {
+            let claimed = tx.execute(
+                "INSERT INTO alert_state (threshold, crossed) VALUES (?1, 1)
+                 ON CONFLICT(threshold) DO UPDATE SET crossed = 1 WHERE crossed = 0",
+                params![t],
+            )?;
+            if claimed == 1 {
+                tx.execute(
+                    "INSERT INTO alerts (at_ms, threshold, used, lim) VALUES (?1, ?2, ?3, ?4)",
+                    params![c.now_ms, t, used as i64, limit as i64],
+                )?;
+                out.fired.push(t);
+            }
+        } else {
+            tx.execute(
+                "UPDATE alert_state SET crossed = 0 WHERE threshold = ?1",
+                params![t],
+            )?;
+        }
+    }
+    Ok(out)
 }
 
 /// The writing side: cheap to clone, shared by the proxy's handlers.
 #[derive(Clone)]
 pub struct LedgerWriter {
-    writer: crate::db::GroupWriter<Job>,
+    writer: crate::db::GroupWriter<Job, Answer>,
     path: PathBuf,
 }
 
@@ -194,10 +266,13 @@ impl LedgerWriter {
 
     /// Appends a call and waits until it is committed.
     pub async fn append(&self, rec: CallRecord) -> Result<(), LedgerError> {
+        self.write(Job::Append(rec)).await.map(|_| ())
+    }
+
+    async fn write(&self, job: Job) -> Result<Answer, LedgerError> {
         self.writer
-            .write(Job::Append(rec))
+            .write(job)
             .await
-            .map(|_| ())
             .map_err(|e| LedgerError::WriterGone(format!("{}: {e}", self.path.display())))
     }
 
@@ -205,24 +280,25 @@ impl LedgerWriter {
     /// [`STATUS_UNSETTLED`], and waits for the commit; returns its row. A call that cannot be
     /// recorded is not sent: nothing is spent without a record.
     pub async fn begin(&self, rec: CallRecord) -> Result<i64, LedgerError> {
-        self.writer
-            .write(Job::Append(rec))
-            .await
-            .map_err(|e| LedgerError::WriterGone(format!("{}: {e}", self.path.display())))
+        match self.write(Job::Append(rec)).await? {
+            Answer::Row(id) => Ok(id),
+            Answer::Crossings(_) => Err(LedgerError::WriterGone("answered out of turn".into())),
+        }
     }
 
     /// Settles a row `begin` wrote, once the answer is known, and waits for the commit.
     pub async fn finish(&self, id: i64, settled: Settled) -> Result<(), LedgerError> {
-        self.writer
-            .write(Job::Finish(id, settled))
-            .await
-            .map(|_| ())
-            .map_err(|e| LedgerError::WriterGone(format!("{}: {e}", self.path.display())))
+        self.write(Job::Finish(id, settled)).await.map(|_| ())
     }
 
-    /// Records a threshold crossing (fire and forget).
-    pub fn alert(&self, at_ms: i64, threshold: u32, used: u64, limit: u64) {
-        self.writer.send(Job::Alert(at_ms, threshold, used, limit));
+    /// Checks the org's thresholds against the ledger's total, so several proxies writing one
+    /// ledger alert once per crossing between them; returns what this check crossed first
+    /// (each crossing is recorded in `alerts`).
+    pub async fn crossings(&self, check: CrossingCheck) -> Result<Crossings, LedgerError> {
+        match self.write(Job::Crossings(check)).await? {
+            Answer::Crossings(c) => Ok(c),
+            Answer::Row(_) => Err(LedgerError::WriterGone("answered out of turn".into())),
+        }
     }
 
     /// Publishes a live gauge (in-flight calls) for other processes reading the ledger.
