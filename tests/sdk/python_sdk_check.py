@@ -1,7 +1,8 @@
-"""Zoho's official Python SDK (zohocrmsdk8-0), pointed at the creditops sandbox through a custom
-environment, unchanged: token, current user, org, fields, create, get, update, upsert, delete.
+"""Zoho's official Python SDK (zohocrmsdk8-0), pointed at a creditops proxy (or sandbox) through a
+custom environment, unchanged: token refresh, current user, org, fields (twice), create, get,
+update, upsert, search, COQL, delete.
 
-Usage: python3 python_sdk_check.py BASE_URL WORK_DIR
+Usage: python3 python_sdk_check.py BASE_URL WORK_DIR [CLIENT_ID CLIENT_SECRET REFRESH_TOKEN]
 Prints one line per step and "N passed, M failed" at the end; exits non-zero on any failure.
 """
 import os
@@ -19,13 +20,16 @@ from zohocrmsdk.src.com.zoho.crm.api.initializer import Initializer
 from zohocrmsdk.src.com.zoho.crm.api.sdk_config import SDKConfig
 from zohocrmsdk.src.com.zoho.crm.api.parameter_map import ParameterMap
 from zohocrmsdk.src.com.zoho.crm.api.record import (RecordOperations, BodyWrapper, Record, Field,
-    GetRecordsParam, DeleteRecordsParam, ActionWrapper, SuccessResponse, ResponseWrapper)
+    GetRecordsParam, DeleteRecordsParam, SearchRecordsParam, ActionWrapper, SuccessResponse, ResponseWrapper)
+from zohocrmsdk.src.com.zoho.crm.api.coql import CoqlOperations, BodyWrapper as CoqlBody
 from zohocrmsdk.src.com.zoho.crm.api.org import OrgOperations
 from zohocrmsdk.src.com.zoho.crm.api.users import UsersOperations, GetUsersParam
 from zohocrmsdk.src.com.zoho.crm.api.fields import FieldsOperations, GetFieldsParam
 
 environment = DataCenter.Environment(base, base + "/oauth/v2/token", base)
-token = OAuthToken(client_id="1000.SDKCLIENT", client_secret="sdk-secret", refresh_token="1000.sdk-refresh",
+client_id, client_secret, refresh_token = (sys.argv[3:6] if len(sys.argv) >= 6
+                                           else ("1000.SDKCLIENT", "sdk-secret", "1000.sdk-refresh"))
+token = OAuthToken(client_id=client_id, client_secret=client_secret, refresh_token=refresh_token,
                    redirect_url="http://127.0.0.1/callback")
 Initializer.initialize(environment=environment, token=token,
                        store=FileStore(file_path=os.path.join(work, "tokens.txt")),
@@ -139,6 +143,27 @@ def upsert():
     return ids
 
 
+def search():
+    p = ParameterMap()
+    p.add(SearchRecordsParam.email, "sdk@creditops.example")
+    r = RecordOperations("Leads").search_records(p)
+    expect(r.get_status_code() == 200, f"status {r.get_status_code()}")
+    found = [str(x.get_id()) for x in r.get_object().get_data()]
+    expect(str(created["ids"][0]) in found, f"found {found}")
+    return found
+
+
+def coql():
+    body = CoqlBody()
+    ids = ",".join(map(str, created["ids"]))
+    body.set_select_query(f"select Last_Name, Email from Leads where id in ({ids}) limit 10")
+    r = CoqlOperations().get_records(body)
+    expect(r.get_status_code() == 200, f"status {r.get_status_code()}")
+    rows = r.get_object().get_data()
+    expect(len(rows) == 2, f"{len(rows)} rows")
+    return f"{len(rows)} rows"
+
+
 def delete():
     p = ParameterMap()
     p.add(DeleteRecordsParam.ids, ",".join(map(str, created["ids"])))
@@ -147,8 +172,9 @@ def delete():
     return ids
 
 
-for name, fn in [("current user", current_user), ("org", org), ("fields", fields), ("create", create),
-                 ("get", get), ("update", update), ("upsert", upsert), ("delete", delete)]:
+for name, fn in [("current user", current_user), ("org", org), ("fields", fields),
+                 ("fields again", fields), ("create", create), ("get", get), ("update", update),
+                 ("upsert", upsert), ("search", search), ("coql", coql), ("delete", delete)]:
     step(name, fn)
 
 print(f"sdk: {passed} passed, {failed} failed")
