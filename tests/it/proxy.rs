@@ -257,3 +257,46 @@ async fn a_call_the_ledger_cannot_record_is_refused_before_it_costs_anything() {
     let recorded = Ledger::open(&ledger).unwrap().used_at(now).unwrap();
     assert_eq!(recorded, sb.used().await, "ledger == sandbox");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn urls_that_name_the_upstream_are_rewritten_to_the_proxy() {
+    // An upstream whose answers carry absolute URLs to itself, as Zoho's do (bulk job results,
+    // api_domain): a client following them must come back through the proxy.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let upstream = format!("http://{}", listener.local_addr().unwrap());
+    let own = upstream.clone();
+    let app = axum::Router::new().fallback(move || {
+        let own = own.clone();
+        async move {
+            axum::Json(serde_json::json!({
+                "data": [{"status": "success", "details": {
+                    "download_url": format!("{own}/crm/bulk/v8/write/42/result"),
+                    "elsewhere": "https://files.example.com/x.zip",
+                }}],
+            }))
+        }
+    });
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let dir = tempfile::tempdir().unwrap();
+    let p = creditops_net::proxy::spawn(
+        ProxyConfig::new(&upstream, &dir.path().join("ledger.sqlite")),
+        crate::common::loopback(),
+    )
+    .await
+    .unwrap();
+    let v: serde_json::Value = reqwest::Client::new()
+        .get(format!("{}/crm/bulk/v8/write/42", p.base_url()))
+        .header("Authorization", "Zoho-oauthtoken t")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let details = &v["data"][0]["details"];
+    assert_eq!(
+        details["download_url"],
+        format!("{}/crm/bulk/v8/write/42/result", p.base_url())
+    );
+    assert_eq!(details["elsewhere"], "https://files.example.com/x.zip");
+}

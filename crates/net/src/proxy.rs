@@ -311,7 +311,7 @@ async fn serve(p: &Arc<Proxy>, req: Request) -> Result<Response, ProxyError> {
         Some(row) => Some(record(p, &call, &priced, row, status, &headers).await),
         None => None,
     };
-    let mut resp = answer(status, &headers, upstream, cached, call.now_ms).await?;
+    let mut resp = answer(p, &call, status, &headers, upstream, cached).await?;
     if let Some(credits) = charged {
         set_header(&mut resp, "x-creditops-charged", &credits.to_string());
     }
@@ -594,18 +594,39 @@ async fn record(
 /// The upstream's answer as the caller gets it: cacheable answers buffered and kept, the rest
 /// streamed.
 async fn answer(
+    p: &Proxy,
+    call: &Call,
     status: reqwest::StatusCode,
     headers: &reqwest::header::HeaderMap,
     upstream: reqwest::Response,
     cached: Option<CachedCall>,
-    now_ms: i64,
 ) -> Result<Response, ProxyError> {
+    let now_ms = call.now_ms;
     let Some(c) = cached else {
+        // JSON answers of a known, modest size are read whole so URLs naming the upstream can
+        // be rewritten; the rest (files, long or unsized answers) stream through.
+        let json = headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|t| t.contains("json"));
+        if json
+            && upstream
+                .content_length()
+                .is_some_and(|n| n <= REWRITE_MAX as u64)
+        {
+            let bytes = read_answer(upstream).await?;
+            return Ok(rebuild(
+                status,
+                headers,
+                Body::from(behind_proxy(p, call, bytes)),
+            ));
+        }
         let stream = upstream.bytes_stream().map_err(std::io::Error::other);
         return Ok(rebuild(status, headers, Body::from_stream(stream)));
     };
     // Cacheable answers are small: buffer, keep, answer. One that breaks off is neither kept
-    // nor passed on as if whole.
+    // nor passed on as if whole. The cache keeps what the upstream said; URLs are rewritten on
+    // the way out, for the base each caller used.
     let bytes = read_answer(upstream).await?;
     let content_type = headers
         .get("content-type")
@@ -615,7 +636,8 @@ async fn answer(
     Ok(match (status.as_u16(), &c.stale) {
         (304, Some(e)) => {
             c.cache.revalidated(&c.key, now_ms);
-            let mut resp = rebuild(reqwest::StatusCode::OK, headers, Body::from(e.body.clone()));
+            let body = behind_proxy(p, call, e.body.clone().into());
+            let mut resp = rebuild(reqwest::StatusCode::OK, headers, Body::from(body));
             set_header(&mut resp, "content-type", &e.content_type);
             set_header(&mut resp, "x-creditops-cache", "revalidated");
             resp
@@ -629,11 +651,50 @@ async fn answer(
                 &bytes,
                 now_ms,
             );
-            let mut resp = rebuild(status, headers, Body::from(bytes));
+            let mut resp = rebuild(status, headers, Body::from(behind_proxy(p, call, bytes)));
             set_header(&mut resp, "x-creditops-cache", "miss");
             resp
         }
-        _ => rebuild(status, headers, Body::from(bytes)),
+        _ => rebuild(status, headers, Body::from(behind_proxy(p, call, bytes))),
+    })
+}
+
+/// Largest JSON answer read whole to rewrite the URLs in it.
+const REWRITE_MAX: usize = 4 * 1024 * 1024;
+
+/// An answer with every absolute URL that names the upstream (or its accounts host) rewritten
+/// to the proxy's own base, so a client that follows one (a bulk download, `api_domain`)
+/// stays behind the proxy and metered.
+fn behind_proxy(p: &Proxy, call: &Call, body: bytes::Bytes) -> bytes::Bytes {
+    let public = public_base(p, call);
+    let mut out: Option<Vec<u8>> = None;
+    for upstream in std::iter::once(&p.config.upstream).chain(&p.config.accounts_upstream) {
+        let from = upstream.trim_end_matches('/');
+        if from.is_empty() || from == public {
+            continue;
+        }
+        let current = out.as_deref().unwrap_or(&body);
+        if let Some(replaced) = replace_all(current, from.as_bytes(), public.as_bytes()) {
+            out = Some(replaced);
+        }
+    }
+    out.map_or(body, bytes::Bytes::from)
+}
+
+/// `haystack` with every `from` replaced by `to`, or None when there is none.
+fn replace_all(haystack: &[u8], from: &[u8], to: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut rest = haystack;
+    let mut found = false;
+    while let Some(i) = rest.windows(from.len()).position(|w| w == from) {
+        found = true;
+        out.extend_from_slice(&rest[..i]);
+        out.extend_from_slice(to);
+        rest = &rest[i + from.len()..];
+    }
+    found.then(|| {
+        out.extend_from_slice(rest);
+        out
     })
 }
 
@@ -776,7 +837,7 @@ async fn serve_hit(
     let mut resp = if not_modified {
         Response::new(Body::empty())
     } else {
-        Response::new(Body::from(e.body))
+        Response::new(Body::from(behind_proxy(p, c, e.body.into())))
     };
     *resp.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
     if !not_modified {
