@@ -141,7 +141,7 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
                     .map_err(anyhow::Error::msg)?
                     .save_channel(Channel {
                         channel_id: channel_id.clone(),
-                        token,
+                        token_hash: creditops_core::secret::token_hash(&token),
                         events,
                         notify_url: url,
                         expiry_ms: expiry,
@@ -163,9 +163,12 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
             let mut renewed = 0;
             for mut ch in chans.into_iter().filter(|ch| ch.expiry_ms - now < window) {
                 let expiry = now + i64::from(hours) * 3_600_000;
-                let body = json!({"watch": [{"channel_id": ch.channel_id, "events": ch.events, "notify_url": ch.notify_url, "token": ch.token, "channel_expiry": iso(expiry)}]});
+                // The store keeps only the token's hash: a renewal issues a new token.
+                let token = format!("{:032x}", rand::random::<u128>());
+                let body = json!({"watch": [{"channel_id": ch.channel_id, "events": ch.events, "notify_url": ch.notify_url, "token": token, "channel_expiry": iso(expiry)}]});
                 rt.block_on(c.call(Method::PUT, "/crm/v8/actions/watch", &[], Some(&body)))?;
                 ch.expiry_ms = expiry;
+                ch.token_hash = creditops_core::secret::token_hash(&token);
                 let id = ch.channel_id.clone();
                 rt.block_on(writer.save_channel(ch))
                     .map_err(anyhow::Error::msg)?;

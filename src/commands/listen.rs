@@ -24,8 +24,10 @@ pub struct Args {
     /// Show only matching events: module=Leads operation=insert kind=notification verified=true, plus words.
     #[arg(long)]
     filter: Option<String>,
-    /// A notification channel to accept for this run, as ID=TOKEN; repeatable.
-    #[arg(long = "channel", value_name = "ID=TOKEN")]
+    /// A notification channel to accept for this run; repeatable. ID=TOKEN, or, so the token
+    /// need not appear in `ps`, ID=file:PATH (the token is the file's first line) or
+    /// ID=env:VAR (an environment variable).
+    #[arg(long = "channel", value_name = "ID=TOKEN|ID=file:PATH|ID=env:VAR")]
     channels: Vec<String>,
     /// The event store (default <data>/events.sqlite).
     #[arg(long)]
@@ -33,6 +35,45 @@ pub struct Args {
     /// Listen on a non-loopback address (Zoho must reach it from outside).
     #[arg(long)]
     allow_remote: bool,
+}
+
+/// Largest token file read (a token is 32 hex digits; a file is not a place for more).
+const MAX_TOKEN_FILE: u64 = 4096;
+
+/// `--channel ID=TOKEN`, `ID=file:PATH` or `ID=env:VAR` → (id, token). Errors never echo a
+/// token.
+fn channel_arg(arg: &str) -> anyhow::Result<(String, String)> {
+    let Some((id, spec)) = arg
+        .split_once('=')
+        .filter(|(id, s)| !id.is_empty() && !s.is_empty())
+    else {
+        return Err(input_error(
+            "--channel: expected ID=TOKEN, ID=file:PATH or ID=env:VAR",
+        ));
+    };
+    let token = if let Some(path) = spec.strip_prefix("file:") {
+        use std::io::Read;
+        let mut text = String::new();
+        std::fs::File::open(path)
+            .and_then(|f| f.take(MAX_TOKEN_FILE).read_to_string(&mut text))
+            .map_err(|e| input_error(format!("--channel {id}: {path}: {e}")))?;
+        text.lines().next().unwrap_or("").trim().to_string()
+    } else if let Some(var) = spec.strip_prefix("env:") {
+        std::env::var(var)
+            .map_err(|_| {
+                input_error(format!(
+                    "--channel {id}: environment variable {var} is not set"
+                ))
+            })?
+            .trim()
+            .to_string()
+    } else {
+        spec.to_string()
+    };
+    if token.is_empty() {
+        return Err(input_error(format!("--channel {id}: the token is empty")));
+    }
+    Ok((id.to_string(), token))
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -54,12 +95,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .map(|c| (c.id.clone(), c.token.expose().to_string()))
         .collect();
     for c in &args.channels {
-        match c.split_once('=') {
-            Some((id, token)) if !id.is_empty() && !token.is_empty() => {
-                channels.insert(id.to_string(), token.to_string());
-            }
-            _ => return Err(input_error(format!("--channel `{c}`: expected ID=TOKEN"))),
-        }
+        let (id, token) = channel_arg(c)?;
+        channels.insert(id, token);
     }
     let forward_to = args.forward_to.clone().or(rc.forward_to.clone());
     if let Some(u) = &forward_to {

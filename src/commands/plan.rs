@@ -97,7 +97,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             queue,
         };
         let text = serde_json::to_string(&file)?;
-        std::fs::write(out, text).map_err(|e| anyhow::anyhow!("{}: {e}", out.display()))?;
+        // Private (0600): a plan carries its queue, bodies and all.
+        creditops_config::write_private(out, text.as_bytes())
+            .map_err(|e| anyhow::anyhow!("{}: {e}", out.display()))?;
         eprintln!("plan written to {}", out.display());
     }
     if args.json {

@@ -449,7 +449,7 @@ async fn fixture_events(dir: &std::path::Path) -> std::path::PathBuf {
     );
     w.save_channel(Channel {
         channel_id: "1000000068001".into(),
-        token: "t".into(),
+        token_hash: creditops_core::secret::token_hash("t"),
         events: vec!["Leads.all".into(), "Deals.edit".into()],
         notify_url: "http://127.0.0.1:7879/hooks/notifications".into(),
         expiry_ms: NOW + 5 * 3_600_000 + 120_000,

@@ -18,6 +18,7 @@ mod sandbox;
 mod sandbox_async;
 mod sandbox_fuzz;
 mod sdk;
+mod secrets;
 mod storage;
 mod terminal;
 mod themes;

@@ -59,3 +59,67 @@ pub fn redact(text: &str, secrets: &[&Secret]) -> String {
     }
     out
 }
+
+/// A channel token as kept at rest: `sha256:` and the hex digest. A receiver verifies a token by
+/// hashing what it is sent; the store never holds one that could be replayed.
+pub fn token_hash(token: &str) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(token.as_bytes());
+    let mut out = String::with_capacity(7 + 64);
+    out.push_str("sha256:");
+    for b in digest {
+        out.push_str(&format!("{b:02x}"));
+    }
+    out
+}
+
+/// Whether a header or parameter name carries a credential: Authorization, Cookie, X-Api-Key,
+/// or anything named like a token, key, secret or password. Such values never go into files
+/// creditops writes (plans, hold queues, stored events).
+pub fn is_credential_name(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    matches!(
+        n.as_str(),
+        "authorization" | "cookie" | "set-cookie" | "proxy-authorization"
+    ) || ["token", "key", "secret", "password", "passwd", "signature"]
+        .iter()
+        .any(|w| n.contains(w))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_hashes_are_stable_and_not_the_token() {
+        let h = token_hash("tok55");
+        assert_eq!(h, token_hash("tok55"));
+        assert_ne!(h, token_hash("tok56"));
+        assert!(h.starts_with("sha256:") && h.len() == 71 && !h.contains("tok55"));
+    }
+
+    #[test]
+    fn credential_names() {
+        for n in [
+            "Authorization",
+            "cookie",
+            "X-Api-Key",
+            "x-zoho-token",
+            "client_secret",
+            "refresh_token",
+            "Password",
+            "apikey",
+        ] {
+            assert!(is_credential_name(n), "{n}");
+        }
+        for n in [
+            "X-Integration",
+            "content-type",
+            "module",
+            "fields",
+            "If-Modified-Since",
+        ] {
+            assert!(!is_credential_name(n), "{n}");
+        }
+    }
+}

@@ -274,6 +274,77 @@ impl Filter {
     }
 }
 
+/// A body as it may be kept or shown: every value whose key names a credential (a channel's
+/// `token`, a `secret`, a `password` …) replaced by `***`, at any depth of a JSON body or in a
+/// form body. Raw bodies are kept as they came (nothing says where a secret would be).
+pub fn redact_credentials(content_type: &str, bytes: &[u8]) -> Vec<u8> {
+    fn walk(v: &mut Value) -> bool {
+        let mut changed = false;
+        match v {
+            Value::Object(m) => {
+                for (k, val) in m.iter_mut() {
+                    if crate::secret::is_credential_name(k) && !val.is_null() {
+                        *val = Value::String("***".into());
+                        changed = true;
+                    } else {
+                        changed |= walk(val);
+                    }
+                }
+            }
+            Value::Array(a) => {
+                for val in a {
+                    changed |= walk(val);
+                }
+            }
+            _ => {}
+        }
+        changed
+    }
+    match body(content_type, bytes) {
+        Ok(Body::Json(mut v)) => {
+            if walk(&mut v) {
+                serde_json::to_vec(&v).unwrap_or_default()
+            } else {
+                bytes.to_vec()
+            }
+        }
+        Ok(Body::Form(pairs))
+            if pairs
+                .iter()
+                .any(|(k, _)| crate::secret::is_credential_name(k)) =>
+        {
+            let mut out = String::new();
+            for (i, (k, v)) in pairs.iter().enumerate() {
+                if i > 0 {
+                    out.push('&');
+                }
+                out.push_str(&urlencode(k));
+                out.push('=');
+                if crate::secret::is_credential_name(k) {
+                    out.push_str("***");
+                } else {
+                    out.push_str(&urlencode(v));
+                }
+            }
+            out.into_bytes()
+        }
+        _ => bytes.to_vec(),
+    }
+}
+
+fn urlencode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -195,6 +195,9 @@ pub enum ProxyError {
     NotHeld,
     #[error("creditops proxy: the call could not be written to the hold queue")]
     HoldQueue,
+    /// `/__sandbox/*` is a creditops sandbox's operator API; Zoho has no such URL.
+    #[error("Please check if the URL trying to access is a correct one")]
+    NoSuchUrl,
 }
 
 impl ProxyError {
@@ -209,6 +212,7 @@ impl ProxyError {
             }
             ProxyError::NotHeld => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "NOT_HELD"),
             ProxyError::HoldQueue => (StatusCode::SERVICE_UNAVAILABLE, "HOLD_QUEUE_UNAVAILABLE"),
+            ProxyError::NoSuchUrl => (StatusCode::NOT_FOUND, "INVALID_URL_PATTERN"),
         }
     }
 }
@@ -270,6 +274,16 @@ struct Call {
 /// The request path: read, (hold), price, admit, cache, forward, record, answer.
 async fn serve(p: &Arc<Proxy>, req: Request) -> Result<Response, ProxyError> {
     let call = read_call(p, req).await?;
+    // The sandbox's operator endpoints go only to a sandbox: never to Zoho, where they would
+    // carry the caller's headers to a host that has no such API.
+    if call.path.starts_with("/__sandbox/")
+        && !matches!(
+            creditops_core::zoho::destination(&p.config.upstream),
+            Ok(creditops_core::zoho::Destination::Other)
+        )
+    {
+        return Err(ProxyError::NoSuchUrl);
+    }
     if let (true, Some(held)) = (call.metered, &p.held) {
         return hold(held, &call);
     }
@@ -713,8 +727,8 @@ fn open_hold(path: &std::path::Path) -> anyhow::Result<Held> {
         .split(|b| *b == b'\n')
         .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
         .count() as u64;
+    creditops_store::db::create_private(path).map_err(err)?;
     let file = std::fs::OpenOptions::new()
-        .create(true)
         .append(true)
         .open(path)
         .map_err(err)?;
@@ -748,7 +762,7 @@ fn hold(held: &Mutex<Held>, call: &Call) -> Result<Response, ProxyError> {
         id: id.as_str().into(),
         method: call.parts.method.as_str().to_string(),
         path: call.path.as_str().into(),
-        query: parse_query(&call.raw_query),
+        query: creditops_core::planner::queue::without_credentials(parse_query(&call.raw_query)),
         headers: vec![("X-Integration".to_string(), call.integration.clone())],
         body: json_body,
     };

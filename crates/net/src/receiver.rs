@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -25,7 +25,7 @@ use creditops_store::events::{Event, EventReader, EventWriter, NewEvent};
 pub struct ReceiverConfig {
     pub store: std::path::PathBuf,
     pub body_limit: usize,
-    /// channel id → token, besides the channels in the store.
+    /// channel id → token, besides the channels in the store (flags, config).
     pub channels: HashMap<String, String>,
     pub workflow: HashMap<String, WebhookSecret>,
     pub bulk_secret: Option<WebhookSecret>,
@@ -48,7 +48,11 @@ impl ReceiverConfig {
 pub struct Receiver {
     pub config: ReceiverConfig,
     pub writer: EventWriter,
+    /// channel id → token hash: the configured channels and the store's.
     known: RwLock<HashMap<String, String>>,
+    /// When the store's channels were last read (ms), so unknown ids reread it at most once a
+    /// second.
+    reloaded_ms: AtomicI64,
     /// Accepted events, for tails (the console, `creditops listen`).
     pub tail: broadcast::Sender<Event>,
     http: reqwest::Client,
@@ -62,7 +66,41 @@ impl Receiver {
         self.known
             .write()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(id.to_string(), token.to_string());
+            .insert(id.to_string(), creditops_core::secret::token_hash(token));
+    }
+
+    fn known_hash(&self, id: &str) -> Option<String> {
+        self.known
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(id)
+            .cloned()
+    }
+
+    /// Rereads the store's channels (`creditops channels enable` writes them while a receiver
+    /// runs), at most once a second.
+    fn reload_channels(&self) {
+        let now = chrono::Utc::now().timestamp_millis();
+        let last = self.reloaded_ms.load(Ordering::Relaxed);
+        if now - last < 1000
+            || self
+                .reloaded_ms
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_err()
+        {
+            return;
+        }
+        match EventReader::open(&self.config.store)
+            .and_then(|r| r.channels().map_err(|e| e.to_string()))
+        {
+            Ok(channels) => {
+                let mut known = self.known.write().unwrap_or_else(|p| p.into_inner());
+                for c in channels {
+                    known.insert(c.channel_id, c.token_hash);
+                }
+            }
+            Err(e) => tracing::warn!("receiver: rereading channels: {e}"),
+        }
     }
 }
 
@@ -73,12 +111,16 @@ pub type ReceiverHandle = crate::server::ServerHandle<Receiver>;
 
 pub async fn spawn(config: ReceiverConfig, listen: SocketAddr) -> anyhow::Result<ReceiverHandle> {
     let writer = EventWriter::open(&config.store).map_err(anyhow::Error::msg)?;
-    let mut known = config.channels.clone();
+    let mut known: HashMap<String, String> = config
+        .channels
+        .iter()
+        .map(|(id, token)| (id.clone(), creditops_core::secret::token_hash(token)))
+        .collect();
     for c in EventReader::open(&config.store)
         .map_err(anyhow::Error::msg)?
         .channels()?
     {
-        known.insert(c.channel_id, c.token);
+        known.insert(c.channel_id, c.token_hash);
     }
     let listener = crate::server::bind(listen).await?;
     let (tail, _) = broadcast::channel(4096);
@@ -86,6 +128,7 @@ pub async fn spawn(config: ReceiverConfig, listen: SocketAddr) -> anyhow::Result
         config,
         writer,
         known: RwLock::new(known),
+        reloaded_ms: AtomicI64::new(0),
         tail,
         http: reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
@@ -208,6 +251,9 @@ async fn handle(
         Ok(b) => b,
         Err(e) => return reject(StatusCode::BAD_REQUEST, "MALFORMED", &e.to_string(), &bytes),
     };
+    // What is kept (stored, tailed, exported, forwarded): the body with its credentials — a
+    // channel's token above all — redacted. Verification reads them from the parsed original.
+    let kept = parse::redact_credentials(&content_type, &bytes);
     let summary = parse::summary(kind, &parsed);
     let (verified, secret_header) = match kind {
         Kind::Notification => {
@@ -216,22 +262,28 @@ async fn handle(
                     StatusCode::FORBIDDEN,
                     "UNKNOWN_CHANNEL",
                     "no channel_id in the callback",
-                    &bytes,
+                    &kept,
                 );
             };
-            let expected = r
-                .known
-                .read()
-                .unwrap_or_else(|p| p.into_inner())
-                .get(ch)
-                .cloned();
-            match (expected, summary.token.as_deref()) {
+            let expected = match r.known_hash(ch) {
+                Some(h) => Some(h),
+                // A channel enabled after the receiver started is in the store by now.
+                None => {
+                    r.reload_channels();
+                    r.known_hash(ch)
+                }
+            };
+            let given = summary
+                .token
+                .as_deref()
+                .map(creditops_core::secret::token_hash);
+            match (expected, given) {
                 (None, _) => {
                     return reject(
                         StatusCode::FORBIDDEN,
                         "UNKNOWN_CHANNEL",
                         &format!("channel {ch} is not one creditops knows"),
-                        &bytes,
+                        &kept,
                     )
                 }
                 (Some(t), Some(given)) if constant_time_eq(t.as_bytes(), given.as_bytes()) => {
@@ -242,7 +294,7 @@ async fn handle(
                         StatusCode::FORBIDDEN,
                         "TOKEN_MISMATCH",
                         &format!("the token does not match channel {ch}"),
-                        &bytes,
+                        &kept,
                     )
                 }
             }
@@ -254,7 +306,7 @@ async fn handle(
                     StatusCode::FORBIDDEN,
                     "BAD_SECRET",
                     "the webhook's shared secret is missing or wrong",
-                    &bytes,
+                    &kept,
                 )
             }
             None => (false, None),
@@ -266,7 +318,7 @@ async fn handle(
                     StatusCode::FORBIDDEN,
                     "BAD_SECRET",
                     "the bulk callback's shared secret is missing or wrong",
-                    &bytes,
+                    &kept,
                 )
             }
             None => (false, None),
@@ -294,7 +346,7 @@ async fn handle(
         verified,
         content_type: content_type.clone(),
         headers,
-        body: bytes.to_vec(),
+        body: kept,
     };
     let id = match r.writer.insert(new.clone()).await {
         Ok(id) => id,

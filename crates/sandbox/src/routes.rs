@@ -75,12 +75,41 @@ pub fn operator(
                 json!({"now_ms": sb.clock.now_ms(), "offset_ms": off}),
             )
         }
-        ("POST", "token") => Reply::json(
-            StatusCode::OK,
-            json!({"access_token": sb.mint_token(), "expires_in": 3600}),
-        ),
+        ("POST", "token") => {
+            // A shortcut for tests and `creditops send --target`, within the same client
+            // restrictions as the OAuth endpoint: a restricted sandbox wants its client.
+            let get = |k: &str| {
+                query
+                    .iter()
+                    .find(|(key, _)| key == k)
+                    .map(|(_, v)| v.as_str())
+                    .or_else(|| body.get(k).and_then(Value::as_str))
+            };
+            if !client_allowed(sb, get) {
+                return Reply::json(
+                    StatusCode::UNAUTHORIZED,
+                    json!({"error": "invalid_client", "error_description": "this sandbox mints tokens only for its configured client (client_id and client_secret)"}),
+                );
+            }
+            Reply::json(
+                StatusCode::OK,
+                json!({"access_token": sb.mint_token(), "expires_in": 3600}),
+            )
+        }
         _ => Reply::error(StatusCode::NOT_FOUND, ZohoError::invalid_url()),
     }
+}
+
+/// Whether a token request names the sandbox's client, when it is restricted to one.
+fn client_allowed<'a>(sb: &Sandbox, get: impl Fn(&str) -> Option<&'a str>) -> bool {
+    let cfg = &sb.config;
+    cfg.client_id
+        .as_deref()
+        .is_none_or(|c| get("client_id") == Some(c))
+        && cfg
+            .client_secret
+            .as_ref()
+            .is_none_or(|s| get("client_secret") == Some(s.expose()))
 }
 
 /// `POST /oauth/v2/token`: refresh_token and authorization_code grants, with the parameters in
@@ -102,15 +131,7 @@ pub fn token(
     let params = creditops_core::zoho::oauth::token_params(content_type, body, query);
     let get = |k: &str| creditops_core::zoho::oauth::param(&params, k);
     let cfg = &sb.config;
-    let client_ok = cfg
-        .client_id
-        .as_deref()
-        .is_none_or(|c| get("client_id") == Some(c))
-        && cfg
-            .client_secret
-            .as_ref()
-            .is_none_or(|s| get("client_secret") == Some(s.expose()));
-    if !client_ok {
+    if !client_allowed(sb, get) {
         return Reply::json(StatusCode::OK, json!({"error": "invalid_client"}));
     }
     let (grant_key, refresh) = match get("grant_type") {

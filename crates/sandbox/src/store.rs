@@ -33,15 +33,8 @@ CREATE TABLE IF NOT EXISTS tokens (token TEXT PRIMARY KEY, expiry_ms INTEGER NOT
 
 impl Store {
     pub fn open(path: &Path) -> anyhow::Result<Store> {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
-        }
-        let conn =
-            Connection::open(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        conn.execute_batch(SCHEMA)?;
+        // It holds the tokens it minted: private (0600), like every store.
+        let conn = creditops_store::db::open(path, SCHEMA).map_err(anyhow::Error::msg)?;
         Ok(Store { conn })
     }
 

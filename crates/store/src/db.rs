@@ -14,6 +14,7 @@ pub fn open(path: &Path, schema: &str) -> Result<Connection, String> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| at(&e))?;
     }
+    create_private(path).map_err(|e| at(&e))?;
     let conn = Connection::open(path).map_err(|e| at(&e))?;
     conn.pragma_update(None, "journal_mode", "WAL")
         .map_err(|e| at(&e))?;
@@ -24,6 +25,23 @@ pub fn open(path: &Path, schema: &str) -> Result<Connection, String> {
         .map_err(|e| at(&e))?;
     conn.execute_batch(schema).map_err(|e| at(&e))?;
     Ok(conn)
+}
+
+/// Creates `path` readable by its owner only (0600) if it does not exist yet. SQLite gives its
+/// -wal and -shm files the database file's mode, so a store created here stays private whole.
+pub fn create_private(path: &Path) -> std::io::Result<()> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    match opts.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 enum Msg<J, R> {

@@ -101,8 +101,9 @@ impl Event {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Channel {
     pub channel_id: String,
+    /// The channel's token as kept at rest (`secret::token_hash`), never the token.
     #[serde(skip)]
-    pub token: String,
+    pub token_hash: String,
     pub events: Vec<String>,
     pub notify_url: String,
     pub expiry_ms: i64,
@@ -172,7 +173,7 @@ fn apply(tx: &rusqlite::Transaction, job: &Job) -> rusqlite::Result<i64> {
         Job::Channel(c) => {
             tx.execute(
                 "INSERT OR REPLACE INTO channels (channel_id, token, events, notify_url, expiry_ms, profile) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![c.channel_id, c.token, c.events.join(","), c.notify_url, c.expiry_ms, c.profile],
+                params![c.channel_id, c.token_hash, c.events.join(","), c.notify_url, c.expiry_ms, c.profile],
             )?;
             Ok(0)
         }
@@ -181,6 +182,23 @@ fn apply(tx: &rusqlite::Transaction, job: &Job) -> rusqlite::Result<i64> {
             Ok(0)
         }
     }
+}
+
+/// Stores written before tokens were kept hashed hold them in the clear: hash them in place.
+fn hash_plain_tokens(conn: &Connection) -> rusqlite::Result<()> {
+    let plain: Vec<(String, String)> = {
+        let mut st =
+            conn.prepare("SELECT channel_id, token FROM channels WHERE token NOT LIKE 'sha256:%'")?;
+        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        rows.collect::<rusqlite::Result<_>>()?
+    };
+    for (id, token) in plain {
+        conn.execute(
+            "UPDATE channels SET token = ?2 WHERE channel_id = ?1",
+            params![id, creditops_core::secret::token_hash(&token)],
+        )?;
+    }
+    Ok(())
 }
 
 /// The writing side.
@@ -193,6 +211,7 @@ pub struct EventWriter {
 impl EventWriter {
     pub fn open(path: &Path) -> Result<EventWriter, String> {
         let conn = crate::db::open(path, SCHEMA)?;
+        hash_plain_tokens(&conn).map_err(|e| format!("{}: {e}", path.display()))?;
         let writer = GroupWriter::start("events-writer", conn, apply)
             .map_err(|e| format!("{}: {e}", path.display()))?;
         Ok(EventWriter {
@@ -364,7 +383,7 @@ impl EventReader {
             let events: String = r.get(2)?;
             Ok(Channel {
                 channel_id: r.get(0)?,
-                token: r.get(1)?,
+                token_hash: r.get(1)?,
                 events: events
                     .split(',')
                     .filter(|s| !s.is_empty())

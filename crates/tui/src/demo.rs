@@ -187,7 +187,7 @@ pub async fn subscribe(
         .writer
         .save_channel(creditops_store::events::Channel {
             channel_id,
-            token,
+            token_hash: creditops_core::secret::token_hash(&token),
             events,
             notify_url,
             expiry_ms: expiry,

@@ -206,7 +206,7 @@ fn pairs(m: &Map<String, Value>, what: &str) -> Result<Vec<(String, String)>, St
 }
 
 /// Checks and normalises one call: method known, path under `/crm/`, a query in the path moved
-/// to `query`, and credentials dropped from the headers (a queue is a file people share).
+/// to `query`, and credentials dropped from the headers and the query.
 fn build(
     id: String,
     method: &str,
@@ -243,20 +243,24 @@ fn build(
     if method == "GET" && body.is_some() {
         return Err("a GET carries no body".into());
     }
-    let headers = headers
-        .into_iter()
-        .filter(|(k, _)| {
-            !k.eq_ignore_ascii_case("authorization") && !k.eq_ignore_ascii_case("cookie")
-        })
-        .collect();
     Ok(QueuedCall {
         id: id.into(),
         method,
         path: path.into(),
-        query,
-        headers,
+        query: without_credentials(query),
+        headers: without_credentials(headers),
         body,
     })
+}
+
+/// Headers or query parameters less every credential (Authorization, Cookie, X-Api-Key, and
+/// anything named like a token, key, secret or password): queues, plans and hold files are
+/// files people share, and the sender brings its own token.
+pub fn without_credentials(pairs: Vec<(String, String)>) -> Vec<(String, String)> {
+    pairs
+        .into_iter()
+        .filter(|(k, _)| !crate::secret::is_credential_name(k))
+        .collect()
 }
 
 /// HAR 1.2: `log.entries[].request` with method, url, headers, queryString and postData.
