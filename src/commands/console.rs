@@ -17,6 +17,8 @@ pub fn run(
             )));
         }
     }
+    // The console logs to its file only: the screen is the app's.
+    let _log = super::logging::init(&ctx.paths.log(None), false);
     creditops_tui::run(
         ctx.paths,
         ctx.config,

@@ -12,6 +12,9 @@ use super::{input_error, Context};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
+    /// Log to stderr as well as to <data>/creditops-listen.log (level: CREDITOPS_LOG).
+    #[arg(long)]
+    log_stderr: bool,
     /// Address to listen on (default from config: 127.0.0.1:7879); 127.0.0.1:0 takes a free port.
     #[arg(long)]
     listen: Option<String>,
@@ -78,6 +81,7 @@ fn channel_arg(arg: &str) -> anyhow::Result<(String, String)> {
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     let ctx = Context::load()?;
+    let _log = super::logging::init(&ctx.paths.log(Some("listen")), args.log_stderr);
     let rc = &ctx.config.config.receiver;
     let listen_s = args.listen.clone().unwrap_or_else(|| rc.listen.clone());
     let listen: SocketAddr = listen_s
@@ -121,6 +125,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         // the line must reach the tail.
         let mut tail = handle.state.tail.subscribe();
         eprintln!("listening on {}", handle.base_url());
+        tracing::info!("receiver listening on {}", handle.base_url());
         let mut out = std::io::stdout();
         loop {
             tokio::select! {

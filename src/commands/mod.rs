@@ -10,6 +10,7 @@ pub mod estimate;
 pub mod events;
 pub mod limits;
 pub mod listen;
+pub mod logging;
 pub mod meter_args;
 pub mod paths;
 pub mod plan;

@@ -9,6 +9,9 @@ use super::{input_error, Context};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
+    /// Log to stderr as well as to <data>/creditops-proxy.log (level: CREDITOPS_LOG).
+    #[arg(long)]
+    log_stderr: bool,
     /// Address to listen on; 127.0.0.1:0 takes a free port.
     #[arg(long, default_value = "127.0.0.1:7880")]
     listen: String,
@@ -43,6 +46,7 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     let ctx = Context::load()?;
+    let _log = super::logging::init(&ctx.paths.log(Some("proxy")), args.log_stderr);
     let r = resolve(&ctx, &args.limits)?;
     let listen: SocketAddr = args
         .listen
@@ -128,7 +132,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             hold: args.hold.clone(),
             public_url: args.public_url.clone(),
         };
+        let upstream_shown = creditops_core::secret::url_for_display(&config.upstream);
+        let ledger_shown = config.ledger.display().to_string();
         let handle = spawn(config, listen).await?;
+        tracing::info!(
+            "proxy listening on {} → {upstream_shown} (ledger {ledger_shown})",
+            handle.base_url()
+        );
         outln!("listening on {}", handle.base_url());
         if let Some(q) = &args.hold {
             eprintln!(

@@ -10,6 +10,9 @@ use super::{input_error, Context};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
+    /// Log to stderr as well as to <data>/creditops-sandbox.log (level: CREDITOPS_LOG).
+    #[arg(long)]
+    log_stderr: bool,
     /// Address to listen on; 127.0.0.1:0 takes a free port.
     #[arg(long, default_value = "127.0.0.1:7878")]
     listen: String,
@@ -50,6 +53,7 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     let ctx = Context::load()?;
+    let _log = super::logging::init(&ctx.paths.log(Some("sandbox")), args.log_stderr);
     let listen: SocketAddr = args
         .listen
         .parse()
@@ -79,6 +83,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async move {
         let handle = spawn(config, listen).await?;
+        tracing::info!("sandbox listening on {}", handle.base_url());
         outln!("listening on {}", handle.base_url());
         std::io::stdout().flush()?;
         tokio::signal::ctrl_c().await?;

@@ -628,3 +628,90 @@ async fn wait_for_alerts(path: &std::path::Path, n: usize) {
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
 }
+
+#[test]
+fn servers_log_to_their_file_and_never_a_secret() {
+    let home = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let sb = rt.block_on(Sb::default());
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_creditops"))
+        .args([
+            "proxy",
+            "--listen",
+            "127.0.0.1:0",
+            "--log-stderr",
+            "--upstream",
+        ])
+        .arg(&sb.base)
+        .env("CREDITOPS_CONFIG_DIR", home.path().join("config"))
+        .env("CREDITOPS_DATA_DIR", home.path().join("data"))
+        .env("CREDITOPS_CACHE_DIR", home.path().join("cache"))
+        .env("CREDITOPS_LOG", "trace")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let base = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap()
+        .to_string();
+    let token = rt.block_on(async {
+        let http = reqwest::Client::new();
+        let v: Value = http
+            .post(format!("{base}/oauth/v2/token"))
+            .form(&[
+                ("grant_type", "refresh_token"),
+                ("client_id", "1000.LOG"),
+                ("client_secret", "LOG-CLIENT-SECRET"),
+                ("refresh_token", "LOG-REFRESH-TOKEN"),
+            ])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let token = v["access_token"].as_str().unwrap().to_string();
+        for path in ["/crm/v8/org", "/crm/v8/settings/fields?module=Leads"] {
+            let r = http
+                .get(format!("{base}{path}"))
+                .header("Authorization", format!("Zoho-oauthtoken {token}"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+        }
+        token
+    });
+    child.kill().unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let log = std::fs::read_to_string(home.path().join("data/creditops-proxy.log")).unwrap();
+    assert!(log.contains("proxy listening on"), "{log}");
+    assert!(
+        log.contains("GET /crm/v8/org → 200"),
+        "calls at debug: {log}"
+    );
+    assert!(
+        stderr.contains("proxy listening on"),
+        "--log-stderr: {stderr}"
+    );
+    for secret in [
+        "LOG-CLIENT-SECRET",
+        "LOG-REFRESH-TOKEN",
+        "Zoho-oauthtoken",
+        token.as_str(),
+    ] {
+        assert!(
+            !log.contains(secret) && !stderr.contains(secret),
+            "{secret} logged"
+        );
+    }
+}

@@ -82,6 +82,15 @@ impl Paths {
             Some(p) => self.data_dir.join(format!("events-{p}.sqlite")),
         }
     }
+
+    /// Where a command logs: `creditops-<command>.log` for the servers, `creditops.log` for the
+    /// console (None).
+    pub fn log(&self, command: Option<&str>) -> PathBuf {
+        match command {
+            Some(c) => self.data_dir.join(format!("creditops-{c}.log")),
+            None => self.data_dir.join("creditops.log"),
+        }
+    }
 }
 
 /// The profile name the embedded demo's stores are kept under, apart from every real profile.

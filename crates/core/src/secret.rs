@@ -86,6 +86,19 @@ pub fn is_credential_name(name: &str) -> bool {
         .any(|w| n.contains(w))
 }
 
+/// A URL as it may be logged or shown: without user info (`user:password@`) or query.
+pub fn url_for_display(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) => {
+            let _ = u.set_username("");
+            let _ = u.set_password(None);
+            u.set_query(None);
+            u.to_string().trim_end_matches('/').to_string()
+        }
+        Err(_) => "<not a URL>".into(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -96,6 +109,18 @@ mod tests {
         assert_eq!(h, token_hash("tok55"));
         assert_ne!(h, token_hash("tok56"));
         assert!(h.starts_with("sha256:") && h.len() == 71 && !h.contains("tok55"));
+    }
+
+    #[test]
+    fn urls_are_shown_without_credentials() {
+        assert_eq!(
+            url_for_display("https://u:pw@sandbox.zohoapis.eu/crm?access_token=x"),
+            "https://sandbox.zohoapis.eu/crm"
+        );
+        assert_eq!(
+            url_for_display("http://127.0.0.1:7878"),
+            "http://127.0.0.1:7878"
+        );
     }
 
     #[test]

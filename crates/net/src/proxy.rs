@@ -601,6 +601,13 @@ async fn record(
         Err(_) => 0,
     };
     settle(p, call, row, credits, status.as_u16(), reported_remaining).await;
+    tracing::debug!(
+        "{} {} → {} · {credits} credits · {}",
+        call.parts.method,
+        call.path,
+        status.as_u16(),
+        call.integration
+    );
     check_thresholds(p, reported_remaining);
     credits
 }

@@ -111,24 +111,8 @@ fn restore_terminal() {
     );
 }
 
-/// Logs go to `<data>/creditops.log`, never to the screen.
-fn init_logging(paths: &Paths) -> Option<tracing_appender::non_blocking::WorkerGuard> {
-    std::fs::create_dir_all(&paths.data_dir).ok()?;
-    let file = tracing_appender::rolling::never(&paths.data_dir, "creditops.log");
-    let (writer, guard) = tracing_appender::non_blocking(file);
-    let filter = tracing_subscriber::EnvFilter::try_from_env("CREDITOPS_LOG")
-        .unwrap_or_else(|_| "info".into());
-    let _ = tracing_subscriber::fmt()
-        .with_writer(writer)
-        .with_ansi(false)
-        .with_env_filter(filter)
-        .try_init();
-    Some(guard)
-}
-
 /// Opens the console: on the embedded sandbox with demo traffic, or on a profile's ledger.
 pub fn run(paths: Paths, config: Loaded, model: CreditModel, opts: Options) -> anyhow::Result<()> {
-    let _log = init_logging(&paths);
     let cfg = config.config.clone();
     let themes = ThemeSet::load(&paths.themes_dir);
     let theme_name = opts.theme.clone().or(cfg.theme.clone());
