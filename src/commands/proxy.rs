@@ -74,6 +74,25 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .map_err(input_error)?;
     }
     let cfg = &ctx.config.config;
+    // Budgets: the profile's, else the config's; checked against the limit now that it is known.
+    let budgets = r.profile.budgets(cfg).cloned();
+    if let Some(b) = &budgets {
+        let limit = r.limits.as_ref().map(|l| l.daily_limit);
+        if let Some((key, message)) = b.problem(limit) {
+            return Err(input_error(format!(
+                "{}: [budgets] key `{key}`: {message}",
+                ctx.paths.config_file.display()
+            )));
+        }
+        if b.integrations
+            .values()
+            .chain(&b.default)
+            .any(|s| s.share.is_some())
+            && limit.is_none()
+        {
+            eprintln!("creditops: warning: budgets given as shares need the org's limit (edition and licences); those budgets are not enforced");
+        }
+    }
     // The same store `creditops cache` reads and clears.
     let metadata_cache = if cfg.cache.enabled {
         let path = ctx.paths.metadata_cache(&r.profile_name);
@@ -131,6 +150,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             cache: metadata_cache,
             hold: args.hold.clone(),
             public_url: args.public_url.clone(),
+            budgets,
+            clock: Default::default(),
         };
         let upstream_shown = creditops_core::secret::url_for_display(&config.upstream);
         let ledger_shown = config.ledger.display().to_string();

@@ -1,6 +1,7 @@
 //! The cross-crate integration tests: one binary, one module per area. They start the servers
 //! they need on loopback (free ports) and the CLI as a child process.
 
+mod budgets;
 mod cache;
 mod cli;
 mod common;

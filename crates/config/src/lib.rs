@@ -162,6 +162,9 @@ pub struct Profile {
     /// Must be true, besides the target, before anything is sent to production.
     #[serde(default)]
     pub allow_production: bool,
+    /// This profile's budgets per integration (over the top-level `[budgets]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budgets: Option<creditops_core::budgets::Budgets>,
 }
 
 fn default_edition() -> String {
@@ -191,6 +194,7 @@ impl Default for Profile {
             refresh_token: None,
             ledger: None,
             allow_production: false,
+            budgets: None,
         }
     }
 }
@@ -212,6 +216,14 @@ impl Profile {
     pub fn holds_secrets(&self) -> bool {
         self.client_secret.as_ref().is_some_and(|s| !s.is_empty())
             || self.refresh_token.as_ref().is_some_and(|s| !s.is_empty())
+    }
+
+    /// The budgets in force for this profile: its own, else the config's `[budgets]`.
+    pub fn budgets<'a>(
+        &'a self,
+        config: &'a Config,
+    ) -> Option<&'a creditops_core::budgets::Budgets> {
+        self.budgets.as_ref().or(config.budgets.as_ref())
     }
 
     /// Where this profile's calls go: the one place a profile becomes endpoints. The API base
@@ -368,6 +380,8 @@ pub struct Config {
     pub alerts: AlertSettings,
     pub receiver: ReceiverSettings,
     pub cache: creditops_core::metadata::CacheSettings,
+    /// Budgets per integration (`[budgets]`), for every profile without its own.
+    pub budgets: Option<creditops_core::budgets::Budgets>,
     /// Console key bindings: action name → key (e.g. `quit = "q"`, `help = "?"`).
     pub keys: BTreeMap<String, KeyList>,
 }
@@ -457,7 +471,16 @@ impl Config {
     fn validate(&self, text: &str, file: &str) -> Result<(), ConfigError> {
         let invalid = |key: &str, message: String| ConfigError::Invalid {
             file: file.into(),
-            message: match locate_key(text, key) {
+            // A key set with `=`, else a table named after it (`[budgets.integrations.a]`).
+            message: match locate_key(text, key).or_else(|| {
+                text.lines()
+                    .position(|l| {
+                        let l = l.trim_start();
+                        l.starts_with('[')
+                            && l.split(['.', '[', ']']).any(|part| part.trim() == key)
+                    })
+                    .map(|i| i + 1)
+            }) {
                 Some(line) => format!("line {line}, key `{key}`: {message}"),
                 None => format!("key `{key}`: {message}"),
             },
@@ -492,6 +515,20 @@ impl Config {
                         ));
                     }
                 }
+            }
+        }
+        let all_budgets = self
+            .budgets
+            .iter()
+            .map(|b| ("budgets".to_string(), b))
+            .chain(self.profiles.iter().filter_map(|(n, p)| {
+                p.budgets
+                    .as_ref()
+                    .map(|b| (format!("profiles.{n}.budgets"), b))
+            }));
+        for (table, b) in all_budgets {
+            if let Some((key, message)) = b.problem(None) {
+                return Err(invalid(&key, format!("[{table}] {message}")));
             }
         }
         if let Some(d) = &self.default_profile {

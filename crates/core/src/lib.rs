@@ -7,6 +7,7 @@
 // paths that are cold by nature (a refused call); boxing it would buy nothing measurable.
 #![allow(clippy::result_large_err)]
 
+pub mod budgets;
 pub mod credits;
 pub mod estimate;
 pub mod fmt;

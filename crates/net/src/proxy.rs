@@ -50,6 +50,32 @@ pub struct ProxyConfig {
     /// The base URL callers reach the proxy at, written into token answers' `api_domain`;
     /// default: the scheme and Host of the call.
     pub public_url: Option<String>,
+    /// Budgets per integration (None: none).
+    pub budgets: Option<creditops_core::budgets::Budgets>,
+    /// Where the proxy reads the time (tests share the sandbox's movable clock).
+    pub clock: Clock,
+}
+
+/// The time, in epoch milliseconds: the system's, or one a test moves.
+#[derive(Clone)]
+pub struct Clock(pub Arc<dyn Fn() -> i64 + Send + Sync>);
+
+impl Clock {
+    pub fn now_ms(&self) -> i64 {
+        (self.0)()
+    }
+}
+
+impl Default for Clock {
+    fn default() -> Self {
+        Clock(Arc::new(|| chrono::Utc::now().timestamp_millis()))
+    }
+}
+
+impl std::fmt::Debug for Clock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Clock")
+    }
 }
 
 impl ProxyConfig {
@@ -72,6 +98,8 @@ impl ProxyConfig {
             cache: None,
             hold: None,
             public_url: None,
+            budgets: None,
+            clock: Clock::default(),
         }
     }
 }
@@ -88,6 +116,8 @@ pub struct Proxy {
     /// The latest `X-API-CREDITS-REMAINING`, for the next threshold check (the limit is
     /// learned as the ledger's total + this when none is configured).
     last_reported: Mutex<Option<u64>>,
+    /// What was spent, per integration and org-wide, for budgets.
+    pub spending: Mutex<Spending>,
     /// A threshold check is wanted / running (see `check_thresholds`).
     check_wanted: AtomicBool,
     check_running: AtomicBool,
@@ -113,6 +143,22 @@ impl Proxy {
     /// with [`router`].
     pub fn new(config: ProxyConfig) -> anyhow::Result<Arc<Proxy>> {
         let writer = LedgerWriter::open(&config.ledger, config.retention_days)?;
+        // Budgets count what the ledger already holds for the last 24 h.
+        let mut spending = Spending::default();
+        if config.budgets.is_some() {
+            let now = config.clock.now_ms();
+            let ledger = creditops_store::ledger::Ledger::open(&config.ledger)?;
+            for (integration, at_ms, credits) in
+                ledger.charges_since(now - creditops_core::credits::WINDOW_MS)?
+            {
+                spending
+                    .by_integration
+                    .entry(integration)
+                    .or_default()
+                    .charge(at_ms, credits);
+                spending.org.charge(at_ms, credits);
+            }
+        }
         let held = match &config.hold {
             Some(path) => Some(Mutex::new(open_hold(path)?)),
             None => None,
@@ -129,6 +175,7 @@ impl Proxy {
             sub_in_flight: AtomicU32::new(0),
             identities: Mutex::new(HashMap::new()),
             last_reported: Mutex::new(None),
+            spending: Mutex::new(spending),
             check_wanted: AtomicBool::new(false),
             check_running: AtomicBool::new(false),
             held,
@@ -198,6 +245,9 @@ pub enum ProxyError {
     /// `/__sandbox/*` is a creditops sandbox's operator API; Zoho has no such URL.
     #[error("Please check if the URL trying to access is a correct one")]
     NoSuchUrl,
+    /// The integration's budget (or the reserve for higher priorities) refuses the call.
+    #[error("{message}")]
+    BudgetExceeded { message: String, retry_after_s: u64 },
 }
 
 impl ProxyError {
@@ -213,6 +263,7 @@ impl ProxyError {
             ProxyError::NotHeld => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "NOT_HELD"),
             ProxyError::HoldQueue => (StatusCode::SERVICE_UNAVAILABLE, "HOLD_QUEUE_UNAVAILABLE"),
             ProxyError::NoSuchUrl => (StatusCode::NOT_FOUND, "INVALID_URL_PATTERN"),
+            ProxyError::BudgetExceeded { .. } => (StatusCode::TOO_MANY_REQUESTS, "BUDGET_EXCEEDED"),
         }
     }
 }
@@ -227,8 +278,14 @@ impl IntoResponse for ProxyError {
             ),
         )
             .into_response();
-        if status == StatusCode::SERVICE_UNAVAILABLE {
-            set_header(&mut resp, "retry-after", "30");
+        match &self {
+            ProxyError::BudgetExceeded { retry_after_s, .. } => {
+                set_header(&mut resp, "retry-after", &retry_after_s.to_string())
+            }
+            _ if status == StatusCode::SERVICE_UNAVAILABLE => {
+                set_header(&mut resp, "retry-after", "30")
+            }
+            _ => {}
         }
         resp
     }
@@ -293,16 +350,26 @@ async fn serve(p: &Arc<Proxy>, req: Request) -> Result<Response, ProxyError> {
         CacheStep::Hit(resp) => return Ok(resp),
         CacheStep::Forward(cached) => cached,
     };
+    // The integration's budget (and the reserve) before anything is spent; what the call is
+    // priced at is held against the budget until its answer settles it.
+    let held = admit_budget(p, &call, &priced)?;
     // Recorded before it is sent: a call the ledger cannot take is refused here, before it
     // costs anything.
     let row = if call.metered {
-        Some(begin(p, &call, &priced).await?)
+        match begin(p, &call, &priced).await {
+            Ok(row) => Some(row),
+            Err(e) => {
+                release_budget(p, &call, held, 0);
+                return Err(e);
+            }
+        }
     } else {
         None
     };
     let upstream = match forward(p, &call, cached.as_ref()).await {
         Ok(u) => u,
         Err(e) => {
+            release_budget(p, &call, held, 0);
             if let Some(row) = row {
                 // Nothing was answered; a call that never reached Zoho costs nothing.
                 settle(p, &call, row, 0, StatusCode::BAD_GATEWAY.as_u16(), None).await;
@@ -325,6 +392,7 @@ async fn serve(p: &Arc<Proxy>, req: Request) -> Result<Response, ProxyError> {
         Some(row) => Some(record(p, &call, &priced, row, status, &headers).await),
         None => None,
     };
+    release_budget(p, &call, held, charged.unwrap_or(0));
     let mut resp = answer(p, &call, status, &headers, upstream, cached).await?;
     if let Some(credits) = charged {
         set_header(&mut resp, "x-creditops-charged", &credits.to_string());
@@ -334,7 +402,7 @@ async fn serve(p: &Arc<Proxy>, req: Request) -> Result<Response, ProxyError> {
 
 async fn read_call(p: &Proxy, req: Request) -> Result<Call, ProxyError> {
     let started = Instant::now();
-    let now_ms = chrono::Utc::now().timestamp_millis();
+    let now_ms = p.config.clock.now_ms();
     let peer = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
@@ -518,6 +586,130 @@ async fn read_answer(upstream: reqwest::Response) -> Result<bytes::Bytes, ProxyE
         tracing::warn!("proxy: upstream answer broke off: {msg}");
         ProxyError::UpstreamBody(msg)
     })
+}
+
+/// What each integration, and the org, spent in the last 24 h through this proxy (primed from
+/// the ledger at start), for budgets. Calls in flight are held at their priced credits.
+#[derive(Default)]
+pub struct Spending {
+    pub org: creditops_core::credits::RollingWindow,
+    pub by_integration: HashMap<String, creditops_core::credits::RollingWindow>,
+    /// Budget alerts already sent: (integration, percent).
+    alerted: std::collections::HashSet<(String, u32)>,
+}
+
+/// Credits a call holds against its integration's budget while in flight.
+#[derive(Debug, Clone, Copy)]
+struct BudgetHold {
+    at_ms: i64,
+    credits: u64,
+}
+
+/// Checks the call against its integration's budget and the reserve. Refused: recorded, and
+/// answered 429 BUDGET_EXCEEDED when budgets are enforced; let through (and recorded as "would
+/// refuse") when not. Allowed: the priced credits are held until the call settles.
+fn admit_budget(
+    p: &Proxy,
+    call: &Call,
+    priced: &Result<creditops_core::credits::Price, creditops_core::credits::CostError>,
+) -> Result<Option<BudgetHold>, ProxyError> {
+    let (true, Some(budgets), Ok(pr)) = (call.metered, &p.config.budgets, priced) else {
+        return Ok(None);
+    };
+    let limit = p.config.limits.as_ref().map(|l| l.daily_limit);
+    let Some(budget) = budgets.for_integration(&call.integration, limit) else {
+        return Ok(None);
+    };
+    let need = u64::from(pr.credits);
+    let mut spent = lock(&p.spending);
+    let spent = &mut *spent;
+    let empty = creditops_core::credits::RollingWindow::new();
+    let mine = spent
+        .by_integration
+        .get(&call.integration)
+        .unwrap_or(&empty);
+    let verdict = creditops_core::budgets::decide(
+        budgets,
+        &budget,
+        mine,
+        &spent.org,
+        limit,
+        call.now_ms,
+        need,
+    );
+    if let Err((refusal, retry_after_s)) = verdict {
+        let message = refusal.message(&call.integration);
+        p.writer.refusal(creditops_store::ledger::Refused {
+            at_ms: call.now_ms,
+            integration: call.integration.clone(),
+            kind: refusal.kind().to_string(),
+            enforced: budgets.enforce,
+            credits: pr.credits,
+            message: message.clone(),
+        });
+        if budgets.enforce {
+            tracing::info!("refused: {message}");
+            return Err(ProxyError::BudgetExceeded {
+                message,
+                retry_after_s,
+            });
+        }
+        tracing::info!("would refuse (enforce = false): {message}");
+    }
+    spent
+        .by_integration
+        .entry(call.integration.clone())
+        .or_default()
+        .charge(call.now_ms, need);
+    spent.org.charge(call.now_ms, need);
+    Ok(Some(BudgetHold {
+        at_ms: call.now_ms,
+        credits: need,
+    }))
+}
+
+/// Settles what a call held against its budget: keeps what it was charged, gives back the rest,
+/// and alerts when the integration passes 80 % or 100 % of its budget.
+fn release_budget(p: &Proxy, call: &Call, held: Option<BudgetHold>, charged: u32) {
+    let Some(held) = held else { return };
+    let back = held.credits.saturating_sub(u64::from(charged));
+    let mut spent = lock(&p.spending);
+    let spent = &mut *spent;
+    if back > 0 {
+        if let Some(w) = spent.by_integration.get_mut(&call.integration) {
+            w.refund(held.at_ms, back);
+        }
+        spent.org.refund(held.at_ms, back);
+    }
+    let (Some(budgets), Some(w)) = (
+        &p.config.budgets,
+        spent.by_integration.get_mut(&call.integration),
+    ) else {
+        return;
+    };
+    let limit = p.config.limits.as_ref().map(|l| l.daily_limit);
+    let Some(budget) = budgets.for_integration(&call.integration, limit) else {
+        return;
+    };
+    let used = w.used(call.now_ms);
+    for t in [80u32, 100] {
+        let key = (call.integration.clone(), t);
+        if used * 100 >= budget.daily * u64::from(t) {
+            if spent.alerted.insert(key) {
+                let message = format!(
+                    "integration `{}` has used {t} % of its budget: {used} of {} credits in the last 24 h",
+                    call.integration, budget.daily
+                );
+                tracing::warn!("{message}");
+                post_alert(
+                    p,
+                    json!({"integration": call.integration, "threshold": t, "used": used, "budget": budget.daily, "message": message}),
+                );
+            }
+        } else {
+            spent.alerted.remove(&key);
+        }
+    }
 }
 
 /// Writes the call's row before it is sent, at the credits it is priced at (the most it can
@@ -1048,7 +1240,7 @@ fn check_thresholds(p: &Arc<Proxy>, reported: Option<u64>) {
                 break;
             }
             let check = creditops_store::ledger::CrossingCheck {
-                now_ms: chrono::Utc::now().timestamp_millis(),
+                now_ms: p.config.clock.now_ms(),
                 limit: p.config.limits.as_ref().map(|l| l.daily_limit),
                 reported_remaining: lock(&p.last_reported).take(),
                 thresholds: p.config.thresholds.clone(),
@@ -1067,20 +1259,26 @@ fn check_thresholds(p: &Arc<Proxy>, reported: Option<u64>) {
     });
 }
 
-fn notify(p: &Arc<Proxy>, threshold: u32, used: u64, limit: u64) {
-    let message =
-        format!("Zoho API credits at {threshold}%: {used} of {limit} used in the last 24 h");
-    tracing::warn!("{message}");
+/// Posts an alert to `[alerts] post_url`, when there is one (off the caller's path).
+fn post_alert(p: &Proxy, body: Value) {
     if let Some(url) = p.config.alert_post_url.clone() {
         let http = p.http.clone();
-        let body =
-            json!({"threshold": threshold, "used": used, "limit": limit, "message": message});
         tokio::spawn(async move {
             if let Err(e) = http.post(&url).json(&body).send().await {
                 tracing::warn!("alert post failed: {}", e.without_url());
             }
         });
     }
+}
+
+fn notify(p: &Arc<Proxy>, threshold: u32, used: u64, limit: u64) {
+    let message =
+        format!("Zoho API credits at {threshold}%: {used} of {limit} used in the last 24 h");
+    tracing::warn!("{message}");
+    post_alert(
+        p,
+        json!({"threshold": threshold, "used": used, "limit": limit, "message": message}),
+    );
     if p.config.desktop_alerts {
         // notify-send where the desktop has it; nothing to do where it has not.
         let _ = std::process::Command::new("notify-send")

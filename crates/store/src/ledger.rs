@@ -59,6 +59,15 @@ CREATE TABLE IF NOT EXISTS alerts (
     used INTEGER NOT NULL,
     lim INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS refusals (
+    at_ms INTEGER NOT NULL,
+    integration TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    enforced INTEGER NOT NULL,
+    credits INTEGER NOT NULL,
+    message TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS refusals_at ON refusals (at_ms);
 CREATE TABLE IF NOT EXISTS alert_state (
     threshold INTEGER PRIMARY KEY,
     crossed INTEGER NOT NULL
@@ -111,6 +120,8 @@ enum Job {
     /// status, credits, latency and reported remaining.
     Finish(i64, Settled),
     Live(&'static str, i64, i64),
+    /// A call a budget refused (or, not enforced, would have).
+    Refusal(Refused),
     /// Where the org stands against its thresholds, decided from the ledger's total.
     Crossings(CrossingCheck),
 }
@@ -176,6 +187,12 @@ fn apply(tx: &rusqlite::Transaction, job: &Job) -> rusqlite::Result<Answer> {
             return Ok(Answer::Row(*id));
         }
         Job::Crossings(c) => return check_crossings(tx, c).map(Answer::Crossings),
+        Job::Refusal(r) => {
+            tx.execute(
+                "INSERT INTO refusals (at_ms, integration, kind, enforced, credits, message) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![r.at_ms, r.integration, r.kind, r.enforced, r.credits, r.message],
+            )?;
+        }
         Job::Live(k, v, at) => {
             tx.execute(
                 "INSERT OR REPLACE INTO live (key, value, updated_ms) VALUES (?1, ?2, ?3)",
@@ -291,6 +308,11 @@ impl LedgerWriter {
         self.write(Job::Finish(id, settled)).await.map(|_| ())
     }
 
+    /// Records a budget refusal (fire and forget: the refused call costs nothing either way).
+    pub fn refusal(&self, r: Refused) {
+        self.writer.send(Job::Refusal(r));
+    }
+
     /// Checks the org's thresholds against the ledger's total, so several proxies writing one
     /// ledger alert once per crossing between them; returns what this check crossed first
     /// (each crossing is recorded in `alerts`).
@@ -305,6 +327,19 @@ impl LedgerWriter {
     pub fn live(&self, key: &'static str, value: i64, now_ms: i64) {
         self.writer.send(Job::Live(key, value, now_ms));
     }
+}
+
+/// A call a budget refused, or would have (`enforced = false`: the dry-run mode).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Refused {
+    pub at_ms: i64,
+    pub integration: String,
+    /// daily, hourly or reserve.
+    pub kind: String,
+    pub enforced: bool,
+    /// What the call would have cost.
+    pub credits: u32,
+    pub message: String,
 }
 
 /// What a call's answer settled, for the row `begin` wrote before it was sent.
@@ -526,6 +561,68 @@ impl Ledger {
     }
 
     /// Threshold crossings recorded since `since_ms`: `(at_ms, threshold, used, limit)`.
+    /// Every charge since `since_ms` with its integration, oldest first: what the proxy's
+    /// budget windows start from.
+    pub fn charges_since(&self, since_ms: i64) -> Result<Vec<(String, i64, u64)>, LedgerError> {
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT integration, at_ms, credits FROM calls WHERE at_ms > ?1 AND credits > 0 ORDER BY at_ms",
+            )
+            .map_err(self.err())?;
+        let rows = st
+            .query_map(params![since_ms], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)?.max(0) as u64))
+            })
+            .map_err(self.err())?;
+        rows.collect::<Result<_, _>>().map_err(self.err())
+    }
+
+    /// Budget refusals since `since_ms` per integration: (enforced, would have been).
+    pub fn refusals_since(
+        &self,
+        since_ms: i64,
+    ) -> Result<BTreeMap<String, (u64, u64)>, LedgerError> {
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT integration, SUM(enforced), SUM(1 - enforced) FROM refusals WHERE at_ms > ?1 GROUP BY integration",
+            )
+            .map_err(self.err())?;
+        let rows = st
+            .query_map(params![since_ms], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    (r.get::<_, i64>(1)? as u64, r.get::<_, i64>(2)? as u64),
+                ))
+            })
+            .map_err(self.err())?;
+        rows.collect::<Result<_, _>>().map_err(self.err())
+    }
+
+    /// The latest budget refusals, newest first (for a tail).
+    pub fn recent_refusals(&self, limit: u32) -> Result<Vec<Refused>, LedgerError> {
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT at_ms, integration, kind, enforced, credits, message FROM refusals ORDER BY rowid DESC LIMIT ?1",
+            )
+            .map_err(self.err())?;
+        let rows = st
+            .query_map(params![limit], |r| {
+                Ok(Refused {
+                    at_ms: r.get(0)?,
+                    integration: r.get(1)?,
+                    kind: r.get(2)?,
+                    enforced: r.get(3)?,
+                    credits: r.get::<_, i64>(4)? as u32,
+                    message: r.get(5)?,
+                })
+            })
+            .map_err(self.err())?;
+        rows.collect::<Result<_, _>>().map_err(self.err())
+    }
+
     pub fn alerts_since(&self, since_ms: i64) -> Result<Vec<(i64, u32, u64, u64)>, LedgerError> {
         let mut st = self
             .conn

@@ -191,6 +191,8 @@ pub fn run(paths: Paths, config: Loaded, model: CreditModel, opts: Options) -> a
                     cache: metadata_cache.clone(),
                     hold: None,
                     public_url: None,
+                    budgets: None,
+                    clock: Default::default(),
                 },
                 "127.0.0.1:0".parse()?,
             )
