@@ -24,7 +24,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     let ledger = Ledger::open(&r.ledger)?;
     let now = chrono::Utc::now().timestamp_millis();
-    let u = snapshot(&ledger, now, r.limits.as_ref(), &r.thresholds)?;
+    let budgets = r.profile.budgets(&ctx.config.config);
+    let u = snapshot(&ledger, now, r.limits.as_ref(), &r.thresholds, budgets)?;
     if args.json {
         let mut v = serde_json::to_value(&u)?;
         v["alerts"] = serde_json::json!(u
@@ -102,6 +103,24 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 k,
                 thousands(t.credits),
                 thousands(t.calls)
+            );
+        }
+    }
+    if !u.budgets.is_empty() {
+        outln!("budgets (rolling 24 h):");
+        for b in &u.budgets {
+            let refused = match (b.refused, b.would_refuse) {
+                (0, 0) => String::new(),
+                (r, 0) => format!("  refused {r}"),
+                (r, w) => format!("  refused {r}, would refuse {w}"),
+            };
+            outln!(
+                "  {:<32} {:>10} of {:<10} {:>5.1}%  {:<10}{refused}",
+                b.integration,
+                thousands(b.used),
+                thousands(b.budget),
+                b.percent,
+                b.priority.as_str()
             );
         }
     }

@@ -235,3 +235,51 @@ fn bad_budget_config_is_refused_with_file_line_and_key() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn usage_json_shows_each_integrations_budget_and_refusals() {
+    let dir = tempfile::tempdir().unwrap();
+    let budgets = "[integrations.shop-sync]\ncredits = 3\npriority = \"background\"\n";
+    let (sb, p) = org(100_000, budgets, dir.path()).await;
+    for _ in 0..5 {
+        insert(&sb, &p, "shop-sync", 1).await;
+    }
+    drop(p);
+    let home = tempfile::tempdir().unwrap();
+    write_config(
+        &home.path().join("config"),
+        "[budgets.integrations.shop-sync]\ncredits = 3\npriority = \"background\"\n",
+    );
+    let ledger = dir.path().join("ledger.sqlite");
+    let mut v = Value::Null;
+    for _ in 0..100 {
+        let out = creditops(
+            home.path(),
+            &["usage", "--json", "--ledger", ledger.to_str().unwrap()],
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        v = serde_json::from_slice(&out.stdout).unwrap();
+        if v["budgets"][0]["refused"] == 2 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let b = &v["budgets"][0];
+    assert_eq!(b["integration"], "shop-sync");
+    assert_eq!(
+        (
+            b["budget"].as_u64(),
+            b["used"].as_u64(),
+            b["remaining"].as_u64()
+        ),
+        (Some(3), Some(3), Some(0))
+    );
+    assert_eq!(
+        (b["refused"].as_u64(), b["priority"].as_str()),
+        (Some(2), Some("background"))
+    );
+}

@@ -135,7 +135,7 @@ async fn fixture_snapshot() -> (tempfile::TempDir, Snapshot) {
         .with_overrides("[[edition]]\nname = \"fixture\"\nbase = 7000\nper_licence = 0\nconcurrency = 20\nsub_concurrency = 10\n", "test")
         .unwrap();
     let limits = editions.limits("fixture", 0, 800).unwrap();
-    let snap = read(&ledger, NOW, Some(&limits), &[80, 90, 100]);
+    let snap = read(&ledger, NOW, Some(&limits), &[80, 90, 100], None);
     (dir, snap)
 }
 

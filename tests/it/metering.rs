@@ -169,7 +169,14 @@ async fn the_limit_is_learned_from_zohos_header_and_alerts_fire_once() {
         .await
         .unwrap();
     }
-    let u = snapshot(&Ledger::open(&ledger_path).unwrap(), now(), None, &[50, 60]).unwrap();
+    let u = snapshot(
+        &Ledger::open(&ledger_path).unwrap(),
+        now(),
+        None,
+        &[50, 60],
+        None,
+    )
+    .unwrap();
     assert_eq!(
         (u.limit, u.limit_source, u.used),
         (None, LimitSource::Unknown, 90)
@@ -186,7 +193,14 @@ async fn the_limit_is_learned_from_zohos_header_and_alerts_fire_once() {
         .await
         .unwrap();
     }
-    let u = snapshot(&Ledger::open(&ledger_path).unwrap(), now(), None, &[50, 60]).unwrap();
+    let u = snapshot(
+        &Ledger::open(&ledger_path).unwrap(),
+        now(),
+        None,
+        &[50, 60],
+        None,
+    )
+    .unwrap();
     assert_eq!(
         (u.limit, u.limit_source, u.used),
         (Some(200), LimitSource::Learned, 130)

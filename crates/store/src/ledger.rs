@@ -578,6 +578,26 @@ impl Ledger {
         rows.collect::<Result<_, _>>().map_err(self.err())
     }
 
+    /// Credits per integration in `(since, now]`.
+    pub fn credits_by_integration_since(
+        &self,
+        since_ms: i64,
+        now_ms: i64,
+    ) -> Result<BTreeMap<String, u64>, LedgerError> {
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT integration, COALESCE(SUM(credits), 0) FROM calls WHERE at_ms > ?1 AND at_ms <= ?2 GROUP BY integration",
+            )
+            .map_err(self.err())?;
+        let rows = st
+            .query_map(params![since_ms, now_ms], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?.max(0) as u64))
+            })
+            .map_err(self.err())?;
+        rows.collect::<Result<_, _>>().map_err(self.err())
+    }
+
     /// Budget refusals since `since_ms` per integration: (enforced, would have been).
     pub fn refusals_since(
         &self,

@@ -59,6 +59,29 @@ pub struct Usage {
     pub by_module: BTreeMap<String, Tally>,
     pub by_api: BTreeMap<String, Tally>,
     pub by_integration: BTreeMap<String, Tally>,
+    /// Each integration's budget and where it stands (empty without budgets).
+    pub budgets: Vec<BudgetUse>,
+}
+
+/// One integration against its budget.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BudgetUse {
+    pub integration: String,
+    pub priority: creditops_core::budgets::Priority,
+    /// Credits per rolling 24 h.
+    pub budget: u64,
+    pub used: u64,
+    pub remaining: u64,
+    pub percent: f64,
+    pub per_hour: Option<u64>,
+    pub used_last_hour: u64,
+    /// Credits per hour over the last 15 minutes.
+    pub burn_per_hour: f64,
+    /// Seconds until this integration reaches its own budget at its current burn.
+    pub exhaustion_eta_seconds: Option<u64>,
+    /// Calls refused in the last 24 h, and calls that would have been (`enforce = false`).
+    pub refused: u64,
+    pub would_refuse: u64,
 }
 
 /// Reads the gauges at `now` from the ledger. `limits` comes from flags or the profile; without
@@ -68,6 +91,7 @@ pub fn snapshot(
     now: i64,
     limits: Option<&Limits>,
     thresholds: &[u32],
+    budgets: Option<&creditops_core::budgets::Budgets>,
 ) -> Result<Usage, LedgerError> {
     let used = ledger.used_at(now)?;
     let reported = ledger.latest_reported()?;
@@ -127,7 +151,60 @@ pub fn snapshot(
         by_module: ledger.breakdown(now, Group::Module)?,
         by_api: ledger.breakdown(now, Group::Api)?,
         by_integration: ledger.breakdown(now, Group::Integration)?,
+        budgets: match budgets {
+            Some(b) => budget_uses(ledger, now, b, limit)?,
+            None => Vec::new(),
+        },
     })
+}
+
+/// Every named integration, and every other one seen in the window under the default budget,
+/// against its budget.
+fn budget_uses(
+    ledger: &Ledger,
+    now: i64,
+    budgets: &creditops_core::budgets::Budgets,
+    limit: Option<u64>,
+) -> Result<Vec<BudgetUse>, LedgerError> {
+    let window = creditops_core::credits::WINDOW_MS;
+    let day = ledger.credits_by_integration_since(now - window, now)?;
+    let hour = ledger.credits_by_integration_since(now - 3_600_000, now)?;
+    let quarter = ledger.credits_by_integration_since(now - 15 * 60_000, now)?;
+    let refusals = ledger.refusals_since(now - window)?;
+    let mut names: std::collections::BTreeSet<&str> =
+        budgets.integrations.keys().map(String::as_str).collect();
+    if budgets.default.is_some() {
+        names.extend(day.keys().map(String::as_str));
+        names.extend(refusals.keys().map(String::as_str));
+    }
+    let mut out = Vec::new();
+    for name in names {
+        let Some(b) = budgets.for_integration(name, limit) else {
+            continue;
+        };
+        let used = day.get(name).copied().unwrap_or(0);
+        let burn_per_hour = quarter.get(name).copied().unwrap_or(0) as f64 * 4.0;
+        let (refused, would_refuse) = refusals.get(name).copied().unwrap_or_default();
+        out.push(BudgetUse {
+            integration: name.to_string(),
+            priority: b.priority,
+            budget: b.daily,
+            used,
+            remaining: b.daily.saturating_sub(used),
+            percent: if b.daily > 0 {
+                used as f64 * 100.0 / b.daily as f64
+            } else {
+                0.0
+            },
+            per_hour: b.per_hour,
+            used_last_hour: hour.get(name).copied().unwrap_or(0),
+            burn_per_hour,
+            exhaustion_eta_seconds: eta(used, b.daily, burn_per_hour / 60.0, &[]),
+            refused,
+            would_refuse,
+        });
+    }
+    Ok(out)
 }
 
 /// Minutes until `used + burn × t − freed(t)` reaches `limit`, within 24 h; seconds.

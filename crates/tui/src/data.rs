@@ -22,9 +22,15 @@ pub struct Snapshot {
 }
 
 /// Reads the ledger into a snapshot at `now`.
-pub fn read(ledger: &Ledger, now: i64, limits: Option<&Limits>, thresholds: &[u32]) -> Snapshot {
+pub fn read(
+    ledger: &Ledger,
+    now: i64,
+    limits: Option<&Limits>,
+    thresholds: &[u32],
+    budgets: Option<&creditops_core::budgets::Budgets>,
+) -> Snapshot {
     let result = (|| {
-        let usage = snapshot(ledger, now, limits, thresholds)?;
+        let usage = snapshot(ledger, now, limits, thresholds, budgets)?;
         // Whole minutes, ending with the current (partial) one.
         let end = now - now.rem_euclid(60_000) + 60_000;
         let per_minute = ledger.per_minute(end - WINDOW_MS, end)?;
@@ -47,6 +53,7 @@ pub fn spawn_poller(
     path: PathBuf,
     limits: Option<Limits>,
     thresholds: Vec<u32>,
+    budgets: Option<creditops_core::budgets::Budgets>,
     period: Duration,
 ) -> watch::Receiver<Snapshot> {
     let (tx, rx) = watch::channel(Snapshot::default());
@@ -68,7 +75,7 @@ pub fn spawn_poller(
         };
         loop {
             let now = chrono::Utc::now().timestamp_millis();
-            let snap = read(&ledger, now, limits.as_ref(), &thresholds);
+            let snap = read(&ledger, now, limits.as_ref(), &thresholds, budgets.as_ref());
             tx.send_if_modified(|old| {
                 if *old == snap {
                     false

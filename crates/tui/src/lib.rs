@@ -250,6 +250,7 @@ pub fn run(paths: Paths, config: Loaded, model: CreditModel, opts: Options) -> a
             ledger,
             Some(limits.clone()),
             thresholds,
+            profile.budgets(&cfg).cloned(),
             Duration::from_secs(1),
         );
         let send_concurrency = (limits.concurrency, limits.sub_concurrency);
