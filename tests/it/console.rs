@@ -769,3 +769,39 @@ async fn the_planner_tab_says_it_is_planning_until_the_plan_arrives() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn the_gauges_show_each_integrations_budget_and_refusals() {
+    let (_d, mut snap) = fixture_snapshot().await;
+    let budget =
+        |name: &str, used: u64, budget: u64, refused: u64| creditops_store::usage::BudgetUse {
+            integration: name.into(),
+            priority: creditops_core::budgets::Priority::Background,
+            budget,
+            used,
+            remaining: budget.saturating_sub(used),
+            percent: used as f64 * 100.0 / budget as f64,
+            per_hour: None,
+            used_last_hour: 0,
+            burn_per_hour: 60.0,
+            exhaustion_eta_seconds: Some(3600),
+            refused,
+            would_refuse: 0,
+        };
+    snap.usage.as_mut().unwrap().budgets = vec![
+        budget("shop-sync", 500, 500, 7),
+        budget("erp-bridge", 120, 1000, 0),
+    ];
+    let a = app(snap, false);
+    let t = render(&a, 200, 50);
+    let text = format!("{}", t.backend());
+    assert!(text.contains("Budgets by integration"), "{text}");
+    assert!(
+        text.contains("shop-sync") && text.contains("100%") && text.contains("⛔7"),
+        "{text}"
+    );
+    assert!(
+        text.contains("erp-bridge") && text.contains("12%"),
+        "{text}"
+    );
+}

@@ -64,6 +64,7 @@ impl GaugesTab {
         self.snapshot.usage.as_ref().map_or(0, |u| match panel {
             0 => u.by_module.len(),
             1 => u.by_api.len(),
+            _ if !u.budgets.is_empty() => u.budgets.len(),
             _ => u.by_integration.len(),
         })
     }
@@ -221,6 +222,12 @@ pub fn draw(f: &mut Frame, area: Rect, st: &GaugesTab, cx: &DrawCtx) {
     ];
     let mut hits = Vec::new();
     for (i, (title, map)) in panels.into_iter().enumerate() {
+        // With budgets, the third panel is each integration against its own budget.
+        if i == 2 && !u.budgets.is_empty() {
+            draw_budgets(f, cols[i], &u.budgets, st.scroll[i], st.focus == i, &p);
+            hits.push((cols[i], i));
+            continue;
+        }
         draw_breakdown(
             f,
             cols[i],
@@ -543,6 +550,96 @@ fn draw_breakdown(
             Block::bordered()
                 .title(title)
                 .title_bottom(Line::from(more).right_aligned())
+                .border_style(Style::default().fg(border)),
+        )
+        .style(Style::default().fg(p.text));
+    f.render_widget(table, area);
+}
+
+/// Each integration against its budget: use as a bar and a share, refusals, and when it runs
+/// out at its own burn. Over 80 % it turns to the warning colour, at 100 % to critical.
+fn draw_budgets(
+    f: &mut Frame,
+    area: Rect,
+    budgets: &[creditops_store::usage::BudgetUse],
+    scroll: usize,
+    focused: bool,
+    p: &Palette,
+) {
+    let mut rows: Vec<&creditops_store::usage::BudgetUse> = budgets.iter().collect();
+    rows.sort_by(|a, b| {
+        b.percent
+            .partial_cmp(&a.percent)
+            .unwrap_or(std::cmp::Ordering::Equal)
+            .then(a.integration.cmp(&b.integration))
+    });
+    let visible = area.height.saturating_sub(3) as usize;
+    let narrow = area.width < 40;
+    let start = scroll.min(rows.len().saturating_sub(1));
+    let body: Vec<Row> = rows
+        .iter()
+        .skip(start)
+        .take(visible.max(1))
+        .map(|b| {
+            let colour = if b.percent >= 100.0 {
+                p.critical
+            } else if b.percent >= 80.0 {
+                p.warn
+            } else {
+                p.ok
+            };
+            let bar_w = 6usize;
+            let filled = ((b.percent / 100.0) * bar_w as f64)
+                .round()
+                .clamp(0.0, bar_w as f64) as usize;
+            let bar = format!("{}{}", "█".repeat(filled), "░".repeat(bar_w - filled));
+            let right = |s: String| Cell::from(Line::from(s).right_aligned());
+            let refused = match (b.refused, b.would_refuse) {
+                (0, 0) => String::new(),
+                (r, 0) => format!("⛔{r}"),
+                (_, w) => format!("({w})"),
+            };
+            let mut cells = vec![
+                Cell::from(b.integration.clone()),
+                Cell::from(Span::styled(bar, Style::default().fg(colour))),
+                right(format!("{:.0}%", b.percent)),
+                right(refused),
+            ];
+            if !narrow {
+                cells.push(right(
+                    b.exhaustion_eta_seconds
+                        .map(duration)
+                        .unwrap_or_else(|| "-".into()),
+                ));
+            }
+            Row::new(cells)
+        })
+        .collect();
+    let mut widths = vec![
+        Constraint::Min(6),
+        Constraint::Length(6),
+        Constraint::Length(5),
+        Constraint::Length(6),
+    ];
+    let mut header = vec!["", "budget", "", "refused"];
+    if !narrow {
+        widths.push(Constraint::Length(7));
+        header.push("runs out");
+    }
+    let border = if focused { p.border_focused } else { p.border };
+    let table = Table::new(body, widths)
+        .header(
+            Row::new(
+                header
+                    .into_iter()
+                    .map(|h| Cell::from(Line::from(h).right_aligned()))
+                    .collect::<Vec<_>>(),
+            )
+            .style(Style::default().fg(p.muted)),
+        )
+        .block(
+            Block::bordered()
+                .title(" Budgets by integration ")
                 .border_style(Style::default().fg(border)),
         )
         .style(Style::default().fg(p.text));
