@@ -64,6 +64,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .limits(&edition, users, 0)
         .map_err(|e| input_error(e.to_string()))?;
     let mut worst = None;
+    let mut advice = Vec::new();
     let history: History = match (&args.history, &args.ledger) {
         (Some(file), _) => {
             let text = std::fs::read_to_string(file)
@@ -84,6 +85,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             }
             let l = Ledger::open(&path)?;
             worst = worst_rolling_24h(&l.hourly_totals()?);
+            // Per-integration budgets need per-integration history: the ledger has it.
+            advice = creditops_core::budgets::advise(&l.daily_totals_by_integration()?, 0.2);
             from_daily(&l.daily_totals()?)
         }
     };
@@ -112,6 +115,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         v["edition"] = serde_json::json!(limits.edition);
         v["users"] = serde_json::json!(users);
         v["warnings"] = serde_json::json!(history.warnings);
+        v["budgets"] = serde_json::to_value(&advice)?;
         v["worst_rolling_24h"] = match &worst {
             Some((sum, from)) => {
                 serde_json::json!({"credits": sum, "from": from, "over_limit": *sum > limits.daily_limit})
@@ -163,6 +167,18 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     if let Some((sum, from)) = &worst {
         outln!("worst 24 h      {} credits from {from} (rolling; a day under the limit can still hit 429)", thousands(*sum));
+    }
+    if !advice.is_empty() {
+        outln!("budgets         each integration's 95th-percentile day + 20 %, for config.toml:");
+        for a in &advice {
+            outln!(
+                "  [budgets.integrations.\"{}\"]\n  credits = {}   # p95 day {}, worst day {}",
+                a.integration,
+                a.recommended,
+                thousands(a.p95_day),
+                thousands(a.max_day)
+            );
+        }
     }
     Ok(())
 }

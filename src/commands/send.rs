@@ -49,6 +49,9 @@ pub struct Args {
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
+    /// The integration the calls are metered (and budgeted) as.
+    #[arg(long, default_value = "creditops-send")]
+    integration: String,
 }
 
 /// What the input was: the plan to send and the queue it covers.
@@ -195,7 +198,27 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 plan.credits_after
             )));
         }
+        // The sending integration's own budget, as the proxy would hold it to it.
+        if let Some(budget) = r
+            .profile
+            .budgets(&ctx.config.config)
+            .and_then(|b| b.for_integration(&args.integration, (limit > 0).then_some(limit)))
+        {
+            let now = chrono::Utc::now().timestamp_millis();
+            let (spent, _) = creditops_store::ledger::Ledger::open(&r.ledger)?
+                .charged_to(&args.integration, now - creditops_core::credits::WINDOW_MS)?;
+            if spent + plan.credits_after > budget.daily {
+                return Err(input_error(format!(
+                    "refusing to send: the plan is predicted to cost {} credits; integration `{}` has {} of its {} budgeted credits left in the rolling 24 h",
+                    plan.credits_after,
+                    args.integration,
+                    budget.daily.saturating_sub(spent),
+                    budget.daily
+                )));
+            }
+        }
         let mut opts = SendOptions::new(&upstream, token, &r.ledger);
+        opts.integration = args.integration.clone();
         opts.sandbox = sandbox;
         opts.model = ctx.model.clone();
         opts.concurrency = args.concurrency.unwrap_or(concurrency.max(1));

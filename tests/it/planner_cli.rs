@@ -382,3 +382,44 @@ fn send_through_a_profile_uses_its_oauth_client_limits_and_ledger() {
         assert!(!err.contains("prod-secret") && !err.contains("prod-refresh"));
     }
 }
+
+#[test]
+fn send_refuses_a_plan_past_the_sending_integrations_budget() {
+    let home = tempfile::tempdir().unwrap();
+    let q = queue(home.path());
+    common::write_config(
+        &home.path().join("config"),
+        "[budgets.integrations.nightly-load]\ncredits = 2\npriority = \"background\"\n",
+    );
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let sb = rt.block_on(Sb::default());
+    let out = creditops(
+        home.path(),
+        &[
+            "send",
+            q.to_str().unwrap(),
+            "--target",
+            &sb.base,
+            "--integration",
+            "nightly-load",
+        ],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("nightly-load") && err.contains("budget"),
+        "{err}"
+    );
+    assert_eq!(rt.block_on(sb.used()), 0, "nothing was sent");
+    // Another integration, without a budget, sends.
+    let out = creditops(
+        home.path(),
+        &["send", q.to_str().unwrap(), "--target", &sb.base],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(rt.block_on(sb.used()) > 2);
+}

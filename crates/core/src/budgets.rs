@@ -338,6 +338,58 @@ pub fn decide(
     Ok(())
 }
 
+/// A budget the history suggests for one integration.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Advice {
+    pub integration: String,
+    /// The integration's 95th-percentile day (days it made no call count as 0).
+    pub p95_day: u64,
+    pub max_day: u64,
+    /// p95 plus headroom, rounded up to a tidy number: the `credits` to write.
+    pub recommended: u64,
+}
+
+/// Per-integration budgets from daily history: each integration's p95 day over the days the
+/// history spans, plus `headroom` (0.2 = 20 %), rounded up to 2 significant figures.
+pub fn advise(daily: &[(String, i64, u64)], headroom: f64) -> Vec<Advice> {
+    let (Some(first), Some(last)) = (
+        daily.iter().map(|d| d.1).min(),
+        daily.iter().map(|d| d.1).max(),
+    ) else {
+        return Vec::new();
+    };
+    let span = (last - first + 1).max(1) as usize;
+    let mut by: BTreeMap<&str, Vec<u64>> = BTreeMap::new();
+    for (name, day, credits) in daily {
+        let v = by.entry(name.as_str()).or_insert_with(|| vec![0; span]);
+        if let Some(slot) = v.get_mut((day - first) as usize) {
+            *slot += credits;
+        }
+    }
+    by.into_iter()
+        .map(|(name, mut days)| {
+            days.sort_unstable();
+            let p95 = days[((days.len() - 1) as f64 * 0.95).round() as usize];
+            let max = days.last().copied().unwrap_or(0);
+            Advice {
+                integration: name.to_string(),
+                p95_day: p95,
+                max_day: max,
+                recommended: tidy(((p95 as f64) * (1.0 + headroom)).ceil() as u64),
+            }
+        })
+        .collect()
+}
+
+/// Rounds up to two significant figures (4,321 → 4,400), at least 10.
+fn tidy(n: u64) -> u64 {
+    let mut step = 1u64;
+    while n / step >= 100 {
+        step *= 10;
+    }
+    (n.div_ceil(step) * step).max(10)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -353,6 +405,33 @@ mod tests {
             "reserve_from = 90\n[default]\nshare = 0.2\n[integrations.shop-sync]\ncredits = 500\nper_hour = 100\npriority = \"background\"\n[integrations.orders]\nshare = 0.5\npriority = \"critical\"\n",
         )
         .unwrap()
+    }
+
+    #[test]
+    fn advice_is_each_integrations_p95_day_plus_headroom() {
+        // 20 days: "sync" spends 100 a day with one 1,000 spike; "reports" only on 2 days.
+        let mut daily = Vec::new();
+        for d in 0..20i64 {
+            daily.push(("sync".to_string(), d, if d == 7 { 1000 } else { 100 }));
+        }
+        daily.push(("reports".to_string(), 3, 50));
+        daily.push(("reports".to_string(), 9, 70));
+        let a = advise(&daily, 0.2);
+        let sync = a.iter().find(|x| x.integration == "sync").unwrap();
+        // One spike in twenty days is past the 95th percentile: the budget is set by the
+        // usual day, and the worst day is shown beside it.
+        assert_eq!(
+            (sync.p95_day, sync.max_day, sync.recommended),
+            (100, 1000, 120)
+        );
+        let reports = a.iter().find(|x| x.integration == "reports").unwrap();
+        assert_eq!(
+            (reports.p95_day, reports.recommended),
+            (50, 60),
+            "zero days count"
+        );
+        assert_eq!(tidy(4321), 4400);
+        assert_eq!(tidy(3), 10);
     }
 
     #[test]

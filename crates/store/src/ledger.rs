@@ -515,6 +515,22 @@ impl Ledger {
         self.grouped_totals(3_600_000, "%Y-%m-%dT%H:00")
     }
 
+    /// Credits per integration per UTC day (days since the epoch), for budget advice.
+    pub fn daily_totals_by_integration(&self) -> Result<Vec<(String, i64, u64)>, LedgerError> {
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT integration, at_ms / 86400000 AS d, SUM(credits) FROM calls GROUP BY integration, d ORDER BY d",
+            )
+            .map_err(self.err())?;
+        let rows = st
+            .query_map([], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)?.max(0) as u64))
+            })
+            .map_err(self.err())?;
+        rows.collect::<Result<_, _>>().map_err(self.err())
+    }
+
     fn grouped_totals(&self, bucket_ms: i64, fmt: &str) -> Result<Vec<(String, u64)>, LedgerError> {
         let mut st = self
             .conn
