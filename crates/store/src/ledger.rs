@@ -59,6 +59,22 @@ CREATE TABLE IF NOT EXISTS alerts (
     used INTEGER NOT NULL,
     lim INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS minute_credits (
+    minute INTEGER PRIMARY KEY,
+    credits INTEGER NOT NULL
+);
+CREATE TRIGGER IF NOT EXISTS calls_minute_insert AFTER INSERT ON calls WHEN NEW.credits <> 0 BEGIN
+    INSERT INTO minute_credits (minute, credits) VALUES (NEW.at_ms / 60000, NEW.credits)
+    ON CONFLICT(minute) DO UPDATE SET credits = credits + excluded.credits;
+END;
+CREATE TRIGGER IF NOT EXISTS calls_minute_update AFTER UPDATE OF credits ON calls
+WHEN NEW.credits <> OLD.credits BEGIN
+    INSERT INTO minute_credits (minute, credits) VALUES (NEW.at_ms / 60000, NEW.credits - OLD.credits)
+    ON CONFLICT(minute) DO UPDATE SET credits = credits + excluded.credits;
+END;
+CREATE TRIGGER IF NOT EXISTS calls_minute_delete AFTER DELETE ON calls WHEN OLD.credits <> 0 BEGIN
+    UPDATE minute_credits SET credits = credits - OLD.credits WHERE minute = OLD.at_ms / 60000;
+END;
 CREATE TABLE IF NOT EXISTS refusals (
     at_ms INTEGER NOT NULL,
     integration TEXT NOT NULL,
@@ -101,6 +117,25 @@ pub enum LedgerError {
 
 fn open_conn(path: &Path) -> Result<Connection, LedgerError> {
     let conn = crate::db::open(path, SCHEMA).map_err(LedgerError::Open)?;
+    // Ledgers from before the per-minute totals: build them once from the calls (the triggers
+    // keep them from here on, whichever process writes).
+    let empty: bool = conn
+        .query_row(
+            "SELECT NOT EXISTS (SELECT 1 FROM minute_credits)",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap_or(false);
+    if empty {
+        conn.execute_batch(
+            "INSERT OR IGNORE INTO minute_credits (minute, credits)
+             SELECT at_ms / 60000, SUM(credits) FROM calls GROUP BY at_ms / 60000 HAVING SUM(credits) <> 0",
+        )
+        .map_err(|source| LedgerError::Sqlite {
+            path: path.display().to_string(),
+            source,
+        })?;
+    }
     // Ledgers from before the metadata cache lack `saved`.
     let has_saved = conn.prepare("SELECT saved FROM calls LIMIT 0").is_ok();
     if !has_saved {
@@ -207,9 +242,12 @@ fn apply(tx: &rusqlite::Transaction, job: &Job) -> rusqlite::Result<Answer> {
 /// the ledger, whichever process it is in, so each crossing is claimed by exactly one check.
 /// A threshold is armed again when usage falls back under it (credits freed up).
 fn check_crossings(tx: &rusqlite::Transaction, c: &CrossingCheck) -> rusqlite::Result<Crossings> {
+    // From the per-minute totals (at most 1,441 rows): cheap enough for every settled call.
+    // The minute the window's start falls in is left out: up to a minute of credits that are
+    // leaving the window anyway.
     let used: i64 = tx.query_row(
-        "SELECT COALESCE(SUM(credits), 0) FROM calls WHERE at_ms > ?1",
-        params![c.now_ms - WINDOW_MS],
+        "SELECT COALESCE(SUM(credits), 0) FROM minute_credits WHERE minute > ?1 AND minute <= ?2",
+        params![(c.now_ms - WINDOW_MS) / 60_000, c.now_ms / 60_000],
         |r| r.get(0),
     )?;
     let used = used.max(0) as u64;
@@ -268,6 +306,14 @@ impl LedgerWriter {
                 path: path.display().to_string(),
                 source,
             })?;
+        conn.execute(
+            "DELETE FROM minute_credits WHERE minute < ?1",
+            params![cutoff / 60_000],
+        )
+        .map_err(|source| LedgerError::Sqlite {
+            path: path.display().to_string(),
+            source,
+        })?;
         let writer =
             crate::db::GroupWriter::start("ledger-writer", conn, apply).map_err(|source| {
                 LedgerError::Io {
@@ -707,4 +753,58 @@ pub enum Group {
     Module,
     Api,
     Integration,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sums(conn: &Connection) -> (i64, i64) {
+        let calls: i64 = conn
+            .query_row("SELECT COALESCE(SUM(credits), 0) FROM calls", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        let minutes: i64 = conn
+            .query_row(
+                "SELECT COALESCE(SUM(credits), 0) FROM minute_credits",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        (calls, minutes)
+    }
+
+    #[test]
+    fn per_minute_totals_follow_every_insert_settle_and_delete() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("l.sqlite");
+        let conn = open_conn(&path).unwrap();
+        for (i, credits) in [5, 0, 7, 3].into_iter().enumerate() {
+            conn.execute(
+                "INSERT INTO calls (at_ms, integration, api, method, path, records, credits, status, latency_ms, priced) VALUES (?1, 'i', 'a', 'GET', '/', 0, ?2, 0, 0, 1)",
+                params![i as i64 * 50_000, credits],
+            )
+            .unwrap();
+        }
+        assert_eq!(sums(&conn), (15, 15));
+        // A call settled at fewer credits than it was priced at.
+        conn.execute("UPDATE calls SET credits = 2 WHERE credits = 7", [])
+            .unwrap();
+        assert_eq!(sums(&conn), (10, 10));
+        conn.execute("DELETE FROM calls WHERE credits = 5", [])
+            .unwrap();
+        assert_eq!(sums(&conn), (5, 5));
+        // A ledger from before the totals is backfilled when opened.
+        conn.execute_batch("DROP TRIGGER calls_minute_insert; DELETE FROM minute_credits;")
+            .unwrap();
+        conn.execute(
+            "INSERT INTO calls (at_ms, integration, api, method, path, records, credits, status, latency_ms, priced) VALUES (999999, 'i', 'a', 'GET', '/', 0, 4, 0, 0, 1)",
+            [],
+        )
+        .unwrap();
+        drop(conn);
+        let conn = open_conn(&path).unwrap();
+        assert_eq!(sums(&conn), (9, 9));
+    }
 }
