@@ -300,3 +300,72 @@ async fn urls_that_name_the_upstream_are_rewritten_to_the_proxy() {
     );
     assert_eq!(details["elsewhere"], "https://files.example.com/x.zip");
 }
+
+#[test]
+fn proxy_profile_sends_oauth_to_the_profiles_accounts_base() {
+    // Before, `proxy --profile` sent OAuth calls (secrets included) to accounts.<dc> whatever
+    // the profile's accounts_base said.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let sb = rt.block_on(Sb::default());
+    let hits = Arc::new(AtomicUsize::new(0));
+    let accounts = rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let seen = hits.clone();
+        let app = axum::Router::new().fallback(move || {
+            seen.fetch_add(1, Ordering::SeqCst);
+            async {
+                axum::Json(serde_json::json!({"access_token": "from-accounts", "expires_in": 3600}))
+            }
+        });
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        url
+    });
+    let home = tempfile::tempdir().unwrap();
+    crate::common::write_config(
+        &home.path().join("config"),
+        &format!(
+            "[profiles.s]\ntarget = \"zoho-sandbox\"\napi_base = \"{}\"\naccounts_base = \"{accounts}\"\n",
+            sb.base
+        ),
+    );
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_creditops"))
+        .args(["proxy", "--profile", "s", "--listen", "127.0.0.1:0"])
+        .env("CREDITOPS_CONFIG_DIR", home.path().join("config"))
+        .env("CREDITOPS_DATA_DIR", home.path().join("data"))
+        .env("CREDITOPS_CACHE_DIR", home.path().join("cache"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let base = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap()
+        .to_string();
+    let v: serde_json::Value = rt.block_on(async {
+        reqwest::Client::new()
+            .post(format!("{base}/oauth/v2/token"))
+            .form(&[
+                ("grant_type", "refresh_token"),
+                ("client_id", "1000.A"),
+                ("refresh_token", "r"),
+            ])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    });
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(v["access_token"], "from-accounts");
+    assert_eq!(hits.load(Ordering::SeqCst), 1);
+}
