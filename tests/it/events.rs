@@ -371,17 +371,7 @@ fn listen_and_events_commands() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(child.stderr.take().unwrap()),
-        &mut line,
-    )
-    .unwrap();
-    let base = line
-        .trim()
-        .strip_prefix("listening on ")
-        .expect("first stderr line")
-        .to_string();
+    let base = crate::common::announced_base(child.stderr.take().unwrap());
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let http = reqwest::Client::new();
@@ -631,17 +621,7 @@ fn idle_sockets_from_one_client_do_not_keep_a_valid_webhook_out() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(child.stderr.take().unwrap()),
-        &mut line,
-    )
-    .unwrap();
-    let base = line
-        .trim()
-        .strip_prefix("listening on ")
-        .expect("first stderr line")
-        .to_string();
+    let base = crate::common::announced_base(child.stderr.take().unwrap());
     let addr: std::net::SocketAddr = base.trim_start_matches("http://").parse().unwrap();
     let idle: Vec<std::net::TcpStream> = (0..300)
         .filter_map(|_| std::net::TcpStream::connect(addr).ok())

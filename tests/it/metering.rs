@@ -377,17 +377,7 @@ fn sigkill_mid_workload_keeps_every_answered_call() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
-        &mut line,
-    )
-    .unwrap();
-    let base = line
-        .trim()
-        .strip_prefix("listening on ")
-        .expect("first line")
-        .to_string();
+    let base = crate::common::announced_base(child.stdout.take().unwrap());
     let token = sb.token.clone();
     let answered = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let a = answered.clone();
@@ -665,17 +655,7 @@ fn servers_log_to_their_file_and_never_a_secret() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
-        &mut line,
-    )
-    .unwrap();
-    let base = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap()
-        .to_string();
+    let base = crate::common::announced_base(child.stdout.take().unwrap());
     let token = rt.block_on(async {
         let http = reqwest::Client::new();
         let v: Value = http

@@ -338,17 +338,7 @@ fn proxy_profile_sends_oauth_to_the_profiles_accounts_base() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
-        &mut line,
-    )
-    .unwrap();
-    let base = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap()
-        .to_string();
+    let base = crate::common::announced_base(child.stdout.take().unwrap());
     let v: serde_json::Value = rt.block_on(async {
         reqwest::Client::new()
             .post(format!("{base}/oauth/v2/token"))

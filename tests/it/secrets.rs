@@ -158,17 +158,7 @@ fn listen_takes_channel_tokens_from_a_file_or_the_environment() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(child.stderr.take().unwrap()),
-        &mut line,
-    )
-    .unwrap();
-    let base = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap()
-        .to_string();
+    let base = crate::common::announced_base(child.stderr.take().unwrap());
     let rt = tokio::runtime::Runtime::new().unwrap();
     let statuses = rt.block_on(async {
         let http = reqwest::Client::new();

@@ -240,3 +240,15 @@ impl Drop for SmallDisk {
             .status();
     }
 }
+
+/// The base URL a server announces on its first line (`listening on http://ADDR`), read from
+/// its stdout or stderr.
+pub fn announced_base(stream: impl std::io::Read) -> String {
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(stream), &mut line)
+        .expect("the server announces its address");
+    line.trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("not an announcement: {line:?}"))
+        .to_string()
+}
