@@ -294,9 +294,27 @@ async fn help_overlay_lists_the_focused_views_keys() {
         "{text}"
     );
     insta::assert_snapshot!("help_80x30", t.backend());
-    // Any other key closes it.
-    a.on_input(key('x'));
+    // It is a modal: other keys do nothing under it (here `2` would switch tabs)...
+    assert!(!a.on_input(key('2')));
+    assert!(a.help && a.tab == Tab::Gauges);
+    // ...and Esc or `?` close it.
+    a.on_input(esc());
     assert!(!a.help);
+    a.on_input(key('?'));
+    a.on_input(key('?'));
+    assert!(!a.help);
+}
+
+#[tokio::test]
+async fn below_a_workable_size_the_console_says_so() {
+    let (_d, snap) = fixture_snapshot().await;
+    let a = app(snap, true);
+    let text = format!("{}", render(&a, 50, 12).backend());
+    assert!(
+        text.contains("terminal too small: need 60×16, have 50×12"),
+        "{text}"
+    );
+    assert!(!text.contains("Gauges"), "{text}");
 }
 
 #[tokio::test]

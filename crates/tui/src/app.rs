@@ -47,6 +47,9 @@ pub enum Input {
     Estimated(u64, Box<EstimateOutcome>),
 }
 
+/// The smallest screen the console draws on (columns, rows).
+pub const MIN_SIZE: (u16, u16) = (60, 16);
+
 /// The actions every tab shares.
 const GLOBAL: &[Action] = &[
     Action::Quit,
@@ -198,14 +201,25 @@ impl App {
                     }
                     return true;
                 }
-                match self.keys.action(&k, self.tab.index()) {
+                let action = self.keys.action(&k, self.tab.index());
+                if self.help {
+                    // The help is a modal: `?` or Esc closes it, quit quits, and nothing under
+                    // it moves.
+                    return match action {
+                        Some(Action::Help | Action::Close) => {
+                            self.help = false;
+                            true
+                        }
+                        Some(Action::Quit) => {
+                            self.quit = true;
+                            true
+                        }
+                        _ => false,
+                    };
+                }
+                match action {
                     Some(a) => {
                         self.act(a);
-                        true
-                    }
-                    None if self.help => {
-                        // Any other key closes the help.
-                        self.help = false;
                         true
                     }
                     None => false,
@@ -314,6 +328,22 @@ impl App {
             Block::default().style(Style::default().bg(p.background).fg(p.text)),
             area,
         );
+        if area.width < MIN_SIZE.0 || area.height < MIN_SIZE.1 {
+            // Below a workable size, say so rather than draw numbers cut in half.
+            let text = format!(
+                "terminal too small: need {}×{}, have {}×{}",
+                MIN_SIZE.0, MIN_SIZE.1, area.width, area.height
+            );
+            let y = area.y + area.height / 2;
+            f.render_widget(
+                Paragraph::new(text)
+                    .alignment(ratatui::layout::Alignment::Center)
+                    .wrap(ratatui::widgets::Wrap { trim: true })
+                    .style(Style::default().fg(p.warn)),
+                Rect::new(area.x, y.saturating_sub(1), area.width, area.height.min(3)),
+            );
+            return;
+        }
         let [top, body, bottom] = Layout::vertical([
             Constraint::Length(1),
             Constraint::Min(0),
