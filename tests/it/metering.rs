@@ -122,19 +122,8 @@ async fn the_ledger_equals_the_sandbox_count_exactly() {
     );
 }
 
-#[tokio::test]
-async fn the_limit_is_learned_from_zohos_header_and_alerts_fire_once() {
-    let model = tiny_model(200, 20, 10);
-    let sb = Sb::start(SandboxConfig {
-        edition: "tiny".into(),
-        users: 0,
-        model,
-        ..Default::default()
-    })
-    .await;
-    let dir = tempfile::tempdir().unwrap();
-    let ledger_path = dir.path().join("ledger.sqlite");
-    // An alert receiver.
+/// An alert receiver on loopback: its URL, and the alerts posted to it.
+async fn alert_receiver() -> (String, Arc<Mutex<Vec<Value>>>) {
     let got: Arc<Mutex<Vec<Value>>> = Arc::default();
     let g = got.clone();
     let app = Router::new().route(
@@ -148,8 +137,24 @@ async fn the_limit_is_learned_from_zohos_header_and_alerts_fire_once() {
         }),
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let alert_url = format!("http://{}/alert", listener.local_addr().unwrap());
+    let url = format!("http://{}/alert", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, got)
+}
+
+#[tokio::test]
+async fn the_limit_is_learned_from_zohos_header_and_alerts_fire_once() {
+    let model = tiny_model(200, 20, 10);
+    let sb = Sb::start(SandboxConfig {
+        edition: "tiny".into(),
+        users: 0,
+        model,
+        ..Default::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let ledger_path = dir.path().join("ledger.sqlite");
+    let (alert_url, got) = alert_receiver().await;
 
     let mut cfg = proxy_config(&sb.base, &ledger_path);
     cfg.alert_post_url = Some(alert_url);
@@ -533,21 +538,7 @@ async fn two_proxies_on_one_ledger_alert_once_per_crossing_of_the_org_total() {
     .await;
     let dir = tempfile::tempdir().unwrap();
     let ledger_path = dir.path().join("ledger.sqlite");
-    let got: Arc<Mutex<Vec<Value>>> = Arc::default();
-    let g = got.clone();
-    let app = Router::new().route(
-        "/alert",
-        post(move |b: axum::Json<Value>| {
-            let g = g.clone();
-            async move {
-                g.lock().unwrap().push(b.0);
-                "ok"
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let alert_url = format!("http://{}/alert", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let (alert_url, got) = alert_receiver().await;
     let mut proxies = Vec::new();
     for _ in 0..2 {
         let mut cfg = proxy_config(&sb.base, &ledger_path);
