@@ -115,7 +115,7 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
             outln!(
                 "size            {} bytes ({})",
                 thousands(s.bytes),
-                cache.path.display()
+                cache.at.display()
             );
             Ok(())
         }

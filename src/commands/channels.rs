@@ -78,7 +78,10 @@ fn iso(ms: i64) -> String {
 
 pub fn run(cmd: Command) -> anyhow::Result<()> {
     let ctx = Context::load()?;
-    let store_of = |c: &Common| c.store.clone().unwrap_or_else(|| ctx.paths.events(None));
+    let store_of = |c: &Common| match &c.store {
+        Some(file) => creditops_store::db::Location::from(file),
+        None => ctx.config.config.events_at(&ctx.paths, None),
+    };
     let rt = tokio::runtime::Runtime::new()?;
     let now = chrono::Utc::now().timestamp_millis();
     match cmd {

@@ -13,7 +13,7 @@ pub struct Args {
     history: Option<PathBuf>,
     /// Daily (and hourly) history from a proxy ledger. Default: the profile's ledger.
     #[arg(long)]
-    ledger: Option<PathBuf>,
+    ledger: Option<String>,
     /// Days to forecast.
     #[arg(long, default_value_t = 30)]
     horizon: usize,
@@ -73,17 +73,20 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 .map_err(|errs| input_error(errs.join("\n")))?
         }
         (None, ledger) => {
-            let path = ledger
-                .clone()
-                .or(profile.ledger.clone())
-                .unwrap_or_else(|| ctx.paths.ledger(&name));
-            if !path.exists() {
+            if let Some(l) = ledger {
+                creditops_config::store::check_argument(l).map_err(input_error)?;
+            }
+            let at = ctx
+                .config
+                .config
+                .ledger_at(&ctx.paths, &name, &profile, ledger.as_deref());
+            if at.path().is_some_and(|p| !p.exists()) {
                 return Err(input_error(format!(
                     "{}: no ledger; pass --history FILE.csv or --ledger PATH",
-                    path.display()
+                    at.display()
                 )));
             }
-            let l = Ledger::open(&path)?;
+            let l = Ledger::open(&at)?;
             worst = worst_rolling_24h(&l.hourly_totals()?);
             // Per-integration budgets need per-integration history: the ledger has it.
             advice = creditops_core::budgets::advise(&l.daily_totals_by_integration()?, 0.2);

@@ -48,14 +48,14 @@ pub fn parse_since(s: &str, now: i64) -> Result<i64, String> {
 
 pub fn run(cmd: Command) -> anyhow::Result<()> {
     let ctx = Context::load()?;
-    let default_store = ctx.paths.events(None);
+    let default_store = ctx.config.config.events_at(&ctx.paths, None);
     match cmd {
         Command::Replay { id, to, store } => {
             if !(to.starts_with("http://") || to.starts_with("https://")) {
                 return Err(input_error(format!("--to `{to}` is not an http(s) URL")));
             }
-            let reader =
-                EventReader::open(&store.unwrap_or(default_store)).map_err(anyhow::Error::msg)?;
+            let reader = EventReader::open(store.map_or(default_store.clone(), Into::into))
+                .map_err(anyhow::Error::msg)?;
             let Some(e) = reader.get(id)? else {
                 return Err(input_error(format!("no event {id} in the store")));
             };
@@ -73,8 +73,8 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
                 Some(s) => parse_since(&s, now).map_err(input_error)?,
                 None => 0,
             };
-            let reader =
-                EventReader::open(&store.unwrap_or(default_store)).map_err(anyhow::Error::msg)?;
+            let reader = EventReader::open(store.map_or(default_store.clone(), Into::into))
+                .map_err(anyhow::Error::msg)?;
             let mut out = std::io::BufWriter::new(std::io::stdout());
             let mut csv = (!json).then(|| csv::Writer::from_writer(std::io::stdout()));
             if let Some(w) = csv.as_mut() {

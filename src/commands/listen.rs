@@ -111,7 +111,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
     }
     let config = ReceiverConfig {
-        store: args.store.clone().unwrap_or_else(|| ctx.paths.events(None)),
+        store: match &args.store {
+            Some(file) => file.into(),
+            None => ctx.config.config.events_at(&ctx.paths, None),
+        },
         body_limit: rc.body_limit,
         channels,
         workflow: rc.workflow.clone().into_iter().collect(),

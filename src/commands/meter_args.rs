@@ -1,7 +1,5 @@
 //! Flags shared by `proxy` and `usage`: the org's limits and the ledger.
 
-use std::path::PathBuf;
-
 use creditops_config::Profile;
 use creditops_core::credits::Limits;
 
@@ -21,9 +19,11 @@ pub struct LimitArgs {
     /// Profile from config.toml (limits, thresholds, ledger, upstream).
     #[arg(long)]
     pub profile: Option<String>,
-    /// The ledger (SQLite). Default: the profile's, else <data>/ledger-<profile>.sqlite.
+    /// The ledger: a SQLite file or postgres://USER@HOST:PORT/DB (the password from PGPASSWORD
+    /// or the config, never from here). Default: the profile's `ledger`, else `[store] url`,
+    /// else <data>/ledger-<profile>.sqlite.
     #[arg(long)]
-    pub ledger: Option<PathBuf>,
+    pub ledger: Option<String>,
 }
 
 /// What the flags and config resolve to.
@@ -31,7 +31,7 @@ pub struct Resolved {
     pub profile_name: String,
     pub profile: Profile,
     pub limits: Option<Limits>,
-    pub ledger: PathBuf,
+    pub ledger: creditops_store::db::Location,
     pub thresholds: Vec<u32>,
 }
 
@@ -58,11 +58,13 @@ pub fn resolve(ctx: &Context, a: &LimitArgs) -> anyhow::Result<Resolved> {
         ),
         _ => None,
     };
-    let ledger = a
-        .ledger
-        .clone()
-        .or_else(|| profile.ledger.clone())
-        .unwrap_or_else(|| ctx.paths.ledger(&name));
+    if let Some(l) = &a.ledger {
+        creditops_config::store::check_argument(l).map_err(input_error)?;
+    }
+    let ledger = ctx
+        .config
+        .config
+        .ledger_at(&ctx.paths, &name, &profile, a.ledger.as_deref());
     Ok(Resolved {
         profile_name: name,
         thresholds: profile.thresholds(),

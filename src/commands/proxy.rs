@@ -42,6 +42,14 @@ pub struct Args {
     /// Host of each call.
     #[arg(long, value_name = "URL")]
     public_url: Option<String>,
+    /// This proxy's name in a shared ledger (the Gauges' breakdown by proxy).
+    /// Default: HOST:PORT.
+    #[arg(long)]
+    name: Option<String>,
+    /// Seconds a call waits for a concurrency slot when the org is at its limit, before the
+    /// proxy answers 429 itself.
+    #[arg(long, default_value_t = 10)]
+    admission_wait: u64,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -95,8 +103,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     // The same store `creditops cache` reads and clears.
     let metadata_cache = if cfg.cache.enabled {
-        let path = ctx.paths.metadata_cache(&r.profile_name);
-        let c = creditops_store::cache::MetadataCache::open(&path, cfg.cache.clone())
+        let at = cfg.metadata_at(&ctx.paths, &r.profile_name);
+        let c = creditops_store::cache::MetadataCache::open(at, cfg.cache.clone())
             .map_err(anyhow::Error::msg)?;
         for w in &c.warnings {
             eprintln!("creditops: warning: {w}");
@@ -152,6 +160,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             public_url: args.public_url.clone(),
             budgets,
             clock: Default::default(),
+            name: args.name.clone().unwrap_or_else(|| match listen.port() {
+                0 => format!("{}:pid{}", host_name(), std::process::id()),
+                port => format!("{}:{port}", host_name()),
+            }),
+            admission_wait: std::time::Duration::from_secs(args.admission_wait),
         };
         let upstream_shown = creditops_core::secret::url_for_display(&config.upstream);
         let ledger_shown = config.ledger.display().to_string();
@@ -176,4 +189,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
         anyhow::Ok(())
     })
+}
+
+/// This machine's name, for naming the proxy in a shared ledger.
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into())
 }

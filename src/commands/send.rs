@@ -36,7 +36,7 @@ pub struct Args {
     allow_production: bool,
     /// The ledger the sent calls are metered in. Default: the profile's.
     #[arg(long)]
-    ledger: Option<PathBuf>,
+    ledger: Option<String>,
     /// Concurrent calls (default: the edition's concurrency limit).
     #[arg(long)]
     concurrency: Option<u32>,

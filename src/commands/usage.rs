@@ -16,7 +16,7 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<()> {
     let ctx = Context::load()?;
     let r = resolve(&ctx, &args.limits)?;
-    if !r.ledger.exists() {
+    if r.ledger.path().is_some_and(|p| !p.exists()) {
         return Err(input_error(format!(
             "{}: no ledger yet; run `creditops proxy` and send calls through it",
             r.ledger.display()

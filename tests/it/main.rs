@@ -21,5 +21,6 @@ mod sandbox_fuzz;
 mod sdk;
 mod secrets;
 mod storage;
+mod team;
 mod terminal;
 mod themes;

@@ -10,6 +10,9 @@ use serde::{Deserialize, Serialize};
 use creditops_core::secret::Secret;
 use creditops_core::zoho::datacentre::DataCentre;
 
+pub mod store;
+use store::{Location, StoreSettings};
+
 /// The folders creditops reads and writes, each overridable by an environment variable.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Paths {
@@ -156,9 +159,11 @@ pub struct Profile {
     pub client_secret: Option<Secret>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refresh_token: Option<Secret>,
-    /// The proxy's ledger for this profile (default: `<data>/ledger-<profile>.sqlite`).
+    /// The proxy's ledger for this profile: a SQLite path or a `postgres://` URL (default:
+    /// `[store] url`, else `<data>/ledger-<profile>.sqlite`). A secret: a URL may carry a
+    /// password.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ledger: Option<PathBuf>,
+    pub ledger: Option<Secret>,
     /// Must be true, besides the target, before anything is sent to production.
     #[serde(default)]
     pub allow_production: bool,
@@ -377,6 +382,8 @@ pub struct Config {
     pub profiles: BTreeMap<String, Profile>,
     pub proxy: ProxySettings,
     pub ledger: LedgerSettings,
+    /// Where the stores live when not in SQLite files (`[store] url`).
+    pub store: StoreSettings,
     pub alerts: AlertSettings,
     pub receiver: ReceiverSettings,
     pub cache: creditops_core::metadata::CacheSettings,
@@ -415,6 +422,47 @@ pub struct Loaded {
 }
 
 impl Config {
+    /// Where a profile's ledger lives: `--ledger` (given as `flag`), the profile's `ledger`,
+    /// `[store] url`, or the profile's file under the data folder. The embedded demo's is always
+    /// its own file, apart from every real profile.
+    pub fn ledger_at(
+        &self,
+        paths: &Paths,
+        name: &str,
+        profile: &Profile,
+        flag: Option<&str>,
+    ) -> Location {
+        if let Some(f) = flag {
+            return Location::parse(f);
+        }
+        if name == DEMO_PROFILE {
+            return Location::Sqlite(paths.ledger(name));
+        }
+        if let Some(l) = &profile.ledger {
+            return Location::parse(l.expose());
+        }
+        match &self.store.url {
+            Some(url) => Location::Postgres(url.clone()),
+            None => Location::Sqlite(paths.ledger(name)),
+        }
+    }
+
+    /// Where a profile's metadata cache lives (`[store] url`, or its file).
+    pub fn metadata_at(&self, paths: &Paths, name: &str) -> Location {
+        match (&self.store.url, name == DEMO_PROFILE) {
+            (Some(url), false) => Location::Postgres(url.clone()),
+            _ => Location::Sqlite(paths.metadata_cache(name)),
+        }
+    }
+
+    /// Where the event store lives (`[store] url`, or its file; see [`Paths::events`]).
+    pub fn events_at(&self, paths: &Paths, profile: Option<&str>) -> Location {
+        match (&self.store.url, profile == Some(DEMO_PROFILE)) {
+            (Some(url), false) => Location::Postgres(url.clone()),
+            _ => Location::Sqlite(paths.events(profile)),
+        }
+    }
+
     /// Reads `config.toml`; a missing file is the default config.
     pub fn load(file: &Path) -> Result<Loaded, ConfigError> {
         let text = match fs::read_to_string(file) {

@@ -39,7 +39,8 @@ pub struct ProxyConfig {
     pub alert_post_url: Option<String>,
     pub desktop_alerts: bool,
     pub model: CreditModel,
-    pub ledger: PathBuf,
+    /// Where calls are recorded: a SQLite file, or PostgreSQL shared with other proxies.
+    pub ledger: creditops_store::db::Location,
     pub retention_days: u32,
     pub charge_not_modified: bool,
     /// The metadata cache (shared with `creditops cache`); None to forward everything.
@@ -54,6 +55,11 @@ pub struct ProxyConfig {
     pub budgets: Option<creditops_core::budgets::Budgets>,
     /// Where the proxy reads the time (tests share the sandbox's movable clock).
     pub clock: Clock,
+    /// This proxy's name in a shared ledger (the Gauges' breakdown by proxy); default empty.
+    pub name: String,
+    /// How long a call waits for a concurrency slot when the org is at its limit before the
+    /// proxy answers 429 itself.
+    pub admission_wait: Duration,
 }
 
 /// The time, in epoch milliseconds: the system's, or one a test moves.
@@ -82,7 +88,7 @@ impl ProxyConfig {
     /// A proxy to `upstream` recording in `ledger`, with the defaults: X-Integration,
     /// thresholds 80/90/100, the limit learned from Zoho's header, no alert targets, the
     /// built-in cost model, 90 days of retention, 304s charged, no metadata cache.
-    pub fn new(upstream: &str, ledger: &std::path::Path) -> ProxyConfig {
+    pub fn new(upstream: &str, ledger: impl Into<creditops_store::db::Location>) -> ProxyConfig {
         ProxyConfig {
             upstream: upstream.to_string(),
             accounts_upstream: None,
@@ -92,7 +98,7 @@ impl ProxyConfig {
             alert_post_url: None,
             desktop_alerts: false,
             model: CreditModel::default(),
-            ledger: ledger.to_path_buf(),
+            ledger: ledger.into(),
             retention_days: 90,
             charge_not_modified: true,
             cache: None,
@@ -100,6 +106,8 @@ impl ProxyConfig {
             public_url: None,
             budgets: None,
             clock: Clock::default(),
+            name: String::new(),
+            admission_wait: Duration::from_secs(10),
         }
     }
 }
@@ -123,6 +131,30 @@ pub struct Proxy {
     check_running: AtomicBool,
     /// Hold mode's queue file and how many calls it holds.
     held: Option<Mutex<Held>>,
+    /// How calls are admitted against the org's concurrency limits.
+    admission: Admission,
+    /// A reader of the shared ledger (PostgreSQL): budgets are decided from what every proxy
+    /// recorded, not from this proxy's calls alone.
+    shared: Option<Arc<creditops_store::ledger::Ledger>>,
+}
+
+/// How long a concurrency lease lives unless its proxy renews it: a proxy that died gives its
+/// slots back within this.
+pub const LEASE_TTL_MS: i64 = 10_000;
+
+/// Admission against Zoho's concurrency and sub-concurrency limits, which are per org.
+enum Admission {
+    /// The limits are not known (learned from Zoho): calls go as they come.
+    Open,
+    /// One proxy on its own ledger: slots counted in this process.
+    InProcess {
+        slots: Arc<tokio::sync::Semaphore>,
+        sub: Arc<tokio::sync::Semaphore>,
+        limit: u32,
+        sub_limit: u32,
+    },
+    /// Proxies sharing a ledger: leases in the database, taken with the call's record.
+    Leases { limit: u32, sub_limit: u32 },
 }
 
 struct Held {
@@ -142,7 +174,29 @@ impl Proxy {
     /// The proxy's state: its ledger writer, its upstream client, its hold queue. Serve it
     /// with [`router`].
     pub fn new(config: ProxyConfig) -> anyhow::Result<Arc<Proxy>> {
-        let writer = LedgerWriter::open(&config.ledger, config.retention_days)?;
+        let writer = LedgerWriter::open_as(&config.ledger, config.retention_days, &config.name)?;
+        let shared = if writer.is_shared() && config.budgets.is_some() {
+            Some(Arc::new(creditops_store::ledger::Ledger::open(
+                &config.ledger,
+            )?))
+        } else {
+            None
+        };
+        let admission = match (&config.limits, writer.is_shared()) {
+            (None, _) => Admission::Open,
+            (Some(l), true) => Admission::Leases {
+                limit: l.concurrency.max(1),
+                sub_limit: l.sub_concurrency.max(1),
+            },
+            (Some(l), false) => Admission::InProcess {
+                slots: Arc::new(tokio::sync::Semaphore::new(l.concurrency.max(1) as usize)),
+                sub: Arc::new(tokio::sync::Semaphore::new(
+                    l.sub_concurrency.max(1) as usize
+                )),
+                limit: l.concurrency.max(1),
+                sub_limit: l.sub_concurrency.max(1),
+            },
+        };
         // Budgets count what the ledger already holds for the last 24 h.
         let mut spending = Spending::default();
         if config.budgets.is_some() {
@@ -179,6 +233,8 @@ impl Proxy {
             check_wanted: AtomicBool::new(false),
             check_running: AtomicBool::new(false),
             held,
+            admission,
+            shared,
         }))
     }
 }
@@ -188,6 +244,20 @@ pub async fn spawn(config: ProxyConfig, listen: SocketAddr) -> anyhow::Result<Pr
     let state = Proxy::new(config)?;
     let listener = crate::server::bind(listen).await?;
     let handle = ProxyHandle::serve(listener, router(state.clone()), state.clone(), "proxy")?;
+    // Keep this proxy's concurrency leases alive while it runs.
+    if matches!(state.admission, Admission::Leases { .. }) {
+        let s = state.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(LEASE_TTL_MS as u64 / 4)).await;
+                if Arc::strong_count(&s) <= 1 {
+                    break;
+                }
+                s.writer
+                    .renew_leases(s.config.clock.now_ms() + LEASE_TTL_MS);
+            }
+        });
+    }
     // Publish in-flight counts for `creditops usage` in other processes.
     let s = state.clone();
     tokio::spawn(async move {
@@ -248,6 +318,14 @@ pub enum ProxyError {
     /// The integration's budget (or the reserve for higher priorities) refuses the call.
     #[error("{message}")]
     BudgetExceeded { message: String, retry_after_s: u64 },
+    /// The org stayed at its concurrency limit for the whole admission wait.
+    #[error("creditops proxy: the org is at its concurrency limit ({in_flight} of {limit} slots in flight across its proxies); the call waited {waited_s} s, was not sent and cost nothing; retry after {retry_after_s} s")]
+    ConcurrencyLimit {
+        in_flight: u64,
+        limit: u32,
+        waited_s: u64,
+        retry_after_s: u64,
+    },
 }
 
 impl ProxyError {
@@ -264,6 +342,10 @@ impl ProxyError {
             ProxyError::HoldQueue => (StatusCode::SERVICE_UNAVAILABLE, "HOLD_QUEUE_UNAVAILABLE"),
             ProxyError::NoSuchUrl => (StatusCode::NOT_FOUND, "INVALID_URL_PATTERN"),
             ProxyError::BudgetExceeded { .. } => (StatusCode::TOO_MANY_REQUESTS, "BUDGET_EXCEEDED"),
+            // Zoho's own code for its concurrency refusals: SDKs already back off on it.
+            ProxyError::ConcurrencyLimit { .. } => {
+                (StatusCode::TOO_MANY_REQUESTS, "TOO_MANY_REQUESTS")
+            }
         }
     }
 }
@@ -279,7 +361,8 @@ impl IntoResponse for ProxyError {
         )
             .into_response();
         match &self {
-            ProxyError::BudgetExceeded { retry_after_s, .. } => {
+            ProxyError::BudgetExceeded { retry_after_s, .. }
+            | ProxyError::ConcurrencyLimit { retry_after_s, .. } => {
                 set_header(&mut resp, "retry-after", &retry_after_s.to_string())
             }
             _ if status == StatusCode::SERVICE_UNAVAILABLE => {
@@ -352,7 +435,7 @@ async fn serve(p: &Arc<Proxy>, req: Request) -> Result<Response, ProxyError> {
     };
     // The integration's budget (and the reserve) before anything is spent; what the call is
     // priced at is held against the budget until its answer settles it.
-    let held = admit_budget(p, &call, &priced)?;
+    let held = admit_budget(p, &call, &priced).await?;
     // Recorded before it is sent: a call the ledger cannot take is refused here, before it
     // costs anything.
     let row = if call.metered {
@@ -370,7 +453,7 @@ async fn serve(p: &Arc<Proxy>, req: Request) -> Result<Response, ProxyError> {
         Ok(u) => u,
         Err(e) => {
             release_budget(p, &call, held, 0);
-            if let Some(row) = row {
+            if let Some(row) = &row {
                 // Nothing was answered; a call that never reached Zoho costs nothing.
                 settle(p, &call, row, 0, StatusCode::BAD_GATEWAY.as_u16(), None).await;
             }
@@ -388,7 +471,7 @@ async fn serve(p: &Arc<Proxy>, req: Request) -> Result<Response, ProxyError> {
     }
     // The credits recorded for this call, told to the caller too (`creditops send` sums them
     // per step).
-    let charged = match row {
+    let charged = match &row {
         Some(row) => Some(record(p, &call, &priced, row, status, &headers).await),
         None => None,
     };
@@ -608,7 +691,7 @@ struct BudgetHold {
 /// Checks the call against its integration's budget and the reserve. Refused: recorded, and
 /// answered 429 BUDGET_EXCEEDED when budgets are enforced; let through (and recorded as "would
 /// refuse") when not. Allowed: the priced credits are held until the call settles.
-fn admit_budget(
+async fn admit_budget(
     p: &Proxy,
     call: &Call,
     priced: &Result<creditops_core::credits::Price, creditops_core::credits::CostError>,
@@ -621,8 +704,39 @@ fn admit_budget(
         return Ok(None);
     };
     let need = u64::from(pr.credits);
+    // A shared ledger: the windows are what every proxy recorded (calls in flight at their
+    // priced credits), read from the database's per-minute totals.
+    let org_wide = match &p.shared {
+        Some(ledger) => {
+            let (ledger, integration, now) =
+                (ledger.clone(), call.integration.clone(), call.now_ms);
+            let read =
+                tokio::task::spawn_blocking(move || ledger.window_minutes(&integration, now)).await;
+            match read {
+                Ok(Ok(minutes)) => Some(minutes),
+                _ => {
+                    tracing::error!("proxy: the shared ledger's totals cannot be read; refusing");
+                    return Err(ProxyError::LedgerUnavailable);
+                }
+            }
+        }
+        None => None,
+    };
     let mut spent = lock(&p.spending);
     let spent = &mut *spent;
+    if let Some((org, mine)) = org_wide {
+        let window = |pairs: Vec<(i64, u64)>| {
+            let mut w = creditops_core::credits::RollingWindow::new();
+            for (at, credits) in pairs {
+                w.charge(at, credits);
+            }
+            w
+        };
+        spent.org = window(org);
+        spent
+            .by_integration
+            .insert(call.integration.clone(), window(mine));
+    }
     let empty = creditops_core::credits::RollingWindow::new();
     let mine = spent
         .by_integration
@@ -714,11 +828,68 @@ fn release_budget(p: &Proxy, call: &Call, held: Option<BudgetHold>, charged: u32
 
 /// Writes the call's row before it is sent, at the credits it is priced at (the most it can
 /// cost), and waits for the commit.
+/// A call recorded before it is sent, with its hold on the org's concurrency (released when
+/// it settles, or when the handler ends however it ends).
+struct Recorded {
+    row: i64,
+    lease: Option<i64>,
+    _permits: Option<(
+        tokio::sync::OwnedSemaphorePermit,
+        Option<tokio::sync::OwnedSemaphorePermit>,
+    )>,
+}
+
+/// Records the call before it is sent, once the org has room for it: within its concurrency
+/// and sub-concurrency limits, across every proxy sharing the ledger. A call that cannot be
+/// recorded, or finds no room within the admission wait, is refused here and costs nothing.
 async fn begin(
     p: &Proxy,
     call: &Call,
     priced: &Result<creditops_core::credits::Price, creditops_core::credits::CostError>,
-) -> Result<i64, ProxyError> {
+) -> Result<Recorded, ProxyError> {
+    let (slots, sub) = match priced {
+        Ok(pr) => (pr.concurrency_slots.max(1), u32::from(pr.sub_concurrency)),
+        Err(_) => (1, 0),
+    };
+    let started = Instant::now();
+    let deadline = tokio::time::Instant::now() + p.config.admission_wait;
+    let busy = |in_flight: u64, limit: u32| ProxyError::ConcurrencyLimit {
+        in_flight,
+        limit,
+        waited_s: started.elapsed().as_secs(),
+        retry_after_s: 1,
+    };
+    let mut permits = None;
+    if let Admission::InProcess {
+        slots: sem,
+        sub: sub_sem,
+        limit,
+        sub_limit,
+    } = &p.admission
+    {
+        let held = |sem: &tokio::sync::Semaphore, limit: u32| {
+            u64::from(limit).saturating_sub(sem.available_permits() as u64)
+        };
+        let main =
+            tokio::time::timeout_at(deadline, sem.clone().acquire_many_owned(slots.min(*limit)))
+                .await
+                .map_err(|_| busy(held(sem, *limit), *limit))?
+                .map_err(|_| busy(held(sem, *limit), *limit))?;
+        let extra = if sub > 0 {
+            Some(
+                tokio::time::timeout_at(
+                    deadline,
+                    sub_sem.clone().acquire_many_owned(sub.min(*sub_limit)),
+                )
+                .await
+                .map_err(|_| busy(held(sem, *limit), *limit))?
+                .map_err(|_| busy(held(sem, *limit), *limit))?,
+            )
+        } else {
+            None
+        };
+        permits = Some((main, extra));
+    }
     let (credits, api, module, records, is_priced) = match priced {
         Ok(pr) => (
             pr.credits,
@@ -744,10 +915,51 @@ async fn begin(
         reported_remaining: None,
         saved: 0,
     };
-    p.writer.begin(rec).await.map_err(|e| {
+    let unavailable = |e: creditops_store::ledger::LedgerError| {
         tracing::error!("proxy: refusing a call the ledger cannot record: {e}");
         ProxyError::LedgerUnavailable
-    })
+    };
+    let Admission::Leases { limit, sub_limit } = p.admission else {
+        let row = p.writer.begin(rec).await.map_err(unavailable)?;
+        return Ok(Recorded {
+            row,
+            lease: None,
+            _permits: permits,
+        });
+    };
+    let mut pause = Duration::from_millis(2);
+    loop {
+        let now = p.config.clock.now_ms();
+        let ask = creditops_store::ledger::LeaseAsk {
+            slots: slots.min(limit),
+            sub: sub.min(sub_limit),
+            limit,
+            sub_limit,
+            now_ms: now,
+            expires_ms: now + LEASE_TTL_MS,
+        };
+        match p
+            .writer
+            .begin_leased(rec.clone(), Some(ask))
+            .await
+            .map_err(unavailable)?
+        {
+            creditops_store::ledger::Begun::Recorded { row, lease } => {
+                return Ok(Recorded {
+                    row,
+                    lease,
+                    _permits: None,
+                })
+            }
+            creditops_store::ledger::Begun::Busy { in_flight, .. } => {
+                if tokio::time::Instant::now() + pause > deadline {
+                    return Err(busy(in_flight, limit));
+                }
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_millis(50));
+            }
+        }
+    }
 }
 
 /// Settles the call's row with what its answer cost. When that write fails the row keeps the
@@ -756,7 +968,7 @@ async fn begin(
 async fn settle(
     p: &Proxy,
     call: &Call,
-    row: i64,
+    row: &Recorded,
     credits: u32,
     status: u16,
     reported_remaining: Option<u64>,
@@ -767,7 +979,7 @@ async fn settle(
         latency_ms: call.started.elapsed().as_millis().min(u128::from(u32::MAX)) as u32,
         reported_remaining,
     };
-    if let Err(e) = p.writer.finish(row, settled).await {
+    if let Err(e) = p.writer.finish_leased(row.row, settled, row.lease).await {
         tracing::error!(
             "proxy: the call is recorded at its priced credits; settling it failed: {e}"
         );
@@ -780,7 +992,7 @@ async fn record(
     p: &Arc<Proxy>,
     call: &Call,
     priced: &Result<creditops_core::credits::Price, creditops_core::credits::CostError>,
-    row: i64,
+    row: &Recorded,
     status: reqwest::StatusCode,
     headers: &reqwest::header::HeaderMap,
 ) -> u32 {

@@ -23,7 +23,7 @@ use creditops_store::events::{Event, EventReader, EventWriter, NewEvent};
 
 #[derive(Debug, Clone)]
 pub struct ReceiverConfig {
-    pub store: std::path::PathBuf,
+    pub store: creditops_store::db::Location,
     pub body_limit: usize,
     /// channel id → token, besides the channels in the store (flags, config).
     pub channels: HashMap<String, String>,
@@ -33,9 +33,9 @@ pub struct ReceiverConfig {
 }
 
 impl ReceiverConfig {
-    pub fn new(store: std::path::PathBuf) -> ReceiverConfig {
+    pub fn new(store: impl Into<creditops_store::db::Location>) -> ReceiverConfig {
         ReceiverConfig {
-            store,
+            store: store.into(),
             body_limit: 1024 * 1024,
             channels: HashMap::new(),
             workflow: HashMap::new(),

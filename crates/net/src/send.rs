@@ -10,7 +10,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write as _;
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -32,7 +31,7 @@ pub struct SendOptions {
     pub token: Secret,
     /// The target is a creditops sandbox: its own count is read before and after.
     pub sandbox: bool,
-    pub ledger: std::path::PathBuf,
+    pub ledger: creditops_store::db::Location,
     pub concurrency: u32,
     pub sub_concurrency: u32,
     /// `X-Integration` the ledger records these calls under.
@@ -49,12 +48,16 @@ pub struct SendOptions {
 }
 
 impl SendOptions {
-    pub fn new(upstream: &str, token: Secret, ledger: &Path) -> SendOptions {
+    pub fn new(
+        upstream: &str,
+        token: Secret,
+        ledger: impl Into<creditops_store::db::Location>,
+    ) -> SendOptions {
         SendOptions {
             upstream: upstream.trim_end_matches('/').to_string(),
             token,
             sandbox: false,
-            ledger: ledger.to_path_buf(),
+            ledger: ledger.into(),
             concurrency: 5,
             sub_concurrency: 10,
             integration: "creditops-send".into(),
@@ -137,7 +140,7 @@ pub async fn send(plan: &Plan, queue: &[QueuedCall], opts: SendOptions) -> anyho
         .collect();
     let started = Instant::now();
     let since_ms = chrono::Utc::now().timestamp_millis();
-    let mut proxy_cfg = crate::proxy::ProxyConfig::new(&opts.upstream, &opts.ledger);
+    let mut proxy_cfg = crate::proxy::ProxyConfig::new(&opts.upstream, opts.ledger.clone());
     proxy_cfg.model = opts.model.clone();
     let proxy = crate::proxy::spawn(proxy_cfg, "127.0.0.1:0".parse()?).await?;
     let http = reqwest::Client::builder()

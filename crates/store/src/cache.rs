@@ -6,11 +6,12 @@
 //! served; concurrent misses for one key make one upstream call.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
+
+use crate::db::{Location, Reader, Row};
+use crate::params;
 
 pub use creditops_core::metadata::{classify, invalidation, key, CacheSettings, Kind, Ttls};
 
@@ -55,27 +56,6 @@ pub struct Stats {
     pub bytes: u64,
 }
 
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS entries (
-    key TEXT PRIMARY KEY,
-    kind TEXT NOT NULL,
-    module TEXT,
-    content_type TEXT NOT NULL,
-    body BLOB NOT NULL,
-    checksum INTEGER NOT NULL,
-    stored_ms INTEGER NOT NULL,
-    validated_ms INTEGER NOT NULL,
-    ttl_s INTEGER NOT NULL,
-    hits INTEGER NOT NULL DEFAULT 0,
-    misses INTEGER NOT NULL DEFAULT 0,
-    revalidations INTEGER NOT NULL DEFAULT 0,
-    credits_saved INTEGER NOT NULL DEFAULT 0
-);
-CREATE TABLE IF NOT EXISTS savings (at_ms INTEGER NOT NULL, credits INTEGER NOT NULL);
-CREATE INDEX IF NOT EXISTS savings_at ON savings (at_ms);
-CREATE TABLE IF NOT EXISTS totals (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
-";
-
 /// FNV-1a: cheap, and enough to tell a damaged body from the one stored.
 fn checksum(b: &[u8]) -> i64 {
     let mut h: u64 = 0xcbf29ce484222325;
@@ -102,26 +82,26 @@ fn kind_of(s: &str) -> Kind {
 const ENTRY_COLUMNS: &str = "key, kind, module, content_type, body, checksum, stored_ms, validated_ms, ttl_s, hits, misses, revalidations, credits_saved";
 
 /// An entry and its stored checksum, from a row of `ENTRY_COLUMNS`.
-fn entry_row(r: &rusqlite::Row) -> rusqlite::Result<(Entry, i64)> {
-    let body: Vec<u8> = r.get(4)?;
-    Ok((
+fn entry_row(r: &Row) -> (Entry, i64) {
+    let body = r.blob(4);
+    (
         Entry {
-            key: r.get(0)?,
-            kind: kind_of(&r.get::<_, String>(1)?),
-            module: r.get(2)?,
-            content_type: r.get(3)?,
+            key: r.text(0),
+            kind: kind_of(&r.text(1)),
+            module: r.opt_text(2),
+            content_type: r.text(3),
             bytes: body.len(),
             body,
-            stored_ms: r.get(6)?,
-            validated_ms: r.get(7)?,
-            ttl_s: r.get::<_, i64>(8)? as u64,
-            hits: r.get::<_, i64>(9)? as u64,
-            misses: r.get::<_, i64>(10)? as u64,
-            revalidations: r.get::<_, i64>(11)? as u64,
-            credits_saved: r.get::<_, i64>(12)? as u64,
+            stored_ms: r.int(6),
+            validated_ms: r.int(7),
+            ttl_s: r.count(8),
+            hits: r.count(9),
+            misses: r.count(10),
+            revalidations: r.count(11),
+            credits_saved: r.count(12),
         },
-        r.get(5)?,
-    ))
+        r.int(5),
+    )
 }
 
 /// What a lookup found.
@@ -132,8 +112,8 @@ pub enum Lookup {
 }
 
 pub struct MetadataCache {
-    conn: Mutex<Connection>,
-    pub path: PathBuf,
+    db: Reader,
+    pub at: Location,
     pub settings: CacheSettings,
     /// One lock per key being fetched, so concurrent misses make one upstream call.
     inflight: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
@@ -144,7 +124,7 @@ pub struct MetadataCache {
 impl std::fmt::Debug for MetadataCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MetadataCache")
-            .field("path", &self.path)
+            .field("at", &self.at)
             .finish_non_exhaustive()
     }
 }
@@ -154,22 +134,28 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl MetadataCache {
-    /// Opens the store; a corrupted one is moved aside (`*.corrupt-<time>`) and rebuilt.
-    pub fn open(path: &Path, settings: CacheSettings) -> Result<MetadataCache, String> {
+    /// Opens the store; a corrupted SQLite file is moved aside (`*.corrupt-<time>`) and
+    /// rebuilt.
+    pub fn open(at: impl Into<Location>, settings: CacheSettings) -> Result<MetadataCache, String> {
+        let at = at.into();
         let mut warnings = Vec::new();
-        let healthy = |p: &Path| -> Result<Connection, String> {
-            let c = crate::db::open(p, SCHEMA)?;
-            let check: String = c
-                .query_row("PRAGMA quick_check", [], |r| r.get(0))
-                .map_err(|e| e.to_string())?;
-            if check != "ok" {
-                return Err(check);
+        let healthy = |at: &Location| -> Result<Reader, String> {
+            let db = Reader::open(at, &crate::schema::METADATA)?;
+            if at.path().is_some() {
+                let check = db
+                    .row("PRAGMA quick_check", params![])
+                    .map_err(|e| e.to_string())?
+                    .map(|r| r.text(0))
+                    .unwrap_or_default();
+                if check != "ok" {
+                    return Err(check);
+                }
             }
-            Ok(c)
+            Ok(db)
         };
-        let conn = match healthy(path) {
-            Ok(c) => c,
-            Err(why) if path.exists() => {
+        let db = match (healthy(&at), at.path()) {
+            (Ok(db), _) => db,
+            (Err(why), Some(path)) if path.exists() => {
                 let aside = path.with_extension(format!(
                     "corrupt-{}",
                     chrono::Utc::now().format("%Y%m%dT%H%M%S")
@@ -183,15 +169,15 @@ impl MetadataCache {
                     path.display(),
                     aside.display()
                 ));
-                crate::db::open(path, SCHEMA)?
+                Reader::open(&at, &crate::schema::METADATA)?
             }
-            Err(why) => return Err(why),
+            (Err(why), _) => return Err(why),
         };
         let cutoff = chrono::Utc::now().timestamp_millis() - 2 * 86_400_000;
-        let _ = conn.execute("DELETE FROM savings WHERE at_ms < ?1", params![cutoff]);
+        let _ = db.exec("DELETE FROM savings WHERE at_ms < ?1", params![cutoff]);
         Ok(MetadataCache {
-            conn: Mutex::new(conn),
-            path: path.to_path_buf(),
+            db,
+            at,
             settings,
             inflight: Mutex::new(HashMap::new()),
             warnings,
@@ -208,15 +194,11 @@ impl MetadataCache {
     }
 
     pub fn lookup(&self, key: &str, now: i64) -> Lookup {
-        let c = lock(&self.conn);
-        let row = c
-            .query_row(
-                &format!("SELECT {ENTRY_COLUMNS} FROM entries WHERE key = ?1"),
-                params![key],
-                entry_row,
-            )
-            .optional();
-        match row {
+        let row = self.db.row(
+            format!("SELECT {ENTRY_COLUMNS} FROM entries WHERE key = ?1"),
+            params![key],
+        );
+        match row.map(|r| r.as_ref().map(entry_row)) {
             Ok(Some((e, sum)))
                 if sum == checksum(&e.body)
                     && serde_json::from_slice::<serde_json::Value>(&e.body).is_ok() =>
@@ -230,7 +212,9 @@ impl MetadataCache {
             Ok(Some(_)) => {
                 // A damaged entry is never served: drop it and fetch again.
                 tracing::warn!("cache entry {key} failed its checksum; dropped");
-                let _ = c.execute("DELETE FROM entries WHERE key = ?1", params![key]);
+                let _ = self
+                    .db
+                    .exec("DELETE FROM entries WHERE key = ?1", params![key]);
                 Lookup::Miss
             }
             _ => Lookup::Miss,
@@ -248,11 +232,10 @@ impl MetadataCache {
         now: i64,
     ) {
         let ttl = self.settings.ttl.of(kind);
-        let c = lock(&self.conn);
-        let r = c.execute(
+        let r = self.db.exec(
             "INSERT INTO entries (key, kind, module, content_type, body, checksum, stored_ms, validated_ms, ttl_s, misses) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, 1)
-             ON CONFLICT(key) DO UPDATE SET content_type = ?4, body = ?5, checksum = ?6, stored_ms = ?7, validated_ms = ?7, ttl_s = ?8, misses = misses + 1",
-            params![key, kind.as_str(), module, content_type, body, checksum(body), now, ttl as i64],
+             ON CONFLICT (key) DO UPDATE SET content_type = excluded.content_type, body = excluded.body, checksum = excluded.checksum, stored_ms = excluded.stored_ms, validated_ms = excluded.validated_ms, ttl_s = excluded.ttl_s, misses = entries.misses + 1",
+            params![key, kind.as_str(), module, content_type, body, checksum(body), now, ttl],
         );
         if let Err(e) = r {
             tracing::warn!("cache store {key}: {e}");
@@ -261,76 +244,75 @@ impl MetadataCache {
 
     /// Counts a hit that spared `credits`.
     pub fn hit(&self, key: &str, credits: u64, now: i64) {
-        let c = lock(&self.conn);
-        let _ = c.execute(
+        let _ = self.db.exec(
             "UPDATE entries SET hits = hits + 1, credits_saved = credits_saved + ?2 WHERE key = ?1",
-            params![key, credits as i64],
+            params![key, credits],
         );
-        let _ = c.execute(
+        let _ = self.db.exec(
             "INSERT INTO savings (at_ms, credits) VALUES (?1, ?2)",
-            params![now, credits as i64],
+            params![now, credits],
         );
     }
 
     /// A 304 kept the body: the entry is fresh again.
     pub fn revalidated(&self, key: &str, now: i64) {
-        let c = lock(&self.conn);
-        let _ = c.execute("UPDATE entries SET validated_ms = ?2, revalidations = revalidations + 1 WHERE key = ?1", params![key, now]);
+        let _ = self.db.exec(
+            "UPDATE entries SET validated_ms = ?2, revalidations = revalidations + 1 WHERE key = ?1",
+            params![key, now],
+        );
     }
 
     /// Drops the cached metadata of `module` (all modules' when None); returns how many.
     pub fn invalidate(&self, module: Option<&str>) -> usize {
-        let c = lock(&self.conn);
         match module {
-            Some(m) => c.execute("DELETE FROM entries WHERE kind != 'records' AND (module = ?1 OR kind = 'modules' AND module IS NULL)", params![m]),
-            None => c.execute("DELETE FROM entries WHERE kind != 'records'", []),
+            Some(m) => self.db.exec("DELETE FROM entries WHERE kind != 'records' AND (module = ?1 OR kind = 'modules' AND module IS NULL)", params![m]),
+            None => self.db.exec("DELETE FROM entries WHERE kind != 'records'", params![]),
         }
-        .unwrap_or(0)
+        .unwrap_or(0) as usize
     }
 
     /// Drops one key, or everything.
     pub fn clear(&self, key: Option<&str>) -> usize {
-        let c = lock(&self.conn);
         match key {
-            Some(k) => c.execute("DELETE FROM entries WHERE key = ?1", params![k]),
-            None => c.execute("DELETE FROM entries", []),
+            Some(k) => self
+                .db
+                .exec("DELETE FROM entries WHERE key = ?1", params![k]),
+            None => self.db.exec("DELETE FROM entries", params![]),
         }
-        .unwrap_or(0)
+        .unwrap_or(0) as usize
     }
 
     /// Marks an entry stale so the next use revalidates it.
     pub fn expire(&self, key: &str) -> usize {
-        let c = lock(&self.conn);
-        c.execute(
-            "UPDATE entries SET validated_ms = 0 WHERE key = ?1",
-            params![key],
-        )
-        .unwrap_or(0)
+        self.db
+            .exec(
+                "UPDATE entries SET validated_ms = 0 WHERE key = ?1",
+                params![key],
+            )
+            .unwrap_or(0) as usize
     }
 
     /// Every entry (bodies included), most used first.
     pub fn list(&self) -> Vec<Entry> {
-        let c = lock(&self.conn);
-        let Ok(mut st) = c.prepare(&format!(
-            "SELECT {ENTRY_COLUMNS} FROM entries ORDER BY credits_saved DESC, key"
-        )) else {
-            return Vec::new();
-        };
-        let rows = st.query_map([], |r| entry_row(r).map(|(e, _)| e));
-        rows.map(|r| r.filter_map(Result::ok).collect())
+        self.db
+            .rows(
+                format!("SELECT {ENTRY_COLUMNS} FROM entries ORDER BY credits_saved DESC, key"),
+                params![],
+            )
+            .map(|rows| rows.iter().map(|r| entry_row(r).0).collect())
             .unwrap_or_default()
     }
 
     pub fn stats(&self, now: i64) -> Stats {
         let entries = self.list();
-        let c = lock(&self.conn);
         let since = |from: i64| -> u64 {
-            c.query_row(
-                "SELECT COALESCE(SUM(credits), 0) FROM savings WHERE at_ms > ?1",
-                params![from],
-                |r| r.get::<_, i64>(0),
-            )
-            .unwrap_or(0) as u64
+            self.db
+                .int(
+                    "SELECT CAST(COALESCE(SUM(credits), 0) AS BIGINT) FROM savings WHERE at_ms > ?1",
+                    params![from],
+                )
+                .unwrap_or(0)
+                .max(0) as u64
         };
         let midnight = now - now.rem_euclid(86_400_000);
         let hits: u64 = entries.iter().map(|e| e.hits).sum();

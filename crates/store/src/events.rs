@@ -1,49 +1,12 @@
-//! The event store: every accepted event appended (SQLite, WAL) before the 2xx answer, a capped
+//! The event store: every accepted event appended (SQLite, WAL; or PostgreSQL) before the 2xx answer, a capped
 //! log of rejected requests with their reason, and the channels creditops knows.
 
-use std::path::{Path, PathBuf};
-
-use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::db::GroupWriter;
+use crate::db::{Conn, DbError, GroupWriter, Location, Reader, Row, Sql, Tx};
+use crate::params;
 use creditops_core::webhook::{self as parse, Kind};
-
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS events (
-    id INTEGER PRIMARY KEY,
-    received_at_ms INTEGER NOT NULL,
-    kind TEXT NOT NULL,
-    name TEXT,
-    module TEXT,
-    operation TEXT,
-    ids TEXT NOT NULL,
-    channel_id TEXT,
-    verified INTEGER NOT NULL,
-    content_type TEXT NOT NULL,
-    headers TEXT NOT NULL,
-    body BLOB NOT NULL,
-    forward_status TEXT
-);
-CREATE INDEX IF NOT EXISTS events_at ON events (received_at_ms);
-CREATE TABLE IF NOT EXISTS rejected (
-    id INTEGER PRIMARY KEY,
-    at_ms INTEGER NOT NULL,
-    path TEXT NOT NULL,
-    peer TEXT NOT NULL,
-    reason TEXT NOT NULL,
-    body_head TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS channels (
-    channel_id TEXT PRIMARY KEY,
-    token TEXT NOT NULL,
-    events TEXT NOT NULL,
-    notify_url TEXT NOT NULL,
-    expiry_ms INTEGER NOT NULL,
-    profile TEXT NOT NULL
-);
-";
 
 /// How many rejected requests the log keeps.
 pub const REJECTED_CAP: i64 = 1000;
@@ -124,27 +87,24 @@ enum Job {
     DropChannel(String),
 }
 
-fn apply(tx: &rusqlite::Transaction, job: &Job) -> rusqlite::Result<i64> {
+fn apply(tx: &mut Tx, job: &Job) -> Result<i64, DbError> {
     match job {
-        Job::Insert(e) => {
-            let mut st = tx.prepare_cached(
-                "INSERT INTO events (received_at_ms, kind, name, module, operation, ids, channel_id, verified, content_type, headers, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-            )?;
-            st.execute(params![
+        Job::Insert(e) => tx.int(
+            "INSERT INTO events (received_at_ms, kind, name, module, operation, ids, channel_id, verified, content_type, headers, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) RETURNING id",
+            &params![
                 e.received_at_ms,
                 e.kind.as_str(),
-                e.name,
-                e.summary.module,
-                e.summary.operation,
+                &e.name,
+                &e.summary.module,
+                &e.summary.operation,
                 serde_json::to_string(&e.summary.ids).unwrap_or_else(|_| "[]".into()),
-                e.summary.channel_id,
+                &e.summary.channel_id,
                 e.verified,
-                e.content_type,
+                &e.content_type,
                 serde_json::to_string(&e.headers).unwrap_or_else(|_| "[]".into()),
-                e.body,
-            ])?;
-            Ok(tx.last_insert_rowid())
-        }
+                &e.body,
+            ],
+        ),
         Job::Reject {
             at_ms,
             path,
@@ -152,50 +112,48 @@ fn apply(tx: &rusqlite::Transaction, job: &Job) -> rusqlite::Result<i64> {
             reason,
             body_head,
         } => {
-            tx.execute(
-                "INSERT INTO rejected (at_ms, path, peer, reason, body_head) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![at_ms, path, peer, reason, body_head],
+            let id = tx.int(
+                "INSERT INTO rejected (at_ms, path, peer, reason, body_head) VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
+                &params![*at_ms, path, peer, reason, body_head],
             )?;
-            let id = tx.last_insert_rowid();
-            tx.execute(
+            tx.exec(
                 "DELETE FROM rejected WHERE id <= ?1",
-                params![id - REJECTED_CAP],
+                &params![id - REJECTED_CAP],
             )?;
             Ok(id)
         }
         Job::Forwarded(id, status) => {
-            tx.execute(
+            tx.exec(
                 "UPDATE events SET forward_status = ?2 WHERE id = ?1",
-                params![id, status],
+                &params![*id, status],
             )?;
             Ok(*id)
         }
         Job::Channel(c) => {
-            tx.execute(
-                "INSERT OR REPLACE INTO channels (channel_id, token, events, notify_url, expiry_ms, profile) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![c.channel_id, c.token_hash, c.events.join(","), c.notify_url, c.expiry_ms, c.profile],
+            tx.exec(
+                "INSERT INTO channels (channel_id, token, events, notify_url, expiry_ms, profile) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (channel_id) DO UPDATE SET token = excluded.token, events = excluded.events, notify_url = excluded.notify_url, expiry_ms = excluded.expiry_ms, profile = excluded.profile",
+                &params![&c.channel_id, &c.token_hash, c.events.join(","), &c.notify_url, c.expiry_ms, &c.profile],
             )?;
             Ok(0)
         }
         Job::DropChannel(id) => {
-            tx.execute("DELETE FROM channels WHERE channel_id = ?1", params![id])?;
+            tx.exec("DELETE FROM channels WHERE channel_id = ?1", &params![id])?;
             Ok(0)
         }
     }
 }
 
 /// Stores written before tokens were kept hashed hold them in the clear: hash them in place.
-fn hash_plain_tokens(conn: &Connection) -> rusqlite::Result<()> {
-    let plain: Vec<(String, String)> = {
-        let mut st =
-            conn.prepare("SELECT channel_id, token FROM channels WHERE token NOT LIKE 'sha256:%'")?;
-        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        rows.collect::<rusqlite::Result<_>>()?
-    };
-    for (id, token) in plain {
-        conn.execute(
+fn hash_plain_tokens(conn: &mut Conn) -> Result<(), DbError> {
+    let plain = conn.rows(
+        "SELECT channel_id, token FROM channels WHERE token NOT LIKE 'sha256:%'",
+        &[],
+    )?;
+    for r in plain {
+        conn.exec(
             "UPDATE channels SET token = ?2 WHERE channel_id = ?1",
-            params![id, creditops_core::secret::token_hash(&token)],
+            &params![r.text(0), creditops_core::secret::token_hash(&r.text(1))],
         )?;
     }
     Ok(())
@@ -205,19 +163,20 @@ fn hash_plain_tokens(conn: &Connection) -> rusqlite::Result<()> {
 #[derive(Clone)]
 pub struct EventWriter {
     writer: GroupWriter<Job>,
-    pub path: PathBuf,
+    pub at: Location,
 }
 
 impl EventWriter {
-    pub fn open(path: &Path) -> Result<EventWriter, String> {
-        let conn = crate::db::open(path, SCHEMA)?;
-        hash_plain_tokens(&conn).map_err(|e| format!("{}: {e}", path.display()))?;
+    pub fn open(at: impl Into<Location>) -> Result<EventWriter, String> {
+        let at = at.into();
+        let conn = crate::db::off_runtime(|| {
+            let mut conn = crate::db::connect(&at, &crate::schema::EVENTS)?;
+            hash_plain_tokens(&mut conn).map_err(|e| format!("{}: {e}", at.display()))?;
+            Ok::<_, String>(conn)
+        })?;
         let writer = GroupWriter::start("events-writer", conn, apply)
-            .map_err(|e| format!("{}: {e}", path.display()))?;
-        Ok(EventWriter {
-            writer,
-            path: path.to_path_buf(),
-        })
+            .map_err(|e| format!("{}: {e}", at.display()))?;
+        Ok(EventWriter { writer, at })
     }
 
     /// Appends an event; returns its id once committed.
@@ -254,40 +213,38 @@ impl EventWriter {
 
 /// The reading side: pages through history so a long tail never sits in memory whole.
 pub struct EventReader {
-    conn: Connection,
+    db: Reader,
 }
 
 const COLUMNS: &str = "id, received_at_ms, kind, name, module, operation, ids, channel_id, verified, content_type, headers, body, forward_status";
 
-fn row(r: &rusqlite::Row) -> rusqlite::Result<Event> {
-    let ids: String = r.get(6)?;
-    let headers: String = r.get(10)?;
-    Ok(Event {
-        id: r.get(0)?,
+fn event(r: &Row) -> Event {
+    Event {
+        id: r.int(0),
         new: NewEvent {
-            received_at_ms: r.get(1)?,
-            kind: Kind::parse(&r.get::<_, String>(2)?).unwrap_or(Kind::Workflow),
-            name: r.get(3)?,
+            received_at_ms: r.int(1),
+            kind: Kind::parse(&r.text(2)).unwrap_or(Kind::Workflow),
+            name: r.opt_text(3),
             summary: parse::Summary {
-                module: r.get(4)?,
-                operation: r.get(5)?,
-                ids: serde_json::from_str(&ids).unwrap_or_default(),
-                channel_id: r.get(7)?,
+                module: r.opt_text(4),
+                operation: r.opt_text(5),
+                ids: serde_json::from_str(&r.text(6)).unwrap_or_default(),
+                channel_id: r.opt_text(7),
                 token: None,
             },
-            verified: r.get(8)?,
-            content_type: r.get(9)?,
-            headers: serde_json::from_str(&headers).unwrap_or_default(),
-            body: r.get(11)?,
+            verified: r.bool(8),
+            content_type: r.text(9),
+            headers: serde_json::from_str(&r.text(10)).unwrap_or_default(),
+            body: r.blob(11),
         },
-        forward_status: r.get(12)?,
-    })
+        forward_status: r.opt_text(12),
+    }
 }
 
 impl EventReader {
-    pub fn open(path: &Path) -> Result<EventReader, String> {
+    pub fn open(at: impl Into<Location>) -> Result<EventReader, String> {
         Ok(EventReader {
-            conn: crate::db::open(path, SCHEMA)?,
+            db: Reader::open(&at.into(), &crate::schema::EVENTS)?,
         })
     }
 
@@ -298,102 +255,100 @@ impl EventReader {
         before_id: Option<i64>,
         offset: usize,
         limit: usize,
-    ) -> rusqlite::Result<Vec<Event>> {
-        let mut st = self.conn.prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM events WHERE id <= ?1 ORDER BY id DESC LIMIT ?2 OFFSET ?3"
-        ))?;
-        let rows = st.query_map(
-            params![before_id.unwrap_or(i64::MAX), limit as i64, offset as i64],
-            row,
+    ) -> Result<Vec<Event>, DbError> {
+        let rows = self.db.rows(
+            format!(
+                "SELECT {COLUMNS} FROM events WHERE id <= ?1 ORDER BY id DESC LIMIT ?2 OFFSET ?3"
+            ),
+            params![before_id.unwrap_or(i64::MAX), limit, offset],
         )?;
-        rows.collect()
+        Ok(rows.iter().map(event).collect())
     }
 
-    pub fn get(&self, id: i64) -> rusqlite::Result<Option<Event>> {
-        self.conn
-            .query_row(
-                &format!("SELECT {COLUMNS} FROM events WHERE id = ?1"),
-                params![id],
-                row,
-            )
-            .optional()
+    pub fn get(&self, id: i64) -> Result<Option<Event>, DbError> {
+        let row = self.db.row(
+            format!("SELECT {COLUMNS} FROM events WHERE id = ?1"),
+            params![id],
+        )?;
+        Ok(row.as_ref().map(event))
     }
 
     /// Oldest first, from `since_ms`, `limit` at a time after `after_id` (for export).
-    pub fn since(
-        &self,
-        since_ms: i64,
-        after_id: i64,
-        limit: usize,
-    ) -> rusqlite::Result<Vec<Event>> {
-        let mut st = self.conn.prepare_cached(&format!("SELECT {COLUMNS} FROM events WHERE received_at_ms >= ?1 AND id > ?2 ORDER BY id LIMIT ?3"))?;
-        let rows = st.query_map(params![since_ms, after_id, limit as i64], row)?;
-        rows.collect()
+    pub fn since(&self, since_ms: i64, after_id: i64, limit: usize) -> Result<Vec<Event>, DbError> {
+        let rows = self.db.rows(
+            format!("SELECT {COLUMNS} FROM events WHERE received_at_ms >= ?1 AND id > ?2 ORDER BY id LIMIT ?3"),
+            params![since_ms, after_id, limit],
+        )?;
+        Ok(rows.iter().map(event).collect())
     }
 
-    pub fn count(&self) -> rusqlite::Result<u64> {
-        self.conn
-            .query_row("SELECT COUNT(*) FROM events", [], |r| r.get::<_, i64>(0))
-            .map(|v| v as u64)
+    pub fn count(&self) -> Result<u64, DbError> {
+        Ok(self
+            .db
+            .int("SELECT COUNT(*) FROM events", params![])?
+            .max(0) as u64)
     }
 
-    pub fn max_id(&self) -> rusqlite::Result<i64> {
-        self.conn
-            .query_row("SELECT COALESCE(MAX(id), 0) FROM events", [], |r| r.get(0))
+    pub fn max_id(&self) -> Result<i64, DbError> {
+        self.db
+            .int("SELECT COALESCE(MAX(id), 0) FROM events", params![])
     }
 
     /// Rejected requests ever (the log itself keeps the last `REJECTED_CAP`).
-    pub fn rejected_count(&self) -> rusqlite::Result<u64> {
-        self.conn
-            .query_row("SELECT COALESCE(MAX(id), 0) FROM rejected", [], |r| {
-                r.get::<_, i64>(0)
-            })
-            .map(|v| v as u64)
+    pub fn rejected_count(&self) -> Result<u64, DbError> {
+        Ok(self
+            .db
+            .int("SELECT COALESCE(MAX(id), 0) FROM rejected", params![])?
+            .max(0) as u64)
     }
 
     /// The most recent rejections: `(at_ms, path, reason)`.
-    pub fn rejected(&self, limit: usize) -> rusqlite::Result<Vec<(i64, String, String)>> {
-        let mut st = self
-            .conn
-            .prepare_cached("SELECT at_ms, path, reason FROM rejected ORDER BY id DESC LIMIT ?1")?;
-        let rows = st.query_map(params![limit as i64], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-        })?;
-        rows.collect()
+    pub fn rejected(&self, limit: usize) -> Result<Vec<(i64, String, String)>, DbError> {
+        let rows = self.db.rows(
+            "SELECT at_ms, path, reason FROM rejected ORDER BY id DESC LIMIT ?1",
+            params![limit],
+        )?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.int(0), r.text(1), r.text(2)))
+            .collect())
     }
 
     /// Events per minute over `[from, to)`.
-    pub fn per_minute(&self, from: i64, to: i64) -> rusqlite::Result<Vec<u64>> {
+    pub fn per_minute(&self, from: i64, to: i64) -> Result<Vec<u64>, DbError> {
         let mut out = vec![0u64; ((to - from).max(0) / 60_000) as usize];
-        let mut st = self.conn.prepare_cached("SELECT (received_at_ms - ?1) / 60000 AS m, COUNT(*) FROM events WHERE received_at_ms >= ?1 AND received_at_ms < ?2 GROUP BY m")?;
-        for r in st.query_map(params![from, to], |r| {
-            Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
-        })? {
-            let (m, c) = r?;
-            if let Some(slot) = out.get_mut(m as usize) {
-                *slot = c as u64;
+        let rows = self.db.rows(
+            "SELECT (received_at_ms - ?1) / 60000 AS m, COUNT(*) FROM events WHERE received_at_ms >= ?1 AND received_at_ms < ?2 GROUP BY m",
+            params![from, to],
+        )?;
+        for r in rows {
+            if let Some(slot) = out.get_mut(r.int(0) as usize) {
+                *slot = r.count(1);
             }
         }
         Ok(out)
     }
 
-    pub fn channels(&self) -> rusqlite::Result<Vec<Channel>> {
-        let mut st = self.conn.prepare_cached("SELECT channel_id, token, events, notify_url, expiry_ms, profile FROM channels ORDER BY expiry_ms")?;
-        let rows = st.query_map([], |r| {
-            let events: String = r.get(2)?;
-            Ok(Channel {
-                channel_id: r.get(0)?,
-                token_hash: r.get(1)?,
-                events: events
+    pub fn channels(&self) -> Result<Vec<Channel>, DbError> {
+        let rows = self.db.rows(
+            "SELECT channel_id, token, events, notify_url, expiry_ms, profile FROM channels ORDER BY expiry_ms",
+            params![],
+        )?;
+        Ok(rows
+            .iter()
+            .map(|r| Channel {
+                channel_id: r.text(0),
+                token_hash: r.text(1),
+                events: r
+                    .text(2)
                     .split(',')
                     .filter(|s| !s.is_empty())
                     .map(String::from)
                     .collect(),
-                notify_url: r.get(3)?,
-                expiry_ms: r.get(4)?,
-                profile: r.get(5)?,
+                notify_url: r.text(3),
+                expiry_ms: r.int(4),
+                profile: r.text(5),
             })
-        })?;
-        rows.collect()
+            .collect())
     }
 }

@@ -1,15 +1,19 @@
-//! The credit ledger: every call the proxy forwarded, priced and timed, in SQLite (WAL).
+//! The credit ledger: every call the proxy forwarded, priced and timed, in SQLite (WAL) or in
+//! PostgreSQL, where several proxies share one.
 //!
 //! Append-only. Writes go through a group-commit writer (`db::GroupWriter`): a caller hands over
 //! its row and waits for the commit, so a call is durable before its answer leaves the proxy
-//! (a SIGKILL loses nothing answered) while many concurrent calls share one commit. Readers open
-//! their own connections; WAL lets them read while the writer writes.
+//! (a SIGKILL loses nothing answered) while many concurrent calls share one commit. On
+//! PostgreSQL each batch first takes one advisory lock, so the proxies' batches apply one at a
+//! time: threshold crossings, concurrency leases and the per-minute totals are decided by the
+//! database, exactly, whichever proxy writes. Readers open their own connections.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 
-use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
+
+use crate::db::{Conn, DbError, Location, Reader, Sql, Tx};
+use crate::params;
 
 use creditops_core::credits::WINDOW_MS;
 
@@ -35,130 +39,47 @@ pub struct CallRecord {
     pub saved: u32,
 }
 
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS calls (
-    id INTEGER PRIMARY KEY,
-    at_ms INTEGER NOT NULL,
-    integration TEXT NOT NULL,
-    api TEXT NOT NULL,
-    module TEXT,
-    method TEXT NOT NULL,
-    path TEXT NOT NULL,
-    records INTEGER NOT NULL,
-    credits INTEGER NOT NULL,
-    status INTEGER NOT NULL,
-    latency_ms INTEGER NOT NULL,
-    priced INTEGER NOT NULL,
-    reported_remaining INTEGER,
-    saved INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS calls_at ON calls (at_ms);
-CREATE TABLE IF NOT EXISTS alerts (
-    at_ms INTEGER NOT NULL,
-    threshold INTEGER NOT NULL,
-    used INTEGER NOT NULL,
-    lim INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS minute_credits (
-    minute INTEGER PRIMARY KEY,
-    credits INTEGER NOT NULL
-);
-CREATE TRIGGER IF NOT EXISTS calls_minute_insert AFTER INSERT ON calls WHEN NEW.credits <> 0 BEGIN
-    INSERT INTO minute_credits (minute, credits) VALUES (NEW.at_ms / 60000, NEW.credits)
-    ON CONFLICT(minute) DO UPDATE SET credits = credits + excluded.credits;
-END;
-CREATE TRIGGER IF NOT EXISTS calls_minute_update AFTER UPDATE OF credits ON calls
-WHEN NEW.credits <> OLD.credits BEGIN
-    INSERT INTO minute_credits (minute, credits) VALUES (NEW.at_ms / 60000, NEW.credits - OLD.credits)
-    ON CONFLICT(minute) DO UPDATE SET credits = credits + excluded.credits;
-END;
-CREATE TRIGGER IF NOT EXISTS calls_minute_delete AFTER DELETE ON calls WHEN OLD.credits <> 0 BEGIN
-    UPDATE minute_credits SET credits = credits - OLD.credits WHERE minute = OLD.at_ms / 60000;
-END;
-CREATE TABLE IF NOT EXISTS refusals (
-    at_ms INTEGER NOT NULL,
-    integration TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    enforced INTEGER NOT NULL,
-    credits INTEGER NOT NULL,
-    message TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS refusals_at ON refusals (at_ms);
-CREATE TABLE IF NOT EXISTS alert_state (
-    threshold INTEGER PRIMARY KEY,
-    crossed INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS live (
-    key TEXT PRIMARY KEY,
-    value INTEGER NOT NULL,
-    updated_ms INTEGER NOT NULL
-);
-";
-
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
-    #[error("ledger {path}: {source}")]
-    Sqlite {
-        path: String,
+    #[error("ledger {at}: {source}")]
+    Db {
+        at: String,
         #[source]
-        source: rusqlite::Error,
+        source: DbError,
     },
     #[error("ledger {0}")]
     WriterGone(String),
     #[error("ledger {0}")]
     Open(String),
-    #[error("ledger {path}: {source}")]
+    #[error("ledger {at}: {source}")]
     Io {
-        path: String,
+        at: String,
         #[source]
         source: std::io::Error,
     },
 }
 
-fn open_conn(path: &Path) -> Result<Connection, LedgerError> {
-    let conn = crate::db::open(path, SCHEMA).map_err(LedgerError::Open)?;
-    // Ledgers from before the per-minute totals: build them once from the calls (the triggers
-    // keep them from here on, whichever process writes).
-    let empty: bool = conn
-        .query_row(
-            "SELECT NOT EXISTS (SELECT 1 FROM minute_credits)",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap_or(false);
-    if empty {
-        conn.execute_batch(
-            "INSERT OR IGNORE INTO minute_credits (minute, credits)
-             SELECT at_ms / 60000, SUM(credits) FROM calls GROUP BY at_ms / 60000 HAVING SUM(credits) <> 0",
-        )
-        .map_err(|source| LedgerError::Sqlite {
-            path: path.display().to_string(),
-            source,
-        })?;
-    }
-    // Ledgers from before the metadata cache lack `saved`.
-    let has_saved = conn.prepare("SELECT saved FROM calls LIMIT 0").is_ok();
-    if !has_saved {
-        conn.execute_batch("ALTER TABLE calls ADD COLUMN saved INTEGER NOT NULL DEFAULT 0")
-            .map_err(|source| LedgerError::Sqlite {
-                path: path.display().to_string(),
-                source,
-            })?;
-    }
-    Ok(conn)
+fn open_conn(at: &Location) -> Result<Conn, LedgerError> {
+    crate::db::connect(at, &crate::schema::LEDGER).map_err(LedgerError::Open)
 }
 
 /// A write to the ledger.
 enum Job {
-    Append(CallRecord),
+    /// A call recorded before it is sent; with a lease, only when the org has room for it.
+    Begin(CallRecord, Option<LeaseAsk>),
     /// What a call's answer settled: its row (written by `begin` before it was sent) gets the
-    /// status, credits, latency and reported remaining.
-    Finish(i64, Settled),
-    Live(&'static str, i64, i64),
+    /// status, credits, latency and reported remaining; its lease, if any, is given back.
+    Finish(i64, Settled, Option<i64>),
+    Live(String, i64, i64),
     /// A call a budget refused (or, not enforced, would have).
     Refusal(Refused),
     /// Where the org stands against its thresholds, decided from the ledger's total.
     Crossings(CrossingCheck),
+    /// Keeps this proxy's leases alive (a proxy that stops renewing loses them).
+    Renew {
+        proxy: String,
+        expires_ms: i64,
+    },
 }
 
 /// What a threshold check is given.
@@ -180,75 +101,141 @@ pub struct Crossings {
     pub fired: Vec<u32>,
 }
 
+/// A call's claim on the org's concurrency: its slots and sub-concurrency slots, against the
+/// org's limits, held until `expires_ms` unless renewed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LeaseAsk {
+    pub slots: u32,
+    pub sub: u32,
+    pub limit: u32,
+    pub sub_limit: u32,
+    pub now_ms: i64,
+    pub expires_ms: i64,
+}
+
+/// What `begin` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Begun {
+    /// Recorded (the call may be sent), holding the lease when one was asked for.
+    Recorded { row: i64, lease: Option<i64> },
+    /// The org is at its concurrency limit: nothing was recorded.
+    Busy { in_flight: u64, sub_in_flight: u64 },
+}
+
 /// What a job answers.
 enum Answer {
-    Row(i64),
+    Done,
+    Begun(Begun),
     Crossings(Crossings),
 }
 
-fn apply(tx: &rusqlite::Transaction, job: &Job) -> rusqlite::Result<Answer> {
+const INSERT_CALL: &str = "INSERT INTO calls (at_ms, integration, api, module, method, path, records, credits, status, latency_ms, priced, reported_remaining, saved, proxy) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) RETURNING id";
+
+fn apply(proxy: &str, tx: &mut Tx, job: &Job) -> Result<Answer, DbError> {
     match job {
-        Job::Append(r) => {
-            let mut ins = tx.prepare_cached(
-                "INSERT INTO calls (at_ms, integration, api, module, method, path, records, credits, status, latency_ms, priced, reported_remaining, saved) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+        Job::Begin(r, lease) => {
+            let mut held = None;
+            if let Some(ask) = lease {
+                match take_lease(proxy, tx, ask)? {
+                    Ok(id) => held = Some(id),
+                    Err(busy) => return Ok(Answer::Begun(busy)),
+                }
+            }
+            let row = tx.int(
+                INSERT_CALL,
+                &params![
+                    r.at_ms,
+                    &r.integration,
+                    &r.api,
+                    &r.module,
+                    &r.method,
+                    &r.path,
+                    r.records,
+                    r.credits,
+                    r.status,
+                    r.latency_ms,
+                    r.priced,
+                    r.reported_remaining,
+                    r.saved,
+                    proxy
+                ],
             )?;
-            ins.execute(params![
-                r.at_ms,
-                r.integration,
-                r.api,
-                r.module,
-                r.method,
-                r.path,
-                r.records,
-                r.credits,
-                r.status,
-                r.latency_ms,
-                r.priced,
-                r.reported_remaining.map(|v| v as i64),
-                r.saved
-            ])?;
+            Ok(Answer::Begun(Begun::Recorded { row, lease: held }))
         }
-        Job::Finish(id, f) => {
-            let mut up = tx.prepare_cached(
+        Job::Finish(id, f, lease) => {
+            tx.exec(
                 "UPDATE calls SET status = ?2, credits = ?3, latency_ms = ?4, reported_remaining = ?5 WHERE id = ?1",
+                &params![*id, f.status, f.credits, f.latency_ms, f.reported_remaining],
             )?;
-            up.execute(params![
-                id,
-                f.status,
-                f.credits,
-                f.latency_ms,
-                f.reported_remaining.map(|v| v as i64)
-            ])?;
-            return Ok(Answer::Row(*id));
+            if let Some(lease) = lease {
+                tx.exec("DELETE FROM leases WHERE id = ?1", &params![*lease])?;
+            }
+            Ok(Answer::Done)
         }
-        Job::Crossings(c) => return check_crossings(tx, c).map(Answer::Crossings),
+        Job::Crossings(c) => check_crossings(tx, c).map(Answer::Crossings),
         Job::Refusal(r) => {
-            tx.execute(
-                "INSERT INTO refusals (at_ms, integration, kind, enforced, credits, message) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![r.at_ms, r.integration, r.kind, r.enforced, r.credits, r.message],
+            tx.exec(
+                "INSERT INTO refusals (at_ms, integration, kind, enforced, credits, message, proxy) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                &params![r.at_ms, &r.integration, &r.kind, r.enforced, r.credits, &r.message, proxy],
             )?;
+            Ok(Answer::Done)
         }
         Job::Live(k, v, at) => {
-            tx.execute(
-                "INSERT OR REPLACE INTO live (key, value, updated_ms) VALUES (?1, ?2, ?3)",
-                params![k, v, at],
+            tx.exec(
+                "INSERT INTO live (key, value, updated_ms) VALUES (?1, ?2, ?3) ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_ms = excluded.updated_ms",
+                &params![k, *v, *at],
             )?;
+            Ok(Answer::Done)
+        }
+        Job::Renew { proxy, expires_ms } => {
+            tx.exec(
+                "UPDATE leases SET expires_ms = ?2 WHERE proxy = ?1",
+                &params![proxy, *expires_ms],
+            )?;
+            Ok(Answer::Done)
         }
     }
-    Ok(Answer::Row(tx.last_insert_rowid()))
 }
 
-/// Decides crossings inside the writer's transaction: SQLite lets one writer at a time touch
-/// the ledger, whichever process it is in, so each crossing is claimed by exactly one check.
-/// A threshold is armed again when usage falls back under it (credits freed up).
-fn check_crossings(tx: &rusqlite::Transaction, c: &CrossingCheck) -> rusqlite::Result<Crossings> {
+/// Takes a concurrency lease when the org has room: expired leases (a proxy that died) are
+/// dropped first. Runs inside the writer's transaction, which the proxies take one at a time.
+fn take_lease(proxy: &str, tx: &mut Tx, ask: &LeaseAsk) -> Result<Result<i64, Begun>, DbError> {
+    tx.exec(
+        "DELETE FROM leases WHERE expires_ms < ?1",
+        &params![ask.now_ms],
+    )?;
+    let held = tx
+        .row(
+            "SELECT CAST(COALESCE(SUM(slots), 0) AS BIGINT), CAST(COALESCE(SUM(sub), 0) AS BIGINT) FROM leases",
+            &[],
+        )?
+        .map_or((0, 0), |r| (r.count(0), r.count(1)));
+    let fits = held.0 + u64::from(ask.slots) <= u64::from(ask.limit)
+        && (ask.sub == 0 || held.1 + u64::from(ask.sub) <= u64::from(ask.sub_limit));
+    if !fits {
+        return Ok(Err(Begun::Busy {
+            in_flight: held.0,
+            sub_in_flight: held.1,
+        }));
+    }
+    let id = tx.int(
+        "INSERT INTO leases (proxy, slots, sub, expires_ms) VALUES (?1, ?2, ?3, ?4) RETURNING id",
+        &params![proxy, ask.slots, ask.sub, ask.expires_ms],
+    )?;
+    Ok(Ok(id))
+}
+
+/// Decides crossings inside the writer's transaction, which one writer at a time holds
+/// (SQLite's write lock; PostgreSQL's advisory lock), whichever process it is in, so each
+/// crossing is claimed by exactly one check. A threshold is armed again when usage falls back
+/// under it (credits freed up).
+fn check_crossings(tx: &mut Tx, c: &CrossingCheck) -> Result<Crossings, DbError> {
     // From the per-minute totals (at most 1,441 rows): cheap enough for every settled call.
     // The minute the window's start falls in is left out: up to a minute of credits that are
     // leaving the window anyway.
-    let used: i64 = tx.query_row(
-        "SELECT COALESCE(SUM(credits), 0) FROM minute_credits WHERE minute > ?1 AND minute <= ?2",
-        params![(c.now_ms - WINDOW_MS) / 60_000, c.now_ms / 60_000],
-        |r| r.get(0),
+    let used = tx.int(
+        "SELECT CAST(COALESCE(SUM(credits), 0) AS BIGINT) FROM minute_credits WHERE minute > ?1 AND minute <= ?2",
+        &params![(c.now_ms - WINDOW_MS) / 60_000, c.now_ms / 60_000],
     )?;
     let used = used.max(0) as u64;
     let limit = c
@@ -266,92 +253,161 @@ fn check_crossings(tx: &rusqlite::Transaction, c: &CrossingCheck) -> rusqlite::R
     for &t in &c.thresholds {
         let mark = limit * u64::from(t) / 100;
         if used >= mark {
-            let claimed = tx.execute(
+            let claimed = tx.exec(
                 "INSERT INTO alert_state (threshold, crossed) VALUES (?1, 1)
-                 ON CONFLICT(threshold) DO UPDATE SET crossed = 1 WHERE crossed = 0",
-                params![t],
+                 ON CONFLICT (threshold) DO UPDATE SET crossed = 1 WHERE alert_state.crossed = 0",
+                &params![t],
             )?;
             if claimed == 1 {
-                tx.execute(
+                tx.exec(
                     "INSERT INTO alerts (at_ms, threshold, used, lim) VALUES (?1, ?2, ?3, ?4)",
-                    params![c.now_ms, t, used as i64, limit as i64],
+                    &params![c.now_ms, t, used, limit],
                 )?;
                 out.fired.push(t);
             }
         } else {
-            tx.execute(
+            tx.exec(
                 "UPDATE alert_state SET crossed = 0 WHERE threshold = ?1",
-                params![t],
+                &params![t],
             )?;
         }
     }
     Ok(out)
 }
 
+/// The lock each PostgreSQL writer batch takes first (see the module's comment).
+const SERIALIZE_BATCH: &str = "SELECT pg_advisory_xact_lock(4242070215)";
+
 /// The writing side: cheap to clone, shared by the proxy's handlers.
 #[derive(Clone)]
 pub struct LedgerWriter {
     writer: crate::db::GroupWriter<Job, Answer>,
-    path: PathBuf,
+    at: String,
+    proxy: String,
+    shared: bool,
 }
 
 impl LedgerWriter {
     /// Opens (creating) the ledger and starts its writer thread; drops rows older than
-    /// `retention_days`.
-    pub fn open(path: &Path, retention_days: u32) -> Result<LedgerWriter, LedgerError> {
-        let conn = open_conn(path)?;
+    /// `retention_days`. Calls are recorded as this proxy's (`proxy`: a name, may be empty).
+    pub fn open(at: impl Into<Location>, retention_days: u32) -> Result<LedgerWriter, LedgerError> {
+        LedgerWriter::open_as(at, retention_days, "")
+    }
+
+    pub fn open_as(
+        at: impl Into<Location>,
+        retention_days: u32,
+        proxy: &str,
+    ) -> Result<LedgerWriter, LedgerError> {
+        let at = at.into();
+        let shown = at.display();
         let cutoff = chrono::Utc::now().timestamp_millis() - i64::from(retention_days) * 86_400_000;
-        conn.execute("DELETE FROM calls WHERE at_ms < ?1", params![cutoff])
-            .map_err(|source| LedgerError::Sqlite {
-                path: path.display().to_string(),
-                source,
-            })?;
-        conn.execute(
-            "DELETE FROM minute_credits WHERE minute < ?1",
-            params![cutoff / 60_000],
+        let db = |source| LedgerError::Db {
+            at: shown.clone(),
+            source,
+        };
+        let conn = crate::db::off_runtime(|| {
+            let mut conn = open_conn(&at)?;
+            conn.exec("DELETE FROM calls WHERE at_ms < ?1", &params![cutoff])
+                .map_err(db)?;
+            conn.exec(
+                "DELETE FROM minute_credits WHERE minute < ?1",
+                &params![cutoff / 60_000],
+            )
+            .map_err(db)?;
+            conn.exec(
+                "DELETE FROM integration_minutes WHERE minute < ?1",
+                &params![cutoff / 60_000],
+            )
+            .map_err(db)?;
+            Ok::<_, LedgerError>(conn)
+        })?;
+        let shared = at.is_shared();
+        let name = proxy.to_string();
+        let writer = crate::db::GroupWriter::start_with(
+            "ledger-writer",
+            conn,
+            Some(SERIALIZE_BATCH),
+            move |tx, job| apply(&name, tx, job),
         )
-        .map_err(|source| LedgerError::Sqlite {
-            path: path.display().to_string(),
+        .map_err(|source| LedgerError::Io {
+            at: shown.clone(),
             source,
         })?;
-        let writer =
-            crate::db::GroupWriter::start("ledger-writer", conn, apply).map_err(|source| {
-                LedgerError::Io {
-                    path: path.display().to_string(),
-                    source,
-                }
-            })?;
         Ok(LedgerWriter {
             writer,
-            path: path.to_path_buf(),
+            at: shown,
+            proxy: proxy.to_string(),
+            shared,
         })
+    }
+
+    /// Whether other proxies may write this ledger too (PostgreSQL).
+    pub fn is_shared(&self) -> bool {
+        self.shared
+    }
+
+    pub fn proxy(&self) -> &str {
+        &self.proxy
     }
 
     /// Appends a call and waits until it is committed.
     pub async fn append(&self, rec: CallRecord) -> Result<(), LedgerError> {
-        self.write(Job::Append(rec)).await.map(|_| ())
+        self.write(Job::Begin(rec, None)).await.map(|_| ())
     }
 
     async fn write(&self, job: Job) -> Result<Answer, LedgerError> {
         self.writer
             .write(job)
             .await
-            .map_err(|e| LedgerError::WriterGone(format!("{}: {e}", self.path.display())))
+            .map_err(|e| LedgerError::WriterGone(format!("{}: {e}", self.at)))
     }
 
     /// Records a call before it is sent, with the credits it is priced at and status
     /// [`STATUS_UNSETTLED`], and waits for the commit; returns its row. A call that cannot be
     /// recorded is not sent: nothing is spent without a record.
     pub async fn begin(&self, rec: CallRecord) -> Result<i64, LedgerError> {
-        match self.write(Job::Append(rec)).await? {
-            Answer::Row(id) => Ok(id),
-            Answer::Crossings(_) => Err(LedgerError::WriterGone("answered out of turn".into())),
+        match self.begin_leased(rec, None).await? {
+            Begun::Recorded { row, .. } => Ok(row),
+            Begun::Busy { .. } => Err(LedgerError::WriterGone("answered out of turn".into())),
+        }
+    }
+
+    /// [`LedgerWriter::begin`] with a concurrency lease: recorded only if the org has room.
+    pub async fn begin_leased(
+        &self,
+        rec: CallRecord,
+        lease: Option<LeaseAsk>,
+    ) -> Result<Begun, LedgerError> {
+        match self.write(Job::Begin(rec, lease)).await? {
+            Answer::Begun(b) => Ok(b),
+            _ => Err(LedgerError::WriterGone("answered out of turn".into())),
         }
     }
 
     /// Settles a row `begin` wrote, once the answer is known, and waits for the commit.
     pub async fn finish(&self, id: i64, settled: Settled) -> Result<(), LedgerError> {
-        self.write(Job::Finish(id, settled)).await.map(|_| ())
+        self.finish_leased(id, settled, None).await
+    }
+
+    /// Settles a row and gives its lease back.
+    pub async fn finish_leased(
+        &self,
+        id: i64,
+        settled: Settled,
+        lease: Option<i64>,
+    ) -> Result<(), LedgerError> {
+        self.write(Job::Finish(id, settled, lease))
+            .await
+            .map(|_| ())
+    }
+
+    /// Keeps this proxy's leases alive until `expires_ms`.
+    pub fn renew_leases(&self, expires_ms: i64) {
+        self.writer.send(Job::Renew {
+            proxy: self.proxy.clone(),
+            expires_ms,
+        });
     }
 
     /// Records a budget refusal (fire and forget: the refused call costs nothing either way).
@@ -365,13 +421,15 @@ impl LedgerWriter {
     pub async fn crossings(&self, check: CrossingCheck) -> Result<Crossings, LedgerError> {
         match self.write(Job::Crossings(check)).await? {
             Answer::Crossings(c) => Ok(c),
-            Answer::Row(_) => Err(LedgerError::WriterGone("answered out of turn".into())),
+            _ => Err(LedgerError::WriterGone("answered out of turn".into())),
         }
     }
 
-    /// Publishes a live gauge (in-flight calls) for other processes reading the ledger.
+    /// Publishes a live gauge (this proxy's calls in flight) for other processes reading the
+    /// ledger; each proxy has its own key, the readers sum them.
     pub fn live(&self, key: &'static str, value: i64, now_ms: i64) {
-        self.writer.send(Job::Live(key, value, now_ms));
+        self.writer
+            .send(Job::Live(format!("{key}:{}", self.proxy), value, now_ms));
     }
 }
 
@@ -411,35 +469,48 @@ pub struct Tally {
 
 /// The reading side: queries over the rolling window and history.
 pub struct Ledger {
-    conn: Connection,
-    path: PathBuf,
+    db: Reader,
+    at: String,
+}
+
+/// `SUM` as a BIGINT on both backends (PostgreSQL sums BIGINTs as NUMERIC).
+macro_rules! sum {
+    ($e:literal) => {
+        concat!("CAST(COALESCE(SUM(", $e, "), 0) AS BIGINT)")
+    };
 }
 
 impl Ledger {
-    pub fn open(path: &Path) -> Result<Ledger, LedgerError> {
+    pub fn open(at: impl Into<Location>) -> Result<Ledger, LedgerError> {
+        let at = at.into();
         Ok(Ledger {
-            conn: open_conn(path)?,
-            path: path.to_path_buf(),
+            db: Reader::open(&at, &crate::schema::LEDGER).map_err(LedgerError::Open)?,
+            at: at.display(),
         })
     }
 
-    fn err(&self) -> impl Fn(rusqlite::Error) -> LedgerError + '_ {
-        move |source| LedgerError::Sqlite {
-            path: self.path.display().to_string(),
+    fn err(&self) -> impl Fn(DbError) -> LedgerError + '_ {
+        move |source| LedgerError::Db {
+            at: self.at.clone(),
             source,
         }
     }
 
+    fn rows(
+        &self,
+        sql: impl Into<String>,
+        p: Vec<crate::db::Value>,
+    ) -> Result<Vec<crate::db::Row>, LedgerError> {
+        self.db.rows(sql, p).map_err(self.err())
+    }
+
+    fn int(&self, sql: impl Into<String>, p: Vec<crate::db::Value>) -> Result<i64, LedgerError> {
+        self.db.int(sql, p).map_err(self.err())
+    }
+
     /// Credits used in the rolling window at instant `t`: charges in `(t - 24 h, t]`.
     pub fn used_at(&self, t: i64) -> Result<u64, LedgerError> {
-        self.conn
-            .query_row(
-                "SELECT COALESCE(SUM(credits), 0) FROM calls WHERE at_ms > ?1 AND at_ms <= ?2",
-                params![t - WINDOW_MS, t],
-                |r| r.get::<_, i64>(0),
-            )
-            .map(|v| v as u64)
-            .map_err(self.err())
+        self.credits_between(t - WINDOW_MS, t)
     }
 
     /// Credits coming back in each of the next `buckets` periods of `bucket_ms` after `now`.
@@ -450,22 +521,15 @@ impl Ledger {
         buckets: usize,
     ) -> Result<Vec<u64>, LedgerError> {
         let mut out = vec![0u64; buckets];
-        let mut st = self
-            .conn
-            .prepare_cached(
-                "SELECT at_ms, credits FROM calls WHERE at_ms > ?1 AND at_ms <= ?2 AND credits > 0",
-            )
-            .map_err(self.err())?;
-        let rows = st
-            .query_map(params![now - WINDOW_MS, now], |r| {
-                Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
-            })
-            .map_err(self.err())?;
-        for row in rows {
-            let (at, credits) = row.map_err(self.err())?;
+        let rows = self.rows(
+            "SELECT at_ms, credits FROM calls WHERE at_ms > ?1 AND at_ms <= ?2 AND credits > 0",
+            params![now - WINDOW_MS, now],
+        )?;
+        for r in rows {
+            let (at, credits) = (r.int(0), r.count(1));
             let i = ((at + WINDOW_MS - now - 1).max(0) / bucket_ms) as usize;
             if i < buckets {
-                out[i] += credits as u64;
+                out[i] += credits;
             }
         }
         Ok(out)
@@ -475,19 +539,17 @@ impl Ledger {
     pub fn per_minute(&self, from: i64, to: i64) -> Result<Vec<u64>, LedgerError> {
         let minutes = ((to - from).max(0) / 60_000) as usize;
         let mut out = vec![0u64; minutes];
-        let mut st = self
-            .conn
-            .prepare_cached("SELECT (at_ms - ?1) / 60000 AS m, SUM(credits) FROM calls WHERE at_ms >= ?1 AND at_ms < ?2 GROUP BY m")
-            .map_err(self.err())?;
-        let rows = st
-            .query_map(params![from, to], |r| {
-                Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
-            })
-            .map_err(self.err())?;
-        for row in rows {
-            let (m, c) = row.map_err(self.err())?;
-            if let Some(slot) = out.get_mut(m as usize) {
-                *slot = c as u64;
+        let rows = self.rows(
+            concat!(
+                "SELECT (at_ms - ?1) / 60000 AS m, ",
+                sum!("credits"),
+                " FROM calls WHERE at_ms >= ?1 AND at_ms < ?2 GROUP BY m"
+            ),
+            params![from, to],
+        )?;
+        for r in rows {
+            if let Some(slot) = out.get_mut(r.int(0) as usize) {
+                *slot = r.count(1);
             }
         }
         Ok(out)
@@ -495,60 +557,56 @@ impl Ledger {
 
     /// Credits charged in `(from, to]`.
     pub fn credits_between(&self, from: i64, to: i64) -> Result<u64, LedgerError> {
-        self.conn
-            .query_row(
-                "SELECT COALESCE(SUM(credits), 0) FROM calls WHERE at_ms > ?1 AND at_ms <= ?2",
-                params![from, to],
-                |r| r.get::<_, i64>(0),
-            )
-            .map(|v| v as u64)
-            .map_err(self.err())
+        self.int(
+            concat!(
+                "SELECT ",
+                sum!("credits"),
+                " FROM calls WHERE at_ms > ?1 AND at_ms <= ?2"
+            ),
+            params![from, to],
+        )
+        .map(|v| v.max(0) as u64)
     }
 
     /// Credits and calls recorded for one integration since `since_ms` (what `creditops send`
     /// was charged).
     pub fn charged_to(&self, integration: &str, since_ms: i64) -> Result<(u64, u64), LedgerError> {
-        self.conn
-            .query_row(
-                "SELECT COALESCE(SUM(credits), 0), COUNT(*) FROM calls WHERE integration = ?1 AND at_ms >= ?2",
-                params![integration, since_ms],
-                |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)),
-            )
-            .map_err(self.err())
+        let r = self.rows(
+            concat!(
+                "SELECT ",
+                sum!("credits"),
+                ", COUNT(*) FROM calls WHERE integration = ?1 AND at_ms >= ?2"
+            ),
+            params![integration, since_ms],
+        )?;
+        Ok(r.first().map_or((0, 0), |r| (r.count(0), r.count(1))))
     }
 
-    /// Calls and credits in the window at `now`, grouped by `module`, `api` or `integration`.
+    /// Calls and credits in the window at `now`, grouped by module, API, integration or proxy.
     pub fn breakdown(&self, now: i64, by: Group) -> Result<BTreeMap<String, Tally>, LedgerError> {
         let col = match by {
             Group::Module => "COALESCE(module, '-')",
             Group::Api => "api",
             Group::Integration => "integration",
+            Group::Proxy => "proxy",
         };
         let sql = format!(
-            "SELECT {col}, COUNT(*), COALESCE(SUM(credits), 0) FROM calls WHERE at_ms > ?1 AND at_ms <= ?2 GROUP BY 1"
+            "SELECT {col}, COUNT(*), {} FROM calls WHERE at_ms > ?1 AND at_ms <= ?2 GROUP BY 1",
+            sum!("credits")
         );
-        let mut st = self.conn.prepare_cached(&sql).map_err(self.err())?;
-        let rows = st
-            .query_map(params![now - WINDOW_MS, now], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, i64>(1)?,
-                    r.get::<_, i64>(2)?,
-                ))
+        let rows = self.rows(sql, params![now - WINDOW_MS, now])?;
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                (
+                    r.text(0),
+                    Tally {
+                        calls: r.count(1),
+                        credits: r.count(2),
+                    },
+                )
             })
-            .map_err(self.err())?;
-        let mut out = BTreeMap::new();
-        for row in rows {
-            let (k, calls, credits) = row.map_err(self.err())?;
-            out.insert(
-                k,
-                Tally {
-                    calls: calls as u64,
-                    credits: credits as u64,
-                },
-            );
-        }
-        Ok(out)
+            .collect())
     }
 
     /// Credits per UTC day, oldest first: `(YYYY-MM-DD, credits)`; days without calls are absent.
@@ -563,81 +621,99 @@ impl Ledger {
 
     /// Credits per integration per UTC day (days since the epoch), for budget advice.
     pub fn daily_totals_by_integration(&self) -> Result<Vec<(String, i64, u64)>, LedgerError> {
-        let mut st = self
-            .conn
-            .prepare_cached(
-                "SELECT integration, at_ms / 86400000 AS d, SUM(credits) FROM calls GROUP BY integration, d ORDER BY d",
-            )
-            .map_err(self.err())?;
-        let rows = st
-            .query_map([], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)?.max(0) as u64))
-            })
-            .map_err(self.err())?;
-        rows.collect::<Result<_, _>>().map_err(self.err())
+        let rows = self.rows(
+            concat!(
+                "SELECT integration, at_ms / 86400000 AS d, ",
+                sum!("credits"),
+                " FROM calls GROUP BY integration, d ORDER BY d"
+            ),
+            params![],
+        )?;
+        Ok(rows
+            .into_iter()
+            .map(|r| (r.text(0), r.int(1), r.count(2)))
+            .collect())
     }
 
     fn grouped_totals(&self, bucket_ms: i64, fmt: &str) -> Result<Vec<(String, u64)>, LedgerError> {
-        let mut st = self
-            .conn
-            .prepare_cached("SELECT at_ms / ?1 AS b, SUM(credits) FROM calls GROUP BY b ORDER BY b")
-            .map_err(self.err())?;
-        let rows = st
-            .query_map(params![bucket_ms], |r| {
-                Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
+        let rows = self.rows(
+            concat!(
+                "SELECT at_ms / ?1 AS b, ",
+                sum!("credits"),
+                " FROM calls GROUP BY b ORDER BY b"
+            ),
+            params![bucket_ms],
+        )?;
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                let label = chrono::DateTime::from_timestamp_millis(r.int(0) * bucket_ms)
+                    .map(|t| t.format(fmt).to_string())
+                    .unwrap_or_default();
+                (label, r.count(1))
             })
-            .map_err(self.err())?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (b, c) = row.map_err(self.err())?;
-            let label = chrono::DateTime::from_timestamp_millis(b * bucket_ms)
-                .map(|t| t.format(fmt).to_string())
-                .unwrap_or_default();
-            out.push((label, c as u64));
-        }
-        Ok(out)
+            .collect())
     }
 
     /// Credits the metadata cache spared in the window at `now`.
     pub fn saved_at(&self, now: i64) -> Result<u64, LedgerError> {
-        self.conn
-            .query_row(
-                "SELECT COALESCE(SUM(saved), 0) FROM calls WHERE at_ms > ?1 AND at_ms <= ?2",
-                params![now - WINDOW_MS, now],
-                |r| r.get::<_, i64>(0),
-            )
-            .map(|v| v as u64)
-            .map_err(self.err())
+        self.int(
+            concat!(
+                "SELECT ",
+                sum!("saved"),
+                " FROM calls WHERE at_ms > ?1 AND at_ms <= ?2"
+            ),
+            params![now - WINDOW_MS, now],
+        )
+        .map(|v| v.max(0) as u64)
     }
 
     /// The latest `X-API-CREDITS-REMAINING` seen: `(at_ms, remaining)`.
     pub fn latest_reported(&self) -> Result<Option<(i64, u64)>, LedgerError> {
-        self.conn
-            .query_row(
-                "SELECT at_ms, reported_remaining FROM calls WHERE reported_remaining IS NOT NULL ORDER BY at_ms DESC, id DESC LIMIT 1",
-                [],
-                |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)? as u64)),
-            )
-            .optional()
-            .map_err(self.err())
+        let rows = self.rows(
+            "SELECT at_ms, reported_remaining FROM calls WHERE reported_remaining IS NOT NULL ORDER BY at_ms DESC, id DESC LIMIT 1",
+            params![],
+        )?;
+        Ok(rows.first().map(|r| (r.int(0), r.count(1))))
     }
 
-    /// Threshold crossings recorded since `since_ms`: `(at_ms, threshold, used, limit)`.
     /// Every charge since `since_ms` with its integration, oldest first: what the proxy's
     /// budget windows start from.
     pub fn charges_since(&self, since_ms: i64) -> Result<Vec<(String, i64, u64)>, LedgerError> {
-        let mut st = self
-            .conn
-            .prepare_cached(
-                "SELECT integration, at_ms, credits FROM calls WHERE at_ms > ?1 AND credits > 0 ORDER BY at_ms",
-            )
-            .map_err(self.err())?;
-        let rows = st
-            .query_map(params![since_ms], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)?.max(0) as u64))
-            })
-            .map_err(self.err())?;
-        rows.collect::<Result<_, _>>().map_err(self.err())
+        let rows = self.rows(
+            "SELECT integration, at_ms, credits FROM calls WHERE at_ms > ?1 AND credits > 0 ORDER BY at_ms",
+            params![since_ms],
+        )?;
+        Ok(rows
+            .into_iter()
+            .map(|r| (r.text(0), r.int(1), r.count(2)))
+            .collect())
+    }
+
+    /// The per-minute totals of the window at `now`, org-wide and for one integration:
+    /// `(minute start ms, credits)` each, as every proxy writing this ledger charged them
+    /// (calls in flight at their priced credits). What budgets are decided from when the
+    /// ledger is shared.
+    pub fn window_minutes(
+        &self,
+        integration: &str,
+        now_ms: i64,
+    ) -> Result<(Vec<(i64, u64)>, Vec<(i64, u64)>), LedgerError> {
+        let from = (now_ms - WINDOW_MS) / 60_000;
+        let org = self.rows(
+            "SELECT minute, credits FROM minute_credits WHERE minute >= ?1 AND credits > 0 ORDER BY minute",
+            params![from],
+        )?;
+        let mine = self.rows(
+            "SELECT minute, credits FROM integration_minutes WHERE integration = ?1 AND minute >= ?2 AND credits > 0 ORDER BY minute",
+            params![integration, from],
+        )?;
+        let pairs = |rows: Vec<crate::db::Row>| {
+            rows.into_iter()
+                .map(|r| (r.int(0) * 60_000, r.count(1)))
+                .collect()
+        };
+        Ok((pairs(org), pairs(mine)))
     }
 
     /// Credits per integration in `(since, now]`.
@@ -646,18 +722,15 @@ impl Ledger {
         since_ms: i64,
         now_ms: i64,
     ) -> Result<BTreeMap<String, u64>, LedgerError> {
-        let mut st = self
-            .conn
-            .prepare_cached(
-                "SELECT integration, COALESCE(SUM(credits), 0) FROM calls WHERE at_ms > ?1 AND at_ms <= ?2 GROUP BY integration",
-            )
-            .map_err(self.err())?;
-        let rows = st
-            .query_map(params![since_ms, now_ms], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?.max(0) as u64))
-            })
-            .map_err(self.err())?;
-        rows.collect::<Result<_, _>>().map_err(self.err())
+        let rows = self.rows(
+            concat!(
+                "SELECT integration, ",
+                sum!("credits"),
+                " FROM calls WHERE at_ms > ?1 AND at_ms <= ?2 GROUP BY integration"
+            ),
+            params![since_ms, now_ms],
+        )?;
+        Ok(rows.into_iter().map(|r| (r.text(0), r.count(1))).collect())
     }
 
     /// Budget refusals since `since_ms` per integration: (enforced, would have been).
@@ -665,85 +738,100 @@ impl Ledger {
         &self,
         since_ms: i64,
     ) -> Result<BTreeMap<String, (u64, u64)>, LedgerError> {
-        let mut st = self
-            .conn
-            .prepare_cached(
-                "SELECT integration, SUM(enforced), SUM(1 - enforced) FROM refusals WHERE at_ms > ?1 GROUP BY integration",
-            )
-            .map_err(self.err())?;
-        let rows = st
-            .query_map(params![since_ms], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    (r.get::<_, i64>(1)? as u64, r.get::<_, i64>(2)? as u64),
-                ))
-            })
-            .map_err(self.err())?;
-        rows.collect::<Result<_, _>>().map_err(self.err())
+        let rows = self.rows(
+            concat!(
+                "SELECT integration, ",
+                sum!("enforced"),
+                ", ",
+                sum!("1 - enforced"),
+                " FROM refusals WHERE at_ms > ?1 GROUP BY integration"
+            ),
+            params![since_ms],
+        )?;
+        Ok(rows
+            .into_iter()
+            .map(|r| (r.text(0), (r.count(1), r.count(2))))
+            .collect())
     }
 
     /// The latest budget refusals, newest first (for a tail).
     pub fn recent_refusals(&self, limit: u32) -> Result<Vec<Refused>, LedgerError> {
-        let mut st = self
-            .conn
-            .prepare_cached(
-                "SELECT at_ms, integration, kind, enforced, credits, message FROM refusals ORDER BY rowid DESC LIMIT ?1",
-            )
-            .map_err(self.err())?;
-        let rows = st
-            .query_map(params![limit], |r| {
-                Ok(Refused {
-                    at_ms: r.get(0)?,
-                    integration: r.get(1)?,
-                    kind: r.get(2)?,
-                    enforced: r.get(3)?,
-                    credits: r.get::<_, i64>(4)? as u32,
-                    message: r.get(5)?,
-                })
+        let order = match self.db.backend() {
+            crate::db::Backend::Sqlite => "rowid",
+            crate::db::Backend::Postgres => "id",
+        };
+        let rows = self.rows(
+            format!("SELECT at_ms, integration, kind, enforced, credits, message FROM refusals ORDER BY {order} DESC LIMIT ?1"),
+            params![limit],
+        )?;
+        Ok(rows
+            .into_iter()
+            .map(|r| Refused {
+                at_ms: r.int(0),
+                integration: r.text(1),
+                kind: r.text(2),
+                enforced: r.bool(3),
+                credits: r.count(4) as u32,
+                message: r.text(5),
             })
-            .map_err(self.err())?;
-        rows.collect::<Result<_, _>>().map_err(self.err())
+            .collect())
     }
 
+    /// Threshold crossings recorded since `since_ms`: `(at_ms, threshold, used, limit)`.
     pub fn alerts_since(&self, since_ms: i64) -> Result<Vec<(i64, u32, u64, u64)>, LedgerError> {
-        let mut st = self
-            .conn
-            .prepare_cached(
-                "SELECT at_ms, threshold, used, lim FROM alerts WHERE at_ms > ?1 ORDER BY at_ms",
-            )
-            .map_err(self.err())?;
-        let rows = st
-            .query_map(params![since_ms], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, i64>(1)? as u32,
-                    r.get::<_, i64>(2)? as u64,
-                    r.get::<_, i64>(3)? as u64,
-                ))
-            })
-            .map_err(self.err())?;
-        rows.collect::<Result<_, _>>().map_err(self.err())
+        let rows = self.rows(
+            "SELECT at_ms, threshold, used, lim FROM alerts WHERE at_ms > ?1 ORDER BY at_ms",
+            params![since_ms],
+        )?;
+        Ok(rows
+            .into_iter()
+            .map(|r| (r.int(0), r.count(1) as u32, r.count(2), r.count(3)))
+            .collect())
     }
 
-    /// A live gauge the proxy publishes, when fresher than `max_age_ms`.
+    /// A live gauge the proxies publish, summed over those fresher than `max_age_ms`
+    /// (None when none is).
     pub fn live(&self, key: &str, now: i64, max_age_ms: i64) -> Result<Option<i64>, LedgerError> {
-        self.conn
-            .query_row(
-                "SELECT value, updated_ms FROM live WHERE key = ?1",
-                params![key],
-                |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)),
-            )
-            .optional()
-            .map(|v| v.filter(|(_, at)| now - at <= max_age_ms).map(|(v, _)| v))
-            .map_err(self.err())
+        let rows = self.rows(
+            "SELECT value FROM live WHERE (key = ?1 OR key LIKE ?2) AND updated_ms >= ?3",
+            params![key, format!("{key}:%"), now - max_age_ms],
+        )?;
+        Ok(if rows.is_empty() {
+            None
+        } else {
+            Some(rows.iter().map(|r| r.int(0)).sum())
+        })
+    }
+
+    /// Concurrency slots held by leases now (org-wide, when proxies coordinate through the
+    /// ledger): `(slots, sub-concurrency slots)`.
+    pub fn leased(&self, now: i64) -> Result<(u64, u64), LedgerError> {
+        let rows = self.rows(
+            concat!(
+                "SELECT ",
+                sum!("slots"),
+                ", ",
+                sum!("sub"),
+                " FROM leases WHERE expires_ms >= ?1"
+            ),
+            params![now],
+        )?;
+        Ok(rows.first().map_or((0, 0), |r| (r.count(0), r.count(1))))
     }
 
     /// How many calls the ledger holds.
     pub fn count(&self) -> Result<u64, LedgerError> {
-        self.conn
-            .query_row("SELECT COUNT(*) FROM calls", [], |r| r.get::<_, i64>(0))
-            .map(|v| v as u64)
-            .map_err(self.err())
+        self.int("SELECT COUNT(*) FROM calls", params![])
+            .map(|v| v.max(0) as u64)
+    }
+
+    /// Runs a read-only query of the caller's (tests, diagnostics).
+    pub fn query(
+        &self,
+        sql: &str,
+        p: Vec<crate::db::Value>,
+    ) -> Result<Vec<crate::db::Row>, LedgerError> {
+        self.rows(sql.to_string(), p)
     }
 }
 
@@ -753,58 +841,125 @@ pub enum Group {
     Module,
     Api,
     Integration,
+    Proxy,
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn sums(conn: &Connection) -> (i64, i64) {
-        let calls: i64 = conn
-            .query_row("SELECT COALESCE(SUM(credits), 0) FROM calls", [], |r| {
-                r.get(0)
-            })
+    fn sums(conn: &mut Conn) -> (i64, i64, i64) {
+        let calls = conn
+            .int(concat!("SELECT ", sum!("credits"), " FROM calls"), &[])
             .unwrap();
-        let minutes: i64 = conn
-            .query_row(
-                "SELECT COALESCE(SUM(credits), 0) FROM minute_credits",
-                [],
-                |r| r.get(0),
+        let minutes = conn
+            .int(
+                concat!("SELECT ", sum!("credits"), " FROM minute_credits"),
+                &[],
             )
             .unwrap();
-        (calls, minutes)
+        let by_integration = conn
+            .int(
+                concat!("SELECT ", sum!("credits"), " FROM integration_minutes"),
+                &[],
+            )
+            .unwrap();
+        (calls, minutes, by_integration)
     }
 
     #[test]
     fn per_minute_totals_follow_every_insert_settle_and_delete() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("l.sqlite");
-        let conn = open_conn(&path).unwrap();
+        let path = Location::Sqlite(dir.path().join("l.sqlite"));
+        let mut conn = open_conn(&path).unwrap();
         for (i, credits) in [5, 0, 7, 3].into_iter().enumerate() {
-            conn.execute(
+            conn.exec(
                 "INSERT INTO calls (at_ms, integration, api, method, path, records, credits, status, latency_ms, priced) VALUES (?1, 'i', 'a', 'GET', '/', 0, ?2, 0, 0, 1)",
-                params![i as i64 * 50_000, credits],
+                &params![i as i64 * 50_000, credits],
             )
             .unwrap();
         }
-        assert_eq!(sums(&conn), (15, 15));
+        assert_eq!(sums(&mut conn), (15, 15, 15));
         // A call settled at fewer credits than it was priced at.
-        conn.execute("UPDATE calls SET credits = 2 WHERE credits = 7", [])
+        conn.exec("UPDATE calls SET credits = 2 WHERE credits = 7", &[])
             .unwrap();
-        assert_eq!(sums(&conn), (10, 10));
-        conn.execute("DELETE FROM calls WHERE credits = 5", [])
+        assert_eq!(sums(&mut conn), (10, 10, 10));
+        conn.exec("DELETE FROM calls WHERE credits = 5", &[])
             .unwrap();
-        assert_eq!(sums(&conn), (5, 5));
-        // A ledger from before the totals is backfilled when opened.
-        conn.execute_batch("DROP TRIGGER calls_minute_insert; DELETE FROM minute_credits;")
+        assert_eq!(sums(&mut conn), (5, 5, 5));
+    }
+
+    /// A ledger written before migrations existed (and before the metadata cache's `saved`
+    /// column and the per-minute totals) opens, keeps its calls and gains the totals.
+    #[test]
+    fn a_ledger_from_before_the_migrations_opens() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.sqlite");
+        {
+            let c = rusqlite::Connection::open(&path).unwrap();
+            c.execute_batch(
+                "CREATE TABLE calls (id INTEGER PRIMARY KEY, at_ms INTEGER NOT NULL, integration TEXT NOT NULL, api TEXT NOT NULL, module TEXT, method TEXT NOT NULL, path TEXT NOT NULL, records INTEGER NOT NULL, credits INTEGER NOT NULL, status INTEGER NOT NULL, latency_ms INTEGER NOT NULL, priced INTEGER NOT NULL, reported_remaining INTEGER);
+                 CREATE TABLE alerts (at_ms INTEGER NOT NULL, threshold INTEGER NOT NULL, used INTEGER NOT NULL, lim INTEGER NOT NULL);
+                 INSERT INTO calls (at_ms, integration, api, method, path, records, credits, status, latency_ms, priced) VALUES (60000, 'erp', 'a', 'GET', '/', 0, 4, 200, 3, 1), (120000, 'web', 'a', 'GET', '/', 0, 6, 200, 3, 1);",
+            )
             .unwrap();
-        conn.execute(
-            "INSERT INTO calls (at_ms, integration, api, method, path, records, credits, status, latency_ms, priced) VALUES (999999, 'i', 'a', 'GET', '/', 0, 4, 0, 0, 1)",
-            [],
-        )
-        .unwrap();
+        }
+        let at = Location::Sqlite(path.clone());
+        let mut conn = open_conn(&at).unwrap();
+        assert_eq!(sums(&mut conn), (10, 10, 10));
         drop(conn);
-        let conn = open_conn(&path).unwrap();
-        assert_eq!(sums(&conn), (9, 9));
+        let ledger = Ledger::open(&path).unwrap();
+        assert_eq!(ledger.count().unwrap(), 2);
+        assert_eq!(
+            ledger.breakdown(120_000, Group::Proxy).unwrap()[""].credits,
+            10
+        );
+        // Opening again applies nothing twice.
+        drop(ledger);
+        let mut conn = open_conn(&at).unwrap();
+        assert_eq!(sums(&mut conn), (10, 10, 10));
+    }
+}
+
+#[cfg(test)]
+mod writer_tests {
+    use super::*;
+
+    fn call(at_ms: i64, credits: u32) -> CallRecord {
+        CallRecord {
+            at_ms,
+            integration: "erp".into(),
+            api: "a".into(),
+            module: None,
+            method: "GET".into(),
+            path: "/".into(),
+            records: 0,
+            credits,
+            status: STATUS_UNSETTLED,
+            latency_ms: 0,
+            priced: true,
+            reported_remaining: None,
+            saved: 0,
+        }
+    }
+
+    #[tokio::test]
+    async fn refusals_and_calls_share_a_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("l.sqlite");
+        let w = LedgerWriter::open_as(&path, 30, "p1").unwrap();
+        w.refusal(Refused {
+            at_ms: 1,
+            integration: "erp".into(),
+            kind: "daily".into(),
+            enforced: false,
+            credits: 3,
+            message: "m".into(),
+        });
+        let row = w.begin(call(2, 3)).await.unwrap();
+        assert!(row > 0);
+        let l = Ledger::open(&path).unwrap();
+        assert_eq!(l.recent_refusals(5).unwrap().len(), 1);
+        assert_eq!(l.breakdown(10, Group::Proxy).unwrap()["p1"].credits, 3);
     }
 }

@@ -5,4 +5,5 @@ pub mod cache;
 pub mod db;
 pub mod events;
 pub mod ledger;
+pub mod schema;
 pub mod usage;

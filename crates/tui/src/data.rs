@@ -2,7 +2,7 @@
 //! publishes a new snapshot only when something changed; views draw from the snapshot and never
 //! hold a lock or touch the ledger while drawing.
 
-use std::path::PathBuf;
+use creditops_store::db::Location;
 use std::time::Duration;
 
 use tokio::sync::watch;
@@ -50,7 +50,7 @@ pub fn read(
 
 /// Polls the ledger every `period` and publishes changed snapshots.
 pub fn spawn_poller(
-    path: PathBuf,
+    path: Location,
     limits: Option<Limits>,
     thresholds: Vec<u32>,
     budgets: Option<creditops_core::budgets::Budgets>,
@@ -126,7 +126,7 @@ pub fn read_events(
 ) -> EventsSnapshot {
     let result = (|| -> Result<EventsSnapshot, String> {
         let filter = creditops_core::webhook::Filter::parse(&q.filter)?;
-        let e = |e: rusqlite::Error| e.to_string();
+        let e = |e: creditops_store::db::DbError| e.to_string();
         let mut rows = Vec::new();
         let mut skipped = 0;
         let mut scan = 0;
@@ -180,7 +180,7 @@ pub fn read_events(
 
 /// Polls the event store and publishes pages for the query the view sends.
 pub fn spawn_events_poller(
-    path: PathBuf,
+    path: Location,
     mut query: watch::Receiver<EventsQuery>,
     period: Duration,
 ) -> watch::Receiver<EventsSnapshot> {

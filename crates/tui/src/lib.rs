@@ -10,6 +10,7 @@ pub mod keys;
 pub mod tabs;
 pub mod theme;
 
+use creditops_config::store::Location;
 use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -142,7 +143,7 @@ pub fn run(paths: Paths, config: Loaded, model: CreditModel, opts: Options) -> a
         // The metadata cache the proxy uses (the embedded one, or the profile's), for the Cache tab.
         let metadata_cache = if cfg.cache.enabled {
             match creditops_store::cache::MetadataCache::open(
-                &paths.metadata_cache(&name),
+                cfg.metadata_at(&paths, &name),
                 cfg.cache.clone(),
             ) {
                 Ok(c) => Some(std::sync::Arc::new(c)),
@@ -185,7 +186,7 @@ pub fn run(paths: Paths, config: Loaded, model: CreditModel, opts: Options) -> a
                     alert_post_url: None,
                     desktop_alerts: false,
                     model: model.clone(),
-                    ledger: ledger.clone(),
+                    ledger: Location::Sqlite(ledger.clone()),
                     retention_days: cfg.ledger.retention_days,
                     charge_not_modified: true,
                     cache: metadata_cache.clone(),
@@ -193,6 +194,8 @@ pub fn run(paths: Paths, config: Loaded, model: CreditModel, opts: Options) -> a
                     public_url: None,
                     budgets: None,
                     clock: Default::default(),
+                    name: String::new(),
+                    admission_wait: Duration::from_secs(10),
                 },
                 "127.0.0.1:0".parse()?,
             )
@@ -220,8 +223,8 @@ pub fn run(paths: Paths, config: Loaded, model: CreditModel, opts: Options) -> a
             demo_queue = Some(demo::queue(&sb.state));
             let label = "EMBEDDED SANDBOX · demo traffic".to_string();
             (
-                ledger,
-                Some(events),
+                Location::Sqlite(ledger),
+                Some(Location::Sqlite(events)),
                 Source {
                     embedded: true,
                     label,
@@ -229,15 +232,16 @@ pub fn run(paths: Paths, config: Loaded, model: CreditModel, opts: Options) -> a
                 Some((sb, proxy, receiver)),
             )
         } else {
-            let ledger: PathBuf = profile
-                .ledger
-                .clone()
-                .unwrap_or_else(|| paths.ledger(&name));
+            let ledger = cfg.ledger_at(&paths, &name, &profile, None);
             let label = format!("profile {name} · {}", ledger.display());
-            let events = paths.events(None);
+            let events = cfg.events_at(&paths, None);
+            let events = match events.path() {
+                Some(file) if !file.exists() => None,
+                _ => Some(events),
+            };
             (
                 ledger,
-                events.exists().then_some(events),
+                events,
                 Source {
                     embedded: false,
                     label,

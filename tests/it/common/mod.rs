@@ -252,3 +252,13 @@ pub fn announced_base(stream: impl std::io::Read) -> String {
         .unwrap_or_else(|| panic!("not an announcement: {line:?}"))
         .to_string()
 }
+
+pub mod postgres;
+
+/// A loopback port nobody listens on now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}

@@ -40,7 +40,7 @@ pub type EstimateOutcome = Result<(History, Estimate), String>;
 /// an `Input::Estimated`; only where nothing runs commands (a test) does it run in place.
 pub struct EstimateTab {
     /// Where daily history comes from (None: set `history` directly).
-    pub ledger: Option<PathBuf>,
+    pub ledger: Option<creditops_store::db::Location>,
     pub history: Option<History>,
     pub editions: Editions,
     pub edition: String,
@@ -61,7 +61,7 @@ pub struct EstimateTab {
 /// One recompute, owning all it needs so it can run on another thread.
 pub struct EstimateJob {
     pub seq: u64,
-    ledger: Option<PathBuf>,
+    ledger: Option<creditops_store::db::Location>,
     history: Option<History>,
     editions: Editions,
     edition: String,

@@ -1,0 +1,83 @@
+-- The ledger on PostgreSQL: the same tables as on SQLite (its V1 and V2), in BIGINTs.
+CREATE TABLE calls (
+    id BIGSERIAL PRIMARY KEY,
+    at_ms BIGINT NOT NULL,
+    integration TEXT NOT NULL,
+    api TEXT NOT NULL,
+    module TEXT,
+    method TEXT NOT NULL,
+    path TEXT NOT NULL,
+    records BIGINT NOT NULL,
+    credits BIGINT NOT NULL,
+    status BIGINT NOT NULL,
+    latency_ms BIGINT NOT NULL,
+    priced BIGINT NOT NULL,
+    reported_remaining BIGINT,
+    saved BIGINT NOT NULL DEFAULT 0,
+    proxy TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX calls_at ON calls (at_ms);
+CREATE TABLE alerts (
+    id BIGSERIAL PRIMARY KEY,
+    at_ms BIGINT NOT NULL,
+    threshold BIGINT NOT NULL,
+    used BIGINT NOT NULL,
+    lim BIGINT NOT NULL
+);
+CREATE TABLE minute_credits (
+    minute BIGINT PRIMARY KEY,
+    credits BIGINT NOT NULL
+);
+CREATE TABLE integration_minutes (
+    integration TEXT NOT NULL,
+    minute BIGINT NOT NULL,
+    credits BIGINT NOT NULL,
+    PRIMARY KEY (integration, minute)
+);
+-- The per-minute totals follow every insert, settle and delete, whichever proxy writes.
+CREATE FUNCTION creditops_minute_totals() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP IN ('UPDATE', 'DELETE') AND OLD.credits <> 0 THEN
+        UPDATE minute_credits SET credits = credits - OLD.credits WHERE minute = OLD.at_ms / 60000;
+        UPDATE integration_minutes SET credits = credits - OLD.credits
+        WHERE integration = OLD.integration AND minute = OLD.at_ms / 60000;
+    END IF;
+    IF TG_OP IN ('INSERT', 'UPDATE') AND NEW.credits <> 0 THEN
+        INSERT INTO minute_credits (minute, credits) VALUES (NEW.at_ms / 60000, NEW.credits)
+        ON CONFLICT (minute) DO UPDATE SET credits = minute_credits.credits + EXCLUDED.credits;
+        INSERT INTO integration_minutes (integration, minute, credits)
+        VALUES (NEW.integration, NEW.at_ms / 60000, NEW.credits)
+        ON CONFLICT (integration, minute)
+        DO UPDATE SET credits = integration_minutes.credits + EXCLUDED.credits;
+    END IF;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER calls_minute_totals AFTER INSERT OR DELETE OR UPDATE OF credits ON calls
+FOR EACH ROW EXECUTE FUNCTION creditops_minute_totals();
+CREATE TABLE refusals (
+    id BIGSERIAL PRIMARY KEY,
+    at_ms BIGINT NOT NULL,
+    integration TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    enforced BIGINT NOT NULL,
+    credits BIGINT NOT NULL,
+    message TEXT NOT NULL,
+    proxy TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX refusals_at ON refusals (at_ms);
+CREATE TABLE alert_state (
+    threshold BIGINT PRIMARY KEY,
+    crossed BIGINT NOT NULL
+);
+CREATE TABLE live (
+    key TEXT PRIMARY KEY,
+    value BIGINT NOT NULL,
+    updated_ms BIGINT NOT NULL
+);
+CREATE TABLE leases (
+    id BIGSERIAL PRIMARY KEY,
+    proxy TEXT NOT NULL,
+    slots BIGINT NOT NULL,
+    sub BIGINT NOT NULL,
+    expires_ms BIGINT NOT NULL
+);

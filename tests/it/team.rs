@@ -1,0 +1,295 @@
+//! Team scale: several proxies (separate processes) on one PostgreSQL ledger, against a real
+//! PostgreSQL server (see common/postgres.rs). Exact totals, org-wide concurrency admission, a
+//! proxy killed mid-load, the database stopped mid-load and restarted.
+
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::common::postgres::{self, PASSWORD};
+use crate::common::{announced_base, Sb};
+use creditops_sandbox::SandboxConfig;
+use creditops_store::ledger::{Group, Ledger};
+
+/// The URL without its password, as a flag would carry it (the password goes in PGPASSWORD).
+fn without_password(url: &str) -> String {
+    url.replace(&format!(":{PASSWORD}@"), "@")
+}
+
+/// Starts `creditops proxy` on a free port in front of `upstream`, recording in `ledger`.
+fn proxy(dir: &std::path::Path, upstream: &str, ledger: &str, name: &str) -> (Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_creditops"))
+        .args([
+            "proxy",
+            "--listen",
+            "127.0.0.1:0",
+            "--upstream",
+            upstream,
+            "--edition",
+            "free",
+            "--users",
+            "1",
+            "--name",
+            name,
+            "--ledger",
+            &without_password(ledger),
+        ])
+        .env("PGPASSWORD", PASSWORD)
+        .env("CREDITOPS_CONFIG_DIR", dir.join("cfg"))
+        .env("CREDITOPS_DATA_DIR", dir.join(format!("data-{name}")))
+        .env("CREDITOPS_CACHE_DIR", dir.join(format!("cache-{name}")))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("creditops proxy starts");
+    let base = announced_base(child.stdout.take().expect("stdout"));
+    (child, base)
+}
+
+/// Each worker inserts one record per call through its proxy until `calls` are done or an
+/// answer is not 201; returns the 201s, and the statuses of the rest.
+async fn load(
+    bases: &[String],
+    token: &str,
+    workers_per_proxy: usize,
+    calls: usize,
+) -> (u64, Vec<u16>) {
+    let http = reqwest::Client::new();
+    let answered = Arc::new(AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    for (p, base) in bases.iter().enumerate() {
+        for w in 0..workers_per_proxy {
+            let (http, base, token, answered) = (
+                http.clone(),
+                base.clone(),
+                token.to_string(),
+                answered.clone(),
+            );
+            tasks.push(tokio::spawn(async move {
+                let mut other = Vec::new();
+                for i in 0..calls {
+                    let r = http
+                        .post(format!("{base}/crm/v8/Tasks"))
+                        .header("Authorization", format!("Zoho-oauthtoken {token}"))
+                        .header("X-Integration", format!("worker-{p}"))
+                        .json(&json!({"data": [{"Subject": format!("p{p}w{w}c{i}")}]}))
+                        .timeout(Duration::from_secs(60))
+                        .send()
+                        .await;
+                    match r.map(|r| r.status().as_u16()) {
+                        Ok(201) => {
+                            answered.fetch_add(1, Ordering::SeqCst);
+                        }
+                        Ok(s) => other.push(s),
+                        Err(_) => {
+                            other.push(0);
+                            break;
+                        }
+                    }
+                }
+                other
+            }));
+        }
+    }
+    let mut other = Vec::new();
+    for t in tasks {
+        other.extend(t.await.expect("worker"));
+    }
+    (answered.load(Ordering::SeqCst), other)
+}
+
+fn ledger_of(url: &str) -> Ledger {
+    let url = url.to_string();
+    // The reader's driver keeps off any async runtime: open it on a plain thread.
+    std::thread::spawn(move || Ledger::open(creditops_store::db::Location::parse(&url)))
+        .join()
+        .expect("open")
+        .expect("the ledger opens")
+}
+
+#[test]
+fn three_proxies_on_one_ledger_count_exactly_and_keep_the_org_under_its_concurrency() {
+    let Some(url) = postgres::database("three_proxies") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    // Free edition: 5 concurrent calls for the org; each call takes 5 ms at the sandbox, and
+    // 18 workers across three proxies want more than that at once.
+    let sb = rt.block_on(Sb::start(SandboxConfig {
+        edition: "free".into(),
+        users: 1,
+        latency: Duration::from_millis(5),
+        ..Default::default()
+    }));
+    let mut proxies: Vec<(Child, String)> = (0..3)
+        .map(|i| proxy(dir.path(), &sb.base, &url, &format!("proxy-{i}")))
+        .collect();
+    let bases: Vec<String> = proxies.iter().map(|(_, b)| b.clone()).collect();
+    let (answered, other) = rt.block_on(load(&bases, &sb.token, 6, 25));
+    let usage = rt.block_on(sb.usage());
+    for (c, _) in &mut proxies {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+    assert!(
+        other.is_empty(),
+        "every call was admitted and answered 201: {other:?}"
+    );
+    assert_eq!(answered, 3 * 6 * 25);
+    assert_eq!(
+        usage["rejected"], 0,
+        "Zoho (the sandbox) refused nothing: {usage}"
+    );
+    assert!(
+        usage["peak_in_flight"].as_u64().unwrap() <= 5,
+        "the org stayed within its concurrency: {usage}"
+    );
+    let ledger = ledger_of(&url);
+    let now = chrono::Utc::now().timestamp_millis();
+    assert_eq!(
+        ledger.used_at(now).unwrap(),
+        usage["used"].as_u64().unwrap()
+    );
+    assert_eq!(ledger.count().unwrap(), answered);
+    let by_proxy = ledger.breakdown(now, Group::Proxy).unwrap();
+    assert_eq!(by_proxy.len(), 3, "{by_proxy:?}");
+    for (name, t) in &by_proxy {
+        assert_eq!(t.calls, 6 * 25, "{name}: {t:?}");
+    }
+    assert_eq!(
+        ledger.leased(now).unwrap(),
+        (0, 0),
+        "every lease was given back"
+    );
+}
+
+#[test]
+fn a_proxy_killed_mid_load_keeps_every_answered_call_and_its_slots_come_back() {
+    let Some(url) = postgres::database("proxy_killed") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let sb = rt.block_on(Sb::start(SandboxConfig {
+        edition: "free".into(),
+        users: 1,
+        latency: Duration::from_millis(20),
+        ..Default::default()
+    }));
+    let (mut victim, victim_base) = proxy(dir.path(), &sb.base, &url, "victim");
+    let (mut survivor, survivor_base) = proxy(dir.path(), &sb.base, &url, "survivor");
+    let token = sb.token.clone();
+    let (answered, _) = rt.block_on(async {
+        let run = tokio::spawn({
+            let (b, t) = (victim_base.clone(), token.clone());
+            async move { load(&[b], &t, 5, 10_000).await }
+        });
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        victim.kill().unwrap(); // SIGKILL, with calls in flight holding leases
+        victim.wait().unwrap();
+        run.await.unwrap()
+    });
+    assert!(answered > 5, "the load ran: {answered}");
+    let ledger = ledger_of(&url);
+    let recorded = ledger.breakdown(i64::MAX / 2, Group::Proxy).unwrap();
+    let _ = recorded;
+    let victim_rows = ledger
+        .query("SELECT COUNT(*) FROM calls WHERE proxy = 'victim'", vec![])
+        .unwrap()[0]
+        .count(0);
+    // Recorded before answering: every answered call is there (a call may be recorded whose
+    // answer the kill cut off, never the other way round).
+    assert!(
+        victim_rows >= answered && victim_rows <= answered + 5,
+        "recorded {victim_rows}, answered {answered}"
+    );
+    // The dead proxy's leases expire: the survivor gets the whole org's concurrency (5 slots)
+    // back within the lease's life, and every call goes through.
+    let (ok, other) = rt.block_on(load(&[survivor_base], &token, 5, 4));
+    let _ = survivor.kill();
+    let _ = survivor.wait();
+    assert!(other.is_empty(), "{other:?}");
+    assert_eq!(ok, 20);
+    let usage = rt.block_on(sb.usage());
+    assert_eq!(usage["rejected"], 0, "{usage}");
+}
+
+#[test]
+fn postgres_stopped_mid_load_and_restarted_loses_nothing_and_doubles_nothing() {
+    let Some(cluster) = postgres::Cluster::start() else {
+        postgres::unavailable("postgres_restart");
+        return;
+    };
+    let url = postgres::create_database(&cluster.admin_url(), "restart");
+    let dir = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let sb = rt.block_on(Sb::start(SandboxConfig {
+        edition: "free".into(),
+        users: 1,
+        latency: Duration::from_millis(2),
+        ..Default::default()
+    }));
+    let (mut child, base) = proxy(dir.path(), &sb.base, &url, "only");
+    let token = sb.token.clone();
+    let statuses = rt.block_on(async {
+        let http = reqwest::Client::new();
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let mut tasks = Vec::new();
+        for w in 0..4 {
+            let (http, base, token, stop) =
+                (http.clone(), base.clone(), token.clone(), stop.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut seen = Vec::new();
+                let mut i = 0;
+                while !stop.load(Ordering::SeqCst) {
+                    i += 1;
+                    let r = http
+                        .post(format!("{base}/crm/v8/Tasks"))
+                        .header("Authorization", format!("Zoho-oauthtoken {token}"))
+                        .json(&json!({"data": [{"Subject": format!("w{w}c{i}")}]}))
+                        .timeout(Duration::from_secs(60))
+                        .send()
+                        .await;
+                    seen.push(r.map(|r| r.status().as_u16()).unwrap_or(0));
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                }
+                seen
+            }));
+        }
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        tokio::task::block_in_place(|| cluster.stop_server());
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        tokio::task::block_in_place(|| cluster.start_server());
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        stop.store(true, Ordering::SeqCst);
+        let mut all = Vec::new();
+        for t in tasks {
+            all.extend(t.await.unwrap());
+        }
+        all
+    });
+    let usage = rt.block_on(sb.usage());
+    let _ = child.kill();
+    let _ = child.wait();
+    let created = statuses.iter().filter(|s| **s == 201).count() as u64;
+    let refused = statuses.iter().filter(|s| **s == 503).count();
+    assert!(refused > 0, "the outage was seen: {statuses:?}");
+    assert!(
+        statuses.iter().all(|s| *s == 201 || *s == 503),
+        "only answered or refused-before-sending: {statuses:?}"
+    );
+    assert!(
+        statuses.iter().rev().take(4).all(|s| *s == 201),
+        "calls go through again once the database is back"
+    );
+    // Zoho (the sandbox) charged exactly the calls answered 201; the ledger holds exactly those.
+    assert_eq!(usage["used"].as_u64().unwrap(), created, "{usage}");
+    let ledger = ledger_of(&url);
+    let now = chrono::Utc::now().timestamp_millis();
+    assert_eq!(ledger.used_at(now).unwrap(), created);
+    assert_eq!(ledger.count().unwrap(), created);
+}
