@@ -89,11 +89,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             thousands(a.credits)
         );
     }
+    let several_proxies = u.by_proxy.len() > 1;
     for (title, map) in [
         ("module", &u.by_module),
         ("api", &u.by_api),
         ("integration", &u.by_integration),
+        ("proxy", &u.by_proxy),
     ] {
+        if title == "proxy" && !several_proxies {
+            continue;
+        }
         let mut rows: Vec<_> = map.iter().collect();
         rows.sort_by_key(|r| std::cmp::Reverse(r.1.credits));
         outln!("by {title}:");

@@ -140,7 +140,7 @@ pub struct Proxy {
 
 /// How long a concurrency lease lives unless its proxy renews it: a proxy that died gives its
 /// slots back within this.
-pub const LEASE_TTL_MS: i64 = 10_000;
+pub const LEASE_TTL_MS: i64 = 5_000;
 
 /// Admission against Zoho's concurrency and sub-concurrency limits, which are per org.
 enum Admission {
@@ -249,12 +249,11 @@ pub async fn spawn(config: ProxyConfig, listen: SocketAddr) -> anyhow::Result<Pr
         let s = state.clone();
         tokio::spawn(async move {
             loop {
-                tokio::time::sleep(Duration::from_millis(LEASE_TTL_MS as u64 / 4)).await;
+                tokio::time::sleep(Duration::from_millis(LEASE_TTL_MS as u64 / 5)).await;
                 if Arc::strong_count(&s) <= 1 {
                     break;
                 }
-                s.writer
-                    .renew_leases(s.config.clock.now_ms() + LEASE_TTL_MS);
+                s.writer.renew_leases(s.config.clock.now_ms(), LEASE_TTL_MS);
             }
         });
     }

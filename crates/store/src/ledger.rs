@@ -78,7 +78,8 @@ enum Job {
     /// Keeps this proxy's leases alive (a proxy that stops renewing loses them).
     Renew {
         proxy: String,
-        expires_ms: i64,
+        now_ms: i64,
+        ttl_ms: i64,
     },
 }
 
@@ -187,10 +188,15 @@ fn apply(proxy: &str, tx: &mut Tx, job: &Job) -> Result<Answer, DbError> {
             )?;
             Ok(Answer::Done)
         }
-        Job::Renew { proxy, expires_ms } => {
+        Job::Renew {
+            proxy,
+            now_ms,
+            ttl_ms,
+        } => {
+            let now = lease_clock(tx, *now_ms)?;
             tx.exec(
                 "UPDATE leases SET expires_ms = ?2 WHERE proxy = ?1",
-                &params![proxy, *expires_ms],
+                &params![proxy, now + *ttl_ms],
             )?;
             Ok(Answer::Done)
         }
@@ -200,10 +206,8 @@ fn apply(proxy: &str, tx: &mut Tx, job: &Job) -> Result<Answer, DbError> {
 /// Takes a concurrency lease when the org has room: expired leases (a proxy that died) are
 /// dropped first. Runs inside the writer's transaction, which the proxies take one at a time.
 fn take_lease(proxy: &str, tx: &mut Tx, ask: &LeaseAsk) -> Result<Result<i64, Begun>, DbError> {
-    tx.exec(
-        "DELETE FROM leases WHERE expires_ms < ?1",
-        &params![ask.now_ms],
-    )?;
+    let now = lease_clock(tx, ask.now_ms)?;
+    tx.exec("DELETE FROM leases WHERE expires_ms < ?1", &params![now])?;
     let held = tx
         .row(
             "SELECT CAST(COALESCE(SUM(slots), 0) AS BIGINT), CAST(COALESCE(SUM(sub), 0) AS BIGINT) FROM leases",
@@ -220,9 +224,27 @@ fn take_lease(proxy: &str, tx: &mut Tx, ask: &LeaseAsk) -> Result<Result<i64, Be
     }
     let id = tx.int(
         "INSERT INTO leases (proxy, slots, sub, expires_ms) VALUES (?1, ?2, ?3, ?4) RETURNING id",
-        &params![proxy, ask.slots, ask.sub, ask.expires_ms],
+        &params![
+            proxy,
+            ask.slots,
+            ask.sub,
+            now + (ask.expires_ms - ask.now_ms)
+        ],
     )?;
     Ok(Ok(id))
+}
+
+/// The time leases are measured in: on PostgreSQL the database's own clock, so proxies on
+/// hosts whose clocks disagree never expire each other's leases early; on SQLite (one host)
+/// the caller's.
+fn lease_clock(tx: &mut Tx, caller_ms: i64) -> Result<i64, DbError> {
+    match tx {
+        Tx::Sqlite(_) => Ok(caller_ms),
+        Tx::Postgres(..) => tx.int(
+            "SELECT CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)",
+            &[],
+        ),
+    }
 }
 
 /// Decides crossings inside the writer's transaction, which one writer at a time holds
@@ -402,11 +424,12 @@ impl LedgerWriter {
             .map(|_| ())
     }
 
-    /// Keeps this proxy's leases alive until `expires_ms`.
-    pub fn renew_leases(&self, expires_ms: i64) {
+    /// Keeps this proxy's leases alive for `ttl_ms` more.
+    pub fn renew_leases(&self, now_ms: i64, ttl_ms: i64) {
         self.writer.send(Job::Renew {
             proxy: self.proxy.clone(),
-            expires_ms,
+            now_ms,
+            ttl_ms,
         });
     }
 

@@ -59,6 +59,9 @@ pub struct Usage {
     pub by_module: BTreeMap<String, Tally>,
     pub by_api: BTreeMap<String, Tally>,
     pub by_integration: BTreeMap<String, Tally>,
+    /// Which proxy recorded the calls (several proxies sharing one ledger; "" for calls from
+    /// before proxies had names).
+    pub by_proxy: BTreeMap<String, Tally>,
     /// Each integration's budget and where it stands (empty without budgets).
     pub budgets: Vec<BudgetUse>,
 }
@@ -151,6 +154,7 @@ pub fn snapshot(
         by_module: ledger.breakdown(now, Group::Module)?,
         by_api: ledger.breakdown(now, Group::Api)?,
         by_integration: ledger.breakdown(now, Group::Integration)?,
+        by_proxy: ledger.breakdown(now, Group::Proxy)?,
         budgets: match budgets {
             Some(b) => budget_uses(ledger, now, b, limit)?,
             None => Vec::new(),

@@ -1,6 +1,7 @@
 //! The Gauges view: the rolling-24 h gauge with alert marks and the add-on share; burn, time to
 //! exhaustion, what frees up; concurrency; metered against Zoho-reported remaining; the
-//! per-minute chart of the last 24 h; breakdowns by module, API and integration; an alert banner.
+//! per-minute chart of the last 24 h; breakdowns by module, API, integration and (when several
+//! proxies share the ledger) proxy; an alert banner.
 
 use std::collections::BTreeMap;
 
@@ -36,16 +37,18 @@ pub const KEYS: &[Action] = &[
 pub struct GaugesTab {
     pub snapshot: Snapshot,
     pub focus: usize,
-    pub scroll: [usize; 3],
+    pub scroll: [usize; 4],
 }
 
 impl GaugesTab {
     pub fn handle(&mut self, a: Action) -> bool {
+        let panels = self.panels();
+        self.focus %= panels;
         let last = self.rows_in(self.focus).saturating_sub(1);
         let scroll = &mut self.scroll[self.focus];
         match a {
-            Action::FocusNext => self.focus = (self.focus + 1) % 3,
-            Action::FocusPrev => self.focus = (self.focus + 2) % 3,
+            Action::FocusNext => self.focus = (self.focus + 1) % panels,
+            Action::FocusPrev => self.focus = (self.focus + panels - 1) % panels,
             Action::Up => *scroll = scroll.saturating_sub(1),
             Action::Down => *scroll = (*scroll + 1).min(last),
             Action::PageUp => *scroll = scroll.saturating_sub(10),
@@ -60,12 +63,22 @@ impl GaugesTab {
         self.snapshot.usage.is_some()
     }
 
+    /// Breakdown panels shown: module, API, integration, and proxy when several proxies
+    /// wrote the window's calls.
+    fn panels(&self) -> usize {
+        match &self.snapshot.usage {
+            Some(u) if u.by_proxy.len() > 1 => 4,
+            _ => 3,
+        }
+    }
+
     fn rows_in(&self, panel: usize) -> usize {
         self.snapshot.usage.as_ref().map_or(0, |u| match panel {
             0 => u.by_module.len(),
             1 => u.by_api.len(),
-            _ if !u.budgets.is_empty() => u.budgets.len(),
-            _ => u.by_integration.len(),
+            2 if !u.budgets.is_empty() => u.budgets.len(),
+            2 => u.by_integration.len(),
+            _ => u.by_proxy.len(),
         })
     }
 }
@@ -214,12 +227,16 @@ pub fn draw(f: &mut Frame, area: Rect, st: &GaugesTab, cx: &DrawCtx) {
     draw_gauge(f, gauge, u, &p);
     draw_stats(f, stats, u, &p);
     draw_chart(f, chart, &snap.per_minute, &p);
-    let cols = Layout::horizontal([Constraint::Ratio(1, 3); 3]).split(tables);
-    let panels: [(&str, &BTreeMap<String, Tally>); 3] = [
+    let mut panels: Vec<(&str, &BTreeMap<String, Tally>)> = vec![
         (" By module ", &u.by_module),
         (" By API ", &u.by_api),
         (" By integration ", &u.by_integration),
     ];
+    if u.by_proxy.len() > 1 {
+        panels.push((" By proxy ", &u.by_proxy));
+    }
+    let n = panels.len() as u32;
+    let cols = Layout::horizontal(vec![Constraint::Ratio(1, n); n as usize]).split(tables);
     let mut hits = Vec::new();
     for (i, (title, map)) in panels.into_iter().enumerate() {
         // With budgets, the third panel is each integration against its own budget.
