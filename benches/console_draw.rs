@@ -64,6 +64,7 @@ fn snapshot() -> Snapshot {
             by_module: tallies("Module", 40),
             by_api: tallies("api_", 40),
             by_integration: tallies("integration-", 40),
+            by_proxy: tallies("proxy-", 3),
             budgets: Vec::new(),
         }),
         per_minute,

@@ -18,6 +18,7 @@ mod proxy_overhead;
 mod receiver_throughput;
 mod sandbox_dispatch;
 mod sandbox_throughput;
+mod team_scale;
 
 const BENCHES: &[(&str, fn())] = &[
     ("cache_latency", cache_latency::main),
@@ -28,6 +29,7 @@ const BENCHES: &[(&str, fn())] = &[
     ("receiver_throughput", receiver_throughput::main),
     ("sandbox_dispatch", sandbox_dispatch::main),
     ("sandbox_throughput", sandbox_throughput::main),
+    ("team_scale", team_scale::main),
 ];
 
 /// A Criterion configured from the command line (`--bench` measures; without it, as under

@@ -13,11 +13,11 @@ use creditops_net::proxy::{spawn as spawn_proxy, ProxyConfig};
 use creditops_sandbox::{spawn, SandboxConfig};
 use creditops_store::ledger::{CallRecord, LedgerWriter};
 
-fn pct(sorted: &[Duration], p: f64) -> Duration {
+pub fn pct(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() - 1) as f64 * p) as usize]
 }
 
-async fn latencies(http: &reqwest::Client, url: &str, token: &str, n: usize) -> Vec<Duration> {
+pub async fn latencies(http: &reqwest::Client, url: &str, token: &str, n: usize) -> Vec<Duration> {
     let mut out = Vec::with_capacity(n);
     for _ in 0..n {
         let t = Instant::now();
@@ -35,14 +35,16 @@ async fn latencies(http: &reqwest::Client, url: &str, token: &str, n: usize) -> 
     out
 }
 
-async fn throughput(url: String, token: String, clients: usize, dur: Duration) -> f64 {
+/// Calls per second from `clients` closed-loop clients spread over `urls` (one each in turn).
+pub async fn throughput(urls: &[String], token: String, clients: usize, dur: Duration) -> f64 {
     let done = Arc::new(AtomicU64::new(0));
     let deadline = Instant::now() + dur;
     let http = reqwest::Client::new();
     let start = Instant::now();
     let tasks: Vec<_> = (0..clients)
-        .map(|_| {
-            let (http, url, token, done) = (http.clone(), url.clone(), token.clone(), done.clone());
+        .map(|i| {
+            let url = urls[i % urls.len()].clone();
+            let (http, token, done) = (http.clone(), token.clone(), done.clone());
             tokio::spawn(async move {
                 while Instant::now() < deadline {
                     let r = http
@@ -103,8 +105,8 @@ pub fn main() {
         latencies(&http, &via, &token, n / 10 + 1).await;
         let d = latencies(&http, &direct, &token, n).await;
         let p = latencies(&http, &via, &token, n).await;
-        let td = throughput(direct, token.clone(), 16, dur).await;
-        let tp = throughput(via, token.clone(), 16, dur).await;
+        let td = throughput(&[direct], token.clone(), 16, dur).await;
+        let tp = throughput(&[via], token.clone(), 16, dur).await;
         println!("| measure | direct to sandbox | through proxy | proxy adds / ratio |");
         println!("|---|---|---|---|");
         for (name, q) in [("p50 latency", 0.5), ("p99 latency", 0.99)] {

@@ -831,6 +831,8 @@ fn release_budget(p: &Proxy, call: &Call, held: Option<BudgetHold>, charged: u32
 /// it settles, or when the handler ends however it ends).
 struct Recorded {
     row: i64,
+    /// The credits the row was written with (what the call was priced at).
+    credits: u32,
     lease: Option<i64>,
     _permits: Option<(
         tokio::sync::OwnedSemaphorePermit,
@@ -914,6 +916,7 @@ async fn begin(
         reported_remaining: None,
         saved: 0,
     };
+    let priced_credits = rec.credits;
     let unavailable = |e: creditops_store::ledger::LedgerError| {
         tracing::error!("proxy: refusing a call the ledger cannot record: {e}");
         ProxyError::LedgerUnavailable
@@ -922,6 +925,7 @@ async fn begin(
         let row = p.writer.begin(rec).await.map_err(unavailable)?;
         return Ok(Recorded {
             row,
+            credits: priced_credits,
             lease: None,
             _permits: permits,
         });
@@ -946,6 +950,7 @@ async fn begin(
             creditops_store::ledger::Begun::Recorded { row, lease } => {
                 return Ok(Recorded {
                     row,
+                    credits: priced_credits,
                     lease,
                     _permits: None,
                 })
@@ -978,7 +983,12 @@ async fn settle(
         latency_ms: call.started.elapsed().as_millis().min(u128::from(u32::MAX)) as u32,
         reported_remaining,
     };
-    if let Err(e) = p.writer.finish_leased(row.row, settled, row.lease).await {
+    if credits == row.credits {
+        // The row already holds what the call cost: what is left to write (status, latency,
+        // the lease given back) need not hold the answer up. A crash before it commits leaves
+        // the row unsettled at the same credits.
+        p.writer.finish_later(row.row, settled, row.lease);
+    } else if let Err(e) = p.writer.finish_leased(row.row, settled, row.lease).await {
         tracing::error!(
             "proxy: the call is recorded at its priced credits; settling it failed: {e}"
         );

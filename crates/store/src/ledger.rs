@@ -424,6 +424,12 @@ impl LedgerWriter {
             .map(|_| ())
     }
 
+    /// Settles a row without waiting for the commit: for a call whose row already holds the
+    /// credits it cost.
+    pub fn finish_later(&self, id: i64, settled: Settled, lease: Option<i64>) {
+        self.writer.send(Job::Finish(id, settled, lease));
+    }
+
     /// Keeps this proxy's leases alive for `ttl_ms` more.
     pub fn renew_leases(&self, now_ms: i64, ttl_ms: i64) {
         self.writer.send(Job::Renew {

@@ -254,11 +254,4 @@ pub fn announced_base(stream: impl std::io::Read) -> String {
 }
 
 pub mod postgres;
-
-/// A loopback port nobody listens on now.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
+pub use postgres::free_port;

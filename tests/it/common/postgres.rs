@@ -3,6 +3,7 @@
 //! production). `.ci/run` starts one and names it in `CREDITOPS_TEST_POSTGRES`; without it a
 //! test starts its own from the installed server binaries. Each test gets a database of its
 //! own. Without PostgreSQL the tests say so and skip (and fail under CI, which must have it).
+//! The team-scale benchmark includes this file too.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -10,6 +11,14 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 pub const PASSWORD: &str = "pg-secret-3vR8q";
+
+/// A loopback port nobody listens on now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
 
 /// The directory holding `initdb`, `pg_ctl` and `postgres`.
 fn bindir() -> Option<PathBuf> {
@@ -53,16 +62,27 @@ pub struct Cluster {
     pub port: u16,
     dir: PathBuf,
     bin: PathBuf,
+    /// Whether commits reach the disk (a benchmark's cluster); tests run without fsync.
+    durable: bool,
 }
 
 impl Cluster {
-    /// Starts a new cluster, or None when PostgreSQL is not installed.
+    /// Starts a new cluster for tests (no fsync), or None when PostgreSQL is not installed.
     pub fn start() -> Option<Cluster> {
+        Cluster::start_with(false)
+    }
+
+    /// Starts a new cluster whose commits are flushed to disk as in production.
+    pub fn start_durable() -> Option<Cluster> {
+        Cluster::start_with(true)
+    }
+
+    fn start_with(durable: bool) -> Option<Cluster> {
         let bin = bindir()?;
         let dir = std::env::temp_dir().join(format!(
             "creditops-pg-{}-{}",
             std::process::id(),
-            super::free_port()
+            free_port()
         ));
         std::fs::create_dir_all(&dir).ok()?;
         let _ = Command::new("chown")
@@ -97,8 +117,13 @@ impl Cluster {
         .ok()?
         .success();
         assert!(ok, "initdb failed in {}", dir.display());
-        let port = super::free_port();
-        let cluster = Cluster { port, dir, bin };
+        let port = free_port();
+        let cluster = Cluster {
+            port,
+            dir,
+            bin,
+            durable,
+        };
         cluster.start_server();
         // The watchdog: stops the server once this test process is gone.
         let _ = Command::new("sh")
@@ -124,9 +149,10 @@ impl Cluster {
     /// Starts (or restarts) the server and waits until it takes connections.
     pub fn start_server(&self) {
         let opts = format!(
-            "-p {} -c listen_addresses=127.0.0.1 -k {} -c max_connections=200 -c fsync=off",
+            "-p {} -c listen_addresses=127.0.0.1 -k {} -c max_connections=200 -c fsync={}",
             self.port,
-            self.dir.display()
+            self.dir.display(),
+            if self.durable { "on" } else { "off" }
         );
         let ok = as_owner(
             &self.bin.join("pg_ctl"),

@@ -175,8 +175,10 @@ pub enum Conn {
 /// A transaction of either backend.
 pub enum Tx<'a> {
     Sqlite(rusqlite::Transaction<'a>),
+    /// A connection inside `BEGIN` … `COMMIT` (sent by [`Conn::transaction_with`], which
+    /// folds the first statements into the `BEGIN` round trip).
     Postgres(
-        postgres::Transaction<'a>,
+        &'a mut postgres::Client,
         &'a mut HashMap<String, postgres::Statement>,
     ),
 }
@@ -185,6 +187,16 @@ impl Conn {
     /// Runs `f` in one transaction, committed when it returns Ok.
     pub fn transaction<R>(
         &mut self,
+        f: impl FnOnce(&mut Tx) -> Result<R, DbError>,
+    ) -> Result<R, DbError> {
+        self.transaction_with(None, f)
+    }
+
+    /// [`Conn::transaction`], running `prelude` (parameterless SQL) first on PostgreSQL, in
+    /// the same round trip as `BEGIN`.
+    pub fn transaction_with<R>(
+        &mut self,
+        prelude: Option<&str>,
         f: impl FnOnce(&mut Tx) -> Result<R, DbError>,
     ) -> Result<R, DbError> {
         match self {
@@ -204,19 +216,21 @@ impl Conn {
                 let client = client
                     .as_mut()
                     .ok_or_else(|| DbError::Postgres("not connected".into()))?;
-                let mut tx = Tx::Postgres(client.transaction()?, statements);
-                let r = f(&mut tx);
-                match (r, tx) {
-                    (Ok(r), Tx::Postgres(t, _)) => {
-                        t.commit()?;
+                match prelude {
+                    Some(sql) => client.batch_execute(&format!("BEGIN; {sql}"))?,
+                    None => client.batch_execute("BEGIN")?,
+                }
+                let r = f(&mut Tx::Postgres(client, statements));
+                match r {
+                    Ok(r) => {
+                        client.batch_execute("COMMIT")?;
                         Ok(r)
                     }
-                    (Err(e), _) => {
-                        // A failed statement leaves prepared statements valid; a dropped
-                        // connection is noticed (and replaced) on the next use.
+                    Err(e) => {
+                        // A dropped connection is noticed (and replaced) on the next use.
+                        let _ = client.batch_execute("ROLLBACK");
                         Err(e)
                     }
-                    (Ok(_), Tx::Sqlite(_)) => Err(DbError::Other("mixed backends".into())),
                 }
             }
         }
@@ -275,14 +289,14 @@ impl Sql for Tx<'_> {
     fn exec(&mut self, sql: &str, params: &[Value]) -> Result<u64, DbError> {
         match self {
             Tx::Sqlite(t) => sqlite_exec(t, sql, params),
-            Tx::Postgres(t, st) => pg_exec(t, st, sql, params),
+            Tx::Postgres(t, st) => pg_exec(*t, st, sql, params),
         }
     }
 
     fn rows(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>, DbError> {
         match self {
             Tx::Sqlite(t) => sqlite_rows(t, sql, params),
-            Tx::Postgres(t, st) => pg_rows(t, st, sql, params),
+            Tx::Postgres(t, st) => pg_rows(*t, st, sql, params),
         }
     }
 
@@ -540,10 +554,7 @@ impl<J: Send + 'static, R: Send + 'static> GroupWriter<J, R> {
                             Err(_) => break,
                         }
                     }
-                    let outcome = conn.transaction(|tx| {
-                        if let (Some(sql), Tx::Postgres(..)) = (prelude, &tx) {
-                            tx.exec(sql, &[])?;
-                        }
+                    let outcome = conn.transaction_with(prelude, |tx| {
                         let mut answers = Vec::with_capacity(batch.len());
                         for m in &batch {
                             let job = match m {

@@ -52,8 +52,13 @@ BEGIN
     END IF;
     RETURN NULL;
 END $$;
-CREATE TRIGGER calls_minute_totals AFTER INSERT OR DELETE OR UPDATE OF credits ON calls
-FOR EACH ROW EXECUTE FUNCTION creditops_minute_totals();
+-- A settle that keeps the priced credits (most do) changes no total: no trigger work.
+CREATE TRIGGER calls_minute_totals_insert AFTER INSERT ON calls
+FOR EACH ROW WHEN (NEW.credits <> 0) EXECUTE FUNCTION creditops_minute_totals();
+CREATE TRIGGER calls_minute_totals_update AFTER UPDATE OF credits ON calls
+FOR EACH ROW WHEN (NEW.credits IS DISTINCT FROM OLD.credits) EXECUTE FUNCTION creditops_minute_totals();
+CREATE TRIGGER calls_minute_totals_delete AFTER DELETE ON calls
+FOR EACH ROW WHEN (OLD.credits <> 0) EXECUTE FUNCTION creditops_minute_totals();
 CREATE TABLE refusals (
     id BIGSERIAL PRIMARY KEY,
     at_ms BIGINT NOT NULL,
