@@ -293,3 +293,145 @@ fn postgres_stopped_mid_load_and_restarted_loses_nothing_and_doubles_nothing() {
     assert_eq!(ledger.used_at(now).unwrap(), created);
     assert_eq!(ledger.count().unwrap(), created);
 }
+
+#[test]
+fn a_budget_holds_across_proxies_sharing_a_ledger() {
+    let Some(url) = postgres::database("budget_across") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("cfg")).unwrap();
+    std::fs::write(
+        dir.path().join("cfg/config.toml"),
+        "[budgets]\n[budgets.integrations.runaway]\ncredits = 30\npriority = \"background\"\n",
+    )
+    .unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let sb = rt.block_on(Sb::default());
+    let (mut a, base_a) = proxy(dir.path(), &sb.base, &url, "east");
+    let (mut b, base_b) = proxy(dir.path(), &sb.base, &url, "west");
+    let statuses = rt.block_on(async {
+        let mut out = Vec::new();
+        for i in 0..25 {
+            // Alternating: each proxy sees what the other recorded.
+            for base in [&base_a, &base_b] {
+                let r = sb
+                    .http
+                    .post(format!("{base}/crm/v8/Tasks"))
+                    .header("Authorization", format!("Zoho-oauthtoken {}", sb.token))
+                    .header("X-Integration", "runaway")
+                    .json(&json!({"data": [{"Subject": format!("r{i}")}]}))
+                    .send()
+                    .await
+                    .unwrap();
+                out.push(r.status().as_u16());
+            }
+        }
+        out
+    });
+    for c in [&mut a, &mut b] {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+    let created = statuses.iter().filter(|s| **s == 201).count();
+    assert_eq!(
+        created, 30,
+        "the budget holds for the org, not per proxy: {statuses:?}"
+    );
+    assert!(statuses[30..].iter().all(|s| *s == 429), "{statuses:?}");
+    assert_eq!(rt.block_on(sb.used()), 30);
+    let ledger = ledger_of(&url);
+    let refusals = ledger.refusals_since(0).unwrap();
+    assert_eq!(
+        refusals["runaway"],
+        (20, 0),
+        "every refusal recorded: {refusals:?}"
+    );
+}
+
+/// Two writers (two proxies) checking thresholds at once on one PostgreSQL ledger: each
+/// crossing is claimed once between them, by the database.
+#[test]
+fn threshold_crossings_fire_once_across_proxies() {
+    let Some(url) = postgres::database("crossings_once") else {
+        return;
+    };
+    use creditops_store::ledger::{CallRecord, CrossingCheck, LedgerWriter, STATUS_UNSETTLED};
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let fired = rt.block_on(async {
+        let at = creditops_store::db::Location::parse(&url);
+        let writers: Vec<LedgerWriter> = (0..2)
+            .map(|i| LedgerWriter::open_as(&at, 30, &format!("p{i}")).unwrap())
+            .collect();
+        let now = chrono::Utc::now().timestamp_millis();
+        let mut tasks = Vec::new();
+        for (i, w) in writers.into_iter().enumerate() {
+            tasks.push(tokio::spawn(async move {
+                let mut fired = Vec::new();
+                for k in 0..50 {
+                    w.begin(CallRecord {
+                        at_ms: now,
+                        integration: format!("i{i}"),
+                        api: "insert_records".into(),
+                        module: None,
+                        method: "POST".into(),
+                        path: "/crm/v8/Tasks".into(),
+                        records: 1,
+                        credits: 1,
+                        status: STATUS_UNSETTLED,
+                        latency_ms: 0,
+                        priced: true,
+                        reported_remaining: None,
+                        saved: 0,
+                    })
+                    .await
+                    .unwrap();
+                    let c = w
+                        .crossings(CrossingCheck {
+                            now_ms: now + k,
+                            limit: Some(100),
+                            reported_remaining: None,
+                            thresholds: vec![50, 80, 100],
+                        })
+                        .await
+                        .unwrap();
+                    fired.extend(c.fired);
+                }
+                fired
+            }));
+        }
+        let mut all = Vec::new();
+        for t in tasks {
+            all.extend(t.await.unwrap());
+        }
+        all.sort_unstable();
+        all
+    });
+    assert_eq!(fired, vec![50, 80, 100]);
+    let alerts = ledger_of(&url).alerts_since(0).unwrap();
+    assert_eq!(alerts.len(), 3, "{alerts:?}");
+}
+
+/// One proxy on its own SQLite ledger admits in-process: 12 workers against an org allowed 5
+/// calls at once, and Zoho (the sandbox) refuses none.
+#[test]
+fn one_proxy_on_sqlite_admits_within_the_orgs_concurrency() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let sb = rt.block_on(Sb::start(SandboxConfig {
+        edition: "free".into(),
+        users: 1,
+        latency: Duration::from_millis(5),
+        ..Default::default()
+    }));
+    let ledger = dir.path().join("ledger.sqlite");
+    let (mut child, base) = proxy(dir.path(), &sb.base, ledger.to_str().unwrap(), "solo");
+    let (answered, other) = rt.block_on(load(&[base], &sb.token, 12, 15));
+    let usage = rt.block_on(sb.usage());
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(other.is_empty(), "{other:?}");
+    assert_eq!(answered, 12 * 15);
+    assert_eq!(usage["rejected"], 0, "{usage}");
+    assert!(usage["peak_in_flight"].as_u64().unwrap() <= 5, "{usage}");
+}

@@ -4,9 +4,10 @@
 //! Append-only. Writes go through a group-commit writer (`db::GroupWriter`): a caller hands over
 //! its row and waits for the commit, so a call is durable before its answer leaves the proxy
 //! (a SIGKILL loses nothing answered) while many concurrent calls share one commit. On
-//! PostgreSQL each batch first takes one advisory lock, so the proxies' batches apply one at a
-//! time: threshold crossings, concurrency leases and the per-minute totals are decided by the
-//! database, exactly, whichever proxy writes. Readers open their own connections.
+//! PostgreSQL, what is decided org-wide (concurrency leases, threshold crossings) is decided
+//! under one advisory lock, so exactly, whichever proxy writes; the per-minute totals are kept
+//! per proxy so that recording calls never makes proxies wait on each other. Readers open their
+//! own connections.
 
 use std::collections::BTreeMap;
 
@@ -125,6 +126,8 @@ pub enum Begun {
 
 /// What a job answers.
 enum Answer {
+    /// Its group of the batch failed (PostgreSQL answers each group on its own).
+    Failed(String),
     Done,
     Begun(Begun),
     Crossings(Crossings),
@@ -203,9 +206,195 @@ fn apply(proxy: &str, tx: &mut Tx, job: &Job) -> Result<Answer, DbError> {
     }
 }
 
+/// Writes a batch. On SQLite (in process, no round trips) job by job in one transaction. On
+/// PostgreSQL, where each statement is a round trip to the server, the batch's plain records
+/// go in as one statement and its settles as another, binding arrays; a batch of only one
+/// kind needs no transaction around its single statement. Leases and threshold checks, which
+/// decide from what they read, still go one by one in the transaction.
+fn write_batch(proxy: &str, conn: &mut Conn, jobs: &[&Job]) -> Result<Vec<Answer>, DbError> {
+    if conn.backend() == crate::db::Backend::Sqlite {
+        return conn.transaction(|tx| jobs.iter().map(|j| apply(proxy, tx, j)).collect());
+    }
+    // Three groups, each all or nothing and answered on its own, in an order that never
+    // tells a caller "not recorded" about a row that was: settles (their rows exist already),
+    // then what decides from what it reads (in a transaction), then the plain records.
+    let mut answers: Vec<Option<Answer>> = jobs.iter().map(|_| None).collect();
+    let group = |keep: &dyn Fn(&Job) -> bool| -> Vec<usize> {
+        (0..jobs.len()).filter(|&i| keep(jobs[i])).collect()
+    };
+    let settles = group(&|j| matches!(j, Job::Finish(..)));
+    let begins = group(&|j| matches!(j, Job::Begin(_, None)));
+    let rest = group(&|j| !matches!(j, Job::Finish(..) | Job::Begin(_, None)));
+    let pick = |idx: &[usize]| idx.iter().map(|&i| jobs[i]).collect::<Vec<_>>();
+    let mut answer = |idx: &[usize], got: Result<Vec<Answer>, DbError>| match got {
+        Ok(a) if a.len() == idx.len() => {
+            for (&i, a) in idx.iter().zip(a) {
+                answers[i] = Some(a);
+            }
+        }
+        Ok(_) => {
+            for &i in idx {
+                answers[i] = Some(Answer::Failed("a batch answered out of turn".into()));
+            }
+        }
+        Err(e) => {
+            tracing::error!("ledger-writer: {e}");
+            for &i in idx {
+                answers[i] = Some(Answer::Failed(e.to_string()));
+            }
+        }
+    };
+    if !settles.is_empty() {
+        // Not waiting for the disk: a settle lost in a database crash leaves its row at the
+        // priced credits, the most the call can have cost (as when its proxy dies).
+        let jobs_settles = pick(&settles);
+        answer(
+            &settles,
+            conn.transaction_with(Some("SET LOCAL synchronous_commit = off"), |tx| {
+                settle_calls(tx, &jobs_settles)
+            }),
+        );
+    }
+    if !rest.is_empty() {
+        let jobs_rest = pick(&rest);
+        answer(
+            &rest,
+            conn.transaction(|tx| jobs_rest.iter().map(|j| apply(proxy, tx, j)).collect()),
+        );
+    }
+    if !begins.is_empty() {
+        answer(&begins, insert_calls(proxy, conn, &pick(&begins)));
+    }
+    Ok(answers
+        .into_iter()
+        .map(|a| a.unwrap_or_else(|| Answer::Failed("a job went unanswered".into())))
+        .collect())
+}
+
+/// Records plain calls in one PostgreSQL statement; answers their rows in the jobs' order.
+fn insert_calls(proxy: &str, c: &mut dyn Sql, jobs: &[&Job]) -> Result<Vec<Answer>, DbError> {
+    let recs: Vec<&CallRecord> = jobs
+        .iter()
+        .filter_map(|j| match j {
+            Job::Begin(r, None) => Some(r),
+            _ => None,
+        })
+        .collect();
+    if recs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let int = |f: &dyn Fn(&CallRecord) -> i64| recs.iter().map(|r| f(r)).collect::<Vec<i64>>();
+    let text = |f: &dyn Fn(&CallRecord) -> String| recs.iter().map(|r| f(r)).collect::<Vec<_>>();
+    let at = int(&|r| r.at_ms);
+    let integration = text(&|r| r.integration.clone());
+    let api = text(&|r| r.api.clone());
+    let module: Vec<Option<String>> = recs.iter().map(|r| r.module.clone()).collect();
+    let method = text(&|r| r.method.clone());
+    let path = text(&|r| r.path.clone());
+    let records = int(&|r| i64::from(r.records));
+    let credits = int(&|r| i64::from(r.credits));
+    let status = int(&|r| i64::from(r.status));
+    let latency = int(&|r| i64::from(r.latency_ms));
+    let priced = int(&|r| i64::from(r.priced));
+    let remaining: Vec<Option<i64>> = recs
+        .iter()
+        .map(|r| {
+            r.reported_remaining
+                .map(|v| i64::try_from(v).unwrap_or(i64::MAX))
+        })
+        .collect();
+    let saved = int(&|r| i64::from(r.saved));
+    let mut pg = c
+        .postgres()?
+        .ok_or_else(|| DbError::Other("not PostgreSQL".into()))?;
+    // Rows are numbered in the order given, so their ids rise in that order: sorted, the
+    // returned ids answer the jobs in turn.
+    let rows = pg.query(
+        "INSERT INTO calls (at_ms, integration, api, module, method, path, records, credits, status, latency_ms, priced, reported_remaining, saved, proxy)
+         SELECT at_ms, integration, api, module, method, path, records, credits, status, latency_ms, priced, reported_remaining, saved, $14
+         FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], $5::TEXT[], $6::TEXT[], $7::BIGINT[], $8::BIGINT[], $9::BIGINT[], $10::BIGINT[], $11::BIGINT[], $12::BIGINT[], $13::BIGINT[])
+              WITH ORDINALITY AS u(at_ms, integration, api, module, method, path, records, credits, status, latency_ms, priced, reported_remaining, saved, n)
+         ORDER BY n RETURNING id",
+        &[
+            &at, &integration, &api, &module, &method, &path, &records, &credits, &status,
+            &latency, &priced, &remaining, &saved, &proxy,
+        ],
+    )?;
+    let mut ids: Vec<i64> = rows
+        .iter()
+        .map(|r| r.try_get::<_, i64>(0))
+        .collect::<Result<_, _>>()?;
+    ids.sort_unstable();
+    if ids.len() != recs.len() {
+        return Err(DbError::Other(
+            "the ledger recorded fewer calls than sent".into(),
+        ));
+    }
+    Ok(ids
+        .into_iter()
+        .map(|row| Answer::Begun(Begun::Recorded { row, lease: None }))
+        .collect())
+}
+
+/// Settles calls (and gives their leases back) in PostgreSQL statements binding arrays.
+fn settle_calls(c: &mut dyn Sql, jobs: &[&Job]) -> Result<Vec<Answer>, DbError> {
+    let settles: Vec<(i64, &Settled, Option<i64>)> = jobs
+        .iter()
+        .filter_map(|j| match j {
+            Job::Finish(id, s, lease) => Some((*id, s, *lease)),
+            _ => None,
+        })
+        .collect();
+    if settles.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<i64> = settles.iter().map(|s| s.0).collect();
+    let status: Vec<i64> = settles.iter().map(|s| i64::from(s.1.status)).collect();
+    let credits: Vec<i64> = settles.iter().map(|s| i64::from(s.1.credits)).collect();
+    let latency: Vec<i64> = settles.iter().map(|s| i64::from(s.1.latency_ms)).collect();
+    let remaining: Vec<Option<i64>> = settles
+        .iter()
+        .map(|s| {
+            s.1.reported_remaining
+                .map(|v| i64::try_from(v).unwrap_or(i64::MAX))
+        })
+        .collect();
+    let leases: Vec<i64> = settles.iter().filter_map(|s| s.2).collect();
+    let mut pg = c
+        .postgres()?
+        .ok_or_else(|| DbError::Other("not PostgreSQL".into()))?;
+    if let [(id, settled, lease)] = settles[..] {
+        // One settle (a sequential caller): the plain statement by key.
+        pg.query(
+            "UPDATE calls SET status = $2, credits = $3, latency_ms = $4, reported_remaining = $5 WHERE id = $1",
+            &[&id, &status[0], &credits[0], &latency[0], &remaining[0]],
+        )?;
+        let _ = settled;
+        if let Some(lease) = lease {
+            pg.query("DELETE FROM leases WHERE id = $1", &[&lease])?;
+        }
+        return Ok(vec![Answer::Done]);
+    }
+    // `id = ANY` lets the planner look the rows up by key, whatever it guesses of the arrays.
+    pg.query(
+        "UPDATE calls SET status = v.status, credits = v.credits, latency_ms = v.latency_ms, reported_remaining = v.remaining
+         FROM UNNEST($1::BIGINT[], $2::BIGINT[], $3::BIGINT[], $4::BIGINT[], $5::BIGINT[]) AS v(id, status, credits, latency_ms, remaining)
+         WHERE calls.id = v.id AND calls.id = ANY($1::BIGINT[])",
+        &[&ids, &status, &credits, &latency, &remaining],
+    )?;
+    if !leases.is_empty() {
+        pg.query(
+            "DELETE FROM leases WHERE id = ANY($1::BIGINT[])",
+            &[&leases],
+        )?;
+    }
+    Ok(settles.iter().map(|_| Answer::Done).collect())
+}
+
 /// Takes a concurrency lease when the org has room: expired leases (a proxy that died) are
 /// dropped first. Runs inside the writer's transaction, which the proxies take one at a time.
 fn take_lease(proxy: &str, tx: &mut Tx, ask: &LeaseAsk) -> Result<Result<i64, Begun>, DbError> {
+    one_at_a_time(tx)?;
     let now = lease_clock(tx, ask.now_ms)?;
     tx.exec("DELETE FROM leases WHERE expires_ms < ?1", &params![now])?;
     let held = tx
@@ -252,6 +441,7 @@ fn lease_clock(tx: &mut Tx, caller_ms: i64) -> Result<i64, DbError> {
 /// crossing is claimed by exactly one check. A threshold is armed again when usage falls back
 /// under it (credits freed up).
 fn check_crossings(tx: &mut Tx, c: &CrossingCheck) -> Result<Crossings, DbError> {
+    one_at_a_time(tx)?;
     // From the per-minute totals (at most 1,441 rows): cheap enough for every settled call.
     // The minute the window's start falls in is left out: up to a minute of credits that are
     // leaving the window anyway.
@@ -289,7 +479,9 @@ fn check_crossings(tx: &mut Tx, c: &CrossingCheck) -> Result<Crossings, DbError>
             }
         } else {
             tx.exec(
-                "UPDATE alert_state SET crossed = 0 WHERE threshold = ?1",
+                // Only when armed: a check that finds nothing new writes nothing (and its
+                // commit waits for no disk).
+                "UPDATE alert_state SET crossed = 0 WHERE threshold = ?1 AND crossed = 1",
                 &params![t],
             )?;
         }
@@ -297,8 +489,15 @@ fn check_crossings(tx: &mut Tx, c: &CrossingCheck) -> Result<Crossings, DbError>
     Ok(out)
 }
 
-/// The lock each PostgreSQL writer batch takes first (see the module's comment).
-const SERIALIZE_BATCH: &str = "SELECT pg_advisory_xact_lock(4242070215)";
+/// On PostgreSQL, makes the rest of this transaction wait for (and then keep out) every other
+/// proxy's transaction that decides something org-wide: a lease, a threshold crossing. Held
+/// until commit. SQLite's single writer needs nothing more.
+fn one_at_a_time(tx: &mut Tx) -> Result<(), DbError> {
+    if let Tx::Postgres(..) = tx {
+        tx.exec("SELECT pg_advisory_xact_lock(4242070215)", &[])?;
+    }
+    Ok(())
+}
 
 /// The writing side: cheap to clone, shared by the proxy's handlers.
 #[derive(Clone)]
@@ -346,16 +545,14 @@ impl LedgerWriter {
         })?;
         let shared = at.is_shared();
         let name = proxy.to_string();
-        let writer = crate::db::GroupWriter::start_with(
-            "ledger-writer",
-            conn,
-            Some(SERIALIZE_BATCH),
-            move |tx, job| apply(&name, tx, job),
-        )
-        .map_err(|source| LedgerError::Io {
-            at: shown.clone(),
-            source,
-        })?;
+        let writer =
+            crate::db::GroupWriter::start_batches("ledger-writer", conn, move |c, jobs| {
+                write_batch(&name, c, jobs)
+            })
+            .map_err(|source| LedgerError::Io {
+                at: shown.clone(),
+                source,
+            })?;
         Ok(LedgerWriter {
             writer,
             at: shown,
@@ -379,10 +576,12 @@ impl LedgerWriter {
     }
 
     async fn write(&self, job: Job) -> Result<Answer, LedgerError> {
-        self.writer
-            .write(job)
-            .await
-            .map_err(|e| LedgerError::WriterGone(format!("{}: {e}", self.at)))
+        match self.writer.write(job).await {
+            Ok(Answer::Failed(e)) | Err(e) => {
+                Err(LedgerError::WriterGone(format!("{}: {e}", self.at)))
+            }
+            Ok(a) => Ok(a),
+        }
     }
 
     /// Records a call before it is sent, with the credits it is priced at and status

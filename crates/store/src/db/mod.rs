@@ -54,6 +54,27 @@ pub trait Sql {
         Ok(self.row(sql, params)?.map_or(0, |r| r.int(0)))
     }
     fn backend(&self) -> Backend;
+    /// The PostgreSQL client under this connection or transaction (None on SQLite), with a
+    /// cache of prepared statements: for a store's batched statements, which bind arrays.
+    fn postgres(&mut self) -> Result<Option<PgSession<'_>>, DbError>;
+}
+
+/// A PostgreSQL client with its prepared statements.
+pub struct PgSession<'a> {
+    client: &'a mut postgres::Client,
+    statements: &'a mut HashMap<String, postgres::Statement>,
+}
+
+impl PgSession<'_> {
+    /// Runs a statement (prepared once per connection) with typed parameters.
+    pub fn query(
+        &mut self,
+        sql: &str,
+        params: &[&(dyn postgres::types::ToSql + Sync)],
+    ) -> Result<Vec<postgres::Row>, DbError> {
+        let st = prepared(self.statements, self.client, sql)?.clone();
+        Ok(self.client.query(&st, params)?)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -283,6 +304,22 @@ impl Sql for Conn {
             Conn::Postgres(_) => Backend::Postgres,
         }
     }
+
+    fn postgres(&mut self) -> Result<Option<PgSession<'_>>, DbError> {
+        match self {
+            Conn::Sqlite(_) => Ok(None),
+            Conn::Postgres(pg) => {
+                pg.client()?;
+                let Pg {
+                    client, statements, ..
+                } = pg;
+                match client.as_mut() {
+                    Some(client) => Ok(Some(PgSession { client, statements })),
+                    None => Err(DbError::Postgres("not connected".into())),
+                }
+            }
+        }
+    }
 }
 
 impl Sql for Tx<'_> {
@@ -305,6 +342,13 @@ impl Sql for Tx<'_> {
             Tx::Sqlite(_) => Backend::Sqlite,
             Tx::Postgres(..) => Backend::Postgres,
         }
+    }
+
+    fn postgres(&mut self) -> Result<Option<PgSession<'_>>, DbError> {
+        Ok(match self {
+            Tx::Sqlite(_) => None,
+            Tx::Postgres(client, statements) => Some(PgSession { client, statements }),
+        })
     }
 }
 
@@ -523,23 +567,25 @@ impl<J, R> Clone for GroupWriter<J, R> {
 impl<J: Send + 'static, R: Send + 'static> GroupWriter<J, R> {
     /// Starts the writer thread on `conn`; `apply` writes one job inside the batch's transaction
     /// and returns a value for its caller (a row id, say).
-    pub fn start<F>(name: &str, conn: Conn, apply: F) -> std::io::Result<GroupWriter<J, R>>
+    pub fn start<F>(name: &str, conn: Conn, mut apply: F) -> std::io::Result<GroupWriter<J, R>>
     where
         F: FnMut(&mut Tx, &J) -> Result<R, DbError> + Send + 'static,
     {
-        GroupWriter::start_with(name, conn, None, apply)
+        GroupWriter::start_batches(name, conn, move |conn, jobs| {
+            conn.transaction(|tx| jobs.iter().map(|job| apply(tx, job)).collect())
+        })
     }
 
-    /// [`GroupWriter::start`], running `prelude` first in each batch's transaction on
-    /// PostgreSQL (a lock that orders the batches of several processes, say).
-    pub fn start_with<F>(
+    /// Starts the writer thread on `conn` with a function that writes a whole batch (in one
+    /// transaction, or one statement) and returns one answer per job, in order: for stores
+    /// that write a batch in fewer round trips than jobs.
+    pub fn start_batches<F>(
         name: &str,
         mut conn: Conn,
-        prelude: Option<&'static str>,
-        mut apply: F,
+        mut write: F,
     ) -> std::io::Result<GroupWriter<J, R>>
     where
-        F: FnMut(&mut Tx, &J) -> Result<R, DbError> + Send + 'static,
+        F: FnMut(&mut Conn, &[&J]) -> Result<Vec<R>, DbError> + Send + 'static,
     {
         let (tx, rx) = mpsc::channel::<Msg<J, R>>();
         let label = name.to_string();
@@ -554,15 +600,18 @@ impl<J: Send + 'static, R: Send + 'static> GroupWriter<J, R> {
                             Err(_) => break,
                         }
                     }
-                    let outcome = conn.transaction_with(prelude, |tx| {
-                        let mut answers = Vec::with_capacity(batch.len());
-                        for m in &batch {
-                            let job = match m {
-                                Msg::Wait(j, _) | Msg::Forget(j) => j,
-                            };
-                            answers.push(apply(tx, job)?);
+                    let jobs: Vec<&J> = batch
+                        .iter()
+                        .map(|m| match m {
+                            Msg::Wait(j, _) | Msg::Forget(j) => j,
+                        })
+                        .collect();
+                    let outcome = write(&mut conn, &jobs).and_then(|a| {
+                        if a.len() == jobs.len() {
+                            Ok(a)
+                        } else {
+                            Err(DbError::Other("a batch answered out of turn".into()))
                         }
-                        Ok(answers)
                     });
                     let mut answers = match outcome {
                         Ok(a) => Ok(a.into_iter()),

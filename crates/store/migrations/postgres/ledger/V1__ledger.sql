@@ -24,30 +24,37 @@ CREATE TABLE alerts (
     used BIGINT NOT NULL,
     lim BIGINT NOT NULL
 );
+-- Per-minute totals, kept per proxy so that proxies recording at the same minute never wait on
+-- each other's rows; readers sum over proxies.
 CREATE TABLE minute_credits (
-    minute BIGINT PRIMARY KEY,
-    credits BIGINT NOT NULL
+    minute BIGINT NOT NULL,
+    proxy TEXT NOT NULL DEFAULT '',
+    credits BIGINT NOT NULL,
+    PRIMARY KEY (minute, proxy)
 );
 CREATE TABLE integration_minutes (
     integration TEXT NOT NULL,
     minute BIGINT NOT NULL,
+    proxy TEXT NOT NULL DEFAULT '',
     credits BIGINT NOT NULL,
-    PRIMARY KEY (integration, minute)
+    PRIMARY KEY (integration, minute, proxy)
 );
 -- The per-minute totals follow every insert, settle and delete, whichever proxy writes.
 CREATE FUNCTION creditops_minute_totals() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP IN ('UPDATE', 'DELETE') AND OLD.credits <> 0 THEN
-        UPDATE minute_credits SET credits = credits - OLD.credits WHERE minute = OLD.at_ms / 60000;
+        UPDATE minute_credits SET credits = credits - OLD.credits
+        WHERE minute = OLD.at_ms / 60000 AND proxy = OLD.proxy;
         UPDATE integration_minutes SET credits = credits - OLD.credits
-        WHERE integration = OLD.integration AND minute = OLD.at_ms / 60000;
+        WHERE integration = OLD.integration AND minute = OLD.at_ms / 60000 AND proxy = OLD.proxy;
     END IF;
     IF TG_OP IN ('INSERT', 'UPDATE') AND NEW.credits <> 0 THEN
-        INSERT INTO minute_credits (minute, credits) VALUES (NEW.at_ms / 60000, NEW.credits)
-        ON CONFLICT (minute) DO UPDATE SET credits = minute_credits.credits + EXCLUDED.credits;
-        INSERT INTO integration_minutes (integration, minute, credits)
-        VALUES (NEW.integration, NEW.at_ms / 60000, NEW.credits)
-        ON CONFLICT (integration, minute)
+        INSERT INTO minute_credits (minute, proxy, credits)
+        VALUES (NEW.at_ms / 60000, NEW.proxy, NEW.credits)
+        ON CONFLICT (minute, proxy) DO UPDATE SET credits = minute_credits.credits + EXCLUDED.credits;
+        INSERT INTO integration_minutes (integration, minute, proxy, credits)
+        VALUES (NEW.integration, NEW.at_ms / 60000, NEW.proxy, NEW.credits)
+        ON CONFLICT (integration, minute, proxy)
         DO UPDATE SET credits = integration_minutes.credits + EXCLUDED.credits;
     END IF;
     RETURN NULL;
