@@ -35,13 +35,13 @@ pub fn main() {
         .await
         .unwrap();
         let cache = Arc::new(
-            MetadataCache::open(&dir.path().join("m.sqlite"), CacheSettings::default()).unwrap(),
+            MetadataCache::open(dir.path().join("m.sqlite"), CacheSettings::default()).unwrap(),
         );
         let proxy = spawn_proxy(
             ProxyConfig {
                 thresholds: vec![],
                 cache: Some(cache.clone()),
-                ..ProxyConfig::new(&sb.base_url(), &dir.path().join("l.sqlite"))
+                ..ProxyConfig::new(&sb.base_url(), dir.path().join("l.sqlite"))
             },
             "127.0.0.1:0".parse().unwrap(),
         )

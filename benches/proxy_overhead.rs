@@ -92,7 +92,7 @@ pub fn main() {
         .unwrap();
         let token = sb.state.mint_token();
         let proxy = spawn_proxy(
-            ProxyConfig::new(&sb.base_url(), &dir.path().join("ledger.sqlite")),
+            ProxyConfig::new(&sb.base_url(), dir.path().join("ledger.sqlite")),
             "127.0.0.1:0".parse().unwrap(),
         )
         .await
@@ -124,7 +124,7 @@ pub fn main() {
         );
 
         // The ledger alone: 64 concurrent appenders, each waiting for its commit.
-        let writer = LedgerWriter::open(&dir.path().join("bench-ledger.sqlite"), 90).unwrap();
+        let writer = LedgerWriter::open(dir.path().join("bench-ledger.sqlite"), 90).unwrap();
         let start = Instant::now();
         let per = inserts / 64;
         let tasks: Vec<_> = (0..64)

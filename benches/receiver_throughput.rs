@@ -35,7 +35,7 @@ pub fn main() {
         let (ceiling, _) = load::post_json(&format!("http://{bare}/hooks/notifications"), &[], clients, dur, body).await;
         let (accepted, failed) = load::post_json(&format!("{}/hooks/notifications", r.base_url()), &[], clients, dur, body).await;
         assert_eq!(failed, 0);
-        let stored = EventReader::open(&dir.path().join("events.sqlite")).unwrap().count().unwrap();
+        let stored = EventReader::open(dir.path().join("events.sqlite")).unwrap().count().unwrap();
         println!("| workload | bare axum (ceiling) | receiver, durable | ratio |");
         println!("|---|---|---|---|");
         println!("| verified notification, {clients} clients | {ceiling:.0} req/s | {accepted:.0} events/s | {:.2} |", accepted / ceiling);

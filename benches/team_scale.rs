@@ -79,7 +79,7 @@ pub fn main() {
         let d = latencies(&http, &direct, &token, n).await;
         let s = latencies(&http, &via_sqlite, &token, n).await;
         let t = latencies(&http, &via_team[0], &token, n).await;
-        let rate_direct = throughput(&[direct.clone()], token.clone(), 16, dur).await;
+        let rate_direct = throughput(std::slice::from_ref(&direct), token.clone(), 16, dur).await;
         let rate_sqlite = throughput(&[via_sqlite], token.clone(), 16, dur).await;
         let rate_team = throughput(&via_team, token.clone(), 48, dur).await;
         println!("| measure | direct to sandbox | 1 proxy, SQLite ledger | 3 proxies, one PostgreSQL ledger |");

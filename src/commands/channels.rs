@@ -86,7 +86,7 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
     let now = chrono::Utc::now().timestamp_millis();
     match cmd {
         Command::List { json, common } => {
-            let chans = EventReader::open(&store_of(&common))
+            let chans = EventReader::open(store_of(&common))
                 .map_err(anyhow::Error::msg)?
                 .channels()?;
             if json {
@@ -140,7 +140,7 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
             rt.block_on(async {
                 c.call(Method::POST, "/crm/v8/actions/watch", &[], Some(&body))
                     .await?;
-                EventWriter::open(&store_of(&common))
+                EventWriter::open(store_of(&common))
                     .map_err(anyhow::Error::msg)?
                     .save_channel(Channel {
                         channel_id: channel_id.clone(),
@@ -158,11 +158,11 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
         }
         Command::Renew { hours, common } => {
             let window = i64::from(ctx.config.config.receiver.renew_before_hours) * 3_600_000;
-            let chans = EventReader::open(&store_of(&common))
+            let chans = EventReader::open(store_of(&common))
                 .map_err(anyhow::Error::msg)?
                 .channels()?;
             let (_, c) = client(&ctx, common.profile.as_deref())?;
-            let writer = EventWriter::open(&store_of(&common)).map_err(anyhow::Error::msg)?;
+            let writer = EventWriter::open(store_of(&common)).map_err(anyhow::Error::msg)?;
             let mut renewed = 0;
             for mut ch in chans.into_iter().filter(|ch| ch.expiry_ms - now < window) {
                 let expiry = now + i64::from(hours) * 3_600_000;
@@ -190,7 +190,7 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
                 None,
             ))?;
             rt.block_on(
-                EventWriter::open(&store_of(&common))
+                EventWriter::open(store_of(&common))
                     .map_err(anyhow::Error::msg)?
                     .drop_channel(&id),
             )

@@ -34,7 +34,7 @@ async fn org(limit: u64, budgets: &str, dir: &std::path::Path) -> (Sb, ProxyHand
             // The proxy reads the sandbox's clock, so advancing it moves both.
             clock: Clock(Arc::new(move || state.clock.now_ms())),
             thresholds: vec![],
-            ..ProxyConfig::new(&sb.base, &dir.join("ledger.sqlite"))
+            ..ProxyConfig::new(&sb.base, dir.join("ledger.sqlite"))
         },
         loopback(),
     )
@@ -119,7 +119,7 @@ async fn a_runaway_integration_is_stopped_at_its_budget_while_a_critical_one_wor
     // Past it, the credits are back and so is the integration.
     sb.advance(retry as i64 + 1).await;
     assert_eq!(insert(&sb, &p, "shop-sync", 1).await.0, 201);
-    let refusals = Ledger::open(&dir.path().join("ledger.sqlite"))
+    let refusals = Ledger::open(dir.path().join("ledger.sqlite"))
         .unwrap()
         .refusals_since(0)
         .unwrap();
@@ -170,7 +170,7 @@ async fn not_enforced_budgets_refuse_nothing_and_record_what_they_would_have() {
         assert_eq!(insert(&sb, &p, "shop-sync", 1).await.0, 201);
     }
     assert_eq!(sb.used().await, 10);
-    let ledger = Ledger::open(&dir.path().join("ledger.sqlite")).unwrap();
+    let ledger = Ledger::open(dir.path().join("ledger.sqlite")).unwrap();
     // Give the fire-and-forget refusal rows a moment to commit.
     let mut seen = (0, 0);
     for _ in 0..100 {

@@ -16,12 +16,12 @@ async fn proxy(
     dir: &std::path::Path,
     settings: CacheSettings,
 ) -> (ProxyHandle, Arc<MetadataCache>) {
-    let cache = Arc::new(MetadataCache::open(&dir.join("metadata.sqlite"), settings).unwrap());
+    let cache = Arc::new(MetadataCache::open(dir.join("metadata.sqlite"), settings).unwrap());
     let p = spawn_proxy(
         ProxyConfig {
             thresholds: vec![],
             cache: Some(cache.clone()),
-            ..ProxyConfig::new(&sb.base, &dir.join("ledger.sqlite"))
+            ..ProxyConfig::new(&sb.base, dir.join("ledger.sqlite"))
         },
         loopback(),
     )
@@ -84,7 +84,7 @@ async fn fields_before_every_call_cost_400_direct_and_at_most_205_through_the_ca
     workload(&p.base_url(), &token, 200).await;
     let proxied_cost = sb.used().await - before;
     assert!(proxied_cost <= 205, "through the proxy: {proxied_cost}");
-    let ledger = Ledger::open(&dir.path().join("ledger.sqlite")).unwrap();
+    let ledger = Ledger::open(dir.path().join("ledger.sqlite")).unwrap();
     let now = chrono::Utc::now().timestamp_millis();
     assert_eq!(
         ledger.used_at(now).unwrap(),
@@ -192,7 +192,7 @@ fn the_cli_clears_what_a_running_proxy_uses_and_reports_stats() {
         // The CLI and the proxy share `<cache>/metadata-<profile>.sqlite`.
         let cache = Arc::new(
             MetadataCache::open(
-                &cache_dir.join("metadata-embedded.sqlite"),
+                cache_dir.join("metadata-embedded.sqlite"),
                 CacheSettings::default(),
             )
             .unwrap(),
@@ -201,7 +201,7 @@ fn the_cli_clears_what_a_running_proxy_uses_and_reports_stats() {
             ProxyConfig {
                 thresholds: vec![],
                 cache: Some(cache),
-                ..ProxyConfig::new(&sb.base, &dir.path().join("l.sqlite"))
+                ..ProxyConfig::new(&sb.base, dir.path().join("l.sqlite"))
             },
             loopback(),
         )
@@ -325,7 +325,7 @@ async fn the_client_caches_metadata_too() {
     let dir = tempfile::tempdir().unwrap();
     let mut settings = CacheSettings::default();
     settings.ttl.modules = 0; // modules always revalidate (Zoho answers 304 for modules and fields)
-    let cache = Arc::new(MetadataCache::open(&dir.path().join("client.sqlite"), settings).unwrap());
+    let cache = Arc::new(MetadataCache::open(dir.path().join("client.sqlite"), settings).unwrap());
     let mut c = ZohoClient::new(
         Endpoint::local(&sb.base),
         Some(Credentials {

@@ -266,7 +266,7 @@ async fn planner_view_replans_toggles_rules_and_sends_after_confirming() {
     let mut o = SendOptions::new(
         &sb.base,
         Secret::new(sb.token.clone()),
-        &dir.path().join("l.sqlite"),
+        dir.path().join("l.sqlite"),
     );
     o.sandbox = true;
     let report = send(&plan, &q, o).await.unwrap();
@@ -647,7 +647,7 @@ async fn cache_view_sorts_filters_opens_drops_and_clears() {
     use creditops_store::cache::{CacheSettings, Kind, MetadataCache};
     let dir = tempfile::tempdir().unwrap();
     let cache = std::sync::Arc::new(
-        MetadataCache::open(&dir.path().join("m.sqlite"), CacheSettings::default()).unwrap(),
+        MetadataCache::open(dir.path().join("m.sqlite"), CacheSettings::default()).unwrap(),
     );
     let base = "http://127.0.0.1:7878";
     cache.store(

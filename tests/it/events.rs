@@ -75,7 +75,7 @@ async fn notifications_are_verified_by_channel_and_token() {
         .unwrap();
     assert_eq!(no_channel.status(), 403);
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let reader = EventReader::open(&dir.path().join("events.sqlite")).unwrap();
+    let reader = EventReader::open(dir.path().join("events.sqlite")).unwrap();
     assert_eq!(reader.count().unwrap(), 1);
     let e = &reader.page(None, 0, 10).unwrap()[0];
     assert!(e.new.verified);
@@ -179,7 +179,7 @@ async fn workflow_hooks_bodies_and_limits() {
         404
     );
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let reader = EventReader::open(&dir.path().join("events.sqlite")).unwrap();
+    let reader = EventReader::open(dir.path().join("events.sqlite")).unwrap();
     let page = reader.page(None, 0, 10).unwrap();
     assert_eq!(page.len(), 4);
     let bulk = &page[0];
@@ -281,7 +281,7 @@ async fn sandbox_callbacks_flow_and_forwarding_reports_status() {
     assert!(forwarded[0].0.starts_with("application/json"));
     assert_eq!(forwarded[0].1, e.new.body, "the original body, unchanged");
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let stored = EventReader::open(&dir.path().join("events.sqlite"))
+    let stored = EventReader::open(dir.path().join("events.sqlite"))
         .unwrap()
         .get(e.id)
         .unwrap()
@@ -322,7 +322,7 @@ async fn a_hundred_thousand_events_stored_exactly_once_and_kept_across_restart()
     r.shutdown().await;
     // Restart on the same store: the history is there, each event once.
     let r2 = spawn(config(dir.path()), loopback()).await.unwrap();
-    let reader = EventReader::open(&dir.path().join("events.sqlite")).unwrap();
+    let reader = EventReader::open(dir.path().join("events.sqlite")).unwrap();
     assert_eq!(reader.count().unwrap(), total);
     let mut seen = HashSet::new();
     let mut after = 0;

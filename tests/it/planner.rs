@@ -360,7 +360,7 @@ async fn send_to(
     let mut opts = SendOptions::new(
         &sb.base,
         Secret::new(sb.token.clone()),
-        &dir.join(format!("{name}.sqlite")),
+        dir.join(format!("{name}.sqlite")),
     );
     opts.sandbox = true;
     opts.concurrency = 10;

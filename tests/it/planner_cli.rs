@@ -256,7 +256,7 @@ fn hold_mode_queues_calls_that_plan_reads_back() {
         let proxy = spawn_proxy(
             ProxyConfig {
                 hold: Some(hold.clone()),
-                ..ProxyConfig::new(&sb.base, &home.path().join("l.sqlite"))
+                ..ProxyConfig::new(&sb.base, home.path().join("l.sqlite"))
             },
             loopback(),
         )

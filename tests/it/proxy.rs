@@ -77,15 +77,11 @@ async fn a_cacheable_answer_that_breaks_off_is_neither_kept_nor_passed_on_as_who
     let (upstream, calls) = broken_upstream().await;
     let dir = tempfile::tempdir().unwrap();
     let cache = Arc::new(
-        MetadataCache::open(
-            &dir.path().join("metadata.sqlite"),
-            CacheSettings::default(),
-        )
-        .unwrap(),
+        MetadataCache::open(dir.path().join("metadata.sqlite"), CacheSettings::default()).unwrap(),
     );
     let proxy = Proxy::new(ProxyConfig {
         cache: Some(cache.clone()),
-        ..ProxyConfig::new(&upstream, &dir.path().join("ledger.sqlite"))
+        ..ProxyConfig::new(&upstream, dir.path().join("ledger.sqlite"))
     })
     .unwrap();
     // A token minted through the proxy: a caller the cache may serve.
@@ -120,7 +116,7 @@ async fn tokens_come_in_every_encoding_and_api_domain_names_the_proxy() {
     let sb = Sb::default().await;
     let dir = tempfile::tempdir().unwrap();
     let p = creditops_net::proxy::spawn(
-        ProxyConfig::new(&sb.base, &dir.path().join("ledger.sqlite")),
+        ProxyConfig::new(&sb.base, dir.path().join("ledger.sqlite")),
         crate::common::loopback(),
     )
     .await
@@ -178,7 +174,7 @@ async fn tokens_come_in_every_encoding_and_api_domain_names_the_proxy() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    let (credits, calls) = Ledger::open(&dir.path().join("ledger.sqlite"))
+    let (credits, calls) = Ledger::open(dir.path().join("ledger.sqlite"))
         .unwrap()
         .charged_to("client:1000.NODE", 0)
         .unwrap();
@@ -279,7 +275,7 @@ async fn urls_that_name_the_upstream_are_rewritten_to_the_proxy() {
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     let dir = tempfile::tempdir().unwrap();
     let p = creditops_net::proxy::spawn(
-        ProxyConfig::new(&upstream, &dir.path().join("ledger.sqlite")),
+        ProxyConfig::new(&upstream, dir.path().join("ledger.sqlite")),
         crate::common::loopback(),
     )
     .await

@@ -91,7 +91,7 @@ async fn org_behind_proxy(
     .await;
     let ledger = dir.join("ledger.sqlite");
     let cache = std::sync::Arc::new(
-        MetadataCache::open(&dir.join("metadata.sqlite"), CacheSettings::default()).unwrap(),
+        MetadataCache::open(dir.join("metadata.sqlite"), CacheSettings::default()).unwrap(),
     );
     let proxy = spawn_proxy(
         ProxyConfig {

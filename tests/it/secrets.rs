@@ -217,13 +217,13 @@ async fn every_store_file_is_private() {
     .unwrap();
     let _ = sb.state.mint_token();
     let cache = std::sync::Arc::new(
-        creditops_store::cache::MetadataCache::open(&d.join("metadata.sqlite"), Default::default())
+        creditops_store::cache::MetadataCache::open(d.join("metadata.sqlite"), Default::default())
             .unwrap(),
     );
     let _p = spawn_proxy(
         ProxyConfig {
             cache: Some(cache),
-            ..ProxyConfig::new(&sb.base_url(), &d.join("ledger.sqlite"))
+            ..ProxyConfig::new(&sb.base_url(), d.join("ledger.sqlite"))
         },
         loopback(),
     )
@@ -232,13 +232,13 @@ async fn every_store_file_is_private() {
     let _h = spawn_proxy(
         ProxyConfig {
             hold: Some(d.join("held.jsonl")),
-            ..ProxyConfig::new(&sb.base_url(), &d.join("ledger2.sqlite"))
+            ..ProxyConfig::new(&sb.base_url(), d.join("ledger2.sqlite"))
         },
         loopback(),
     )
     .await
     .unwrap();
-    drop(EventWriter::open(&d.join("events.sqlite")).unwrap());
+    drop(EventWriter::open(d.join("events.sqlite")).unwrap());
     for f in [
         d.join("sandbox/sandbox.sqlite"),
         d.join("metadata.sqlite"),
@@ -304,7 +304,7 @@ async fn queues_plans_and_hold_files_keep_no_credentials() {
     let p = spawn_proxy(
         ProxyConfig {
             hold: Some(held.clone()),
-            ..ProxyConfig::new(&sb.base, &dir.path().join("l.sqlite"))
+            ..ProxyConfig::new(&sb.base, dir.path().join("l.sqlite"))
         },
         loopback(),
     )
@@ -350,7 +350,7 @@ async fn the_sandbox_operator_token_obeys_its_client_and_stays_off_zoho() {
     // refused before any request).
     let dir = tempfile::tempdir().unwrap();
     let p = spawn_proxy(
-        ProxyConfig::new("https://sandbox.zohoapis.eu", &dir.path().join("l.sqlite")),
+        ProxyConfig::new("https://sandbox.zohoapis.eu", dir.path().join("l.sqlite")),
         loopback(),
     )
     .await

@@ -134,7 +134,7 @@ async fn the_hold_queue_keeps_every_acknowledged_call_whole() {
     let p = spawn_proxy(
         ProxyConfig {
             hold: Some(torn.clone()),
-            ..ProxyConfig::new(&sb.base, &home.path().join("l1.sqlite"))
+            ..ProxyConfig::new(&sb.base, home.path().join("l1.sqlite"))
         },
         loopback(),
     )
@@ -167,7 +167,7 @@ async fn the_hold_queue_keeps_every_acknowledged_call_whole() {
     let p = spawn_proxy(
         ProxyConfig {
             hold: Some(queue.clone()),
-            ..ProxyConfig::new(&sb.base, &home.path().join("l2.sqlite"))
+            ..ProxyConfig::new(&sb.base, home.path().join("l2.sqlite"))
         },
         loopback(),
     )

@@ -727,12 +727,16 @@ impl Ledger {
     fn rows(
         &self,
         sql: impl Into<String>,
-        p: Vec<crate::db::Value>,
+        p: impl Into<Vec<crate::db::Value>>,
     ) -> Result<Vec<crate::db::Row>, LedgerError> {
         self.db.rows(sql, p).map_err(self.err())
     }
 
-    fn int(&self, sql: impl Into<String>, p: Vec<crate::db::Value>) -> Result<i64, LedgerError> {
+    fn int(
+        &self,
+        sql: impl Into<String>,
+        p: impl Into<Vec<crate::db::Value>>,
+    ) -> Result<i64, LedgerError> {
         self.db.int(sql, p).map_err(self.err())
     }
 
@@ -926,7 +930,7 @@ impl Ledger {
         &self,
         integration: &str,
         now_ms: i64,
-    ) -> Result<(Vec<(i64, u64)>, Vec<(i64, u64)>), LedgerError> {
+    ) -> Result<(MinuteTotals, MinuteTotals), LedgerError> {
         let from = (now_ms - WINDOW_MS) / 60_000;
         let org = self.rows(
             "SELECT minute, credits FROM minute_credits WHERE minute >= ?1 AND credits > 0 ORDER BY minute",
@@ -1062,6 +1066,9 @@ impl Ledger {
         self.rows(sql.to_string(), p)
     }
 }
+
+/// Credits per minute: `(minute start ms, credits)`, oldest first.
+pub type MinuteTotals = Vec<(i64, u64)>;
 
 /// What a breakdown groups by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

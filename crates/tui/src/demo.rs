@@ -129,7 +129,7 @@ pub fn start(proxy_base: &str) {
                 )
                 .await;
                 call(&c, Method::POST, "/crm/v8/Cases", &[], Some(json!({"data": [{"Subject": format!("Ticket {n}"), "Status": "New", "Priority": "Medium"}]}))).await;
-                if n % 20 == 0 {
+                if n.is_multiple_of(20) {
                     let leads = call(
                         &c,
                         Method::GET,

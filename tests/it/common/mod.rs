@@ -254,4 +254,3 @@ pub fn announced_base(stream: impl std::io::Read) -> String {
 }
 
 pub mod postgres;
-pub use postgres::free_port;

@@ -121,7 +121,7 @@ fn the_recommendation_keeps_each_day_under_the_limit_at_the_level() {
     let limit = 25_000;
     let e = estimate(&h, &req(limit), &Editions::builtin());
     assert!(
-        e.recommended_addon > 0 && e.recommended_addon % 1000 == 0,
+        e.recommended_addon > 0 && e.recommended_addon.is_multiple_of(1000),
         "{}",
         e.recommended_addon
     );

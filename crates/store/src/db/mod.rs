@@ -190,7 +190,7 @@ fn pg_rows(
 /// worker): the PostgreSQL driver runs a runtime of its own and must not block inside tokio's.
 pub enum Conn {
     Sqlite(rusqlite::Connection),
-    Postgres(Pg),
+    Postgres(Box<Pg>),
 }
 
 /// A transaction of either backend.
@@ -233,7 +233,7 @@ impl Conn {
                 pg.client()?;
                 let Pg {
                     client, statements, ..
-                } = pg;
+                } = &mut **pg;
                 let client = client
                     .as_mut()
                     .ok_or_else(|| DbError::Postgres("not connected".into()))?;
@@ -273,7 +273,7 @@ impl Sql for Conn {
                 pg.client()?;
                 let Pg {
                     client, statements, ..
-                } = pg;
+                } = &mut **pg;
                 match client.as_mut() {
                     Some(c) => pg_exec(c, statements, sql, params),
                     None => Err(DbError::Postgres("not connected".into())),
@@ -289,7 +289,7 @@ impl Sql for Conn {
                 pg.client()?;
                 let Pg {
                     client, statements, ..
-                } = pg;
+                } = &mut **pg;
                 match client.as_mut() {
                     Some(c) => pg_rows(c, statements, sql, params),
                     None => Err(DbError::Postgres("not connected".into())),
@@ -312,7 +312,7 @@ impl Sql for Conn {
                 pg.client()?;
                 let Pg {
                     client, statements, ..
-                } = pg;
+                } = &mut **pg;
                 match client.as_mut() {
                     Some(client) => Ok(Some(PgSession { client, statements })),
                     None => Err(DbError::Postgres("not connected".into())),
@@ -419,7 +419,7 @@ fn connect_here(at: &Location, schema: &Schema) -> Result<Conn, String> {
                 .run(client);
             let _ = client.batch_execute("SELECT pg_advisory_unlock(4242070214)");
             ran.map_err(|e| err(&e))?;
-            Ok(Conn::Postgres(pg))
+            Ok(Conn::Postgres(Box::new(pg)))
         }
     }
 }
@@ -517,21 +517,37 @@ impl Reader {
         }
     }
 
-    pub fn rows(&self, sql: impl Into<String>, params: Vec<Value>) -> Result<Vec<Row>, DbError> {
-        let sql = sql.into();
+    pub fn rows(
+        &self,
+        sql: impl Into<String>,
+        params: impl Into<Vec<Value>>,
+    ) -> Result<Vec<Row>, DbError> {
+        let (sql, params) = (sql.into(), params.into());
         self.with(move |c| c.rows(&sql, &params))
     }
 
-    pub fn row(&self, sql: impl Into<String>, params: Vec<Value>) -> Result<Option<Row>, DbError> {
+    pub fn row(
+        &self,
+        sql: impl Into<String>,
+        params: impl Into<Vec<Value>>,
+    ) -> Result<Option<Row>, DbError> {
         Ok(self.rows(sql, params)?.into_iter().next())
     }
 
-    pub fn int(&self, sql: impl Into<String>, params: Vec<Value>) -> Result<i64, DbError> {
+    pub fn int(
+        &self,
+        sql: impl Into<String>,
+        params: impl Into<Vec<Value>>,
+    ) -> Result<i64, DbError> {
         Ok(self.row(sql, params)?.map_or(0, |r| r.int(0)))
     }
 
-    pub fn exec(&self, sql: impl Into<String>, params: Vec<Value>) -> Result<u64, DbError> {
-        let sql = sql.into();
+    pub fn exec(
+        &self,
+        sql: impl Into<String>,
+        params: impl Into<Vec<Value>>,
+    ) -> Result<u64, DbError> {
+        let (sql, params) = (sql.into(), params.into());
         self.with(move |c| c.exec(&sql, &params))
     }
 

@@ -84,8 +84,8 @@ impl<T: Clone + Into<Value>> From<&Option<T>> for Value {
 /// Parameters for a query: `params![a, b]`.
 #[macro_export]
 macro_rules! params {
-    () => { Vec::<$crate::db::Value>::new() };
-    ($($v:expr),+ $(,)?) => { vec![$($crate::db::Value::from($v)),+] };
+    () => { [] as [$crate::db::Value; 0] };
+    ($($v:expr),+ $(,)?) => { [$($crate::db::Value::from($v)),+] };
 }
 
 /// One result row.
