@@ -165,6 +165,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 port => format!("{}:{port}", host_name()),
             }),
             admission_wait: std::time::Duration::from_secs(args.admission_wait),
+            spool: (cfg.store.on_unavailable == creditops_config::store::OnUnavailable::Spool)
+                .then(|| ctx.paths.spool(&r.profile_name)),
         };
         let upstream_shown = creditops_core::secret::url_for_display(&config.upstream);
         let ledger_shown = config.ledger.display().to_string();

@@ -218,6 +218,50 @@ fn a_proxy_killed_mid_load_keeps_every_answered_call_and_its_slots_come_back() {
     assert_eq!(usage["rejected"], 0, "{usage}");
 }
 
+/// Four workers call through `base` until the database has been stopped for 600 ms and
+/// restarted for 1.5 s; returns every answer's status, in order per worker.
+async fn load_through_outage(cluster: &postgres::Cluster, base: &str, token: &str) -> Vec<u16> {
+    let http = reqwest::Client::new();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut tasks = Vec::new();
+    for w in 0..4 {
+        let (http, base, token, stop) = (
+            http.clone(),
+            base.to_string(),
+            token.to_string(),
+            stop.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let mut seen = Vec::new();
+            let mut i = 0;
+            while !stop.load(Ordering::SeqCst) {
+                i += 1;
+                let r = http
+                    .post(format!("{base}/crm/v8/Tasks"))
+                    .header("Authorization", format!("Zoho-oauthtoken {token}"))
+                    .json(&json!({"data": [{"Subject": format!("w{w}c{i}")}]}))
+                    .timeout(Duration::from_secs(60))
+                    .send()
+                    .await;
+                seen.push(r.map(|r| r.status().as_u16()).unwrap_or(0));
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            seen
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    tokio::task::block_in_place(|| cluster.stop_server());
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    tokio::task::block_in_place(|| cluster.start_server());
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    stop.store(true, Ordering::SeqCst);
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    all
+}
+
 #[test]
 fn postgres_stopped_mid_load_and_restarted_loses_nothing_and_doubles_nothing() {
     let Some(cluster) = postgres::Cluster::start() else {
@@ -234,44 +278,7 @@ fn postgres_stopped_mid_load_and_restarted_loses_nothing_and_doubles_nothing() {
         ..Default::default()
     }));
     let (mut child, base) = proxy(dir.path(), &sb.base, &url, "only");
-    let token = sb.token.clone();
-    let statuses = rt.block_on(async {
-        let http = reqwest::Client::new();
-        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let mut tasks = Vec::new();
-        for w in 0..4 {
-            let (http, base, token, stop) =
-                (http.clone(), base.clone(), token.clone(), stop.clone());
-            tasks.push(tokio::spawn(async move {
-                let mut seen = Vec::new();
-                let mut i = 0;
-                while !stop.load(Ordering::SeqCst) {
-                    i += 1;
-                    let r = http
-                        .post(format!("{base}/crm/v8/Tasks"))
-                        .header("Authorization", format!("Zoho-oauthtoken {token}"))
-                        .json(&json!({"data": [{"Subject": format!("w{w}c{i}")}]}))
-                        .timeout(Duration::from_secs(60))
-                        .send()
-                        .await;
-                    seen.push(r.map(|r| r.status().as_u16()).unwrap_or(0));
-                    tokio::time::sleep(Duration::from_millis(2)).await;
-                }
-                seen
-            }));
-        }
-        tokio::time::sleep(Duration::from_millis(600)).await;
-        tokio::task::block_in_place(|| cluster.stop_server());
-        tokio::time::sleep(Duration::from_millis(600)).await;
-        tokio::task::block_in_place(|| cluster.start_server());
-        tokio::time::sleep(Duration::from_millis(1500)).await;
-        stop.store(true, Ordering::SeqCst);
-        let mut all = Vec::new();
-        for t in tasks {
-            all.extend(t.await.unwrap());
-        }
-        all
-    });
+    let statuses = rt.block_on(load_through_outage(&cluster, &base, &sb.token));
     let usage = rt.block_on(sb.usage());
     let _ = child.kill();
     let _ = child.wait();
@@ -434,4 +441,74 @@ fn one_proxy_on_sqlite_admits_within_the_orgs_concurrency() {
     assert_eq!(answered, 12 * 15);
     assert_eq!(usage["rejected"], 0, "{usage}");
     assert!(usage["peak_in_flight"].as_u64().unwrap() <= 5, "{usage}");
+}
+
+/// With `[store] on_unavailable = "spool"` the outage costs no call: they are recorded in the
+/// local spool and replayed into PostgreSQL once it is back, exactly once.
+#[test]
+fn postgres_stopped_mid_load_with_a_spool_refuses_nothing_and_replays_once() {
+    let Some(cluster) = postgres::Cluster::start() else {
+        postgres::unavailable("postgres_spool");
+        return;
+    };
+    let url = postgres::create_database(&cluster.admin_url(), "spool");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("cfg")).unwrap();
+    std::fs::write(
+        dir.path().join("cfg/config.toml"),
+        "[store]\non_unavailable = \"spool\"\n",
+    )
+    .unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let sb = rt.block_on(Sb::start(SandboxConfig {
+        edition: "free".into(),
+        users: 1,
+        latency: Duration::from_millis(2),
+        ..Default::default()
+    }));
+    let (mut child, base) = proxy(dir.path(), &sb.base, &url, "spooler");
+    let statuses = rt.block_on(load_through_outage(&cluster, &base, &sb.token));
+    let created = statuses.iter().filter(|s| **s == 201).count() as u64;
+    assert!(
+        statuses.iter().all(|s| *s == 201),
+        "nothing refused while the database was away: {statuses:?}"
+    );
+    let spool =
+        creditops_store::db::Location::from(dir.path().join("data-spooler/spool-embedded.sqlite"));
+    assert!(
+        spool.path().is_some_and(|p| p.exists()),
+        "calls went to the spool"
+    );
+    // The proxy replays the spool within seconds of the database's return.
+    let ledger = ledger_of(&url);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while ledger.count().unwrap() < created && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let now = chrono::Utc::now().timestamp_millis();
+    assert_eq!(ledger.count().unwrap(), created);
+    assert_eq!(ledger.used_at(now).unwrap(), rt.block_on(sb.used()));
+    // A replay cut off before the spool noted it (the mark rolled back) copies nothing twice.
+    rusqlite::Connection::open(spool.path().unwrap())
+        .unwrap()
+        .execute(
+            "UPDATE live SET value = 0 WHERE key = 'spool_replayed_through'",
+            [],
+        )
+        .unwrap();
+    let again = creditops_store::spool::replay(
+        &spool,
+        &creditops_store::db::Location::parse(&url),
+        "spooler",
+        now,
+    )
+    .unwrap();
+    assert!(again > 0, "the rolled-back mark made the replay run again");
+    assert_eq!(
+        ledger.count().unwrap(),
+        created,
+        "and the ledger kept one copy"
+    );
 }

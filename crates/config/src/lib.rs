@@ -72,6 +72,12 @@ impl Paths {
         self.data_dir.join(format!("ledger-{profile}.sqlite"))
     }
 
+    /// Where a proxy records calls while its PostgreSQL ledger is unreachable
+    /// (`[store] on_unavailable = "spool"`), until they are replayed into it.
+    pub fn spool(&self, profile: &str) -> PathBuf {
+        self.data_dir.join(format!("spool-{profile}.sqlite"))
+    }
+
     /// The metadata cache a profile's proxy keeps.
     pub fn metadata_cache(&self, profile: &str) -> PathBuf {
         self.cache_dir.join(format!("metadata-{profile}.sqlite"))

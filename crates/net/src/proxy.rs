@@ -60,6 +60,9 @@ pub struct ProxyConfig {
     /// How long a call waits for a concurrency slot when the org is at its limit before the
     /// proxy answers 429 itself.
     pub admission_wait: Duration,
+    /// With a PostgreSQL ledger: a local SQLite spool that records calls while the database
+    /// cannot be reached (replayed into it when it is back). None: such calls are refused.
+    pub spool: Option<PathBuf>,
 }
 
 /// The time, in epoch milliseconds: the system's, or one a test moves.
@@ -108,6 +111,7 @@ impl ProxyConfig {
             clock: Clock::default(),
             name: String::new(),
             admission_wait: Duration::from_secs(10),
+            spool: None,
         }
     }
 }
@@ -136,6 +140,8 @@ pub struct Proxy {
     /// A reader of the shared ledger (PostgreSQL): budgets are decided from what every proxy
     /// recorded, not from this proxy's calls alone.
     shared: Option<Arc<creditops_store::ledger::Ledger>>,
+    /// Where calls are recorded while the shared ledger is unreachable (see `ProxyConfig`).
+    spool: Option<LedgerWriter>,
 }
 
 /// How long a concurrency lease lives unless its proxy renews it: a proxy that died gives its
@@ -175,6 +181,14 @@ impl Proxy {
     /// with [`router`].
     pub fn new(config: ProxyConfig) -> anyhow::Result<Arc<Proxy>> {
         let writer = LedgerWriter::open_as(&config.ledger, config.retention_days, &config.name)?;
+        let spool = match (&config.spool, writer.is_shared()) {
+            (Some(path), true) => Some(LedgerWriter::open_as(
+                path,
+                config.retention_days,
+                &config.name,
+            )?),
+            _ => None,
+        };
         let shared = if writer.is_shared() && config.budgets.is_some() {
             Some(Arc::new(creditops_store::ledger::Ledger::open(
                 &config.ledger,
@@ -235,6 +249,7 @@ impl Proxy {
             held,
             admission,
             shared,
+            spool,
         }))
     }
 }
@@ -254,6 +269,35 @@ pub async fn spawn(config: ProxyConfig, listen: SocketAddr) -> anyhow::Result<Pr
                     break;
                 }
                 s.writer.renew_leases(s.config.clock.now_ms(), LEASE_TTL_MS);
+            }
+        });
+    }
+    // Replay what was spooled while the shared ledger was away, once it is back.
+    if let (Some(_), Some(path)) = (&state.spool, state.config.spool.clone()) {
+        let s = state.clone();
+        tokio::spawn(async move {
+            let spool = creditops_store::db::Location::from(path);
+            loop {
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                if Arc::strong_count(&s) <= 1 {
+                    break;
+                }
+                let (spool, ledger, name, now) = (
+                    spool.clone(),
+                    s.config.ledger.clone(),
+                    s.config.name.clone(),
+                    s.config.clock.now_ms(),
+                );
+                let replayed = tokio::task::spawn_blocking(move || {
+                    creditops_store::spool::replay(&spool, &ledger, &name, now)
+                })
+                .await;
+                match replayed {
+                    Ok(Ok(0)) => {}
+                    Ok(Ok(n)) => tracing::info!("spool: {n} calls replayed into the ledger"),
+                    Ok(Err(e)) => tracing::debug!("spool: not replayed yet: {e}"),
+                    Err(e) => tracing::error!("spool: {e}"),
+                }
             }
         });
     }
@@ -713,6 +757,8 @@ async fn admit_budget(
                 tokio::task::spawn_blocking(move || ledger.window_minutes(&integration, now)).await;
             match read {
                 Ok(Ok(minutes)) => Some(minutes),
+                // Spooling: the budgets go on from this proxy's own count until it is back.
+                _ if p.spool.is_some() => None,
                 _ => {
                     tracing::error!("proxy: the shared ledger's totals cannot be read; refusing");
                     return Err(ProxyError::LedgerUnavailable);
@@ -831,6 +877,8 @@ fn release_budget(p: &Proxy, call: &Call, held: Option<BudgetHold>, charged: u32
 /// it settles, or when the handler ends however it ends).
 struct Recorded {
     row: i64,
+    /// Recorded in the spool (the shared ledger was unreachable): settled there too.
+    spooled: bool,
     /// The credits the row was written with (what the call was priced at).
     credits: u32,
     lease: Option<i64>,
@@ -917,14 +965,14 @@ async fn begin(
         saved: 0,
     };
     let priced_credits = rec.credits;
-    let unavailable = |e: creditops_store::ledger::LedgerError| {
-        tracing::error!("proxy: refusing a call the ledger cannot record: {e}");
-        ProxyError::LedgerUnavailable
-    };
     let Admission::Leases { limit, sub_limit } = p.admission else {
-        let row = p.writer.begin(rec).await.map_err(unavailable)?;
+        let row = match p.writer.begin(rec.clone()).await {
+            Ok(row) => row,
+            Err(e) => return spooled(p, rec, e, permits).await,
+        };
         return Ok(Recorded {
             row,
+            spooled: false,
             credits: priced_credits,
             lease: None,
             _permits: permits,
@@ -941,15 +989,15 @@ async fn begin(
             now_ms: now,
             expires_ms: now + LEASE_TTL_MS,
         };
-        match p
-            .writer
-            .begin_leased(rec.clone(), Some(ask))
-            .await
-            .map_err(unavailable)?
-        {
+        let begun = match p.writer.begin_leased(rec.clone(), Some(ask)).await {
+            Ok(b) => b,
+            Err(e) => return spooled(p, rec, e, None).await,
+        };
+        match begun {
             creditops_store::ledger::Begun::Recorded { row, lease } => {
                 return Ok(Recorded {
                     row,
+                    spooled: false,
                     credits: priced_credits,
                     lease,
                     _permits: None,
@@ -962,6 +1010,42 @@ async fn begin(
                 tokio::time::sleep(pause).await;
                 pause = (pause * 2).min(Duration::from_millis(50));
             }
+        }
+    }
+}
+
+/// Records a call the shared ledger could not take in the spool, when there is one (without
+/// org-wide admission: the proxies cannot coordinate without their database); else refuses it.
+async fn spooled(
+    p: &Proxy,
+    rec: CallRecord,
+    why: creditops_store::ledger::LedgerError,
+    permits: Option<(
+        tokio::sync::OwnedSemaphorePermit,
+        Option<tokio::sync::OwnedSemaphorePermit>,
+    )>,
+) -> Result<Recorded, ProxyError> {
+    let credits = rec.credits;
+    let Some(spool) = &p.spool else {
+        tracing::error!("proxy: refusing a call the ledger cannot record: {why}");
+        return Err(ProxyError::LedgerUnavailable);
+    };
+    match spool.begin(rec).await {
+        Ok(row) => {
+            tracing::warn!("proxy: the ledger is unreachable ({why}); the call is spooled");
+            Ok(Recorded {
+                row,
+                spooled: true,
+                credits,
+                lease: None,
+                _permits: permits,
+            })
+        }
+        Err(e) => {
+            tracing::error!(
+                "proxy: refusing a call neither the ledger ({why}) nor the spool ({e}) can record"
+            );
+            Err(ProxyError::LedgerUnavailable)
         }
     }
 }
@@ -983,12 +1067,16 @@ async fn settle(
         latency_ms: call.started.elapsed().as_millis().min(u128::from(u32::MAX)) as u32,
         reported_remaining,
     };
+    let writer = match (&p.spool, row.spooled) {
+        (Some(spool), true) => spool,
+        _ => &p.writer,
+    };
     if credits == row.credits {
         // The row already holds what the call cost: what is left to write (status, latency,
         // the lease given back) need not hold the answer up. A crash before it commits leaves
         // the row unsettled at the same credits.
-        p.writer.finish_later(row.row, settled, row.lease);
-    } else if let Err(e) = p.writer.finish_leased(row.row, settled, row.lease).await {
+        writer.finish_later(row.row, settled, row.lease);
+    } else if let Err(e) = writer.finish_leased(row.row, settled, row.lease).await {
         tracing::error!(
             "proxy: the call is recorded at its priced credits; settling it failed: {e}"
         );

@@ -6,4 +6,5 @@ pub mod db;
 pub mod events;
 pub mod ledger;
 pub mod schema;
+pub mod spool;
 pub mod usage;

@@ -196,6 +196,7 @@ pub fn run(paths: Paths, config: Loaded, model: CreditModel, opts: Options) -> a
                     clock: Default::default(),
                     name: String::new(),
                     admission_wait: Duration::from_secs(10),
+                    spool: None,
                 },
                 "127.0.0.1:0".parse()?,
             )

@@ -14,7 +14,9 @@ CREATE TABLE calls (
     priced BIGINT NOT NULL,
     reported_remaining BIGINT,
     saved BIGINT NOT NULL DEFAULT 0,
-    proxy TEXT NOT NULL DEFAULT ''
+    proxy TEXT NOT NULL DEFAULT '',
+    -- Set for calls replayed from a proxy's local spool: replaying twice inserts once.
+    call_key TEXT UNIQUE
 );
 CREATE INDEX calls_at ON calls (at_ms);
 CREATE TABLE alerts (
