@@ -43,6 +43,11 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
             for p in shown.profiles.values_mut() {
                 mask(p);
             }
+            if let Some(url) = &shown.store.url {
+                shown.store.url = Some(creditops_core::secret::Secret::new(
+                    creditops_core::secret::url_for_display(url.expose()),
+                ));
+            }
             if json {
                 return print_json(&shown);
             }
@@ -77,5 +82,13 @@ fn mask(p: &mut Profile) {
     }
     if p.refresh_token.is_some() {
         p.refresh_token = Some(Secret::new("***"));
+    }
+    // A ledger URL is shown without its user and password.
+    if let Some(l) = &p.ledger {
+        if creditops_config::store::is_postgres_url(l.expose()) {
+            p.ledger = Some(Secret::new(creditops_core::secret::url_for_display(
+                l.expose(),
+            )));
+        }
     }
 }

@@ -365,3 +365,56 @@ async fn the_sandbox_operator_token_obeys_its_client_and_stays_off_zoho() {
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["code"], "INVALID_URL_PATTERN");
 }
+
+/// A PostgreSQL URL's password stays in the 0600 config: never in `config show`, an error, or
+/// process arguments (`--ledger` refuses a URL that carries one).
+#[test]
+fn store_urls_keep_their_passwords_to_the_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = "pgPass-7Zq";
+    crate::common::write_config(
+        &dir.path().join("config"),
+        &format!(
+            "[store]\nurl = \"postgres://ops:{secret}@127.0.0.1:9/creditops\"\n[profiles.team]\nledger = \"postgresql://ops:{secret}@127.0.0.1:9/team\"\n"
+        ),
+    );
+    let out = creditops(dir.path(), &["config", "show"]);
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        shown.contains("postgres://127.0.0.1:9/creditops"),
+        "{shown}"
+    );
+    assert!(!shown.contains(secret), "{shown}");
+    // The database is not there: the error names the store, not the password.
+    let out = creditops(dir.path(), &["usage", "--profile", "team"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("127.0.0.1:9/team"), "{err}");
+    assert!(!err.contains(secret), "{err}");
+    let out = creditops(
+        dir.path(),
+        &[
+            "usage",
+            "--ledger",
+            &format!("postgres://ops:{secret}@127.0.0.1:9/x"),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("PGPASSWORD"), "{err}");
+    assert!(!err.contains(secret), "{err}");
+    // A store URL that is not PostgreSQL's is refused with its line and key.
+    crate::common::write_config(
+        &dir.path().join("config"),
+        "[store]\nurl = \"mysql://h/db\"\n",
+    );
+    let out = creditops(dir.path(), &["config", "check"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("line 2") && err.contains("url"), "{err}");
+}

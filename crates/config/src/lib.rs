@@ -227,6 +227,10 @@ impl Profile {
     pub fn holds_secrets(&self) -> bool {
         self.client_secret.as_ref().is_some_and(|s| !s.is_empty())
             || self.refresh_token.as_ref().is_some_and(|s| !s.is_empty())
+            || self
+                .ledger
+                .as_ref()
+                .is_some_and(|l| store::is_postgres_url(l.expose()))
     }
 
     /// The budgets in force for this profile: its own, else the config's `[budgets]`.
@@ -491,7 +495,7 @@ impl Config {
         };
         let config = Config::parse(&text, &file.display().to_string())?;
         let mut warnings = Vec::new();
-        if config.profiles.values().any(Profile::holds_secrets) {
+        if config.profiles.values().any(Profile::holds_secrets) || config.store.url.is_some() {
             if let Some(mode) = file_mode(file) {
                 if mode & 0o077 != 0 {
                     warnings.push(format!(
@@ -583,6 +587,21 @@ impl Config {
         for (table, b) in all_budgets {
             if let Some((key, message)) = b.problem(None) {
                 return Err(invalid(&key, format!("[{table}] {message}")));
+            }
+        }
+        if let Some(message) = self.store.problem() {
+            return Err(invalid("url", message));
+        }
+        for (name, p) in &self.profiles {
+            if let Some(l) = &p.ledger {
+                if l.expose().contains("://") && !store::is_postgres_url(l.expose()) {
+                    return Err(invalid(
+                        "ledger",
+                        format!(
+                            "profile `{name}`: a ledger is a SQLite file path or a postgres:// URL"
+                        ),
+                    ));
+                }
             }
         }
         if let Some(d) = &self.default_profile {
