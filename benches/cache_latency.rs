@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use creditops_net::proxy::{spawn as spawn_proxy, ProxyConfig};
-use creditops_sandbox::{spawn, SandboxConfig};
 use creditops_store::cache::{CacheSettings, MetadataCache};
 
 fn pct(v: &mut [Duration], p: f64) -> f64 {
@@ -17,23 +16,10 @@ fn pct(v: &mut [Duration], p: f64) -> f64 {
 pub fn main() {
     let full = std::env::args().any(|a| a == "--bench");
     let n = if full { 3000 } else { 30 };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = crate::load::runtime();
     let dir = tempfile::tempdir().unwrap();
     rt.block_on(async {
-        let sb = spawn(
-            SandboxConfig {
-                edition: "ultimate".into(),
-                users: 10_000,
-                ..Default::default()
-            },
-            "127.0.0.1:0".parse().unwrap(),
-        )
-        .await
-        .unwrap();
+        let sb = crate::load::roomy_sandbox().await;
         let cache = Arc::new(
             MetadataCache::open(dir.path().join("m.sqlite"), CacheSettings::default()).unwrap(),
         );

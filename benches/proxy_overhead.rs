@@ -10,7 +10,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use creditops_net::proxy::{spawn as spawn_proxy, ProxyConfig};
-use creditops_sandbox::{spawn, SandboxConfig};
 use creditops_store::ledger::{CallRecord, LedgerWriter};
 
 pub fn pct(sorted: &[Duration], p: f64) -> Duration {
@@ -73,23 +72,10 @@ pub fn main() {
     } else {
         (50, Duration::from_millis(200), 2_000)
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = crate::load::runtime();
     let dir = tempfile::tempdir().unwrap();
     rt.block_on(async {
-        let sb = spawn(
-            SandboxConfig {
-                edition: "ultimate".into(),
-                users: 10_000,
-                ..Default::default()
-            },
-            "127.0.0.1:0".parse().unwrap(),
-        )
-        .await
-        .unwrap();
+        let sb = crate::load::roomy_sandbox().await;
         let token = sb.state.mint_token();
         let proxy = spawn_proxy(
             ProxyConfig::new(&sb.base_url(), dir.path().join("ledger.sqlite")),

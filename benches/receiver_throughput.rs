@@ -19,11 +19,7 @@ pub fn main() {
     } else {
         Duration::from_millis(300)
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = crate::load::runtime();
     let dir = tempfile::tempdir().unwrap();
     rt.block_on(async {
         let bare = load::bare_server().await;

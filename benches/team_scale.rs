@@ -8,7 +8,6 @@
 use std::time::Duration;
 
 use creditops_net::proxy::{spawn as spawn_proxy, ProxyConfig};
-use creditops_sandbox::{spawn, SandboxConfig};
 
 use crate::proxy_overhead::{latencies, pct, throughput};
 
@@ -32,23 +31,10 @@ pub fn main() {
         return;
     };
     let url = postgres::create_database(&cluster.admin_url(), "bench");
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = crate::load::runtime();
     let dir = tempfile::tempdir().unwrap();
     rt.block_on(async {
-        let sb = spawn(
-            SandboxConfig {
-                edition: "ultimate".into(),
-                users: 10_000,
-                ..Default::default()
-            },
-            "127.0.0.1:0".parse().unwrap(),
-        )
-        .await
-        .unwrap();
+        let sb = crate::load::roomy_sandbox().await;
         let token = sb.state.mint_token();
         let path = "/crm/v8/org";
         let direct = format!("{}{path}", sb.base_url());

@@ -73,3 +73,27 @@ pub async fn bare_server() -> std::net::SocketAddr {
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     addr
 }
+
+/// The runtime every HTTP benchmark runs in: two workers, as this machine has two cores.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a runtime")
+}
+
+/// A sandbox org with credits and concurrency to spare (Ultimate, 10,000 users), so a
+/// benchmark measures the path and never the org's limits.
+pub async fn roomy_sandbox() -> creditops_sandbox::SandboxHandle {
+    creditops_sandbox::spawn(
+        creditops_sandbox::SandboxConfig {
+            edition: "ultimate".into(),
+            users: 10_000,
+            ..Default::default()
+        },
+        "127.0.0.1:0".parse().expect("an address"),
+    )
+    .await
+    .expect("the sandbox starts")
+}

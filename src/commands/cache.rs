@@ -45,9 +45,9 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
         .config
         .profile(common.profile.as_deref())
         .map_err(|e| input_error(e.to_string()))?;
-    let path = ctx.paths.metadata_cache(&name);
+    let at = ctx.config.config.metadata_at(&ctx.paths, &name);
     let cache =
-        MetadataCache::open(&path, ctx.config.config.cache.clone()).map_err(anyhow::Error::msg)?;
+        MetadataCache::open(at, ctx.config.config.cache.clone()).map_err(anyhow::Error::msg)?;
     for w in &cache.warnings {
         eprintln!("creditops: warning: {w}");
     }

@@ -9,18 +9,18 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::common::postgres::{self, PASSWORD};
+use crate::common::postgres;
 use crate::common::{announced_base, Sb};
 use creditops_sandbox::SandboxConfig;
 use creditops_store::ledger::{Group, Ledger};
 
-/// The URL without its password, as a flag would carry it (the password goes in PGPASSWORD).
-fn without_password(url: &str) -> String {
-    url.replace(&format!(":{PASSWORD}@"), "@")
-}
-
 /// Starts `creditops proxy` on a free port in front of `upstream`, recording in `ledger`.
 fn proxy(dir: &std::path::Path, upstream: &str, ledger: &str, name: &str) -> (Child, String) {
+    // As a flag must carry it: the password goes in PGPASSWORD.
+    let (ledger, password) = match creditops_store::db::is_postgres_url(ledger) {
+        true => postgres::split_password(ledger),
+        false => (ledger.to_string(), String::new()),
+    };
     let mut child = Command::new(env!("CARGO_BIN_EXE_creditops"))
         .args([
             "proxy",
@@ -35,9 +35,9 @@ fn proxy(dir: &std::path::Path, upstream: &str, ledger: &str, name: &str) -> (Ch
             "--name",
             name,
             "--ledger",
-            &without_password(ledger),
+            &ledger,
         ])
-        .env("PGPASSWORD", PASSWORD)
+        .env("PGPASSWORD", password)
         .env("CREDITOPS_CONFIG_DIR", dir.join("cfg"))
         .env("CREDITOPS_DATA_DIR", dir.join(format!("data-{name}")))
         .env("CREDITOPS_CACHE_DIR", dir.join(format!("cache-{name}")))
@@ -101,6 +101,18 @@ async fn load(
     (answered.load(Ordering::SeqCst), other)
 }
 
+/// A sandbox org on the Free edition (5 concurrent calls), each metered call taking
+/// `latency_ms` there, so concurrency is real.
+async fn free_org(latency_ms: u64) -> Sb {
+    Sb::start(SandboxConfig {
+        edition: "free".into(),
+        users: 1,
+        latency: Duration::from_millis(latency_ms),
+        ..Default::default()
+    })
+    .await
+}
+
 fn ledger_of(url: &str) -> Ledger {
     let url = url.to_string();
     // The reader's driver keeps off any async runtime: open it on a plain thread.
@@ -119,12 +131,7 @@ fn three_proxies_on_one_ledger_count_exactly_and_keep_the_org_under_its_concurre
     let rt = tokio::runtime::Runtime::new().unwrap();
     // Free edition: 5 concurrent calls for the org; each call takes 5 ms at the sandbox, and
     // 18 workers across three proxies want more than that at once.
-    let sb = rt.block_on(Sb::start(SandboxConfig {
-        edition: "free".into(),
-        users: 1,
-        latency: Duration::from_millis(5),
-        ..Default::default()
-    }));
+    let sb = rt.block_on(free_org(5));
     let mut proxies: Vec<(Child, String)> = (0..3)
         .map(|i| proxy(dir.path(), &sb.base, &url, &format!("proxy-{i}")))
         .collect();
@@ -174,12 +181,7 @@ fn a_proxy_killed_mid_load_keeps_every_answered_call_and_its_slots_come_back() {
     };
     let dir = tempfile::tempdir().unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let sb = rt.block_on(Sb::start(SandboxConfig {
-        edition: "free".into(),
-        users: 1,
-        latency: Duration::from_millis(20),
-        ..Default::default()
-    }));
+    let sb = rt.block_on(free_org(20));
     let (mut victim, victim_base) = proxy(dir.path(), &sb.base, &url, "victim");
     let (mut survivor, survivor_base) = proxy(dir.path(), &sb.base, &url, "survivor");
     let token = sb.token.clone();
@@ -271,12 +273,7 @@ fn postgres_stopped_mid_load_and_restarted_loses_nothing_and_doubles_nothing() {
     let url = postgres::create_database(&cluster.admin_url(), "restart");
     let dir = tempfile::tempdir().unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let sb = rt.block_on(Sb::start(SandboxConfig {
-        edition: "free".into(),
-        users: 1,
-        latency: Duration::from_millis(2),
-        ..Default::default()
-    }));
+    let sb = rt.block_on(free_org(2));
     let (mut child, base) = proxy(dir.path(), &sb.base, &url, "only");
     let statuses = rt.block_on(load_through_outage(&cluster, &base, &sb.token));
     let usage = rt.block_on(sb.usage());
@@ -425,12 +422,7 @@ fn threshold_crossings_fire_once_across_proxies() {
 fn one_proxy_on_sqlite_admits_within_the_orgs_concurrency() {
     let dir = tempfile::tempdir().unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let sb = rt.block_on(Sb::start(SandboxConfig {
-        edition: "free".into(),
-        users: 1,
-        latency: Duration::from_millis(5),
-        ..Default::default()
-    }));
+    let sb = rt.block_on(free_org(5));
     let ledger = dir.path().join("ledger.sqlite");
     let (mut child, base) = proxy(dir.path(), &sb.base, ledger.to_str().unwrap(), "solo");
     let (answered, other) = rt.block_on(load(&[base], &sb.token, 12, 15));
@@ -460,12 +452,7 @@ fn postgres_stopped_mid_load_with_a_spool_refuses_nothing_and_replays_once() {
     )
     .unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let sb = rt.block_on(Sb::start(SandboxConfig {
-        edition: "free".into(),
-        users: 1,
-        latency: Duration::from_millis(2),
-        ..Default::default()
-    }));
+    let sb = rt.block_on(free_org(2));
     let (mut child, base) = proxy(dir.path(), &sb.base, &url, "spooler");
     let statuses = rt.block_on(load_through_outage(&cluster, &base, &sb.token));
     let created = statuses.iter().filter(|s| **s == 201).count() as u64;
@@ -511,4 +498,76 @@ fn postgres_stopped_mid_load_with_a_spool_refuses_nothing_and_replays_once() {
         created,
         "and the ledger kept one copy"
     );
+}
+
+/// The event store and the metadata cache on PostgreSQL: what is written reads back whole
+/// (bodies as bytes, not text), the channels' tokens stay hashed, a cache hit counts its savings.
+#[test]
+fn events_and_the_metadata_cache_live_in_postgresql_too() {
+    let Some(url) = postgres::database("events_cache") else {
+        return;
+    };
+    use creditops_core::metadata::{CacheSettings, Kind as CacheKind};
+    use creditops_core::webhook::{Kind, Summary};
+    use creditops_store::cache::{Lookup, MetadataCache};
+    use creditops_store::events::{Channel, EventReader, EventWriter, NewEvent};
+    let at = creditops_store::db::Location::parse(&url);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let body = b"{\"module\":\"Leads\",\"ids\":[\"1\"],\"operation\":\"insert\"}\xff".to_vec();
+    let id = rt.block_on(async {
+        let w = EventWriter::open(&at).unwrap();
+        w.save_channel(Channel {
+            channel_id: "1001".into(),
+            token_hash: creditops_core::secret::token_hash("chan-token"),
+            events: vec!["Leads.create".into()],
+            notify_url: "http://127.0.0.1:1/hooks".into(),
+            expiry_ms: 5,
+            profile: "team".into(),
+        })
+        .await
+        .unwrap();
+        w.insert(NewEvent {
+            received_at_ms: 1_000,
+            kind: Kind::Notification,
+            name: None,
+            summary: Summary {
+                module: Some("Leads".into()),
+                operation: Some("insert".into()),
+                ids: vec!["1".into()],
+                channel_id: Some("1001".into()),
+                token: None,
+            },
+            verified: true,
+            content_type: "application/json".into(),
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: body.clone(),
+        })
+        .await
+        .unwrap()
+    });
+    let (event, channels) = creditops_store::db::off_runtime(|| {
+        let r = EventReader::open(&at).unwrap();
+        (r.get(id).unwrap().unwrap(), r.channels().unwrap())
+    });
+    assert_eq!(event.new.body, body);
+    assert_eq!(event.new.summary.ids, vec!["1".to_string()]);
+    assert!(event.new.verified);
+    assert_eq!(channels.len(), 1);
+    assert!(channels[0].token_hash.starts_with("sha256:"));
+    let cache = MetadataCache::open(&at, CacheSettings::default()).unwrap();
+    let key = "org1|/crm/v8/settings/modules";
+    cache.store(
+        key,
+        CacheKind::Modules,
+        None,
+        "application/json",
+        b"{\"modules\":[]}",
+        10,
+    );
+    assert!(matches!(cache.lookup(key, 11), Lookup::Fresh(e) if e.body == b"{\"modules\":[]}"));
+    cache.hit(key, 1, 12);
+    let stats = cache.stats(13);
+    assert_eq!((stats.entries, stats.hits, stats.credits_saved), (1, 1, 1));
+    assert_eq!(cache.invalidate(None), 1);
+    assert!(matches!(cache.lookup(key, 14), Lookup::Miss));
 }

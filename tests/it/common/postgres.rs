@@ -154,25 +154,17 @@ impl Cluster {
             self.dir.display(),
             if self.durable { "on" } else { "off" }
         );
-        let ok = as_owner(
-            &self.bin.join("pg_ctl"),
-            &[
-                "-D",
-                self.data().to_str().unwrap_or_default(),
-                "-o",
-                &opts,
-                "-l",
-                self.dir.join("log").to_str().unwrap_or_default(),
-                "-w",
-                "-t",
-                "60",
-                "start",
-            ],
-        )
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
+        let log = self.dir.join("log");
+        let ok = self.pg_ctl(&[
+            "-o",
+            &opts,
+            "-l",
+            log.to_str().unwrap_or_default(),
+            "-w",
+            "-t",
+            "60",
+            "start",
+        ]);
         assert!(
             ok,
             "PostgreSQL did not start; see {}/log",
@@ -185,22 +177,21 @@ impl Cluster {
         }
     }
 
+    /// Runs `pg_ctl -D DATA ARGS…` quietly; whether it succeeded.
+    fn pg_ctl(&self, args: &[&str]) -> bool {
+        let data = self.data();
+        let mut all = vec!["-D", data.to_str().unwrap_or_default()];
+        all.extend_from_slice(args);
+        as_owner(&self.bin.join("pg_ctl"), &all)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+
     /// Stops the server at once (connections dropped, as in a crash or failover).
     pub fn stop_server(&self) {
-        let _ = as_owner(
-            &self.bin.join("pg_ctl"),
-            &[
-                "-D",
-                self.data().to_str().unwrap_or_default(),
-                "-w",
-                "-m",
-                "fast",
-                "stop",
-            ],
-        )
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
+        self.pg_ctl(&["-w", "-m", "fast", "stop"]);
     }
 
     pub fn admin_url(&self) -> String {
@@ -213,19 +204,7 @@ impl Cluster {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        let _ = as_owner(
-            &self.bin.join("pg_ctl"),
-            &[
-                "-D",
-                self.data().to_str().unwrap_or_default(),
-                "-m",
-                "immediate",
-                "stop",
-            ],
-        )
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
+        self.pg_ctl(&["-m", "immediate", "stop"]);
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
@@ -244,6 +223,19 @@ fn shared_admin_url() -> Option<String> {
         })
         .as_ref()
         .map(|(u, _)| u.clone())
+}
+
+/// A URL without its password, and the password (for PGPASSWORD), as a process argument must
+/// carry it.
+pub fn split_password(url: &str) -> (String, String) {
+    let (scheme, rest) = url.split_once("://").expect("a postgres:// URL");
+    match rest.split_once('@') {
+        Some((auth, host)) => match auth.split_once(':') {
+            Some((user, password)) => (format!("{scheme}://{user}@{host}"), password.to_string()),
+            None => (url.to_string(), String::new()),
+        },
+        None => (url.to_string(), String::new()),
+    }
 }
 
 /// Says why a PostgreSQL test cannot run; under CI that is a failure.

@@ -116,6 +116,18 @@ impl Pg {
         Ok(pg)
     }
 
+    /// The connected client and its statements (reconnecting first when needed).
+    fn session(&mut self) -> Result<PgSession<'_>, DbError> {
+        self.client()?;
+        let Pg {
+            client, statements, ..
+        } = self;
+        match client.as_mut() {
+            Some(client) => Ok(PgSession { client, statements }),
+            None => Err(DbError::Postgres("not connected".into())),
+        }
+    }
+
     fn client(&mut self) -> Result<&mut postgres::Client, DbError> {
         if self.client.as_ref().is_none_or(postgres::Client::is_closed) {
             self.statements.clear();
@@ -222,7 +234,12 @@ impl Conn {
     ) -> Result<R, DbError> {
         match self {
             Conn::Sqlite(c) => {
-                let mut tx = Tx::Sqlite(c.transaction()?);
+                // IMMEDIATE: the write lock from the start (waiting out other processes'
+                // writers), never a read lock upgraded mid-way, which WAL refuses at once
+                // when another writer committed in between.
+                let mut tx = Tx::Sqlite(
+                    c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?,
+                );
                 let r = f(&mut tx)?;
                 if let Tx::Sqlite(t) = tx {
                     t.commit()?;
@@ -230,13 +247,7 @@ impl Conn {
                 Ok(r)
             }
             Conn::Postgres(pg) => {
-                pg.client()?;
-                let Pg {
-                    client, statements, ..
-                } = &mut **pg;
-                let client = client
-                    .as_mut()
-                    .ok_or_else(|| DbError::Postgres("not connected".into()))?;
+                let PgSession { client, statements } = pg.session()?;
                 match prelude {
                     Some(sql) => client.batch_execute(&format!("BEGIN; {sql}"))?,
                     None => client.batch_execute("BEGIN")?,
@@ -270,14 +281,8 @@ impl Sql for Conn {
         match self {
             Conn::Sqlite(c) => sqlite_exec(c, sql, params),
             Conn::Postgres(pg) => {
-                pg.client()?;
-                let Pg {
-                    client, statements, ..
-                } = &mut **pg;
-                match client.as_mut() {
-                    Some(c) => pg_exec(c, statements, sql, params),
-                    None => Err(DbError::Postgres("not connected".into())),
-                }
+                let s = pg.session()?;
+                pg_exec(s.client, s.statements, sql, params)
             }
         }
     }
@@ -286,14 +291,8 @@ impl Sql for Conn {
         match self {
             Conn::Sqlite(c) => sqlite_rows(c, sql, params),
             Conn::Postgres(pg) => {
-                pg.client()?;
-                let Pg {
-                    client, statements, ..
-                } = &mut **pg;
-                match client.as_mut() {
-                    Some(c) => pg_rows(c, statements, sql, params),
-                    None => Err(DbError::Postgres("not connected".into())),
-                }
+                let s = pg.session()?;
+                pg_rows(s.client, s.statements, sql, params)
             }
         }
     }
@@ -308,16 +307,7 @@ impl Sql for Conn {
     fn postgres(&mut self) -> Result<Option<PgSession<'_>>, DbError> {
         match self {
             Conn::Sqlite(_) => Ok(None),
-            Conn::Postgres(pg) => {
-                pg.client()?;
-                let Pg {
-                    client, statements, ..
-                } = &mut **pg;
-                match client.as_mut() {
-                    Some(client) => Ok(Some(PgSession { client, statements })),
-                    None => Err(DbError::Postgres("not connected".into())),
-                }
-            }
+            Conn::Postgres(pg) => pg.session().map(Some),
         }
     }
 }
