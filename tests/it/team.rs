@@ -14,8 +14,31 @@ use crate::common::{announced_base, Sb};
 use creditops_sandbox::SandboxConfig;
 use creditops_store::ledger::{Group, Ledger};
 
+/// A proxy process, killed when dropped (a failing test leaves none behind).
+struct Running(Child);
+
+impl std::ops::Deref for Running {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Running {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Starts `creditops proxy` on a free port in front of `upstream`, recording in `ledger`.
-fn proxy(dir: &std::path::Path, upstream: &str, ledger: &str, name: &str) -> (Child, String) {
+fn proxy(dir: &std::path::Path, upstream: &str, ledger: &str, name: &str) -> (Running, String) {
     // As a flag must carry it: the password goes in PGPASSWORD.
     let (ledger, password) = match creditops_store::db::is_postgres_url(ledger) {
         true => postgres::split_password(ledger),
@@ -45,7 +68,9 @@ fn proxy(dir: &std::path::Path, upstream: &str, ledger: &str, name: &str) -> (Ch
         .stderr(Stdio::null())
         .spawn()
         .expect("creditops proxy starts");
-    let base = announced_base(child.stdout.take().expect("stdout"));
+    let stdout = child.stdout.take().expect("stdout");
+    let child = Running(child);
+    let base = announced_base(stdout);
     (child, base)
 }
 
@@ -132,7 +157,7 @@ fn three_proxies_on_one_ledger_count_exactly_and_keep_the_org_under_its_concurre
     // Free edition: 5 concurrent calls for the org; each call takes 5 ms at the sandbox, and
     // 18 workers across three proxies want more than that at once.
     let sb = rt.block_on(free_org(5));
-    let mut proxies: Vec<(Child, String)> = (0..3)
+    let mut proxies: Vec<(Running, String)> = (0..3)
         .map(|i| proxy(dir.path(), &sb.base, &url, &format!("proxy-{i}")))
         .collect();
     let bases: Vec<String> = proxies.iter().map(|(_, b)| b.clone()).collect();
