@@ -705,6 +705,17 @@ async fn cache_view_sorts_filters_opens_drops_and_clears() {
         Kind::Modules,
         "by age: the oldest first"
     );
+    // g/G and Home/End: the first and the last row.
+    let special =
+        |code: KeyCode| Input::Terminal(Event::Key(KeyEvent::new(code, KeyModifiers::NONE)));
+    a.on_input(key('G'));
+    assert_eq!(a.cache.selected, 2);
+    a.on_input(key('g'));
+    assert_eq!(a.cache.selected, 0);
+    a.on_input(special(KeyCode::End));
+    assert_eq!(a.cache.selected, 2);
+    a.on_input(special(KeyCode::Home));
+    assert_eq!(a.cache.selected, 0);
     // Filter, open the detail, drop.
     a.on_input(key('/'));
     for c in "org".chars() {

@@ -57,6 +57,8 @@ actions! {
     Down = "down", ["down", "j"], "scroll the focused list down";
     PageUp = "page_up", ["pageup"], "scroll a page up";
     PageDown = "page_down", ["pagedown"], "scroll a page down";
+    Top = "top", ["g", "home"], "go to the first row";
+    Bottom = "bottom", ["G", "end"], "go to the last row";
     FocusNext = "focus_next", ["right"], "focus the next panel";
     FocusPrev = "focus_prev", ["left"], "focus the previous panel";
     Pause = "pause", ["space"], "pause or resume the live tail";

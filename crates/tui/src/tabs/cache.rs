@@ -17,6 +17,8 @@ pub const KEYS: &[Action] = &[
     Action::Down,
     Action::PageUp,
     Action::PageDown,
+    Action::Top,
+    Action::Bottom,
     Action::Sort,
     Action::Filter,
     Action::Open,
@@ -103,6 +105,8 @@ impl CacheTab {
             Action::PageDown => {
                 self.selected = (self.selected + 10).min(rows.len().saturating_sub(1))
             }
+            Action::Top => self.selected = 0,
+            Action::Bottom => self.selected = rows.len().saturating_sub(1),
             Action::Sort => self.sort = (self.sort + 1) % CACHE_SORTS.len(),
             Action::Filter => *cx.filter_input = Some(self.filter.clone()),
             Action::Open => {

@@ -19,6 +19,8 @@ pub const KEYS: &[Action] = &[
     Action::Down,
     Action::PageUp,
     Action::PageDown,
+    Action::Top,
+    Action::Bottom,
     Action::Pause,
     Action::Filter,
     Action::Open,
@@ -100,6 +102,18 @@ impl EventsTab {
             Action::PageUp => {
                 self.set_query(|q| q.offset = q.offset.saturating_sub(EVENTS_PAGE / 2));
                 self.selected = 0;
+            }
+            // The newest event, and the oldest one stored (the last page of the history).
+            Action::Top => {
+                self.set_query(|q| q.offset = 0);
+                self.selected = 0;
+            }
+            Action::Bottom => {
+                let last_page = (self.snapshot.total as usize).saturating_sub(EVENTS_PAGE);
+                self.set_query(|q| q.offset = last_page);
+                self.selected = EVENTS_PAGE
+                    .min(self.snapshot.total as usize)
+                    .saturating_sub(1);
             }
             Action::Pause => {
                 self.paused = !self.paused;

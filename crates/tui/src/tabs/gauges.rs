@@ -29,6 +29,8 @@ pub const KEYS: &[Action] = &[
     Action::Down,
     Action::PageUp,
     Action::PageDown,
+    Action::Top,
+    Action::Bottom,
 ];
 
 /// The Gauges tab: the latest snapshot of the ledger, and which breakdown panel (module, API,
@@ -53,6 +55,8 @@ impl GaugesTab {
             Action::Down => *scroll = (*scroll + 1).min(last),
             Action::PageUp => *scroll = scroll.saturating_sub(10),
             Action::PageDown => *scroll = (*scroll + 10).min(last),
+            Action::Top => *scroll = 0,
+            Action::Bottom => *scroll = last,
             _ => return false,
         }
         true

@@ -30,6 +30,8 @@ pub const KEYS: &[Action] = &[
     Action::Down,
     Action::PageUp,
     Action::PageDown,
+    Action::Top,
+    Action::Bottom,
 ];
 
 /// A queue read and planned off the console's loop.
@@ -194,6 +196,8 @@ impl PlannerTab {
             Action::PageDown => {
                 self.selected[idx] = (self.selected[idx] + 10).min(rows.saturating_sub(1))
             }
+            Action::Top => self.selected[idx] = 0,
+            Action::Bottom => self.selected[idx] = rows.saturating_sub(1),
             Action::FocusNext | Action::FocusPrev => {
                 self.focus = match self.focus {
                     Focus::Queue => Focus::Plan,
