@@ -834,3 +834,35 @@ async fn the_gauges_show_each_integrations_budget_and_refusals() {
         "{text}"
     );
 }
+
+/// NO_COLOR: no cell gets a colour, the selection (here the current tab) stays visible in
+/// reverse video, and `t` does not bring colours back.
+#[tokio::test]
+async fn without_colours_the_selection_is_shown_in_reverse_video() {
+    let (_d, snap) = fixture_snapshot().await;
+    let mut a = app(snap, true);
+    a.theme = creditops_tui::theme::Theme::no_color();
+    a.on_input(key('t'));
+    assert_eq!(a.theme.name, "no-color");
+    let t = render(&a, 100, 30);
+    let buf = t.backend().buffer();
+    let area = buf.area;
+    let mut reversed = String::new();
+    for y in 0..area.height {
+        for x in 0..area.width {
+            let c = &buf[(x, y)];
+            assert_eq!(
+                (c.fg, c.bg),
+                (ratatui::style::Color::Reset, ratatui::style::Color::Reset),
+                "a coloured cell at {x},{y}"
+            );
+            if y == 0 && c.modifier.contains(ratatui::style::Modifier::REVERSED) {
+                reversed.push_str(c.symbol());
+            }
+        }
+    }
+    assert!(
+        reversed.contains("Gauges"),
+        "the current tab in reverse video: {reversed:?}"
+    );
+}

@@ -295,6 +295,9 @@ impl App {
         match a {
             Action::Quit => self.quit = true,
             Action::Help => self.help = !self.help,
+            Action::Theme if self.theme.palette.mono => {
+                self.message = Some("NO_COLOR is set: the console stays without colours".into())
+            }
             Action::Theme => self.theme = self.themes.next_after(&self.theme.name).clone(),
             Action::NextTab => self.switch_to(self.tab.next()),
             Action::PrevTab => self.switch_to(self.tab.prev()),
@@ -388,10 +391,7 @@ impl App {
             hits.push((Rect::new(x, area.y, w, 1), tab));
             x += w + 1;
             let style = if tab == self.tab {
-                Style::default()
-                    .fg(p.selection_fg)
-                    .bg(p.selection_bg)
-                    .add_modifier(Modifier::BOLD)
+                p.selected().add_modifier(Modifier::BOLD)
             } else {
                 Style::default().fg(p.muted)
             };

@@ -123,6 +123,12 @@ pub fn run(paths: Paths, config: Loaded, model: CreditModel, opts: Options) -> a
         })?,
         None => themes.default_theme().clone(),
     };
+    // NO_COLOR (no-color.org) turns colours off unless a theme is asked for on the command line.
+    let theme = if theme::no_color_requested() && opts.theme.is_none() {
+        theme::Theme::no_color()
+    } else {
+        theme
+    };
     let (bindings, key_warnings) = app::bindings(&cfg.keys);
     let profile_name = opts.profile.clone();
     // The embedded demo keeps apart from every real profile: its own limits and stores, even

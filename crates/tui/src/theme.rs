@@ -57,6 +57,21 @@ pub struct Palette {
     pub chart_primary: Color,
     pub chart_secondary: Color,
     pub chart_band: Color,
+    /// No colours at all (NO_COLOR): the selection is shown in reverse video.
+    pub mono: bool,
+}
+
+impl Palette {
+    /// How the selected row, tab or toggle is drawn: the theme's selection colours, or reverse
+    /// video when there are no colours (a background colour alone would vanish).
+    pub fn selected(&self) -> ratatui::style::Style {
+        use ratatui::style::{Modifier, Style};
+        if self.mono {
+            Style::default().add_modifier(Modifier::REVERSED | Modifier::BOLD)
+        } else {
+            Style::default().fg(self.selection_fg).bg(self.selection_bg)
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -148,7 +163,43 @@ fn palette_from(map: &BTreeMap<String, String>) -> Result<Palette, String> {
         chart_primary: get("chart_primary")?,
         chart_secondary: get("chart_secondary")?,
         chart_band: get("chart_band")?,
+        mono: false,
     })
+}
+
+impl Theme {
+    /// The theme when NO_COLOR is set (https://no-color.org): the terminal's own colours
+    /// everywhere; emphasis by bold and reverse video only.
+    pub fn no_color() -> Theme {
+        let r = Color::Reset;
+        Theme {
+            name: "no-color".into(),
+            palette: Palette {
+                background: r,
+                surface: r,
+                text: r,
+                muted: r,
+                accent: r,
+                ok: r,
+                warn: r,
+                critical: r,
+                border: r,
+                border_focused: r,
+                selection_bg: r,
+                selection_fg: r,
+                header: r,
+                chart_primary: r,
+                chart_secondary: r,
+                chart_band: r,
+                mono: true,
+            },
+        }
+    }
+}
+
+/// Whether the user asked for no colours: NO_COLOR set and not empty.
+pub fn no_color_requested() -> bool {
+    std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
 }
 
 /// The themes available, in order: built-in first, then the user's.

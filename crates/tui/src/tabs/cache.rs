@@ -254,7 +254,7 @@ pub fn draw(f: &mut Frame, area: Rect, c: &CacheTab, cx: &DrawCtx) {
                 right(thousands(e.bytes as u64)),
             ]);
             if i == c.selected {
-                row.style(Style::default().fg(p.selection_fg).bg(p.selection_bg))
+                row.style(p.selected())
             } else {
                 row
             }

@@ -318,7 +318,7 @@ pub fn draw(f: &mut Frame, area: Rect, st: &EventsTab, cx: &DrawCtx) {
                 Cell::from(fwd),
             ]);
             if i == st.selected {
-                row.style(Style::default().fg(p.selection_fg).bg(p.selection_bg))
+                row.style(p.selected())
             } else {
                 row
             }

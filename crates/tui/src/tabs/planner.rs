@@ -332,7 +332,7 @@ pub fn draw(f: &mut Frame, area: Rect, st: &PlannerTab, cx: &DrawCtx) {
         let on = st.rules.has(*r);
         let mut style = Style::default().fg(if on { p.ok } else { p.muted });
         if i == st.rule_cursor {
-            style = style.bg(p.selection_bg).fg(p.selection_fg);
+            style = style.patch(p.selected());
         }
         toggles.push(Span::styled(
             format!("[{}] {}", if on { "x" } else { " " }, r.name()),
@@ -448,10 +448,7 @@ pub fn draw(f: &mut Frame, area: Rect, st: &PlannerTab, cx: &DrawCtx) {
         Layout::horizontal([Constraint::Percentage(35), Constraint::Percentage(65)]).areas(lists);
     let border =
         |focused: bool| Style::default().fg(if focused { p.border_focused } else { p.border });
-    let selected_style = Style::default()
-        .bg(p.selection_bg)
-        .fg(p.selection_fg)
-        .add_modifier(Modifier::BOLD);
+    let selected_style = p.selected().add_modifier(Modifier::BOLD);
 
     // The queue, with what each call costs as queued. Only the rows on screen are built: a
     // queue may hold a million calls.
