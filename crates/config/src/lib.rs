@@ -72,6 +72,11 @@ impl Paths {
         self.data_dir.join(format!("ledger-{profile}.sqlite"))
     }
 
+    /// What the console remembers between runs (its theme and tab).
+    pub fn console_state(&self) -> PathBuf {
+        self.data_dir.join("console.toml")
+    }
+
     /// Where a proxy records calls while its PostgreSQL ledger is unreachable
     /// (`[store] on_unavailable = "spool"`), until they are replayed into it.
     pub fn spool(&self, profile: &str) -> PathBuf {

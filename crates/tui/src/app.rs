@@ -309,7 +309,8 @@ impl App {
         }
     }
 
-    fn switch_to(&mut self, tab: Tab) {
+    /// Shows `tab` (reading what it needs on entering it).
+    pub fn switch_to(&mut self, tab: Tab) {
         let before = self.tab;
         self.tab = tab;
         if tab == before {

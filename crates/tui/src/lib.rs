@@ -7,6 +7,7 @@ pub mod app;
 pub mod data;
 pub mod demo;
 pub mod keys;
+pub mod remembered;
 pub mod tabs;
 pub mod theme;
 
@@ -116,7 +117,15 @@ fn restore_terminal() {
 pub fn run(paths: Paths, config: Loaded, model: CreditModel, opts: Options) -> anyhow::Result<()> {
     let cfg = config.config.clone();
     let themes = ThemeSet::load(&paths.themes_dir);
-    let theme_name = opts.theme.clone().or(cfg.theme.clone());
+    // The theme: the command line's, else the one last chosen with `t`, else the config's.
+    let remembered = remembered::Remembered::load(&paths.console_state());
+    let theme_name = opts.theme.clone().or_else(|| {
+        remembered
+            .theme(cfg.theme.as_deref())
+            .filter(|n| themes.get(n).is_some())
+            .map(String::from)
+            .or(cfg.theme.clone())
+    });
     let theme = match &theme_name {
         Some(n) => themes.get(n).cloned().ok_or_else(|| {
             anyhow::anyhow!("no theme `{n}`; known: {}", themes.names().join(", "))
@@ -434,8 +443,20 @@ pub fn run(paths: Paths, config: Loaded, model: CreditModel, opts: Options) -> a
             rx.poll_recv(cx)
         });
         let input = futures::stream::select(Box::pin(terminal_input), Box::pin(messages));
+        if let Some(tab) = remembered.tab() {
+            app.switch_to(tab);
+        }
         let result = run_loop(&mut terminal, &mut app, input, snapshots, events_rx).await;
         restore_terminal();
+        let keep = remembered::Remembered {
+            // NO_COLOR is the environment's choice, not one to remember.
+            theme: (!app.theme.palette.mono).then(|| app.theme.name.clone()),
+            config_theme: cfg.theme.clone(),
+            tab: Some(app.tab.title().to_string()),
+        };
+        if let Err(e) = keep.save(&paths.console_state()) {
+            tracing::warn!("{}: {e}", paths.console_state().display());
+        }
         let _ = std::io::stdout().flush();
         result
     })
