@@ -566,10 +566,6 @@ impl LedgerWriter {
         self.shared
     }
 
-    pub fn proxy(&self) -> &str {
-        &self.proxy
-    }
-
     /// Appends a call and waits until it is committed.
     pub async fn append(&self, rec: CallRecord) -> Result<(), LedgerError> {
         self.write(Job::Begin(rec, None)).await.map(|_| ())

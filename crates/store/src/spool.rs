@@ -52,19 +52,6 @@ fn nonce(c: &mut Conn, now_ms: i64) -> Result<i64, DbError> {
     Ok(n)
 }
 
-/// Calls waiting in the spool.
-pub fn pending(spool: &Location) -> Result<u64, String> {
-    off_runtime(|| {
-        let mut c = crate::db::connect(spool, &crate::schema::LEDGER)?;
-        let mark = live_value(&mut c, MARK)
-            .map_err(|e| e.to_string())?
-            .unwrap_or(0);
-        c.int("SELECT COUNT(*) FROM calls WHERE id > ?1", &params![mark])
-            .map(|n| n.max(0) as u64)
-            .map_err(|e| e.to_string())
-    })
-}
-
 /// Replays what the spool holds into `ledger` (PostgreSQL); returns how many calls were
 /// copied. Safe to run again at any point, and from a new process.
 pub fn replay(

@@ -267,13 +267,6 @@ impl Conn {
             }
         }
     }
-
-    pub fn execute_batch(&mut self, sql: &str) -> Result<(), DbError> {
-        match self {
-            Conn::Sqlite(c) => Ok(c.execute_batch(sql)?),
-            Conn::Postgres(pg) => Ok(pg.client()?.batch_execute(sql)?),
-        }
-    }
 }
 
 impl Sql for Conn {
@@ -648,16 +641,6 @@ impl<J: Send + 'static, R: Send + 'static> GroupWriter<J, R> {
             .send(Msg::Wait(job, done))
             .map_err(|_| "the writer stopped".to_string())?;
         wait.await.map_err(|_| "the writer stopped".to_string())?
-    }
-
-    /// Writes a job and blocks until it is committed (outside async code).
-    pub fn write_blocking(&self, job: J) -> Result<R, String> {
-        let (done, wait) = tokio::sync::oneshot::channel();
-        self.tx
-            .send(Msg::Wait(job, done))
-            .map_err(|_| "the writer stopped".to_string())?;
-        wait.blocking_recv()
-            .map_err(|_| "the writer stopped".to_string())?
     }
 
     /// Writes a job without waiting.
