@@ -145,7 +145,13 @@ impl Pg {
                 config.connect_timeout(Duration::from_secs(5));
             }
             config.application_name("creditops");
+            // A server that stops answering fails the statement (and the call is refused
+            // before it is sent) instead of holding the writer, and with it every call.
             config.keepalives(true);
+            config.keepalives_idle(Duration::from_secs(15));
+            if config.get_options().is_none() {
+                config.options("-c statement_timeout=30000");
+            }
             self.client = Some(config.connect(postgres::NoTls)?);
         }
         self.client
