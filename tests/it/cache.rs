@@ -116,7 +116,7 @@ async fn concurrent_misses_make_one_upstream_call() {
     let results = futures::future::join_all(calls).await;
     assert!(results.iter().all(|(s, _)| *s == 200));
     assert_eq!(results.iter().filter(|(_, c)| c == "miss").count(), 1);
-    assert_eq!(sb.usage().await["by_api"]["metadata"]["calls"], 1);
+    assert_eq!(sb.usage().await["by_api"]["layouts"]["calls"], 1);
 }
 
 #[tokio::test]
@@ -134,7 +134,7 @@ async fn stale_entries_revalidate_with_if_modified_since_and_writes_invalidate()
     let e = &cache.list()[0];
     assert_eq!((e.revalidations, e.misses), (1, 1));
     // The sandbox answered 304 to the revalidation: charged as the call (the default setting).
-    assert_eq!(sb.usage().await["by_api"]["metadata"]["calls"], 2);
+    assert_eq!(sb.usage().await["by_api"]["fields"]["calls"], 2);
     // A metadata-changing call through the proxy drops the module's entries.
     let org = format!("{}/crm/v8/org", p.base_url());
     assert_eq!(get(&http, &org, &token).await.1, "miss");
@@ -175,7 +175,7 @@ async fn a_client_revalidating_gets_304_from_the_cache() {
         .unwrap();
     assert_eq!(r.status(), 304);
     assert_eq!(
-        sb.usage().await["by_api"]["metadata"]["calls"],
+        sb.usage().await["by_api"]["modules"]["calls"],
         1,
         "answered by the cache"
     );
@@ -346,7 +346,7 @@ async fn the_client_caches_metadata_too() {
         assert!(a.body["fields"].as_array().is_some_and(|f| !f.is_empty()));
     }
     assert_eq!(
-        sb.usage().await["by_api"]["metadata"]["calls"],
+        sb.usage().await["by_api"]["fields"]["calls"],
         1,
         "one call, two hits"
     );

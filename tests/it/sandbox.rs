@@ -183,12 +183,24 @@ async fn reads_search_coql_and_convert_cost_what_the_table_says() {
     let (s, _, _) = sb
         .call(
             "GET",
-            "/crm/v8/Leads?fields=Last_Name&cvid=5725767000000087501",
+            "/crm/v8/Leads?fields=Last_Name&cvid=5725767000000002476",
             None,
         )
         .await;
     assert_eq!(s, 200);
     assert_eq!(sb.used().await - before, 3);
+    // A view the module does not have is refused, not answered with the whole list.
+    let (s, b, _) = sb
+        .call(
+            "GET",
+            "/crm/v8/Leads?fields=Last_Name&cvid=5725767000000087501",
+            None,
+        )
+        .await;
+    assert_eq!(
+        (s, b["details"]["param_name"].as_str()),
+        (400, Some("cvid"))
+    );
 
     sb.call("POST", "/crm/v8/Leads", Some(json!({"data": [{"Last_Name": "Zed", "Company": "Zed Corp", "Email": "zed@corp.example", "No_of_Employees": 42}]}))).await;
     let before = sb.used().await;
@@ -489,15 +501,19 @@ async fn metadata_honours_if_modified_since() {
         .as_array()
         .unwrap()
         .iter()
-        .find(|a| a["path"] == "/crm/v8/Leads" && a["operation_types"][0]["method"] == "POST")
+        .find(|a| a["path"] == "/crm/v8/Leads")
         .unwrap();
-    assert_eq!(
-        (
-            leads_post["operation_types"][0]["min_credits"].as_u64(),
-            leads_post["operation_types"][0]["max_credits"].as_u64()
-        ),
-        (Some(1), Some(10))
-    );
+    let op = |m: &str| {
+        leads_post["operation_types"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["method"] == m)
+            .map(|o| (o["min_credits"].as_u64(), o["max_credits"].as_u64()))
+    };
+    assert_eq!(op("POST"), Some((Some(1), Some(10))));
+    // Get Records and Get Records with a cvid: one entry, 1 to 3 credits.
+    assert_eq!(op("GET"), Some((Some(1), Some(3))));
     let (s, b, _) = sb.call("GET", "/crm/v8/users?type=CurrentUser", None).await;
     assert_eq!((s, b["users"].as_array().map(Vec::len)), (200, Some(1)));
 }
@@ -538,4 +554,43 @@ async fn bad_bodies_get_zoho_errors_never_panics() {
     assert_eq!((s, b["code"].as_str()), (400, Some("INVALID_MODULE")));
     let (s, b, _) = sb.call("GET", "/crm/v9/what/is/this/path", None).await;
     assert_eq!((s, b["code"].as_str()), (404, Some("INVALID_URL_PATTERN")));
+}
+
+#[tokio::test]
+async fn importing_the_sandboxs_own_apis_answer_changes_nothing() {
+    let sb = Sb::default().await;
+    let (s, apis, _) = sb.call("GET", "/crm/v8/__apis", None).await;
+    assert_eq!(s, 200);
+    let entries = apis["__apis"].as_array().unwrap();
+    // One entry per path, one operation per method: no (method, path) twice.
+    let mut seen = std::collections::HashSet::new();
+    for e in entries {
+        for op in e["operation_types"].as_array().unwrap() {
+            let key = (op["method"].to_string(), e["path"].to_string());
+            assert!(seen.insert(key.clone()), "{key:?} listed twice");
+            assert!(op["oauth_scope"].as_str().unwrap().starts_with("ZohoCRM."));
+        }
+        assert!(!e["path"].as_str().unwrap().contains("{any}"), "{e}");
+    }
+    let table = creditops_core::credits::CostTable::builtin();
+    let import = creditops_core::credits::import_apis(&table, &apis.to_string()).unwrap();
+    assert!(
+        import.rows.is_empty() && import.changes.is_empty(),
+        "{:?}",
+        import.changes
+    );
+    // What the sandbox cannot serve costs nothing; Create Custom Module costs the table's 500.
+    let before = sb.used().await;
+    let (s, b, _) = sb.call("GET", "/crm/v8/Leads/123/photo", None).await;
+    assert_eq!((s, b["code"].as_str()), (404, Some("INVALID_URL_PATTERN")));
+    assert_eq!(sb.used().await, before);
+    let (s, _, _) = sb
+        .call(
+            "POST",
+            "/crm/v8/settings/modules",
+            Some(json!({"modules": [{"plural_label": "Vendors", "singular_label": "Vendor"}]})),
+        )
+        .await;
+    assert_eq!(s, 201);
+    assert_eq!(sb.used().await - before, 500);
 }

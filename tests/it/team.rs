@@ -368,6 +368,15 @@ fn a_budget_holds_across_proxies_sharing_a_ledger() {
         }
         out
     });
+    // A refusal is recorded off the answer's path: wait for the 20 (bounded) before the
+    // proxies that write them are stopped.
+    let ledger = ledger_of(&url);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut refusals = ledger.refusals_since(0).unwrap();
+    while refusals.get("runaway").map_or(0, |r| r.0) < 20 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        refusals = ledger.refusals_since(0).unwrap();
+    }
     for c in [&mut a, &mut b] {
         let _ = c.kill();
         let _ = c.wait();
@@ -379,8 +388,6 @@ fn a_budget_holds_across_proxies_sharing_a_ledger() {
     );
     assert!(statuses[30..].iter().all(|s| *s == 429), "{statuses:?}");
     assert_eq!(rt.block_on(sb.used()), 30);
-    let ledger = ledger_of(&url);
-    let refusals = ledger.refusals_since(0).unwrap();
     assert_eq!(
         refusals["runaway"],
         (20, 0),

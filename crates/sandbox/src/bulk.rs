@@ -245,7 +245,7 @@ fn cell(kind: Option<FieldType>, s: &str) -> Value {
 /// `POST /crm/bulk/v8/write`: runs the job now, answers ADDED, posts the callback.
 pub fn create_write(sb: &Sandbox, c: &Ctx) -> Reply {
     let Some(req) = c.json.clone() else {
-        return bad(ZohoError::required_param("operation"));
+        return bad(missing_key("operation"));
     };
     let operation = req
         .get("operation")
@@ -259,7 +259,7 @@ pub fn create_write(sb: &Sandbox, c: &Ctx) -> Reply {
         ));
     }
     let Some(res) = req.get("resource").and_then(|r| r.get(0)) else {
-        return bad(ZohoError::required_param("resource"));
+        return bad(missing_key("resource"));
     };
     let Some(module) = res
         .get("module")
@@ -267,10 +267,10 @@ pub fn create_write(sb: &Sandbox, c: &Ctx) -> Reply {
         .and_then(Value::as_str)
         .map(String::from)
     else {
-        return bad(ZohoError::required_param("module"));
+        return bad(missing_key("module"));
     };
     let Some(file_id) = res.get("file_id").and_then(Value::as_str).map(String::from) else {
-        return bad(ZohoError::required_param("file_id"));
+        return bad(missing_key("file_id"));
     };
     let Some(zip) = lock(&sb.bulk).uploads.get(&file_id).cloned() else {
         return bad(ZohoError::invalid_data(
@@ -433,10 +433,7 @@ pub fn create_write(sb: &Sandbox, c: &Ctx) -> Reply {
 pub fn write_status(sb: &Sandbox, id: &str) -> Reply {
     match lock(&sb.bulk).jobs.get(id).filter(|j| j.kind == "write") {
         Some(j) => Reply::json(StatusCode::OK, j.summary.clone()),
-        None => bad(ZohoError::invalid_data(
-            "the id given seems to be invalid",
-            json!({"job_id": id}),
-        )),
+        None => job_not_found(id),
     }
 }
 
@@ -447,11 +444,9 @@ pub fn write_result(sb: &Sandbox, id: &str) -> Reply {
             body: ReplyBody::Bytes(j.result_zip.clone(), "application/zip"),
             headers: vec![],
             changes: vec![],
+            settings_changed: false,
         },
-        None => bad(ZohoError::invalid_data(
-            "the id given seems to be invalid",
-            json!({"job_id": id}),
-        )),
+        None => job_not_found(id),
     }
 }
 
@@ -529,11 +524,19 @@ fn csv_cell(v: Option<&Value>) -> String {
 
 /// `POST /crm/bulk/v8/read`.
 pub fn create_read(sb: &Sandbox, c: &Ctx) -> Reply {
+    let empty = || {
+        Reply::json(
+            StatusCode::BAD_REQUEST,
+            json!({"data": [{"status": "error", "code": "REQUEST_BODY_IS_EMPTY",
+                             "message": "required key query is not found in request body.",
+                             "details": {"resource": "query", "expected_data_type": "jsonobject"}}]}),
+        )
+    };
     let Some(req) = c.json.clone() else {
-        return bad(ZohoError::required_param("query"));
+        return empty();
     };
     let Some(q) = req.get("query") else {
-        return bad(ZohoError::required_param("query"));
+        return empty();
     };
     let Some(module) = q
         .get("module")
@@ -602,7 +605,9 @@ pub fn create_read(sb: &Sandbox, c: &Ctx) -> Reply {
     let summary = json!({
         "id": id, "operation": "read", "state": "COMPLETED",
         "query": q, "created_by": {"id": c.user, "name": user_name}, "created_time": created,
-        "result": {"page": page, "per_page": READ_PAGE, "count": rows.len(), "download_url": format!("/crm/bulk/v8/read/{id}/result"), "more_records": more},
+        "result": {"page": page, "per_page": READ_PAGE, "count": rows.len(), "download_url": format!("/crm/bulk/v8/read/{id}/result"), "more_records": more,
+                   // Further pages are asked for by `page`: no token to give.
+                   "next_page_token": null},
         "file_type": "csv",
     });
     let job = Job {
@@ -635,10 +640,7 @@ pub fn create_read(sb: &Sandbox, c: &Ctx) -> Reply {
 pub fn read_status(sb: &Sandbox, id: &str) -> Reply {
     match lock(&sb.bulk).jobs.get(id).filter(|j| j.kind == "read") {
         Some(j) => Reply::json(StatusCode::OK, json!({"data": [j.summary]})),
-        None => bad(ZohoError::invalid_data(
-            "the id given seems to be invalid",
-            json!({"job_id": id}),
-        )),
+        None => job_not_found(id),
     }
 }
 
@@ -660,12 +662,7 @@ pub fn read_result(sb: &Sandbox, c: &Ctx, id: &str) -> Reply {
     }
     let zip = match jobs.jobs.get(id).filter(|j| j.kind == "read") {
         Some(j) => j.result_zip.clone(),
-        None => {
-            return bad(ZohoError::invalid_data(
-                "the id given seems to be invalid",
-                json!({"job_id": id}),
-            ))
-        }
+        None => return job_not_found(id),
     };
     jobs.downloads.push_back(c.now_ms);
     Reply {
@@ -673,6 +670,7 @@ pub fn read_result(sb: &Sandbox, c: &Ctx, id: &str) -> Reply {
         body: ReplyBody::Bytes(zip, "application/zip"),
         headers: vec![],
         changes: vec![],
+        settings_changed: false,
     }
 }
 
@@ -687,4 +685,25 @@ pub fn restore(jobs: &mut Jobs, job: Job, zip: Vec<u8>) {
 /// Reads a result ZIP back into CSV rows (tests and the planner's sender use it).
 pub fn unzip_csv(bytes: &[u8]) -> Result<(Vec<String>, Vec<Vec<String>>), String> {
     read_zip_csv(bytes)
+}
+
+/// A bulk-write body without a key it needs (bulk_write.json's wording).
+fn missing_key(key: &str) -> ZohoError {
+    ZohoError::new(
+        "MANDATORY_NOT_FOUND",
+        &format!("required key {key} is not found in request body."),
+        json!({"api_name": key, "json_path": format!("$.{key}")}),
+    )
+}
+
+/// A job id no job has: 404 `RESOURCE_NOT_FOUND`, as the bulk files answer it.
+fn job_not_found(id: &str) -> Reply {
+    Reply::error(
+        StatusCode::NOT_FOUND,
+        ZohoError::new(
+            "RESOURCE_NOT_FOUND",
+            "The requested resource doesn't exist.",
+            json!({"resource": id}),
+        ),
+    )
 }

@@ -3,6 +3,8 @@
 //! window and answers 429 as Zoho does. It runs as `creditops sandbox` or in-process
 //! ([`spawn`]), so the console and the tests embed it.
 
+pub mod actions;
+pub mod answers;
 pub mod bulk;
 pub mod meter;
 pub mod notify;
@@ -10,6 +12,8 @@ pub mod org;
 pub mod query;
 pub mod routes;
 pub mod schema;
+pub mod settings;
+pub mod setup;
 pub mod store;
 
 use std::collections::{HashMap, VecDeque};
@@ -302,6 +306,8 @@ pub struct Reply {
     pub body: ReplyBody,
     pub headers: Vec<(&'static str, String)>,
     pub changes: Vec<Change>,
+    /// The org's settings or users changed: the store saves them.
+    pub settings_changed: bool,
 }
 
 pub enum ReplyBody {
@@ -317,6 +323,7 @@ impl Reply {
             body: ReplyBody::Json(body),
             headers: Vec::new(),
             changes: Vec::new(),
+            settings_changed: false,
         }
     }
     pub fn error(status: StatusCode, e: ZohoError) -> Reply {
@@ -328,10 +335,16 @@ impl Reply {
             body: ReplyBody::Empty,
             headers: Vec::new(),
             changes: Vec::new(),
+            settings_changed: false,
         }
     }
     pub fn with_changes(mut self, changes: Vec<Change>) -> Reply {
         self.changes = changes;
+        self
+    }
+    /// Marks a reply whose call changed the org's settings or users.
+    pub fn settings_changed(mut self) -> Reply {
+        self.settings_changed = true;
         self
     }
     /// The JSON body, if any (composite reads its sub-requests' answers).
@@ -378,6 +391,9 @@ pub struct Ctx {
     pub headers: HeaderMap,
     pub body: Bytes,
     pub json: Option<Value>,
+    /// Why the body is not JSON, if it is not: answered only once the route is known (a URL
+    /// Zoho cannot serve is a 404 whatever its body).
+    pub body_error: Option<ZohoError>,
     pub now_ms: i64,
     pub user: String,
 }
@@ -477,25 +493,15 @@ async fn handle(State(sb): State<Arc<Sandbox>>, req: Request) -> Response {
     if !is_upload && bytes.len() > MAX_JSON_BODY {
         return too_large();
     }
-    let json = if bytes.is_empty() || is_upload || content_type.starts_with("multipart/") {
-        None
-    } else {
-        match serde_json::from_slice::<Value>(&bytes) {
-            Ok(v) => Some(v),
-            Err(e) => {
-                return into_response(
-                    Reply::error(
-                        StatusCode::BAD_REQUEST,
-                        ZohoError::invalid_data(
-                            "body",
-                            json!({"line": e.line(), "column": e.column(), "reason": e.to_string()}),
-                        ),
-                    ),
-                    vec![],
-                )
+    let (json, body_error) =
+        if bytes.is_empty() || is_upload || content_type.starts_with("multipart/") {
+            (None, None)
+        } else {
+            match serde_json::from_slice::<Value>(&bytes) {
+                Ok(v) => (Some(v), None),
+                Err(_) => (None, Some(answers::body_not_json())),
             }
-        }
-    };
+        };
 
     // Price, then admit (credits, concurrency, sub-concurrency).
     let segs = creditops_core::credits::table::normalise_path(&path);
@@ -550,6 +556,7 @@ async fn handle(State(sb): State<Arc<Sandbox>>, req: Request) -> Response {
         headers: parts.headers,
         body: bytes,
         json,
+        body_error,
         now_ms,
         user,
     };
@@ -580,7 +587,8 @@ async fn handle(State(sb): State<Arc<Sandbox>>, req: Request) -> Response {
             )
         });
     let changes = std::mem::take(&mut reply.changes);
-    if !(sb.after_changes(&changes) && charge_kept) {
+    let settings_kept = !reply.settings_changed || sb.persist(|s| s.save_settings(&lock(&sb.org)));
+    if !(sb.after_changes(&changes) && charge_kept && settings_kept) {
         // With --data-dir, an acknowledged change must survive a restart: what could not be
         // stored is not acknowledged. The call is charged as Zoho charges a 500.
         let as_failed = creditops_core::credits::table::charged_credits(

@@ -287,7 +287,11 @@ pub fn watch(sb: &Sandbox, c: &Ctx) -> Reply {
                 .and_then(|b| b.get("watch"))
                 .and_then(Value::as_array)
             else {
-                return bad(ZohoError::required_param("watch"));
+                return bad(ZohoError::new(
+                    "MANDATORY_NOT_FOUND",
+                    "required field not found",
+                    json!({"api_name": "watch", "json_path": "$.watch"}),
+                ));
             };
             let mut chans = lock(&sb.channels);
             let mut results = Vec::new();

@@ -62,8 +62,10 @@ pub struct User {
     pub first_name: String,
     pub last_name: String,
     pub email: String,
-    pub role: &'static str,
-    pub profile: &'static str,
+    /// Role and profile ids (the org's settings name them).
+    pub role: String,
+    pub profile: String,
+    pub active: bool,
 }
 
 impl User {
@@ -100,6 +102,8 @@ pub struct Org {
     pub schema_time_ms: i64,
     /// Whether changes carry a copy of the record (see [`Org::snapshot`]).
     pub keep_change_records: bool,
+    /// Tags, views, layouts, profiles, roles, territories, custom fields and modules, links.
+    pub settings: super::settings::Settings,
     /// Lower-cased values of the duplicate-check fields (system and unique ones) → record ids,
     /// so uniqueness and upsert lookups do not scan the module.
     index:
@@ -159,8 +163,17 @@ impl Org {
                         first.to_lowercase(),
                         last.to_lowercase()
                     ),
-                    role: if i == 0 { "CEO" } else { "Manager" },
-                    profile: if i == 0 { "Administrator" } else { "Standard" },
+                    role: if i == 0 {
+                        super::settings::CEO_ROLE.into()
+                    } else {
+                        super::settings::MANAGER_ROLE.into()
+                    },
+                    profile: if i == 0 {
+                        super::settings::ADMIN_PROFILE.into()
+                    } else {
+                        super::settings::STANDARD_PROFILE.into()
+                    },
+                    active: true,
                 }
             })
             .collect();
@@ -178,6 +191,7 @@ impl Org {
             schema_time_ms: now_ms - 86_400_000,
             index: HashMap::new(),
             keep_change_records: false,
+            settings: Default::default(),
         };
         for m in &org.modules {
             org.records.insert(m.api_name.to_string(), BTreeMap::new());
@@ -224,7 +238,122 @@ impl Org {
             12,
             &mut |i, _| json!({"Subject": format!("Follow up #{}", i + 1), "Status": "Not Started", "Priority": "Normal"}),
         );
+        let user_ids: Vec<String> = org.users.iter().map(|u| u.id.clone()).collect();
+        org.settings = super::settings::Settings::demo(&org.modules, &user_ids, now_ms);
+        org.seed_relations(now_ms);
         org
+    }
+
+    /// Gives the demo's records what related lists, tags and territories show: contacts and
+    /// deals on accounts, products on deals, a tag or two, a territory per account.
+    fn seed_relations(&mut self, now_ms: i64) {
+        let ids = |org: &Org, module: &str| -> Vec<String> {
+            org.records
+                .get(module)
+                .map(|r| r.keys().cloned().collect())
+                .unwrap_or_default()
+        };
+        let accounts = ids(self, "Accounts");
+        let contacts = ids(self, "Contacts");
+        let products = ids(self, "Products");
+        if accounts.is_empty() {
+            return;
+        }
+        let owner = self.users[0].id.clone();
+        for (module, ids, field) in [
+            ("Contacts", contacts.clone(), "Account_Name"),
+            ("Deals", ids(self, "Deals"), "Account_Name"),
+        ] {
+            let data: Vec<Value> = ids
+                .iter()
+                .enumerate()
+                .map(|(i, id)| json!({"id": id, field: {"id": accounts[i % accounts.len()]}}))
+                .collect();
+            let _ = self.update(module, &data, None, &owner, now_ms - 3_500_000);
+        }
+        let deals = ids(self, "Deals");
+        if !contacts.is_empty() {
+            let data: Vec<Value> = deals
+                .iter()
+                .enumerate()
+                .map(|(i, id)| json!({"id": id, "Contact_Name": {"id": contacts[i % contacts.len()]}}))
+                .collect();
+            let _ = self.update("Deals", &data, None, &owner, now_ms - 3_500_000);
+        }
+        for (i, deal) in deals.iter().enumerate() {
+            if let Some(p) = products.get(i % products.len().max(1)) {
+                self.settings.links.push(super::settings::Link {
+                    module: "Deals".into(),
+                    id: deal.clone(),
+                    related_list: "Products".into(),
+                    related_id: p.clone(),
+                });
+            }
+        }
+        let tags: Vec<(String, Value)> = self
+            .settings
+            .tags
+            .iter()
+            .map(|t| (t.module.clone(), super::settings::Settings::tag_ref(t)))
+            .collect();
+        for (module, tag) in tags {
+            let targets = ids(self, &module);
+            if let Some(recs) = self.records.get_mut(&module) {
+                for id in targets.iter().step_by(4).take(5) {
+                    if let Some(r) = recs.get_mut(id) {
+                        let list = r.entry("Tag").or_insert_with(|| json!([]));
+                        if let Some(a) = list.as_array_mut() {
+                            a.push(tag.clone());
+                        }
+                    }
+                }
+            }
+        }
+        let territories: Vec<Value> = self
+            .settings
+            .territories
+            .iter()
+            .map(|t| json!({"id": t.id, "name": t.name, "$auto_assigned": false}))
+            .collect();
+        if let Some(recs) = self.records.get_mut("Accounts") {
+            for (i, r) in recs.values_mut().enumerate() {
+                r.insert(
+                    "Territories".into(),
+                    json!([territories[i % territories.len()].clone()]),
+                );
+            }
+        }
+    }
+
+    /// Rebuilds the modules from the standard ones plus the org's custom modules and fields
+    /// (after a settings change, or a load), then the uniqueness index.
+    pub fn apply_settings(&mut self) -> Result<(), ZohoError> {
+        let mut modules: Vec<ModuleDef> = standard_modules();
+        for c in &self.settings.custom_modules {
+            modules.push(super::settings::custom_module_def(c)?);
+        }
+        let mut out = Vec::with_capacity(modules.len());
+        for m in modules {
+            let mut extra = self.settings.custom_defs(m.api_name)?;
+            for (d, c) in extra.iter_mut().zip(
+                self.settings
+                    .custom_fields
+                    .iter()
+                    .filter(|c| c.module == m.api_name),
+            ) {
+                d.custom_id = c.id.parse().unwrap_or(0);
+            }
+            let m = if extra.is_empty() {
+                m
+            } else {
+                m.with_fields(extra)
+            };
+            self.records.entry(m.api_name.to_string()).or_default();
+            out.push(Arc::new(m));
+        }
+        self.modules = out;
+        self.rebuild_index();
+        Ok(())
     }
 
     pub fn module(&self, api_name: &str) -> Result<&Arc<ModuleDef>, ZohoError> {
@@ -242,12 +371,12 @@ impl Org {
         self.users.iter().find(|u| u.id == id)
     }
 
-    fn new_id(&mut self) -> String {
+    pub(crate) fn new_id(&mut self) -> String {
         self.next_id += 1;
         (ID_BASE + self.next_id).to_string()
     }
 
-    fn user_min(&self, id: &str) -> Value {
+    pub(crate) fn user_min(&self, id: &str) -> Value {
         self.user(id).unwrap_or(self.current_user()).minified()
     }
 
@@ -269,7 +398,7 @@ impl Org {
         }
     }
 
-    fn user_ref(&self, id: &str) -> Value {
+    pub(crate) fn user_ref(&self, id: &str) -> Value {
         let mut o = Map::new();
         o.insert(
             "id".into(),
@@ -290,7 +419,7 @@ impl Org {
     }
 
     /// Checks and normalises one record's fields. `existing` is the record being updated.
-    fn validate(
+    pub(crate) fn validate(
         &self,
         m: &ModuleDef,
         input: &Map<String, Value>,
@@ -438,7 +567,13 @@ impl Org {
     }
 
     /// Moves a record's indexed values from `old` to `new` (either may be absent).
-    fn reindex(&mut self, module: &str, id: &str, old: Option<&Record>, new: Option<&Record>) {
+    pub(crate) fn reindex(
+        &mut self,
+        module: &str,
+        id: &str,
+        old: Option<&Record>,
+        new: Option<&Record>,
+    ) {
         let Ok(m) = self.module(module).cloned() else {
             return;
         };
@@ -489,7 +624,7 @@ impl Org {
         }
     }
 
-    fn stamp_new(
+    pub(crate) fn stamp_new(
         &mut self,
         m: &ModuleDef,
         mut fields: Map<String, Value>,
@@ -520,7 +655,7 @@ impl Org {
     }
 
     /// A change to announce and persist, with the record's copy when someone reads it.
-    fn change(
+    pub(crate) fn change(
         &self,
         module: &str,
         id: String,
@@ -539,7 +674,7 @@ impl Org {
 
     /// A copy of a record for the change log, only when someone downstream reads it (a store,
     /// or a channel that asked for affected values): copying every write costs throughput.
-    fn snapshot(&self, module: &str, id: &str) -> Option<Record> {
+    pub(crate) fn snapshot(&self, module: &str, id: &str) -> Option<Record> {
         if !self.keep_change_records {
             return None;
         }
@@ -549,7 +684,12 @@ impl Org {
     }
 
     /// A record's success entry; `stamp` is [`stamp_of`] the record, moved in whole.
-    fn success(&self, action: &str, stamp: Record, duplicate_field: Option<&str>) -> Value {
+    pub(crate) fn success(
+        &self,
+        action: &str,
+        stamp: Record,
+        duplicate_field: Option<&str>,
+    ) -> Value {
         let mut v = Map::new();
         v.insert("code".into(), Value::from("SUCCESS"));
         v.insert("details".into(), Value::Object(stamp));
@@ -843,7 +983,7 @@ impl Org {
             return Err(ZohoError::new(
                 "ID_ALREADY_CONVERTED",
                 "id already converted",
-                json!({"id": id}),
+                json!({"id": id, "resource_path_index": 1}),
             ));
         }
         let lead = self

@@ -1,18 +1,15 @@
 //! Zoho's endpoints over the org state, plus the operator endpoints (`/__sandbox/…`) and OAuth.
 
 use axum::http::{Method, StatusCode};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
+use super::answers::{bad, module_of, page_params, paged, project};
 use super::org::{lookup_id, Record};
-use super::query::{field_value, parse_criteria, parse_select, sort_records, Expr};
+use super::query::{parse_criteria, parse_select, sort_records, Expr};
 use super::schema;
-use super::{bulk, lock, notify, Ctx, Reply, ReplyBody, Sandbox};
+use super::{actions, bulk, lock, notify, setup, Ctx, Reply, ReplyBody, Sandbox};
 use creditops_core::zoho::time::{parse_time, zoho_time};
 use creditops_core::zoho::ZohoError;
-
-fn bad(e: ZohoError) -> Reply {
-    Reply::error(StatusCode::BAD_REQUEST, e)
-}
 
 /// The operator endpoints: usage, reset and the clock. Outside Zoho's namespace, unmetered.
 pub fn operator(
@@ -185,57 +182,276 @@ pub fn token(
     Reply::json(StatusCode::OK, answer)
 }
 
-/// Routes one authenticated, admitted call.
+/// A route's handler, holding the path segments it was matched with.
+type Handler<'a> = Box<dyn FnOnce(&Sandbox, &Ctx) -> Reply + 'a>;
+
+fn h<'a>(f: impl FnOnce(&Sandbox, &Ctx) -> Reply + 'a) -> Option<Handler<'a>> {
+    Some(Box::new(f))
+}
+
+/// Path segments that are never a module's API name.
+const NOT_MODULES: &[&str] = &[
+    "settings",
+    "users",
+    "org",
+    "coql",
+    "actions",
+    "__apis",
+    "__composite_requests",
+    "upload",
+    "bulk",
+];
+
+fn is_id(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// Routes one authenticated, admitted call: the route first (a URL Zoho cannot serve is a
+/// 404 whatever its body), then the body.
 pub fn dispatch(sb: &Sandbox, c: &Ctx) -> Reply {
     let segs: Vec<&str> = c.segs.iter().map(String::as_str).collect();
-    let m = c.method.as_str();
-    match segs.as_slice() {
-        ["crm", "v8", "settings", "modules"] if m == "GET" => metadata(sb, c, "modules", None),
-        ["crm", "v8", "settings", "modules", name] if m == "GET" => {
-            metadata(sb, c, "module", Some(name))
+    let Some(handler) = route(c.method.as_str(), &segs, c) else {
+        return Reply::error(StatusCode::NOT_FOUND, ZohoError::invalid_url());
+    };
+    if let Some(e) = &c.body_error {
+        return bad(e.clone());
+    }
+    handler(sb, c)
+}
+
+/// The table of what the sandbox serves: Zoho's operations, by method and path.
+fn route<'a>(m: &str, segs: &[&'a str], c: &Ctx) -> Option<Handler<'a>> {
+    let external = c.headers.contains_key("x-external");
+    match *segs {
+        ["crm", "v8", "settings", "modules"] => match m {
+            "GET" => h(|sb, c| metadata(sb, c, "modules", None)),
+            "POST" => h(setup::create_modules),
+            "PUT" => h(|sb, c| setup::update_modules(sb, c, None)),
+            _ => h(|_, _| method_not_allowed()),
+        },
+        ["crm", "v8", "settings", "modules", key] => match m {
+            "GET" => h(move |sb, c| metadata(sb, c, "module", Some(key))),
+            "PUT" => h(move |sb, c| setup::update_modules(sb, c, Some(key))),
+            _ => h(|_, _| method_not_allowed()),
+        },
+        ["crm", "v8", "settings", "fields"] => match m {
+            "GET" => h(|sb, c| metadata(sb, c, "fields", None)),
+            "POST" => h(setup::create_fields),
+            "PATCH" => h(|sb, c| setup::update_fields(sb, c, None)),
+            _ => h(|_, _| method_not_allowed()),
+        },
+        ["crm", "v8", "settings", "fields", id] => match m {
+            "GET" => h(move |sb, c| setup::field(sb, c, id)),
+            "PATCH" => h(move |sb, c| setup::update_fields(sb, c, Some(id))),
+            "DELETE" => h(move |sb, c| setup::delete_field(sb, c, id)),
+            _ => h(|_, _| method_not_allowed()),
+        },
+        ["crm", "v8", "settings", "layouts"] => match m {
+            "GET" => h(|sb, c| setup::layouts(sb, c, None)),
+            "PATCH" => h(|sb, c| setup::update_layouts(sb, c, None)),
+            _ => h(|_, _| method_not_allowed()),
+        },
+        ["crm", "v8", "settings", "layouts", id] => match m {
+            "GET" => h(move |sb, c| setup::layouts(sb, c, Some(id))),
+            "PATCH" => h(move |sb, c| setup::update_layouts(sb, c, Some(id))),
+            "DELETE" => h(move |sb, c| setup::delete_layout(sb, c, id)),
+            _ => h(|_, _| method_not_allowed()),
+        },
+        ["crm", "v8", "settings", "layouts", id, "actions", "activate"] => match m {
+            "POST" => h(move |sb, c| setup::activate_layout(sb, c, id, true)),
+            "DELETE" => h(move |sb, c| setup::activate_layout(sb, c, id, false)),
+            _ => h(|_, _| method_not_allowed()),
+        },
+        ["crm", "v8", "settings", "related_lists"] if m == "GET" => {
+            h(|sb, c| metadata(sb, c, "related_lists", None))
         }
-        ["crm", "v8", "settings", kind @ ("fields" | "layouts" | "related_lists")]
-            if m == "GET" =>
-        {
-            match c.q("module") {
-                Some(module) => metadata(sb, c, kind, Some(module)),
-                None => bad(ZohoError::required_param("module")),
-            }
+        ["crm", "v8", "settings", "related_lists", id] if m == "GET" => {
+            h(move |sb, c| setup::related_list(sb, c, id))
         }
-        ["crm", "v8", "org"] if m == "GET" => org(sb),
-        ["crm", "v8", "users"] if m == "GET" => users(sb, c, None),
-        ["crm", "v8", "users", id] if m == "GET" => users(sb, c, Some(id)),
-        ["crm", "v8", "__apis"] if m == "GET" => apis(sb),
-        ["crm", "v8", "coql"] if m == "POST" => coql(sb, c),
-        ["crm", "v8", "__composite_requests"] if m == "POST" => composite(sb, c),
-        ["crm", "v8", "upload"] if m == "POST" => bulk::upload(sb, c),
-        ["crm", "v8", "actions", "watch"] => notify::watch(sb, c),
-        ["crm", "bulk", "v8", "write"] if m == "POST" => bulk::create_write(sb, c),
-        ["crm", "bulk", "v8", "write", id] if m == "GET" => bulk::write_status(sb, id),
-        ["crm", "bulk", "v8", "write", id, "result"] if m == "GET" => bulk::write_result(sb, id),
-        ["crm", "bulk", "v8", "read"] if m == "POST" => bulk::create_read(sb, c),
-        ["crm", "bulk", "v8", "read", id] if m == "GET" => bulk::read_status(sb, id),
-        ["crm", "bulk", "v8", "read", id, "result"] if m == "GET" => bulk::read_result(sb, c, id),
-        ["crm", "v8", "Leads", id, "actions", "convert"] if m == "POST" => convert(sb, c, id),
+        ["crm", "v8", "settings", "custom_views"] if m == "GET" => {
+            h(|sb, c| setup::views(sb, c, None))
+        }
+        ["crm", "v8", "settings", "custom_views", "actions", "change_sort"] if m == "PUT" => {
+            h(|sb, c| setup::change_sort(sb, c, None))
+        }
+        ["crm", "v8", "settings", "custom_views", id] if m == "GET" => {
+            h(move |sb, c| setup::views(sb, c, Some(id)))
+        }
+        ["crm", "v8", "settings", "custom_views", id, "actions", "change_sort"] if m == "PUT" => {
+            h(move |sb, c| setup::change_sort(sb, c, Some(id)))
+        }
+        ["crm", "v8", "settings", "tags"] => match m {
+            "GET" => h(setup::tags),
+            "POST" => h(setup::create_tags),
+            "PUT" => h(|sb, c| setup::update_tags(sb, c, None)),
+            _ => h(|_, _| method_not_allowed()),
+        },
+        ["crm", "v8", "settings", "tags", id] => match m {
+            "PUT" => h(move |sb, c| setup::update_tags(sb, c, Some(id))),
+            "DELETE" => h(move |sb, _| setup::delete_tag(sb, id)),
+            _ => h(|_, _| method_not_allowed()),
+        },
+        ["crm", "v8", "settings", "tags", id, "actions", "merge"] if m == "POST" => {
+            h(move |sb, c| setup::merge_tags(sb, c, id))
+        }
+        ["crm", "v8", "settings", "tags", id, "actions", "records_count"] if m == "GET" => {
+            h(move |sb, c| setup::tag_records_count(sb, c, id))
+        }
+        ["crm", "v8", "settings", "profiles"] if m == "GET" => h(|sb, _| setup::profiles(sb, None)),
+        ["crm", "v8", "settings", "profiles", id] => match m {
+            "GET" => h(move |sb, _| setup::profiles(sb, Some(id))),
+            "PUT" => h(move |sb, c| setup::update_profile(sb, c, id)),
+            "DELETE" => h(move |sb, c| setup::delete_profile(sb, c, id)),
+            _ => h(|_, _| method_not_allowed()),
+        },
+        ["crm", "v8", "settings", "profiles", id, "actions", "clone"] if m == "POST" => {
+            h(move |sb, c| setup::clone_profile(sb, c, id))
+        }
+        ["crm", "v8", "settings", kind @ ("roles" | "territories")] if m == "GET" => {
+            h(move |sb, _| setup::named(sb, kind, None))
+        }
+        ["crm", "v8", "settings", kind @ ("roles" | "territories"), id] if m == "GET" => {
+            h(move |sb, _| setup::named(sb, kind, Some(id)))
+        }
+        ["crm", "v8", "org"] if m == "GET" => h(|sb, _| org(sb)),
+        ["crm", "v8", "users"] => match m {
+            "GET" => h(|sb, c| users(sb, c, None)),
+            "POST" => h(setup::create_users),
+            "PUT" => h(|sb, c| setup::update_users(sb, c, None)),
+            _ => h(|_, _| method_not_allowed()),
+        },
+        ["crm", "v8", "users", "actions", "count"] if m == "GET" => h(setup::users_count),
+        ["crm", "v8", "users", id] => match m {
+            "GET" => h(move |sb, c| users(sb, c, Some(id))),
+            "PUT" => h(move |sb, c| setup::update_users(sb, c, Some(id))),
+            "DELETE" => h(move |sb, _| setup::delete_user(sb, id)),
+            _ => h(|_, _| method_not_allowed()),
+        },
+        ["crm", "v8", "users", id, "actions", "associated_groups"] if m == "GET" => {
+            h(move |sb, c| setup::associated_groups(sb, c, id))
+        }
+        ["crm", "v8", "__apis"] if m == "GET" => h(|sb, _| apis(sb)),
+        ["crm", "v8", "coql"] if m == "POST" => h(coql),
+        ["crm", "v8", "__composite_requests"] if m == "POST" => h(composite),
+        ["crm", "v8", "upload"] if m == "POST" => h(bulk::upload),
+        ["crm", "v8", "actions", "watch"] => h(notify::watch),
+        ["crm", "bulk", "v8", "write"] if m == "POST" => h(bulk::create_write),
+        ["crm", "bulk", "v8", "write", id] if m == "GET" => {
+            h(move |sb, _| bulk::write_status(sb, id))
+        }
+        ["crm", "bulk", "v8", "write", id, "result"] if m == "GET" => {
+            h(move |sb, _| bulk::write_result(sb, id))
+        }
+        ["crm", "bulk", "v8", "read"] if m == "POST" => h(bulk::create_read),
+        ["crm", "bulk", "v8", "read", id] if m == "GET" => {
+            h(move |sb, _| bulk::read_status(sb, id))
+        }
+        ["crm", "bulk", "v8", "read", id, "result"] if m == "GET" => {
+            h(move |sb, c| bulk::read_result(sb, c, id))
+        }
+        ["crm", "v8", "Leads", id, "actions", "convert"] if m == "POST" => {
+            h(move |sb, c| convert(sb, c, id))
+        }
+        ["crm", "v8", "Leads", "actions", "mass_convert"] => match m {
+            "POST" => h(actions::mass_convert),
+            "GET" => h(|sb, c| actions::job_status(sb, c, "Leads", "mass_convert")),
+            _ => h(|_, _| method_not_allowed()),
+        },
+        ["crm", "v8", module, ..] if NOT_MODULES.contains(&module) => None,
         ["crm", "v8", module, "upsert"] if m == "POST" => {
-            write(sb, c, module, WriteKind::Upsert, None)
+            h(move |sb, c| write(sb, c, module, WriteKind::Upsert, None))
         }
-        ["crm", "v8", module, "search"] if m == "GET" => search(sb, c, module),
-        ["crm", "v8", module, "deleted"] if m == "GET" => deleted(sb, c, module),
+        ["crm", "v8", module, "search"] if m == "GET" => h(move |sb, c| search(sb, c, module)),
+        ["crm", "v8", module, "deleted"] if m == "GET" => h(move |sb, c| deleted(sb, c, module)),
+        ["crm", "v8", module, "actions", "count"] if m == "GET" || m == "POST" => {
+            h(move |sb, c| actions::count(sb, c, module))
+        }
+        ["crm", "v8", module, "actions", "mass_update"] => match m {
+            "POST" => h(move |sb, c| actions::mass_update(sb, c, module)),
+            "GET" => h(move |sb, c| actions::job_status(sb, c, module, "mass_update")),
+            _ => h(|_, _| method_not_allowed()),
+        },
+        ["crm", "v8", module, "actions", op @ ("add_tags" | "remove_tags")] if m == "POST" => {
+            h(move |sb, c| actions::tags(sb, c, module, None, op == "add_tags"))
+        }
+        ["crm", "v8", module, "actions", op @ ("assign_territories" | "remove_territories")]
+            if m == "POST" =>
+        {
+            h(move |sb, c| actions::territories(sb, c, module, None, op == "assign_territories"))
+        }
+        ["crm", "v8", module, "actions", "fetch_full_data"] if m == "GET" => {
+            h(move |sb, c| actions::full_data(sb, c, module, None))
+        }
         ["crm", "v8", module] => match m {
-            "GET" => list(sb, c, module),
-            "POST" => write(sb, c, module, WriteKind::Insert, None),
-            "PUT" => write(sb, c, module, WriteKind::Update, None),
-            "DELETE" => delete(sb, c, module, None),
-            _ => method_not_allowed(),
+            "GET" => h(move |sb, c| list(sb, c, module)),
+            "POST" => h(move |sb, c| write(sb, c, module, WriteKind::Insert, None)),
+            "PUT" => h(move |sb, c| write(sb, c, module, WriteKind::Update, None)),
+            "DELETE" => h(move |sb, c| delete(sb, c, module, None)),
+            _ => h(|_, _| method_not_allowed()),
         },
-        ["crm", "v8", module, id] if id.bytes().all(|b| b.is_ascii_digit()) => match m {
-            "GET" => get_one(sb, c, module, id),
-            "PUT" => write(sb, c, module, WriteKind::Update, Some(id)),
-            "DELETE" => delete(sb, c, module, Some(id)),
-            _ => method_not_allowed(),
+        ["crm", "v8", module, id, "actions", action] if is_id(id) => match (m, action) {
+            ("POST", "add_tags" | "remove_tags") => {
+                h(move |sb, c| actions::tags(sb, c, module, Some(id), action == "add_tags"))
+            }
+            ("POST", "assign_territories" | "remove_territories") => h(move |sb, c| {
+                actions::territories(sb, c, module, Some(id), action == "assign_territories")
+            }),
+            ("POST", "clone") => h(move |sb, c| actions::clone(sb, c, module, id)),
+            ("GET", "fetch_full_data") => {
+                h(move |sb, c| actions::full_data(sb, c, module, Some(id)))
+            }
+            ("GET" | "POST", "get_related_records_count") => {
+                h(move |sb, c| actions::related_count(sb, c, module, id))
+            }
+            ("POST", "send_mail") => h(move |sb, c| actions::send_mail(sb, c, module, id)),
+            ("POST", "merge") => h(move |sb, c| actions::merge(sb, c, module, id)),
+            ("GET", "blueprint") => h(move |sb, _| actions::blueprint(sb, module, id)),
+            ("PUT", "blueprint") => h(move |sb, c| actions::blueprint_move(sb, c, module, id)),
+            _ => None,
         },
-        _ => Reply::error(StatusCode::NOT_FOUND, ZohoError::invalid_url()),
+        ["crm", "v8", module, id] if is_id(id) => match m {
+            "GET" => h(move |sb, c| get_one(sb, c, module, id)),
+            "PUT" => h(move |sb, c| write(sb, c, module, WriteKind::Update, Some(id))),
+            "DELETE" => h(move |sb, c| delete(sb, c, module, Some(id))),
+            _ => h(|_, _| method_not_allowed()),
+        },
+        ["crm", "v8", module, value] if external => match m {
+            "GET" | "PUT" | "DELETE" => h(move |sb, c| by_external_id(sb, c, module, value)),
+            _ => h(|_, _| method_not_allowed()),
+        },
+        ["crm", "v8", module, id, list] if is_id(id) && list != "photo" => match m {
+            "GET" => h(move |sb, c| actions::related(sb, c, module, id, list)),
+            "PUT" => h(move |sb, c| actions::relate(sb, c, module, id, list, None, true)),
+            "DELETE" => h(move |sb, c| actions::relate(sb, c, module, id, list, None, false)),
+            _ => h(|_, _| method_not_allowed()),
+        },
+        ["crm", "v8", module, id, list, rid] if is_id(id) && is_id(rid) => match m {
+            "PUT" => h(move |sb, c| actions::relate(sb, c, module, id, list, Some(rid), true)),
+            "DELETE" => h(move |sb, c| actions::relate(sb, c, module, id, list, Some(rid), false)),
+            _ => h(|_, _| method_not_allowed()),
+        },
+        _ => None,
+    }
+}
+
+/// `GET|PUT|DELETE /{module}/{value}` with `X-EXTERNAL: Module.Field`: the record whose
+/// unique external field holds the value.
+fn by_external_id(sb: &Sandbox, c: &Ctx, module: &str, value: &str) -> Reply {
+    let id = {
+        let org = lock(&sb.org);
+        match actions::external_id(&org, c, module, value) {
+            Ok(id) => id,
+            Err(e) if c.method == Method::GET => {
+                let _ = e;
+                return Reply::empty(StatusCode::NO_CONTENT);
+            }
+            Err(e) => return bad(e),
+        }
+    };
+    match c.method.as_str() {
+        "GET" => get_one(sb, c, module, &id),
+        "PUT" => write(sb, c, module, WriteKind::Update, Some(&id)),
+        _ => delete(sb, c, module, Some(&id)),
     }
 }
 
@@ -250,43 +466,43 @@ fn method_not_allowed() -> Reply {
     )
 }
 
-fn metadata(sb: &Sandbox, c: &Ctx, kind: &str, module: Option<&str>) -> Reply {
-    let org = lock(&sb.org);
-    // Modules and fields honour If-Modified-Since with 304.
-    if matches!(kind, "modules" | "module" | "fields") {
-        if let Some(since) = c
-            .headers
-            .get("if-modified-since")
-            .and_then(|v| v.to_str().ok())
-            .and_then(parse_time)
-        {
-            if org.schema_time_ms <= since {
-                return Reply::empty(StatusCode::NOT_MODIFIED);
+/// `GET /settings/modules[/{key}]`, `/settings/fields` and `/settings/related_lists`.
+fn metadata(sb: &Sandbox, c: &Ctx, kind: &str, key: Option<&str>) -> Reply {
+    {
+        let org = lock(&sb.org);
+        // Modules and fields honour If-Modified-Since with 304.
+        if matches!(kind, "modules" | "module" | "fields") {
+            if let Some(since) = c
+                .headers
+                .get("if-modified-since")
+                .and_then(|v| v.to_str().ok())
+                .and_then(parse_time)
+            {
+                if org.schema_time_ms <= since {
+                    return Reply::empty(StatusCode::NOT_MODIFIED);
+                }
             }
         }
-    }
-    let modified = zoho_time(org.schema_time_ms);
-    let admin = org.current_user();
-    let by = json!({"id": admin.id, "name": admin.full_name});
-    let find = |name: &str| org.module(name).cloned();
-    match (kind, module) {
-        ("modules", _) => Reply::json(
-            StatusCode::OK,
-            json!({"modules": org.modules.iter().map(|m| schema::module_json(m, &modified, &by)).collect::<Vec<_>>()}),
-        ),
-        (_, Some(name)) => match find(name) {
-            Ok(m) => Reply::json(
+        if kind == "modules" {
+            return Reply::json(
                 StatusCode::OK,
-                match kind {
-                    "module" => json!({"modules": [schema::module_json(&m, &modified, &by)]}),
-                    "fields" => schema::fields_json(&m),
-                    "layouts" => schema::layouts_json(&m, &modified),
-                    _ => schema::related_lists_json(&m),
-                },
-            ),
-            Err(e) => bad(e),
-        },
-        _ => bad(ZohoError::required_param("module")),
+                json!({"modules": org.modules.iter().map(|m| setup::module_view_json(&org, m, false)).collect::<Vec<_>>()}),
+            );
+        }
+    }
+    if kind == "module" {
+        return setup::module(sb, key.unwrap_or(""));
+    }
+    let org = lock(&sb.org);
+    match module_of(&org, c) {
+        Ok(m) => Reply::json(
+            StatusCode::OK,
+            match kind {
+                "fields" => schema::fields_json(&m),
+                _ => schema::related_lists_json(&m),
+            },
+        ),
+        Err(e) => bad(e),
     }
 }
 
@@ -326,11 +542,23 @@ fn org(sb: &Sandbox) -> Reply {
 
 fn users(sb: &Sandbox, c: &Ctx, id: Option<&str>) -> Reply {
     let org = lock(&sb.org);
+    let name_of = |list: &[super::settings::Named], id: &str| {
+        list.iter()
+            .find(|x| x.id == id)
+            .map_or_else(String::new, |x| x.name.clone())
+    };
+    let profile_name = |id: &str| {
+        org.settings
+            .profiles
+            .iter()
+            .find(|p| p.id == id)
+            .map_or_else(String::new, |p| p.name.clone())
+    };
     let render = |u: &super::org::User| {
         json!({"id": u.id, "full_name": u.full_name, "first_name": u.first_name, "last_name": u.last_name,
-               "email": u.email, "status": "active", "confirm": true,
-               "role": {"name": u.role, "id": (5_725_767_000_000_000_050u64).to_string()},
-               "profile": {"name": u.profile, "id": (5_725_767_000_000_000_060u64).to_string()},
+               "email": u.email, "status": if u.active { "active" } else { "disabled" }, "confirm": true,
+               "role": {"name": name_of(&org.settings.roles, &u.role), "id": u.role},
+               "profile": {"name": profile_name(&u.profile), "id": u.profile},
                "time_zone": "UTC", "locale": "en_US", "language": "en_US", "country_locale": "en_US",
                "zuid": u.id})
     };
@@ -349,51 +577,78 @@ fn users(sb: &Sandbox, c: &Ctx, id: Option<&str>) -> Reply {
     )
 }
 
-fn apis(sb: &Sandbox) -> Reply {
-    let org = lock(&sb.org);
-    let mut out = Vec::new();
-    for row in sb.config.model.table.rows() {
-        let (min, max) = creditops_core::credits::rule_bounds(&row.rule);
-        let (min, max) = (
-            row.min_credits.unwrap_or(min).min(max),
-            row.max_credits.unwrap_or(max),
-        );
-        let method = if row.method == "*" {
-            "POST".to_string()
-        } else {
-            row.method.clone()
-        };
-        let op = json!({"method": method, "oauth_scope": "ZohoCRM.modules.ALL", "min_credits": min, "max_credits": max});
-        if row.path.contains("{module}") {
-            for m in &org.modules {
-                out.push(json!({"path": row.path.replace("{module}", m.api_name), "operation_types": [op.clone()]}));
-            }
-        } else {
-            out.push(json!({"path": row.path, "operation_types": [op]}));
-        }
-    }
-    Reply::json(StatusCode::OK, json!({"__apis": out}))
+/// The OAuth scope an API needs, by the part of Zoho it belongs to.
+fn scope_of(method: &str, path: &str) -> String {
+    let write = if method == "GET" { "READ" } else { "ALL" };
+    let area = if path.contains("/bulk/") {
+        return "ZohoCRM.bulk.ALL".into();
+    } else if path.ends_with("/coql") {
+        return "ZohoCRM.coql.READ".into();
+    } else if path.contains("/settings/") {
+        "settings"
+    } else if path.contains("/users") {
+        "users"
+    } else if path.ends_with("/org") || path.contains("/org/") {
+        "org"
+    } else if path.contains("/actions/watch") {
+        "notifications"
+    } else {
+        "modules"
+    };
+    format!("ZohoCRM.{area}.{write}")
 }
 
-/// Keeps the requested fields (and id) of a record, user references expanded.
-fn project(org: &super::org::Org, r: &Record, fields: Option<&[String]>) -> Value {
-    let mut out = match fields {
-        None => r.clone(),
-        Some(fs) => {
-            let mut o = Map::new();
-            o.insert("id".into(), r.get("id").cloned().unwrap_or(Value::Null));
-            for f in fs {
-                if let Some(v) = field_value(r, f) {
-                    o.insert(f.clone(), v.clone());
-                } else if r.contains_key(f.as_str()) || f.contains('.') {
-                    o.insert(f.clone(), Value::Null);
+/// `GET /__apis`: one entry per path, one operation per method, with the credits the table
+/// charges (a path's query variants folded into its bounds), modules spelled out.
+fn apis(sb: &Sandbox) -> Reply {
+    let org = lock(&sb.org);
+    let table = &sb.config.model.table;
+    let mut paths: Vec<String> = Vec::new();
+    let mut ops: std::collections::BTreeMap<String, Vec<Value>> = Default::default();
+    let mut seen = std::collections::HashSet::new();
+    for row in table.rows() {
+        let methods: Vec<&str> = if row.method == "*" {
+            vec!["GET", "POST", "PUT", "DELETE"]
+        } else {
+            vec![row.method.as_str()]
+        };
+        let concrete: Vec<String> = if row.path.contains("{module}") {
+            org.modules
+                .iter()
+                .map(|m| row.path.replace("{module}", m.api_name))
+                .collect()
+        } else {
+            vec![row.path.clone()]
+        };
+        for path in concrete {
+            for method in &methods {
+                let method = method.to_ascii_uppercase();
+                if !seen.insert((method.clone(), path.clone())) {
+                    continue;
                 }
+                // The row that prices this path may be a more specific one (a literal module
+                // name); the bounds are what the table charges for it.
+                let Some((min, max)) = table.bounds(&method, &path) else {
+                    continue;
+                };
+                if !ops.contains_key(&path) {
+                    paths.push(path.clone());
+                }
+                ops.entry(path.clone()).or_default().push(json!({
+                    "method": method, "oauth_scope": scope_of(&method, &path),
+                    "min_credits": min, "max_credits": max,
+                }));
             }
-            o
         }
-    };
-    org.expand_users(&mut out);
-    Value::Object(out)
+    }
+    let out: Vec<Value> = paths
+        .into_iter()
+        .map(|p| {
+            let o = ops.remove(&p).unwrap_or_default();
+            json!({"path": p, "operation_types": o})
+        })
+        .collect();
+    Reply::json(StatusCode::OK, json!({"__apis": out}))
 }
 
 fn fields_param(c: &Ctx, m: &schema::ModuleDef) -> Result<Vec<String>, ZohoError> {
@@ -429,55 +684,6 @@ fn fields_param(c: &Ctx, m: &schema::ModuleDef) -> Result<Vec<String>, ZohoError
     Ok(fields)
 }
 
-fn page_params(c: &Ctx, max_per_page: usize) -> Result<(usize, usize), ZohoError> {
-    let num =
-        |k: &str, default: usize| -> Result<usize, ZohoError> {
-            match c.q(k) {
-                None => Ok(default),
-                Some(v) => v.parse::<usize>().ok().filter(|n| *n >= 1).ok_or_else(|| {
-                    ZohoError::invalid_data("invalid data", json!({"param_name": k}))
-                }),
-            }
-        };
-    let per_page = num("per_page", max_per_page.min(200))?;
-    if per_page > max_per_page {
-        return Err(ZohoError::invalid_data(
-            "invalid data",
-            json!({"param_name": "per_page", "maximum_length": max_per_page}),
-        ));
-    }
-    Ok((num("page", 1)?, per_page))
-}
-
-fn paged(
-    records: Vec<Value>,
-    page: usize,
-    per_page: usize,
-    offset: usize,
-    info_extra: Value,
-) -> Reply {
-    let total = records.len();
-    let start = offset.min(total);
-    let end = (start + per_page).min(total);
-    let data: Vec<Value> = records[start..end].to_vec();
-    if data.is_empty() {
-        return Reply::empty(StatusCode::NO_CONTENT);
-    }
-    let more = end < total;
-    let mut info =
-        json!({"per_page": per_page, "count": data.len(), "page": page, "more_records": more});
-    if let (Some(o), Some(extra)) = (info.as_object_mut(), info_extra.as_object()) {
-        o.extend(extra.clone());
-    }
-    if more {
-        info["next_page_token"] = json!(format!("pt{end}"));
-        info["page_token_expiry"] = json!(zoho_time(
-            chrono::Utc::now().timestamp_millis() + 86_400_000
-        ));
-    }
-    Reply::json(StatusCode::OK, json!({"data": data, "info": info}))
-}
-
 fn list(sb: &Sandbox, c: &Ctx, module: &str) -> Reply {
     let org = lock(&sb.org);
     let m = match org.module(module) {
@@ -500,8 +706,36 @@ fn list(sb: &Sandbox, c: &Ctx, module: &str) -> Reply {
             .collect(),
         None => recs.map(|r| r.values().collect()).unwrap_or_default(),
     };
-    let sort_by = c.q("sort_by").unwrap_or("id").to_string();
-    let desc = c.q("sort_order") == Some("desc");
+    // A custom view filters and sorts the list (its own sort unless the call names one).
+    let mut view_sort = None;
+    if let Some(cvid) = c.q("cvid") {
+        let Some(view) = org
+            .settings
+            .views
+            .iter()
+            .find(|v| v.id == cvid && v.module == m.api_name)
+        else {
+            return bad(ZohoError::invalid_data(
+                "invalid data",
+                json!({"param_name": "cvid"}),
+            ));
+        };
+        view_sort = view.sort_by.clone().map(|f| (f, view.desc));
+        match actions::record_filter(&org, m.api_name, c) {
+            Ok(Some(f)) => selected.retain(|r| f(r)),
+            Ok(None) => {}
+            Err(e) => return bad(e),
+        }
+    }
+    let sort_by = c
+        .q("sort_by")
+        .map(String::from)
+        .or_else(|| view_sort.as_ref().map(|(f, _)| f.clone()))
+        .unwrap_or_else(|| "id".into());
+    let desc = match c.q("sort_order") {
+        Some(o) => o == "desc",
+        None => view_sort.as_ref().is_some_and(|(_, d)| *d),
+    };
     sort_records(&mut selected, &[(sort_by.clone(), !desc)]);
     let offset = match c.q("page_token") {
         Some(t) => match t.strip_prefix("pt").and_then(|n| n.parse::<usize>().ok()) {
@@ -777,7 +1011,11 @@ fn coql(sb: &Sandbox, c: &Ctx) -> Reply {
         .and_then(|b| b.get("select_query"))
         .and_then(Value::as_str)
     else {
-        return bad(ZohoError::required_param("select_query"));
+        return bad(ZohoError::new(
+            "INVALID_QUERY",
+            "invalid query formed",
+            json!({"reason": "the body has no select_query"}),
+        ));
     };
     let select = match parse_select(q) {
         Ok(s) => s,
@@ -919,13 +1157,21 @@ fn json_path(v: &Value, path: &str) -> Option<Value> {
     Some(cur.clone())
 }
 
+fn missing_composite() -> ZohoError {
+    ZohoError::new(
+        "MANDATORY_NOT_FOUND",
+        "required field not found",
+        json!({"api_name": "__composite_requests", "json_path": "$.__composite_requests"}),
+    )
+}
+
 /// `POST /__composite_requests`: 1–5 sub-requests, optional rollback on failure.
 fn composite(sb: &Sandbox, c: &Ctx) -> Reply {
     let Some(body) = c.json.as_ref() else {
-        return bad(ZohoError::required_param("__composite_requests"));
+        return bad(missing_composite());
     };
     let Some(subs) = body.get("__composite_requests").and_then(Value::as_array) else {
-        return bad(ZohoError::required_param("__composite_requests"));
+        return bad(missing_composite());
     };
     if subs.is_empty() || subs.len() > 5 {
         return bad(ZohoError::invalid_data(
@@ -954,6 +1200,7 @@ fn composite(sb: &Sandbox, c: &Ctx) -> Reply {
     let mut results: Vec<Value> = Vec::new();
     let mut changes = Vec::new();
     let mut failed_at = None;
+    let mut settings_changed = false;
     for (i, sub) in subs.iter().enumerate() {
         let sub = substitute(sub, &answers);
         let sid = sub
@@ -1052,6 +1299,7 @@ fn composite(sb: &Sandbox, c: &Ctx) -> Reply {
                 headers: c.headers.clone(),
                 body: bytes::Bytes::new(),
                 json: sub_body,
+                body_error: None,
                 now_ms: c.now_ms,
                 user: c.user.clone(),
             };
@@ -1062,6 +1310,7 @@ fn composite(sb: &Sandbox, c: &Ctx) -> Reply {
         results.push(sub_result(&sid, &reply));
         answers.push((sid, reply.json_body()));
         changes.extend(reply.changes);
+        settings_changed |= reply.settings_changed;
         if !ok {
             failed_at.get_or_insert(i);
             if rollback {
@@ -1099,7 +1348,12 @@ fn composite(sb: &Sandbox, c: &Ctx) -> Reply {
     } else {
         StatusCode::MULTI_STATUS
     };
-    Reply::json(status, json!({"__composite_requests": results})).with_changes(changes)
+    let reply = Reply::json(status, json!({"__composite_requests": results})).with_changes(changes);
+    if settings_changed {
+        reply.settings_changed()
+    } else {
+        reply
+    }
 }
 
 fn sub_result(sid: &str, reply: &Reply) -> Value {

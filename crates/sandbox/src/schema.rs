@@ -1,7 +1,60 @@
 //! The demo org's modules and fields: what Zoho's standard modules look like, with mandatory
 //! fields, lookups, picklists and unique fields, so validation behaves as Zoho's does.
 
+use std::collections::HashSet;
+use std::sync::Mutex;
+
+use creditops_core::zoho::ZohoError;
 use serde_json::{json, Value};
+
+/// Names an org gives its custom fields and modules, kept for the process's life: the schema
+/// borrows `'static` names (the standard ones are literals), and interning keeps each distinct
+/// name once. Bounded: past [`MAX_INTERNED`] names a new one is refused as Zoho refuses a
+/// field past its limit.
+static INTERNED: Mutex<Option<HashSet<&'static str>>> = Mutex::new(None);
+static INTERNED_LISTS: Mutex<Vec<&'static [&'static str]>> = Mutex::new(Vec::new());
+const MAX_INTERNED: usize = 20_000;
+
+fn limit_reached() -> ZohoError {
+    ZohoError::new(
+        "LIMIT_EXCEEDED",
+        "the sandbox holds no more custom names",
+        json!({"limit": MAX_INTERNED}),
+    )
+}
+
+/// A `'static` copy of a name, shared with every other use of the same name.
+pub fn intern(s: &str) -> Result<&'static str, ZohoError> {
+    let mut g = INTERNED.lock().unwrap_or_else(|p| p.into_inner());
+    let set = g.get_or_insert_with(HashSet::new);
+    if let Some(found) = set.get(s) {
+        return Ok(found);
+    }
+    if set.len() >= MAX_INTERNED {
+        return Err(limit_reached());
+    }
+    let leaked: &'static str = Box::leak(s.to_string().into_boxed_str());
+    set.insert(leaked);
+    Ok(leaked)
+}
+
+/// A `'static` picklist (each distinct list kept once).
+pub fn intern_list(values: &[String]) -> Result<&'static [&'static str], ZohoError> {
+    let names = values
+        .iter()
+        .map(|v| intern(v))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut lists = INTERNED_LISTS.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(found) = lists.iter().find(|l| **l == names.as_slice()) {
+        return Ok(found);
+    }
+    if lists.len() >= MAX_INTERNED {
+        return Err(limit_reached());
+    }
+    let leaked: &'static [&'static str] = Box::leak(names.into_boxed_slice());
+    lists.push(leaked);
+    Ok(leaked)
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FieldType {
@@ -60,6 +113,18 @@ pub struct FieldDef {
     pub picklist: &'static [&'static str],
     /// A restricted picklist refuses values outside its list.
     pub restricted: bool,
+    /// Added by the org (`POST /settings/fields`), so it may be changed and deleted.
+    pub custom: bool,
+    /// A custom field's own id (standard fields derive theirs from their position).
+    pub custom_id: u64,
+}
+
+impl FieldDef {
+    pub fn custom(api_name: &'static str, label: &'static str, kind: FieldType) -> FieldDef {
+        let mut d = f(api_name, label, kind);
+        d.custom = true;
+        d
+    }
 }
 
 const fn f(api_name: &'static str, label: &'static str, kind: FieldType) -> FieldDef {
@@ -73,6 +138,8 @@ const fn f(api_name: &'static str, label: &'static str, kind: FieldType) -> Fiel
         lookup: None,
         picklist: &[],
         restricted: false,
+        custom: false,
+        custom_id: 0,
     }
 }
 
@@ -119,6 +186,8 @@ pub struct ModuleDef {
     pub fields: Vec<FieldDef>,
     /// The duplicate check order for upsert (system field, then unique fields), computed once.
     pub duplicate_check: Vec<&'static str>,
+    /// Created by the org (`POST /settings/modules`).
+    pub custom: bool,
 }
 
 impl ModuleDef {
@@ -129,6 +198,32 @@ impl ModuleDef {
     /// The duplicate check order for upsert: the system field, then user-defined unique fields.
     pub fn default_duplicate_check(&self) -> &[&'static str] {
         &self.duplicate_check
+    }
+
+    /// A custom module: an owner and a mandatory `Name` shown as the record's name.
+    pub fn custom(api_name: &'static str, singular: &'static str, id: u64) -> ModuleDef {
+        ModuleDef {
+            api_name,
+            singular,
+            id,
+            system_unique: "Name",
+            display_field: "Name",
+            fields: vec![
+                f("Owner", "Owner", FieldType::Owner),
+                mandatory(f("Name", "Name", FieldType::Text)),
+                f("Email", "Email", FieldType::Email),
+            ],
+            duplicate_check: Vec::new(),
+            custom: true,
+        }
+        .with_duplicate_check()
+    }
+
+    /// The module with the org's custom fields added after its own.
+    pub fn with_fields(&self, extra: Vec<FieldDef>) -> ModuleDef {
+        let mut m = self.clone();
+        m.fields.extend(extra);
+        m.with_duplicate_check()
     }
 
     fn with_duplicate_check(mut self) -> ModuleDef {
@@ -217,6 +312,7 @@ pub fn standard_modules() -> Vec<ModuleDef> {
             system_unique: "Email",
             display_field: "Last_Name",
             duplicate_check: Vec::new(),
+            custom: false,
             fields: vec![
                 f("Owner", "Lead Owner", Owner),
                 f("First_Name", "First Name", Text),
@@ -232,6 +328,7 @@ pub fn standard_modules() -> Vec<ModuleDef> {
                 f("No_of_Employees", "No. of Employees", Integer),
                 f("City", "City", Text),
                 f("Description", "Description", Textarea),
+                unique(f("External_Id", "External ID", Text)),
             ],
         },
         ModuleDef {
@@ -241,6 +338,7 @@ pub fn standard_modules() -> Vec<ModuleDef> {
             system_unique: "Email",
             display_field: "Last_Name",
             duplicate_check: Vec::new(),
+            custom: false,
             fields: vec![
                 f("Owner", "Contact Owner", Owner),
                 f("First_Name", "First Name", Text),
@@ -252,6 +350,7 @@ pub fn standard_modules() -> Vec<ModuleDef> {
                 picklist("Lead_Source", "Lead Source", LEAD_SOURCES),
                 f("Mailing_City", "Mailing City", Text),
                 f("Description", "Description", Textarea),
+                unique(f("External_Id", "External ID", Text)),
             ],
         },
         ModuleDef {
@@ -261,6 +360,7 @@ pub fn standard_modules() -> Vec<ModuleDef> {
             system_unique: "Account_Name",
             display_field: "Account_Name",
             duplicate_check: Vec::new(),
+            custom: false,
             fields: vec![
                 f("Owner", "Account Owner", Owner),
                 unique(mandatory(f("Account_Name", "Account Name", Text))),
@@ -271,6 +371,7 @@ pub fn standard_modules() -> Vec<ModuleDef> {
                 f("Employees", "Employees", Integer),
                 f("Billing_City", "Billing City", Text),
                 f("Description", "Description", Textarea),
+                unique(f("External_Id", "External ID", Text)),
             ],
         },
         ModuleDef {
@@ -280,6 +381,7 @@ pub fn standard_modules() -> Vec<ModuleDef> {
             system_unique: "Deal_Name",
             display_field: "Deal_Name",
             duplicate_check: Vec::new(),
+            custom: false,
             fields: vec![
                 f("Owner", "Deal Owner", Owner),
                 mandatory(f("Deal_Name", "Deal Name", Text)),
@@ -299,6 +401,7 @@ pub fn standard_modules() -> Vec<ModuleDef> {
             system_unique: "Subject",
             display_field: "Subject",
             duplicate_check: Vec::new(),
+            custom: false,
             fields: vec![
                 f("Owner", "Task Owner", Owner),
                 mandatory(f("Subject", "Subject", Text)),
@@ -315,6 +418,7 @@ pub fn standard_modules() -> Vec<ModuleDef> {
             system_unique: "Product_Name",
             display_field: "Product_Name",
             duplicate_check: Vec::new(),
+            custom: false,
             fields: vec![
                 f("Owner", "Product Owner", Owner),
                 mandatory(f("Product_Name", "Product Name", Text)),
@@ -331,12 +435,15 @@ pub fn standard_modules() -> Vec<ModuleDef> {
             system_unique: "Subject",
             display_field: "Subject",
             duplicate_check: Vec::new(),
+            custom: false,
             fields: vec![
                 f("Owner", "Case Owner", Owner),
                 mandatory(f("Subject", "Subject", Text)),
                 picklist("Status", "Status", CASE_STATUSES),
                 picklist("Priority", "Priority", &["High", "Medium", "Low"]),
                 f("Email", "Email", Email),
+                lookup("Account_Name", "Account Name", "Accounts"),
+                lookup("Related_To", "Related To", "Contacts"),
                 f("Description", "Description", Textarea),
             ],
         },
@@ -361,26 +468,44 @@ fn module_id(api_name: &str) -> Option<u64> {
     })
 }
 
-fn field_id(module: &ModuleDef, index: usize) -> String {
-    (module.id + 1_000 + index as u64).to_string()
+pub fn field_id(module: &ModuleDef, index: usize) -> String {
+    match module.fields.get(index) {
+        Some(f) if f.custom_id != 0 => f.custom_id.to_string(),
+        _ => (module.id + 1_000 + index as u64).to_string(),
+    }
 }
 
-/// `GET /crm/v8/settings/modules`: one module's entry.
-pub fn module_json(m: &ModuleDef, modified_time: &str, modified_by: &Value) -> Value {
-    json!({
+/// How a module is shown: its labels (the org may rename them) and the profiles that see it.
+pub struct ModuleView<'a> {
+    pub singular: &'a str,
+    pub plural: &'a str,
+    pub profiles: &'a [Value],
+}
+
+/// `GET /crm/v8/settings/modules`: one module's entry; `single` adds what Zoho gives only for
+/// one module (`$properties`, `per_page`, `related_list_properties`, its related lists).
+pub fn module_json(
+    m: &ModuleDef,
+    view: &ModuleView,
+    modified_time: &str,
+    modified_by: &Value,
+    single: bool,
+) -> Value {
+    let mut v = json!({
         "id": m.id.to_string(),
         "api_name": m.api_name,
-        "module_name": m.api_name,
-        "singular_label": m.singular,
-        "plural_label": m.api_name,
+        "module_name": view.plural,
+        "singular_label": view.singular,
+        "plural_label": view.plural,
         "api_supported": true,
         "creatable": true,
         "editable": true,
         "deletable": true,
         "viewable": true,
         "convertable": m.api_name == "Leads",
-        "generated_type": "default",
+        "generated_type": if m.custom { "custom" } else { "default" },
         "visibility": 1,
+        "visible": true,
         "status": "visible",
         "modified_time": modified_time,
         "modified_by": modified_by,
@@ -390,7 +515,31 @@ pub fn module_json(m: &ModuleDef, modified_time: &str, modified_by: &Value) -> V
         "global_search_supported": true,
         "show_as_tab": true,
         "isBlueprintSupported": true,
-    })
+        "profiles": view.profiles,
+        "web_link": null,
+        "filter_supported": true,
+        "feeds_required": false,
+        "scoring_supported": true,
+        "arguments": [],
+        "business_card_field_limit": 5,
+        "display_field": {"api_name": m.display_field, "id": m.fields.iter().position(|f| f.api_name == m.display_field).map(|i| field_id(m, i))},
+    });
+    if single {
+        v["$properties"] = json!([
+            "$approval",
+            "$currency_symbol",
+            "$editable",
+            "$review_process"
+        ]);
+        v["per_page"] = json!(200);
+        v["related_list_properties"] = json!({
+            "sort_by": {"api_name": m.display_field, "id": m.fields.iter().position(|f| f.api_name == m.display_field).map(|i| field_id(m, i))},
+            "fields": m.fields.iter().take(4).map(|f| f.api_name).collect::<Vec<_>>(),
+            "sort_order": "asc",
+        });
+        v["related_lists"] = related_lists_json(m)["related_lists"].clone();
+    }
+    v
 }
 
 /// `GET /crm/v8/settings/fields?module=X`: the module's fields, system fields included.
@@ -405,7 +554,7 @@ pub fn fields_json(m: &ModuleDef) -> Value {
             "data_type": d.kind.data_type(),
             "json_type": d.kind.json_type(),
             "system_mandatory": d.mandatory,
-            "custom_field": false,
+            "custom_field": d.custom,
             "read_only": false,
             "field_read_only": false,
             "visible": true,
@@ -489,30 +638,69 @@ pub fn layouts_json(m: &ModuleDef, modified_time: &str) -> Value {
     }]})
 }
 
-/// `GET /crm/v8/settings/related_lists?module=X`.
-pub fn related_lists_json(m: &ModuleDef) -> Value {
-    let related: &[(&str, &str)] = match m.api_name {
+/// How a related list finds its records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Relation {
+    /// Records of the related module whose lookup `field` names the parent.
+    Lookup(&'static str),
+    /// Many-to-many links kept in the org's settings.
+    Linked,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct RelatedList {
+    pub api_name: &'static str,
+    pub module: &'static str,
+    pub relation: Relation,
+    pub id: u64,
+}
+
+/// A module's related lists (the metadata and the related-records calls read the same table).
+pub fn related_lists(m: &ModuleDef) -> Vec<RelatedList> {
+    use Relation::*;
+    let lists: &[(&str, &str, Relation)] = match m.api_name {
         "Accounts" => &[
-            ("Contacts", "Contacts"),
-            ("Deals", "Deals"),
-            ("Cases", "Cases"),
+            ("Contacts", "Contacts", Lookup("Account_Name")),
+            ("Deals", "Deals", Lookup("Account_Name")),
+            ("Cases", "Cases", Lookup("Account_Name")),
+            ("Products", "Products", Linked),
         ],
-        "Contacts" => &[("Deals", "Deals"), ("Cases", "Cases")],
-        "Leads" | "Deals" => &[("Tasks", "Tasks")],
+        "Contacts" => &[
+            ("Deals", "Deals", Lookup("Contact_Name")),
+            ("Cases", "Cases", Lookup("Related_To")),
+            ("Products", "Products", Linked),
+        ],
+        "Leads" | "Deals" => &[("Products", "Products", Linked)],
         _ => &[],
     };
-    let lists: Vec<Value> = related
+    lists
         .iter()
         .enumerate()
-        .chain(std::iter::once((related.len(), &("Notes", "Notes"))))
-        .map(|(i, (api, module))| {
-            json!({"id": (m.id + 200 + i as u64).to_string(), "api_name": api, "display_label": api,
-                   "sequence_number": (i + 1).to_string(),
-                   "module": {"api_name": module, "id": module_id(module).map_or(String::new(), |x| x.to_string())},
-                   "name": api,
-                   "type": "default", "href": format!("{}/{{id}}/{}", m.api_name, api), "visible": true,
-                   "status": "visible"})
+        .map(|(i, (api_name, module, relation))| RelatedList {
+            api_name,
+            module,
+            relation: *relation,
+            id: m.id + 200 + i as u64,
         })
+        .collect()
+}
+
+/// One related list's metadata entry.
+pub fn related_list_json(m: &ModuleDef, r: &RelatedList, index: usize) -> Value {
+    json!({"id": r.id.to_string(), "api_name": r.api_name, "display_label": r.api_name,
+           "sequence_number": (index + 1).to_string(),
+           "module": {"api_name": r.module, "id": module_id(r.module).map_or(String::new(), |x| x.to_string())},
+           "name": r.api_name,
+           "type": "default", "href": format!("{}/{{id}}/{}", m.api_name, r.api_name), "visible": true,
+           "status": "visible"})
+}
+
+/// `GET /crm/v8/settings/related_lists?module=X`.
+pub fn related_lists_json(m: &ModuleDef) -> Value {
+    let lists: Vec<Value> = related_lists(m)
+        .iter()
+        .enumerate()
+        .map(|(i, r)| related_list_json(m, r, i))
         .collect();
     json!({ "related_lists": lists })
 }

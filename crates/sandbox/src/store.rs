@@ -71,7 +71,26 @@ impl Store {
             ("next_id", org.next_id.to_string()),
             ("schema_time_ms", org.schema_time_ms.to_string()),
             ("seed_org", org.org_id.clone()),
+            ("settings", serde_json::to_string(&org.settings)?),
+            ("users", users_json(org)),
             ("initialized", "1".into()),
+        ] {
+            tx.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
+                params![k, v],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Saves the org's settings and users (both small: written whole after a change).
+    pub fn save_settings(&mut self, org: &Org) -> anyhow::Result<()> {
+        let tx = self.conn.transaction()?;
+        for (k, v) in [
+            ("settings", serde_json::to_string(&org.settings)?),
+            ("users", users_json(org)),
+            ("schema_time_ms", org.schema_time_ms.to_string()),
         ] {
             tx.execute(
                 "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
@@ -218,6 +237,16 @@ impl Store {
             .meta("schema_time_ms")?
             .and_then(|v| v.parse().ok())
             .unwrap_or(org.schema_time_ms);
+        // Stores from before settings were kept start with the demo's.
+        if let Some(settings) = self.meta("settings")? {
+            org.settings = serde_json::from_str(&settings)?;
+        }
+        if let Some(users) = self.meta("users")? {
+            let saved: Vec<SavedUser> = serde_json::from_str(&users)?;
+            org.users = saved.into_iter().map(SavedUser::into_user).collect();
+        }
+        org.apply_settings()
+            .map_err(|e| anyhow::anyhow!("the saved settings do not apply: {e}"))?;
         {
             let mut st = self.conn.prepare("SELECT module, id, json FROM records")?;
             let rows = st.query_map([], |r| {
@@ -318,4 +347,50 @@ impl Store {
         org.rebuild_index();
         Ok(Some(org))
     }
+}
+
+/// A user as the store keeps it.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct SavedUser {
+    id: String,
+    first_name: String,
+    last_name: String,
+    email: String,
+    role: String,
+    profile: String,
+    active: bool,
+}
+
+impl SavedUser {
+    fn into_user(self) -> super::org::User {
+        super::org::User {
+            full_name: format!("{} {}", self.first_name, self.last_name)
+                .trim()
+                .to_string(),
+            id: self.id,
+            first_name: self.first_name,
+            last_name: self.last_name,
+            email: self.email,
+            role: self.role,
+            profile: self.profile,
+            active: self.active,
+        }
+    }
+}
+
+fn users_json(org: &Org) -> String {
+    let saved: Vec<SavedUser> = org
+        .users
+        .iter()
+        .map(|u| SavedUser {
+            id: u.id.clone(),
+            first_name: u.first_name.clone(),
+            last_name: u.last_name.clone(),
+            email: u.email.clone(),
+            role: u.role.clone(),
+            profile: u.profile.clone(),
+            active: u.active,
+        })
+        .collect();
+    serde_json::to_string(&saved).unwrap_or_else(|_| "[]".into())
 }

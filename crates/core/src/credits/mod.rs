@@ -107,6 +107,10 @@ pub fn import_apis(table: &CostTable, json: &str) -> anyhow::Result<ApisImport> 
                 op.min_credits.min(op.max_credits),
                 op.max_credits.max(op.min_credits),
             );
+            // What the table already says about this method and path: nothing to import.
+            if table.bounds(&method, &api.path) == Some((min, max)) {
+                continue;
+            }
             let existing = table.find(&method, &api.path, &[]);
             let (name, rule) = match existing {
                 Some(row) if min != max => (row.name.clone(), row.rule.clone()),

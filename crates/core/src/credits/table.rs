@@ -179,11 +179,22 @@ impl Price {
 /// sandbox and the proxy both charge by this one rule, so their counts agree.
 pub fn charged_credits(price: &Price, status: u16, charge_not_modified: bool) -> u32 {
     match status {
-        401 | 429 => 0,
+        401 | 404 | 429 => 0,
         304 if !charge_not_modified => 0,
         s if s >= 400 => price.failure_credits.unwrap_or(price.credits),
         _ => price.credits,
     }
+}
+
+/// A row's credit bounds: its rule's, unless the row states them (an imported `__apis` row).
+pub fn row_bounds(row: &CostRow) -> (u32, u32) {
+    let (min, max) = super::rule_bounds(&row.rule);
+    (
+        row.min_credits
+            .unwrap_or(min)
+            .min(row.max_credits.unwrap_or(max)),
+        row.max_credits.unwrap_or(max),
+    )
 }
 
 /// Why a call cannot be priced: Zoho refuses it before charging.
@@ -298,6 +309,24 @@ impl CostTable {
         self.match_row(method, &segs, query).map(|(r, _)| &r.row)
     }
 
+    /// The fewest and most credits a `method path` call can cost: over the row that prices it
+    /// and the rows for the same pattern that a query parameter selects (Get Records with
+    /// `cvid`). What `GET /__apis` lists, one entry per method and path.
+    pub fn bounds(&self, method: &str, path: &str) -> Option<(u32, u32)> {
+        let best = self.find(method, path, &[])?;
+        let mut out = row_bounds(best);
+        for r in self.rows() {
+            if r.query_has.is_some()
+                && r.path == best.path
+                && r.method.eq_ignore_ascii_case(&best.method)
+            {
+                let (lo, hi) = row_bounds(r);
+                out = (out.0.min(lo), out.1.max(hi));
+            }
+        }
+        Some(out)
+    }
+
     /// The row that prices a call, and the module the path names (borrowed: most rows tried
     /// fail, so nothing is allocated while trying them).
     fn match_row<'s, 'p>(
@@ -330,7 +359,11 @@ impl CostTable {
                         module = Some(*seg);
                     }
                     Segment::Id => {
-                        if seg.is_empty() || !seg.bytes().all(|b| b.is_ascii_digit()) {
+                        // A `{placeholder}` stands for an id in a listed path (`__apis`).
+                        let placeholder = seg.starts_with('{') && seg.ends_with('}');
+                        if !placeholder
+                            && (seg.is_empty() || !seg.bytes().all(|b| b.is_ascii_digit()))
+                        {
                             continue 'rows;
                         }
                     }
@@ -534,6 +567,11 @@ pub fn coql_limit(query: &str) -> Option<u32> {
 }
 
 fn count_records(body: Option<&Value>, query: &[(String, String)]) -> u32 {
+    // Calls that act on many records by id (mass update, bulk tags, mass convert) name them in
+    // the body's `ids`; their `data` (if any) holds the values to write, once.
+    if let Some(ids) = body.and_then(|b| b.get("ids")).and_then(Value::as_array) {
+        return ids.len() as u32;
+    }
     if let Some(data) = body.and_then(|b| b.get("data")).and_then(Value::as_array) {
         return data.len() as u32;
     }

@@ -228,29 +228,23 @@ fn flat_rows_and_their_caps() {
             "/crm/v8/actions/watch",
             &[],
             1,
-            "notification_watch",
+            "notification_watch_post",
         ),
         (
             "DELETE",
             "/crm/v8/actions/watch",
             &[],
             1,
-            "notification_watch",
+            "notification_watch_delete",
         ),
         (
             "GET",
             "/crm/v8/settings/fields",
             &[("module", "Leads")],
             1,
-            "metadata",
+            "fields",
         ),
-        (
-            "GET",
-            "/crm/v8/settings/modules/Leads",
-            &[],
-            1,
-            "metadata_item",
-        ),
+        ("GET", "/crm/v8/settings/modules/Leads", &[], 1, "module"),
         ("GET", "/crm/v8/org", &[], 1, "org"),
         (
             "GET",
@@ -319,8 +313,9 @@ fn module_placeholder_skips_reserved_words() {
     // `settings` is not a module: GET /crm/v8/settings is not Get Records.
     let p = price("GET", "/crm/v8/settings", &[], None).unwrap();
     assert!(!p.priced);
-    // `{id}` takes digits only.
-    assert!(!price("PUT", "/crm/v8/Leads/abc", &[], None).unwrap().priced);
+    // `{id}` takes digits only: any other segment is an external id, priced by its own row.
+    let p = price("PUT", "/crm/v8/Leads/abc", &[], None).unwrap();
+    assert_eq!(&*p.rule, "external_id_update");
 }
 
 #[test]
@@ -400,7 +395,8 @@ fn import_apis_clamps_and_reprices() {
     ]}"#;
     let base = CostTable::builtin();
     let import = import_apis(&base, apis).unwrap();
-    assert_eq!(import.rows.len(), 4);
+    // The upsert entry says what the table says (1..10): nothing to import for it.
+    assert_eq!(import.rows.len(), 3);
     let text = merge_user_rows(None, &import.rows).unwrap();
     let t = CostTable::builtin()
         .with_overrides(&text, "costs.toml")
