@@ -423,3 +423,56 @@ fn send_refuses_a_plan_past_the_sending_integrations_budget() {
     );
     assert!(rt.block_on(sb.used()) > 2);
 }
+
+#[test]
+fn references_to_no_call_a_later_call_or_a_cycle_are_refused_with_their_lines() {
+    let home = tempfile::tempdir().unwrap();
+    let f = home.path().join("refs.jsonl");
+    std::fs::write(
+        &f,
+        [
+            r#"{"id":"a","method":"POST","path":"/crm/v8/Accounts","body":{"data":[{"Account_Name":"A"}]}}"#,
+            r#"{"id":"b","method":"PUT","path":"/crm/v8/Accounts/@{a}","body":{"data":[{"Phone":"1"}]}}"#,
+            r#"{"id":"c","method":"PUT","path":"/crm/v8/Accounts/@{nobody}","body":{"data":[{"Phone":"2"}]}}"#,
+            r#"{"id":"d","method":"PUT","path":"/crm/v8/Accounts/@{e}","body":{"data":[{"Phone":"3"}]}}"#,
+            r#"{"id":"e","method":"POST","path":"/crm/v8/Contacts","body":{"data":[{"Last_Name":"E","Account_Name":{"id":"@{d}"}}]}}"#,
+            r#"{"id":"f","method":"PUT","path":"/crm/v8/Accounts/@{g}","body":{"data":[{"Phone":"4"}]}}"#,
+            r#"{"id":"g","method":"POST","path":"/crm/v8/Accounts","body":{"data":[{"Account_Name":"G"}]}}"#,
+            r#"{"id":"h","method":"DELETE","path":"/crm/v8/Accounts/@{c}"}"#,
+        ]
+        .join("\n"),
+    )
+    .unwrap();
+    let out = creditops(home.path(), &["plan", f.to_str().unwrap(), "--json"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let name = f.display().to_string();
+    for (line, reason) in [
+        (3, "`@{nobody}` names no call in the queue"),
+        (4, "`@{e}` forms a cycle"),
+        (5, "`@{d}` names a call refused on"),
+        (6, "`@{g}` names a later call"),
+        (8, "`@{c}` names a call refused on"),
+    ] {
+        assert!(
+            err.contains(&format!("{name}:{line}: {reason}")),
+            "{line}: {err}"
+        );
+    }
+    for fine in [1, 2, 7] {
+        assert!(!err.contains(&format!("{name}:{fine}:")), "{fine}: {err}");
+    }
+    // Skipping bad lines plans the rest, and nothing left names a skipped call.
+    let out = creditops(
+        home.path(),
+        &["plan", f.to_str().unwrap(), "--json", "--skip-bad"],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["calls_before"], 3, "{v}");
+}

@@ -581,7 +581,9 @@ async fn importing_the_sandboxs_own_apis_answer_changes_nothing() {
     );
     // What the sandbox cannot serve costs nothing; Create Custom Module costs the table's 500.
     let before = sb.used().await;
-    let (s, b, _) = sb.call("GET", "/crm/v8/Leads/123/photo", None).await;
+    let (s, b, _) = sb
+        .call("POST", "/crm/v8/Leads/123/actions/teleport", None)
+        .await;
     assert_eq!((s, b["code"].as_str()), (404, Some("INVALID_URL_PATTERN")));
     assert_eq!(sb.used().await, before);
     let (s, _, _) = sb
@@ -593,4 +595,77 @@ async fn importing_the_sandboxs_own_apis_answer_changes_nothing() {
         .await;
     assert_eq!(s, 201);
     assert_eq!(sb.used().await - before, 500);
+}
+
+#[tokio::test]
+async fn record_and_org_photos_upload_download_and_delete() {
+    let sb = Sb::default().await;
+    let lead = sb
+        .call("GET", "/crm/v8/Leads?fields=Last_Name&per_page=1", None)
+        .await
+        .1["data"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let png: Vec<u8> = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR-not-a-real-image-but-its-magic".to_vec();
+    let upload = |path: String, bytes: Vec<u8>| {
+        let form = reqwest::multipart::Form::new().part(
+            "file",
+            reqwest::multipart::Part::bytes(bytes).file_name("photo.png"),
+        );
+        sb.http
+            .post(sb.url(&path))
+            .header("Authorization", format!("Zoho-oauthtoken {}", sb.token))
+            .multipart(form)
+            .send()
+    };
+    let download = |path: String| {
+        sb.http
+            .get(sb.url(&path))
+            .header("Authorization", format!("Zoho-oauthtoken {}", sb.token))
+            .send()
+    };
+    for path in [
+        format!("/crm/v8/Leads/{lead}/photo"),
+        "/crm/v8/org/photo".to_string(),
+    ] {
+        assert_eq!(
+            download(path.clone()).await.unwrap().status(),
+            204,
+            "{path}: none yet"
+        );
+        // Not an image: refused, nothing kept.
+        let r = upload(path.clone(), b"hello".to_vec()).await.unwrap();
+        assert_eq!(r.status(), 400, "{path}");
+        assert_eq!(
+            download(path.clone()).await.unwrap().status(),
+            204,
+            "{path}"
+        );
+        let r = upload(path.clone(), png.clone()).await.unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        let r = download(path.clone()).await.unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.headers()["content-type"], "image/png");
+        assert_eq!(
+            r.bytes().await.unwrap().to_vec(),
+            png,
+            "{path}: the same bytes back"
+        );
+        let (s, b, _) = sb.call("DELETE", &path, None).await;
+        assert_eq!(
+            (s, b["status"].as_str()),
+            (200, Some("success")),
+            "{path}: {b}"
+        );
+        assert_eq!(
+            download(path.clone()).await.unwrap().status(),
+            204,
+            "{path}"
+        );
+        let (s, _, _) = sb.call("DELETE", &path, None).await;
+        assert_eq!(s, 400, "{path}: nothing left to delete");
+    }
+    let (s, _, _) = sb.call("GET", "/crm/v8/Leads/1/photo", None).await;
+    assert_eq!(s, 400, "no such record");
 }

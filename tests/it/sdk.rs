@@ -1,7 +1,9 @@
 //! Zoho's official SDKs, unchanged, through the creditops proxy in front of the sandbox: the
 //! Python SDK (zohocrmsdk8-0) and the Node.js SDK (@zohocrm/nodejs-sdk-8.0), both installed by
 //! .ci/run. Each refreshes its token, asks for the current user, the org, the fields (twice),
-//! creates, gets, updates, upserts, searches, runs COQL and deletes; every call is metered
+//! creates, gets, updates, upserts, searches, runs COQL, counts records, tags one record and
+//! many, mass-updates (and reads the job's status), reads related records and deletes; every
+//! call is metered
 //! (ledger == the sandbox's own count) and attributed to the SDK's OAuth client, and the SDK
 //! stays behind the proxy (the token answer's api_domain names the proxy).
 
@@ -110,7 +112,7 @@ async fn org_behind_proxy(
 async fn check(out: &std::process::Output, sb: &Sb, ledger: &Path, client_id: &str) {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        out.status.success() && stdout.contains("sdk: 11 passed, 0 failed"),
+        out.status.success() && stdout.contains("sdk: 16 passed, 0 failed"),
         "SDK steps failed:\n{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
@@ -136,7 +138,7 @@ async fn check(out: &std::process::Output, sb: &Sb, ledger: &Path, client_id: &s
         "the second fields call came from the cache"
     ); // The figures, for whoever runs this with --nocapture.
     eprintln!(
-        "{client_id}: 11/11 steps; ledger {} credits = sandbox {sandbox}; {} saved by the cache",
+        "{client_id}: 16/16 steps; ledger {} credits = sandbox {sandbox}; {} saved by the cache",
         l.used_at(now).unwrap(),
         l.saved_at(now).unwrap()
     );
@@ -197,7 +199,7 @@ async fn official_python_sdk_works_against_the_sandbox_directly() {
     let out = run(cmd).await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        out.status.success() && stdout.contains("sdk: 11 passed, 0 failed"),
+        out.status.success() && stdout.contains("sdk: 16 passed, 0 failed"),
         "{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );

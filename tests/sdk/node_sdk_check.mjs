@@ -1,6 +1,7 @@
 // Zoho's official Node.js SDK (@zohocrm/nodejs-sdk-8.0), pointed at a creditops proxy through a
 // custom environment, unchanged: token refresh, current user, org, fields (twice), create, get,
-// update, upsert, search, COQL, delete.
+// update, upsert, search, COQL, record count, tags (one record, many), mass update and its
+// status, related records, delete.
 //
 // Usage: node node_sdk_check.mjs BASE_URL WORK_DIR CLIENT_ID CLIENT_SECRET REFRESH_TOKEN
 // (the SDK is resolved from NODE_PATH or the working directory's node_modules).
@@ -36,13 +37,19 @@ await (await new ZOHOCRMSDK.InitializeBuilder())
     .token(token)
     .store(new ZOHOCRMSDK.FileStore(join(work, "tokens.txt")))
     .SDKConfig(sdkConfig)
-    .resourcePath(work)
+    // The SDK appends "resources" to this path as a string: it must end with a separator.
+    .resourcePath(join(work, "/"))
     .logger(logger)
     .initialize();
 
 let passed = 0;
 let failed = 0;
 const created = {};
+
+// JSON for messages: the SDK's models hold BigInts, which JSON.stringify refuses.
+function show(v) {
+    return JSON.stringify(v, (_, x) => (typeof x === "bigint" ? x.toString() : x));
+}
 
 function expect(cond, what) {
     if (!cond) throw new Error(what);
@@ -161,6 +168,80 @@ async function coql() {
     return `${rows.length} rows`;
 }
 
+async function count() {
+    const p = new ZOHOCRMSDK.ParameterMap();
+    await p.add(ZOHOCRMSDK.Record.RecordCountParam.CRITERIA, "(Company:equals:SDK Co)");
+    const r = await new ZOHOCRMSDK.Record.RecordOperations("Leads").recordCount(p);
+    expect(status(r) === 200, `status ${status(r)}`);
+    const o = r.getObject();
+    expect(o instanceof ZOHOCRMSDK.Record.CountWrapper, `not a count: ${show(o)}`);
+    expect(Number(o.getCount()) === 2, `count ${o.getCount()}`);
+    return String(o.getCount());
+}
+
+function tag(name) {
+    const t = new ZOHOCRMSDK.Tags.Tag();
+    t.setName(name);
+    return t;
+}
+
+async function tagOne() {
+    const body = new ZOHOCRMSDK.Tags.NewTagRequestWrapper();
+    body.setTags([tag("node-hot")]);
+    const r = await new ZOHOCRMSDK.Tags.TagsOperations().addTags("Leads", BigInt(created.ids[0]), body);
+    expect(status(r) === 200, `status ${status(r)}`);
+    const o = r.getObject();
+    expect(o instanceof ZOHOCRMSDK.Tags.RecordActionWrapper, `not a record action: ${show(o)}`);
+    const a = o.getData()[0];
+    expect(a instanceof ZOHOCRMSDK.Tags.RecordSuccessResponse, `not a success: ${show(a)}`);
+    const names = a.getDetails().get("tags").map((t) => t.getName());
+    expect(names.includes("node-hot"), `tags ${names}`);
+    return names.join(",");
+}
+
+async function tagMany() {
+    const body = new ZOHOCRMSDK.Tags.NewTagRequestWrapper();
+    body.setTags([tag("node-batch")]);
+    body.setIds(created.ids.map((i) => BigInt(i)));
+    const r = await new ZOHOCRMSDK.Tags.TagsOperations().addTagsToMultipleRecords("Leads", body);
+    expect(status(r) === 200, `status ${status(r)}`);
+    const done = r.getObject().getData().filter((a) => a instanceof ZOHOCRMSDK.Tags.RecordSuccessResponse);
+    expect(done.length === 2, `${done.length} records tagged`);
+    return `${done.length} records tagged`;
+}
+
+async function massUpdate() {
+    const rec = new ZOHOCRMSDK.Record.Record();
+    rec.addKeyValue("City", "Madrid");
+    const body = new ZOHOCRMSDK.Record.MassUpdateBodyWrapper();
+    body.setData([rec]);
+    body.setIds(created.ids.map(String));
+    const ops = new ZOHOCRMSDK.Record.RecordOperations("Leads");
+    const r = await ops.massUpdateRecords(body);
+    expect(status(r) === 200, `status ${status(r)}`);
+    const a = r.getObject().getData()[0];
+    expect(a instanceof ZOHOCRMSDK.Record.MassUpdateSuccessResponse, `not a success: ${show(a)}`);
+    const job = a.getDetails().get("job_id");
+    const p = new ZOHOCRMSDK.ParameterMap();
+    await p.add(ZOHOCRMSDK.Record.GetMassUpdateStatusParam.JOB_ID, String(job));
+    const st = (await ops.getMassUpdateStatus(p)).getObject().getData()[0];
+    expect(st instanceof ZOHOCRMSDK.Record.MassUpdate, `not a status: ${show(st)}`);
+    expect(Number(st.getUpdatedCount()) === 2, `updated ${st.getUpdatedCount()}`);
+    return `job ${job}: ${st.getUpdatedCount()} updated`;
+}
+
+async function related() {
+    const p = new ZOHOCRMSDK.ParameterMap();
+    await p.add(ZOHOCRMSDK.Record.GetRecordsParam.FIELDS, "Account_Name");
+    await p.add(ZOHOCRMSDK.Record.GetRecordsParam.PER_PAGE, 1);
+    const acc = (await new ZOHOCRMSDK.Record.RecordOperations("Accounts").getRecords(p)).getObject().getData()[0].getId();
+    const r = await new ZOHOCRMSDK.RelatedRecords.RelatedRecordsOperations("Contacts", "Accounts").getRelatedRecords(BigInt(acc));
+    expect(status(r) === 200, `status ${status(r)}`);
+    const o = r.getObject();
+    expect(o instanceof ZOHOCRMSDK.RelatedRecords.ResponseWrapper, `not related records: ${show(o)}`);
+    return `${o.getData().length} contacts`;
+}
+
 async function del() {
     const p = new ZOHOCRMSDK.ParameterMap();
     await p.add(ZOHOCRMSDK.Record.DeleteRecordsParam.IDS, created.ids.join(","));
@@ -180,6 +261,11 @@ for (const [name, fn] of [
     ["upsert", upsert],
     ["search", search],
     ["coql", coql],
+    ["count", count],
+    ["tag one", tagOne],
+    ["tag many", tagMany],
+    ["mass update", massUpdate],
+    ["related", related],
     ["delete", del],
 ]) {
     await step(name, fn);

@@ -1,6 +1,7 @@
 """Zoho's official Python SDK (zohocrmsdk8-0), pointed at a creditops proxy (or sandbox) through a
 custom environment, unchanged: token refresh, current user, org, fields (twice), create, get,
-update, upsert, search, COQL, delete.
+update, upsert, search, COQL, record count, tags (one record, many records), mass update and
+its status, related records, delete.
 
 Usage: python3 python_sdk_check.py BASE_URL WORK_DIR [CLIENT_ID CLIENT_SECRET REFRESH_TOKEN]
 Prints one line per step and "N passed, M failed" at the end; exits non-zero on any failure.
@@ -20,7 +21,13 @@ from zohocrmsdk.src.com.zoho.crm.api.initializer import Initializer
 from zohocrmsdk.src.com.zoho.crm.api.sdk_config import SDKConfig
 from zohocrmsdk.src.com.zoho.crm.api.parameter_map import ParameterMap
 from zohocrmsdk.src.com.zoho.crm.api.record import (RecordOperations, BodyWrapper, Record, Field,
-    GetRecordsParam, DeleteRecordsParam, SearchRecordsParam, ActionWrapper, SuccessResponse, ResponseWrapper)
+    GetRecordsParam, DeleteRecordsParam, SearchRecordsParam, ActionWrapper, SuccessResponse, ResponseWrapper,
+    RecordCountParam, CountWrapper, MassUpdateBodyWrapper, MassUpdateActionWrapper, MassUpdateSuccessResponse,
+    MassUpdateResponseWrapper, MassUpdate, GetMassUpdateStatusParam)
+from zohocrmsdk.src.com.zoho.crm.api.tags import (TagsOperations, NewTagRequestWrapper, Tag, RecordActionWrapper,
+    RecordSuccessResponse)
+from zohocrmsdk.src.com.zoho.crm.api.related_records import (RelatedRecordsOperations,
+    ResponseWrapper as RelatedWrapper)
 from zohocrmsdk.src.com.zoho.crm.api.coql import CoqlOperations, BodyWrapper as CoqlBody
 from zohocrmsdk.src.com.zoho.crm.api.org import OrgOperations
 from zohocrmsdk.src.com.zoho.crm.api.users import UsersOperations, GetUsersParam
@@ -164,6 +171,81 @@ def coql():
     return f"{len(rows)} rows"
 
 
+def count():
+    p = ParameterMap()
+    p.add(RecordCountParam.criteria, "(Company:equals:SDK Co)")
+    r = RecordOperations("Leads").record_count(p)
+    expect(r.get_status_code() == 200, f"status {r.get_status_code()}")
+    o = r.get_object()
+    expect(isinstance(o, CountWrapper), f"not a count: {o.__dict__}")
+    expect(int(o.get_count()) == 2, f"count {o.get_count()}")
+    return o.get_count()
+
+
+def tag(name):
+    t = Tag()
+    t.set_name(name)
+    return t
+
+
+def tag_one():
+    body = NewTagRequestWrapper()
+    body.set_tags([tag("sdk-hot")])
+    r = TagsOperations().add_tags("Leads", int(created["ids"][0]), body)
+    expect(r.get_status_code() == 200, f"status {r.get_status_code()}")
+    o = r.get_object()
+    expect(isinstance(o, RecordActionWrapper), f"not a record action: {o.__dict__}")
+    a = o.get_data()[0]
+    expect(isinstance(a, RecordSuccessResponse), f"not a success: {a.__dict__}")
+    tags = [t.get_name() for t in a.get_details()["tags"]]
+    expect("sdk-hot" in tags, f"tags {tags}")
+    return tags
+
+
+def tag_many():
+    body = NewTagRequestWrapper()
+    body.set_tags([tag("sdk-batch")])
+    body.set_ids([int(i) for i in created["ids"]])
+    r = TagsOperations().add_tags_to_multiple_records("Leads", body)
+    expect(r.get_status_code() == 200, f"status {r.get_status_code()}")
+    done = [a for a in r.get_object().get_data() if isinstance(a, RecordSuccessResponse)]
+    expect(len(done) == 2, f"{len(done)} records tagged")
+    return f"{len(done)} records tagged"
+
+
+def mass_update():
+    rec = Record()
+    rec.add_key_value("City", "Madrid")
+    body = MassUpdateBodyWrapper()
+    body.set_data([rec])
+    body.set_ids([str(i) for i in created["ids"]])
+    r = RecordOperations("Leads").mass_update_records(body)
+    expect(r.get_status_code() == 200, f"status {r.get_status_code()}")
+    a = r.get_object().get_data()[0]
+    expect(isinstance(a, MassUpdateSuccessResponse), f"not a success: {a.__dict__}")
+    job = a.get_details()["job_id"]
+    p = ParameterMap()
+    p.add(GetMassUpdateStatusParam.job_id, str(job))
+    r = RecordOperations("Leads").get_mass_update_status(p)
+    expect(r.get_status_code() == 200, f"status {r.get_status_code()}")
+    st = r.get_object().get_data()[0]
+    expect(isinstance(st, MassUpdate), f"not a status: {st.__dict__}")
+    expect(st.get_updated_count() == 2, f"updated {st.get_updated_count()}")
+    return f"job {job}: {st.get_updated_count()} updated"
+
+
+def related():
+    p = ParameterMap()
+    p.add(GetRecordsParam.fields, "Account_Name")
+    p.add(GetRecordsParam.per_page, 1)
+    acc = RecordOperations("Accounts").get_records(p).get_object().get_data()[0].get_id()
+    r = RelatedRecordsOperations("Contacts", "Accounts").get_related_records(int(acc))
+    expect(r.get_status_code() == 200, f"status {r.get_status_code()}")
+    o = r.get_object()
+    expect(isinstance(o, RelatedWrapper), f"not related records: {o.__dict__}")
+    return f"{len(o.get_data())} contacts"
+
+
 def delete():
     p = ParameterMap()
     p.add(DeleteRecordsParam.ids, ",".join(map(str, created["ids"])))
@@ -174,7 +256,9 @@ def delete():
 
 for name, fn in [("current user", current_user), ("org", org), ("fields", fields),
                  ("fields again", fields), ("create", create), ("get", get), ("update", update),
-                 ("upsert", upsert), ("search", search), ("coql", coql), ("delete", delete)]:
+                 ("upsert", upsert), ("search", search), ("coql", coql), ("count", count),
+                 ("tag one", tag_one), ("tag many", tag_many), ("mass update", mass_update),
+                 ("related", related), ("delete", delete)]:
     step(name, fn)
 
 print(f"sdk: {passed} passed, {failed} failed")

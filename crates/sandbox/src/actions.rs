@@ -5,7 +5,7 @@
 use axum::http::StatusCode;
 use serde_json::{json, Map, Value};
 
-use super::answers::{bad, body_list, page_params, paged, project};
+use super::answers::{bad, batch_status, body_list, or_400, page_params, paged, project};
 use super::org::{lookup_id, Change, Operation, Org, Record};
 use super::query::parse_criteria;
 use super::schema::{self, Relation};
@@ -127,10 +127,7 @@ pub fn count(sb: &Sandbox, c: &Ctx, module: &str) -> Reply {
         now_ms: c.now_ms,
         user: c.user.clone(),
     };
-    let filter = match record_filter(&org, m.api_name, &view) {
-        Ok(f) => f,
-        Err(e) => return bad(e),
-    };
+    let filter = or_400!(record_filter(&org, m.api_name, &view));
     let n = org.records.get(m.api_name).map_or(0, |recs| {
         recs.values()
             .filter(|r| filter.as_ref().is_none_or(|f| f(r)))
@@ -222,10 +219,7 @@ pub fn mass_update(sb: &Sandbox, c: &Ctx, module: &str) -> Reply {
             Value::Object(v)
         })
         .collect();
-    let (results, changes) = match org.update(m.api_name, &data, None, &c.user, c.now_ms) {
-        Ok(x) => x,
-        Err(e) => return bad(e),
-    };
+    let (results, changes) = or_400!(org.update(m.api_name, &data, None, &c.user, c.now_ms));
     // A value no record accepts fails the call as a whole, as Zoho validates the data first.
     if results.iter().all(|r| r["status"] == "error") {
         if let Some(first) = results.first() {
@@ -379,10 +373,7 @@ fn tag_names(c: &Ctx) -> Result<Vec<String>, ZohoError> {
 /// `POST /{module}/{id}/actions/add_tags|remove_tags` (`record`) and
 /// `POST /{module}/actions/add_tags|remove_tags` (ids in the body, up to 500).
 pub fn tags(sb: &Sandbox, c: &Ctx, module: &str, record: Option<&str>, add: bool) -> Reply {
-    let names = match tag_names(c) {
-        Ok(n) => n,
-        Err(e) => return bad(e),
-    };
+    let names = or_400!(tag_names(c));
     let ids = match (record, ids_of(c)) {
         (Some(id), _) => vec![id.to_string()],
         (None, Some(ids)) if !ids.is_empty() => ids,
@@ -409,16 +400,10 @@ pub fn tags(sb: &Sandbox, c: &Ctx, module: &str, record: Option<&str>, add: bool
         &mut org, m.api_name, &ids, &names, add, over_write, c.now_ms,
     ) {
         Ok((results, changes)) => {
-            let ok = results.iter().filter(|r| r["status"] == "success").count();
-            let status = if ok == results.len() {
-                StatusCode::OK
-            } else if ok == 0 {
-                StatusCode::BAD_REQUEST
-            } else {
-                StatusCode::MULTI_STATUS
-            };
+            let status = batch_status(&results, StatusCode::OK);
             let mut body = json!({ "data": results });
             if record.is_none() {
+                let ok = results.iter().filter(|r| r["status"] == "success").count();
                 body["success_count"] = json!(ok.to_string());
                 body["locked_count"] = json!("0");
                 body["wf_scheduler"] = json!(false);
@@ -434,10 +419,7 @@ pub fn tags(sb: &Sandbox, c: &Ctx, module: &str, record: Option<&str>, add: bool
 /// `POST /{module}/{id}/actions/assign_territories|remove_territories` and the bulk forms
 /// (`{"data":[{"id", "Territories":[{"id"}]}]}`).
 pub fn territories(sb: &Sandbox, c: &Ctx, module: &str, record: Option<&str>, add: bool) -> Reply {
-    let data = match body_list(c, "data") {
-        Ok(d) => d,
-        Err(e) => return bad(e),
-    };
+    let data = or_400!(body_list(c, "data"));
     let mut org = lock(&sb.org);
     let m = match org.module(module) {
         Ok(m) => m.clone(),
@@ -513,14 +495,7 @@ pub fn territories(sb: &Sandbox, c: &Ctx, module: &str, record: Option<&str>, ad
             vec!["Territories".into()],
         ));
     }
-    let ok = results.iter().filter(|r| r["status"] == "success").count();
-    let status = if ok == results.len() {
-        StatusCode::OK
-    } else if ok == 0 {
-        StatusCode::BAD_REQUEST
-    } else {
-        StatusCode::MULTI_STATUS
-    };
+    let status = batch_status(&results, StatusCode::OK);
     Reply::json(status, json!({ "data": results })).with_changes(changes)
 }
 
@@ -663,10 +638,7 @@ pub fn related(sb: &Sandbox, c: &Ctx, module: &str, id: &str, list: &str) -> Rep
             json!({"resource_path_index": 1}),
         ));
     }
-    let (page, per_page) = match page_params(c, 200) {
-        Ok(p) => p,
-        Err(e) => return bad(e),
-    };
+    let (page, per_page) = or_400!(page_params(c, 200));
     let fields: Option<Vec<String>> = c
         .q("fields")
         .map(|f| f.split(',').map(|s| s.trim().to_string()).collect());
@@ -805,14 +777,7 @@ pub fn relate(
         results.push(json!({"code": "SUCCESS", "details": {"id": t},
             "message": if link { "relation updated" } else { "relation removed" }, "status": "success"}));
     }
-    let ok = results.iter().filter(|r| r["status"] == "success").count();
-    let status = if ok == results.len() {
-        StatusCode::OK
-    } else if ok == 0 {
-        StatusCode::BAD_REQUEST
-    } else {
-        StatusCode::MULTI_STATUS
-    };
+    let status = batch_status(&results, StatusCode::OK);
     let reply = Reply::json(status, json!({ "data": results })).with_changes(changes);
     if settings_changed {
         reply.settings_changed()
@@ -909,10 +874,7 @@ pub fn external_id(org: &Org, c: &Ctx, module: &str, value: &str) -> Result<Stri
 
 /// `POST /{module}/{id}/actions/send_mail`: checks the mail as Zoho does and reports it sent.
 pub fn send_mail(sb: &Sandbox, c: &Ctx, module: &str, id: &str) -> Reply {
-    let data = match body_list(c, "data") {
-        Ok(d) => d,
-        Err(e) => return bad(e),
-    };
+    let data = or_400!(body_list(c, "data"));
     let org = lock(&sb.org);
     match org.get(module, id) {
         Err(e) => return bad(e),
@@ -958,22 +920,13 @@ pub fn send_mail(sb: &Sandbox, c: &Ctx, module: &str, id: &str) -> Reply {
                         "message": "Your mail has been sent successfully.", "status": "success"}),
         );
     }
-    let ok = out.iter().filter(|r| r["status"] == "success").count();
-    let status = if ok == out.len() {
-        StatusCode::OK
-    } else {
-        StatusCode::BAD_REQUEST
-    };
-    Reply::json(status, json!({ "data": out }))
+    Reply::json(batch_status(&out, StatusCode::OK), json!({ "data": out }))
 }
 
 /// `POST /{module}/{id}/actions/merge` (`{"merge":[{"data":[{"id"}…]}]}`): the master keeps
 /// its values and gains what it lacks from the others, which are deleted.
 pub fn merge(sb: &Sandbox, c: &Ctx, module: &str, id: &str) -> Reply {
-    let items = match body_list(c, "merge") {
-        Ok(d) => d,
-        Err(e) => return bad(e),
-    };
+    let items = or_400!(body_list(c, "merge"));
     let others: Vec<String> = items
         .first()
         .and_then(|m| m.get("data"))
@@ -1145,10 +1098,7 @@ pub fn blueprint(sb: &Sandbox, module: &str, id: &str) -> Reply {
 /// `PUT /{module}/{id}/actions/blueprint` (`{"blueprint":[{"transition_id","data"}]}`): moves
 /// the record along a transition it has now, with the transition's data.
 pub fn blueprint_move(sb: &Sandbox, c: &Ctx, module: &str, id: &str) -> Reply {
-    let items = match body_list(c, "blueprint") {
-        Ok(d) => d,
-        Err(e) => return bad(e),
-    };
+    let items = or_400!(body_list(c, "blueprint"));
     let Some(tid) = items
         .first()
         .and_then(|b| b.get("transition_id"))

@@ -10,6 +10,17 @@ use super::org::Record;
 use super::query::field_value;
 use super::{schema, Ctx, Reply};
 
+/// The value, or the call answered 400 with the error: how a handler refuses a bad request.
+macro_rules! or_400 {
+    ($e:expr) => {
+        match $e {
+            Ok(v) => v,
+            Err(e) => return $crate::answers::bad(e),
+        }
+    };
+}
+pub(crate) use or_400;
+
 pub fn bad(e: ZohoError) -> Reply {
     Reply::error(StatusCode::BAD_REQUEST, e)
 }
@@ -127,4 +138,16 @@ pub fn paged(
         ));
     }
     Reply::json(StatusCode::OK, json!({"data": data, "info": info}))
+}
+
+/// The overall status of a batch: all ok, all failed, or some of each.
+pub fn batch_status(results: &[Value], ok: StatusCode) -> StatusCode {
+    let failed = results.iter().filter(|r| r["status"] == "error").count();
+    if failed == 0 {
+        ok
+    } else if failed == results.len() {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::MULTI_STATUS
+    }
 }

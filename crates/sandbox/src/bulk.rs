@@ -57,7 +57,7 @@ fn bad(e: ZohoError) -> Reply {
 }
 
 /// The file part of a multipart body, or the body itself when it is not multipart.
-fn file_bytes(c: &Ctx) -> Result<Vec<u8>, ZohoError> {
+pub fn file_bytes(c: &Ctx) -> Result<Vec<u8>, ZohoError> {
     let ct = c
         .headers
         .get("content-type")

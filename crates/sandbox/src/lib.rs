@@ -9,6 +9,7 @@ pub mod bulk;
 pub mod meter;
 pub mod notify;
 pub mod org;
+pub mod photos;
 pub mod query;
 pub mod routes;
 pub mod schema;
@@ -117,6 +118,7 @@ pub struct Sandbox {
     pub tokens: Mutex<Tokens>,
     pub channels: Mutex<notify::Channels>,
     pub bulk: Mutex<bulk::Jobs>,
+    pub photos: Mutex<photos::Photos>,
     pub store: Option<Mutex<store::Store>>,
     pub notifier: notify::Notifier,
     /// The acting user of every call (the org's admin; user ids do not change on reset).
@@ -139,20 +141,11 @@ impl Sandbox {
         let clock = Clock::default();
         let now = clock.now_ms();
         let mut meter = Meter::new(limits);
-        let mut tokens = Tokens::default();
-        let mut channels = notify::Channels::default();
-        let mut jobs = bulk::Jobs::default();
+        let mut kept = store::Kept::default();
         let (mut org, store) = match &config.data_dir {
             Some(dir) => {
                 let mut st = store::Store::open(&dir.join("sandbox.sqlite"))?;
-                let org = match st.load(
-                    &mut meter,
-                    &mut tokens,
-                    &mut channels,
-                    &mut jobs,
-                    &clock,
-                    now,
-                )? {
+                let org = match st.load(&mut meter, &mut kept, &clock, now)? {
                     Some(org) => org,
                     None => {
                         let org = Org::demo(config.seed, &config.edition, config.users, now);
@@ -176,9 +169,10 @@ impl Sandbox {
             org: Mutex::new(org),
             meter: Arc::new(Mutex::new(meter)),
             clock,
-            tokens: Mutex::new(tokens),
-            channels: Mutex::new(channels),
-            bulk: Mutex::new(jobs),
+            tokens: Mutex::new(kept.tokens),
+            channels: Mutex::new(kept.channels),
+            bulk: Mutex::new(kept.jobs),
+            photos: Mutex::new(kept.photos),
             store,
             notifier: notify::Notifier::start(),
             base_url: OnceLock::new(),
@@ -232,6 +226,7 @@ impl Sandbox {
         }
         lock(&self.channels).clear();
         *lock(&self.bulk) = bulk::Jobs::default();
+        *lock(&self.photos) = photos::Photos::default();
         self.persist(|s| s.reset(&org));
         *lock(&self.org) = org;
     }

@@ -272,13 +272,18 @@ pub fn watch(sb: &Sandbox, c: &Ctx) -> Reply {
                     None => results.push(
                         ZohoError::invalid_data(
                             "the id given seems to be invalid",
-                            json!({"channel_id": id}),
+                            json!({"api_name": "channel_ids", "json_path": "channel_ids", "channel_id": id}),
                         )
                         .to_json(),
                     ),
                 }
             }
-            Reply::json(StatusCode::OK, json!({"watch": results}))
+            // 200 all, 207 some; none: 400 with the error itself (notifications.json's 400).
+            let status = super::answers::batch_status(&results, StatusCode::OK);
+            match results.first() {
+                Some(e) if status == StatusCode::BAD_REQUEST => Reply::json(status, e.clone()),
+                _ => Reply::json(status, json!({"watch": results})),
+            }
         }
         "POST" | "PUT" | "PATCH" => {
             let Some(items) = c

@@ -3,11 +3,11 @@
 use axum::http::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use super::answers::{bad, module_of, page_params, paged, project};
+use super::answers::{bad, batch_status, module_of, or_400, page_params, paged, project};
 use super::org::{lookup_id, Record};
 use super::query::{parse_criteria, parse_select, sort_records, Expr};
 use super::schema;
-use super::{actions, bulk, lock, notify, setup, Ctx, Reply, ReplyBody, Sandbox};
+use super::{actions, bulk, lock, notify, photos, setup, Ctx, Reply, ReplyBody, Sandbox};
 use creditops_core::zoho::time::{parse_time, zoho_time};
 use creditops_core::zoho::ZohoError;
 
@@ -314,6 +314,10 @@ fn route<'a>(m: &str, segs: &[&'a str], c: &Ctx) -> Option<Handler<'a>> {
             h(move |sb, _| setup::named(sb, kind, Some(id)))
         }
         ["crm", "v8", "org"] if m == "GET" => h(|sb, _| org(sb)),
+        ["crm", "v8", "org", "photo"] => match m {
+            "GET" | "POST" | "DELETE" => h(photos::org),
+            _ => h(|_, _| method_not_allowed()),
+        },
         ["crm", "v8", "users"] => match m {
             "GET" => h(|sb, c| users(sb, c, None)),
             "POST" => h(setup::create_users),
@@ -419,7 +423,11 @@ fn route<'a>(m: &str, segs: &[&'a str], c: &Ctx) -> Option<Handler<'a>> {
             "GET" | "PUT" | "DELETE" => h(move |sb, c| by_external_id(sb, c, module, value)),
             _ => h(|_, _| method_not_allowed()),
         },
-        ["crm", "v8", module, id, list] if is_id(id) && list != "photo" => match m {
+        ["crm", "v8", module, id, "photo"] if is_id(id) => match m {
+            "GET" | "POST" | "DELETE" => h(move |sb, c| photos::record(sb, c, module, id)),
+            _ => h(|_, _| method_not_allowed()),
+        },
+        ["crm", "v8", module, id, list] if is_id(id) => match m {
             "GET" => h(move |sb, c| actions::related(sb, c, module, id, list)),
             "PUT" => h(move |sb, c| actions::relate(sb, c, module, id, list, None, true)),
             "DELETE" => h(move |sb, c| actions::relate(sb, c, module, id, list, None, false)),
@@ -690,14 +698,8 @@ fn list(sb: &Sandbox, c: &Ctx, module: &str) -> Reply {
         Ok(m) => m.clone(),
         Err(e) => return bad(e),
     };
-    let fields = match fields_param(c, &m) {
-        Ok(f) => f,
-        Err(e) => return bad(e),
-    };
-    let (page, per_page) = match page_params(c, 200) {
-        Ok(p) => p,
-        Err(e) => return bad(e),
-    };
+    let fields = or_400!(fields_param(c, &m));
+    let (page, per_page) = or_400!(page_params(c, 200));
     let recs = org.records.get(m.api_name);
     let mut selected: Vec<&Record> = match c.q("ids") {
         Some(ids) => ids
@@ -800,10 +802,7 @@ fn search(sb: &Sandbox, c: &Ctx, module: &str) -> Reply {
         Ok(m) => m.clone(),
         Err(e) => return bad(e),
     };
-    let (page, per_page) = match page_params(c, 200) {
-        Ok(p) => p,
-        Err(e) => return bad(e),
-    };
+    let (page, per_page) = or_400!(page_params(c, 200));
     let filter: Box<dyn Fn(&Record) -> bool> = if let Some(crit) = c.q("criteria") {
         let expr = match parse_criteria(crit) {
             Ok(e) => e,
@@ -871,10 +870,7 @@ fn search(sb: &Sandbox, c: &Ctx, module: &str) -> Reply {
 
 fn deleted(sb: &Sandbox, c: &Ctx, module: &str) -> Reply {
     let org = lock(&sb.org);
-    let (page, per_page) = match page_params(c, 200) {
-        Ok(p) => p,
-        Err(e) => return bad(e),
-    };
+    let (page, per_page) = or_400!(page_params(c, 200));
     match org.deleted_list(module) {
         Ok(list) => paged(list, page, per_page, (page - 1) * per_page, json!({})),
         Err(e) => bad(e),
@@ -886,18 +882,6 @@ enum WriteKind {
     Insert,
     Update,
     Upsert,
-}
-
-/// The overall status of a batch: all ok, all failed, or some of each.
-fn batch_status(results: &[Value], ok: StatusCode) -> StatusCode {
-    let failed = results.iter().filter(|r| r["status"] == "error").count();
-    if failed == 0 {
-        ok
-    } else if failed == results.len() {
-        StatusCode::BAD_REQUEST
-    } else {
-        StatusCode::MULTI_STATUS
-    }
 }
 
 fn data_array(c: &Ctx) -> Result<&Vec<Value>, ZohoError> {
@@ -926,10 +910,7 @@ fn data_array(c: &Ctx) -> Result<&Vec<Value>, ZohoError> {
 }
 
 fn write(sb: &Sandbox, c: &Ctx, module: &str, kind: WriteKind, path_id: Option<&str>) -> Reply {
-    let data = match data_array(c) {
-        Ok(d) => d,
-        Err(e) => return bad(e),
-    };
+    let data = or_400!(data_array(c));
     let mut org = lock(&sb.org);
     let result = match kind {
         WriteKind::Insert => org.insert(module, data, &c.user, c.now_ms),
@@ -1340,14 +1321,7 @@ fn composite(sb: &Sandbox, c: &Ctx) -> Reply {
             json!({"__composite_requests": rolled}),
         );
     }
-    let failed = results.iter().filter(|r| r["status"] == "error").count();
-    let status = if failed == 0 {
-        StatusCode::OK
-    } else if failed == results.len() {
-        StatusCode::BAD_REQUEST
-    } else {
-        StatusCode::MULTI_STATUS
-    };
+    let status = batch_status(&results, StatusCode::OK);
     let reply = Reply::json(status, json!({"__composite_requests": results})).with_changes(changes);
     if settings_changed {
         reply.settings_changed()

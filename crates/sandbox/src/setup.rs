@@ -5,7 +5,7 @@
 use axum::http::StatusCode;
 use serde_json::{json, Value};
 
-use super::answers::{bad, body_list, module_of, paged};
+use super::answers::{bad, batch_status, body_list, module_of, or_400, paged};
 use super::org::{Org, User};
 use super::schema::{self, ModuleView};
 use super::settings::{self, CustomField, CustomModule, Settings, Tag};
@@ -27,16 +27,6 @@ fn not_found_id(id: &str) -> ZohoError {
         "the id given seems to be invalid or already deleted",
         json!({"id": id}),
     )
-}
-
-/// The batch status of entries: 200/201 all ok, 400 none, 207 some.
-fn status_of(entries: &[Value], ok: StatusCode) -> StatusCode {
-    let failed = entries.iter().filter(|e| e["status"] == "error").count();
-    match failed {
-        0 => ok,
-        n if n == entries.len() => StatusCode::BAD_REQUEST,
-        _ => StatusCode::MULTI_STATUS,
-    }
 }
 
 fn admin_ref(org: &Org) -> Value {
@@ -179,7 +169,7 @@ pub fn create_modules(sb: &Sandbox, c: &Ctx) -> Reply {
         out.push(ok_entry(&id, "module created"));
     }
     let reply = Reply::json(
-        status_of(&out, StatusCode::CREATED),
+        batch_status(&out, StatusCode::CREATED),
         json!({"modules": out}),
     );
     if changed {
@@ -245,7 +235,7 @@ pub fn update_modules(sb: &Sandbox, c: &Ctx, key: Option<&str>) -> Reply {
         org.schema_time_ms = c.now_ms;
         out.push(ok_entry(&m.id.to_string(), "module updated"));
     }
-    Reply::json(status_of(&out, StatusCode::OK), json!({"modules": out})).settings_changed()
+    Reply::json(batch_status(&out, StatusCode::OK), json!({"modules": out})).settings_changed()
 }
 
 // ---- fields --------------------------------------------------------------------------------
@@ -257,10 +247,7 @@ fn field_index(m: &schema::ModuleDef, id: &str) -> Option<usize> {
 /// `GET /settings/fields/{id}?module=`.
 pub fn field(sb: &Sandbox, c: &Ctx, id: &str) -> Reply {
     let org = lock(&sb.org);
-    let m = match module_of(&org, c) {
-        Ok(m) => m,
-        Err(e) => return bad(e),
-    };
+    let m = or_400!(module_of(&org, c));
     let all = schema::fields_json(&m);
     match all["fields"]
         .as_array()
@@ -278,10 +265,7 @@ pub fn create_fields(sb: &Sandbox, c: &Ctx) -> Reply {
         Err(e) => return wrapped("fields", e),
     };
     let mut org = lock(&sb.org);
-    let m = match module_of(&org, c) {
-        Ok(m) => m,
-        Err(e) => return bad(e),
-    };
+    let m = or_400!(module_of(&org, c));
     let mut out = Vec::new();
     let mut changed = false;
     for (i, item) in items.iter().enumerate() {
@@ -392,7 +376,10 @@ pub fn create_fields(sb: &Sandbox, c: &Ctx) -> Reply {
         changed = true;
         out.push(ok_entry(&id, "field created"));
     }
-    let reply = Reply::json(status_of(&out, StatusCode::CREATED), json!({"fields": out}));
+    let reply = Reply::json(
+        batch_status(&out, StatusCode::CREATED),
+        json!({"fields": out}),
+    );
     if changed {
         reply.settings_changed()
     } else {
@@ -408,10 +395,7 @@ pub fn update_fields(sb: &Sandbox, c: &Ctx, path_id: Option<&str>) -> Reply {
         Err(e) => return wrapped("fields", e),
     };
     let mut org = lock(&sb.org);
-    let m = match module_of(&org, c) {
-        Ok(m) => m,
-        Err(e) => return bad(e),
-    };
+    let m = or_400!(module_of(&org, c));
     let before = org.settings.custom_fields.clone();
     let mut out = Vec::new();
     for item in items {
@@ -468,16 +452,13 @@ pub fn update_fields(sb: &Sandbox, c: &Ctx, path_id: Option<&str>) -> Reply {
         return bad(e);
     }
     org.schema_time_ms = c.now_ms;
-    Reply::json(status_of(&out, StatusCode::OK), json!({"fields": out})).settings_changed()
+    Reply::json(batch_status(&out, StatusCode::OK), json!({"fields": out})).settings_changed()
 }
 
 /// `DELETE /settings/fields/{id}?module=`: custom fields only; the records lose the value.
 pub fn delete_field(sb: &Sandbox, c: &Ctx, id: &str) -> Reply {
     let mut org = lock(&sb.org);
-    let m = match module_of(&org, c) {
-        Ok(m) => m,
-        Err(e) => return bad(e),
-    };
+    let m = or_400!(module_of(&org, c));
     let Some(pos) = org
         .settings
         .custom_fields
@@ -508,10 +489,7 @@ pub fn delete_field(sb: &Sandbox, c: &Ctx, id: &str) -> Reply {
 /// `GET /settings/layouts?module=` and `GET /settings/layouts/{id}?module=`.
 pub fn layouts(sb: &Sandbox, c: &Ctx, id: Option<&str>) -> Reply {
     let org = lock(&sb.org);
-    let m = match module_of(&org, c) {
-        Ok(m) => m,
-        Err(e) => return bad(e),
-    };
+    let m = or_400!(module_of(&org, c));
     let list: Vec<Value> = org
         .settings
         .layouts
@@ -547,10 +525,7 @@ pub fn update_layouts(sb: &Sandbox, c: &Ctx, path_id: Option<&str>) -> Reply {
         }
     };
     let mut org = lock(&sb.org);
-    let m = match module_of(&org, c) {
-        Ok(m) => m,
-        Err(e) => return bad(e),
-    };
+    let m = or_400!(module_of(&org, c));
     let profiles: Vec<String> = org.settings.profiles.iter().map(|p| p.id.clone()).collect();
     let mut out = Vec::new();
     for item in items {
@@ -582,16 +557,13 @@ pub fn update_layouts(sb: &Sandbox, c: &Ctx, path_id: Option<&str>) -> Reply {
         l.modified_ms = c.now_ms;
         out.push(ok_entry(&id, "layout updated"));
     }
-    Reply::json(status_of(&out, StatusCode::OK), json!({"layouts": out})).settings_changed()
+    Reply::json(batch_status(&out, StatusCode::OK), json!({"layouts": out})).settings_changed()
 }
 
 /// `DELETE /settings/layouts/{id}?module=`: a custom layout.
 pub fn delete_layout(sb: &Sandbox, c: &Ctx, id: &str) -> Reply {
     let mut org = lock(&sb.org);
-    let m = match module_of(&org, c) {
-        Ok(m) => m,
-        Err(e) => return bad(e),
-    };
+    let m = or_400!(module_of(&org, c));
     let Some(pos) = org
         .settings
         .layouts
@@ -618,10 +590,7 @@ pub fn delete_layout(sb: &Sandbox, c: &Ctx, id: &str) -> Reply {
 /// `POST` (activate) and `DELETE` (deactivate) `/settings/layouts/{id}/actions/activate`.
 pub fn activate_layout(sb: &Sandbox, c: &Ctx, id: &str, active: bool) -> Reply {
     let mut org = lock(&sb.org);
-    let m = match module_of(&org, c) {
-        Ok(m) => m,
-        Err(e) => return bad(e),
-    };
+    let m = or_400!(module_of(&org, c));
     let Some(l) = org
         .settings
         .layouts
@@ -651,10 +620,7 @@ pub fn activate_layout(sb: &Sandbox, c: &Ctx, id: &str, active: bool) -> Reply {
 /// `GET /settings/related_lists/{id}?module=`.
 pub fn related_list(sb: &Sandbox, c: &Ctx, id: &str) -> Reply {
     let org = lock(&sb.org);
-    let m = match module_of(&org, c) {
-        Ok(m) => m,
-        Err(e) => return bad(e),
-    };
+    let m = or_400!(module_of(&org, c));
     let lists = schema::related_lists(&m);
     match lists.iter().position(|r| r.id.to_string() == id) {
         Some(i) => Reply::json(
@@ -670,10 +636,7 @@ pub fn related_list(sb: &Sandbox, c: &Ctx, id: &str) -> Reply {
 /// `GET /settings/custom_views?module=` and `GET /settings/custom_views/{id}?module=`.
 pub fn views(sb: &Sandbox, c: &Ctx, id: Option<&str>) -> Reply {
     let org = lock(&sb.org);
-    let m = match module_of(&org, c) {
-        Ok(m) => m,
-        Err(e) => return bad(e),
-    };
+    let m = or_400!(module_of(&org, c));
     let by = admin_ref(&org);
     let list: Vec<Value> = org
         .settings
@@ -704,15 +667,9 @@ pub fn views(sb: &Sandbox, c: &Ctx, id: Option<&str>) -> Reply {
 /// `PUT /settings/custom_views/actions/change_sort?module=` (ids in the body) and
 /// `PUT /settings/custom_views/{id}/actions/change_sort?module=`.
 pub fn change_sort(sb: &Sandbox, c: &Ctx, path_id: Option<&str>) -> Reply {
-    let items = match body_list(c, "custom_views") {
-        Ok(i) => i,
-        Err(e) => return bad(e),
-    };
+    let items = or_400!(body_list(c, "custom_views"));
     let mut org = lock(&sb.org);
-    let m = match module_of(&org, c) {
-        Ok(m) => m,
-        Err(e) => return bad(e),
-    };
+    let m = or_400!(module_of(&org, c));
     let mut out = Vec::new();
     for (i, item) in items.iter().enumerate() {
         let id = path_id
@@ -762,7 +719,7 @@ pub fn change_sort(sb: &Sandbox, c: &Ctx, path_id: Option<&str>) -> Reply {
         out.push(ok_entry(&id, "custom view sort order updated"));
     }
     Reply::json(
-        status_of(&out, StatusCode::OK),
+        batch_status(&out, StatusCode::OK),
         json!({"custom_views": out}),
     )
     .settings_changed()
@@ -781,10 +738,7 @@ fn tag_success(s: &Settings, t: &Tag, by: &Value, message: &str) -> Value {
 /// `GET /settings/tags?module=`.
 pub fn tags(sb: &Sandbox, c: &Ctx) -> Reply {
     let org = lock(&sb.org);
-    let m = match module_of(&org, c) {
-        Ok(m) => m,
-        Err(e) => return bad(e),
-    };
+    let m = or_400!(module_of(&org, c));
     let by = admin_ref(&org);
     let list: Vec<Value> = org
         .settings
@@ -861,15 +815,9 @@ fn colour_of(item: &Value, i: usize) -> Result<Option<String>, ZohoError> {
 
 /// `POST /settings/tags?module=`.
 pub fn create_tags(sb: &Sandbox, c: &Ctx) -> Reply {
-    let items = match body_list(c, "tags") {
-        Ok(i) => i,
-        Err(e) => return bad(e),
-    };
+    let items = or_400!(body_list(c, "tags"));
     let mut org = lock(&sb.org);
-    let m = match module_of(&org, c) {
-        Ok(m) => m,
-        Err(e) => return bad(e),
-    };
+    let m = or_400!(module_of(&org, c));
     let by = admin_ref(&org);
     let mut out = Vec::new();
     for (i, item) in items.iter().enumerate() {
@@ -925,21 +873,19 @@ pub fn create_tags(sb: &Sandbox, c: &Ctx) -> Reply {
             Err(e) => out.push(e.to_json()),
         }
     }
-    Reply::json(status_of(&out, StatusCode::CREATED), json!({"tags": out})).settings_changed()
+    Reply::json(
+        batch_status(&out, StatusCode::CREATED),
+        json!({"tags": out}),
+    )
+    .settings_changed()
 }
 
 /// `PUT /settings/tags?module=` (ids in the body) and `PUT /settings/tags/{id}?module=`:
 /// renames and recolours, carried onto the records that hold the tag.
 pub fn update_tags(sb: &Sandbox, c: &Ctx, path_id: Option<&str>) -> Reply {
-    let items = match body_list(c, "tags") {
-        Ok(i) => i,
-        Err(e) => return bad(e),
-    };
+    let items = or_400!(body_list(c, "tags"));
     let mut org = lock(&sb.org);
-    let m = match module_of(&org, c) {
-        Ok(m) => m,
-        Err(e) => return bad(e),
-    };
+    let m = or_400!(module_of(&org, c));
     let by = admin_ref(&org);
     let mut out = Vec::new();
     for (i, item) in items.iter().enumerate() {
@@ -1002,7 +948,7 @@ pub fn update_tags(sb: &Sandbox, c: &Ctx, path_id: Option<&str>) -> Reply {
             "tags updated successfully",
         ));
     }
-    Reply::json(status_of(&out, StatusCode::OK), json!({"tags": out})).settings_changed()
+    Reply::json(batch_status(&out, StatusCode::OK), json!({"tags": out})).settings_changed()
 }
 
 /// Rewrites the records' copy of a tag (or drops it when `t` is gone).
@@ -1048,10 +994,7 @@ pub fn delete_tag(sb: &Sandbox, id: &str) -> Reply {
 
 /// `POST /settings/tags/{id}/actions/merge`: the `conflict_id` tag is merged into `id`.
 pub fn merge_tags(sb: &Sandbox, c: &Ctx, id: &str) -> Reply {
-    let items = match body_list(c, "tags") {
-        Ok(i) => i,
-        Err(e) => return bad(e),
-    };
+    let items = or_400!(body_list(c, "tags"));
     let Some(other) = items
         .first()
         .and_then(|t| t.get("conflict_id"))
@@ -1098,10 +1041,7 @@ pub fn merge_tags(sb: &Sandbox, c: &Ctx, id: &str) -> Reply {
 /// `GET /settings/tags/{id}/actions/records_count?module=`.
 pub fn tag_records_count(sb: &Sandbox, c: &Ctx, id: &str) -> Reply {
     let org = lock(&sb.org);
-    let m = match module_of(&org, c) {
-        Ok(m) => m,
-        Err(e) => return bad(e),
-    };
+    let m = or_400!(module_of(&org, c));
     if !org
         .settings
         .tags
@@ -1332,10 +1272,7 @@ fn ref_id(v: Option<&Value>) -> Option<String> {
 
 /// `POST /users`: within the org's licences; role and profile must exist.
 pub fn create_users(sb: &Sandbox, c: &Ctx) -> Reply {
-    let items = match body_list(c, "users") {
-        Ok(i) => i,
-        Err(e) => return bad(e),
-    };
+    let items = or_400!(body_list(c, "users"));
     let mut org = lock(&sb.org);
     let mut out = Vec::new();
     for (i, item) in items.iter().enumerate() {
@@ -1419,15 +1356,16 @@ pub fn create_users(sb: &Sandbox, c: &Ctx) -> Reply {
         });
         out.push(ok_entry(&id, "User added"));
     }
-    Reply::json(status_of(&out, StatusCode::CREATED), json!({"users": out})).settings_changed()
+    Reply::json(
+        batch_status(&out, StatusCode::CREATED),
+        json!({"users": out}),
+    )
+    .settings_changed()
 }
 
 /// `PUT /users` (ids in the body) and `PUT /users/{id}`.
 pub fn update_users(sb: &Sandbox, c: &Ctx, path_id: Option<&str>) -> Reply {
-    let items = match body_list(c, "users") {
-        Ok(i) => i,
-        Err(e) => return bad(e),
-    };
+    let items = or_400!(body_list(c, "users"));
     let mut org = lock(&sb.org);
     let roles: Vec<String> = org.settings.roles.iter().map(|r| r.id.clone()).collect();
     let profiles: Vec<String> = org.settings.profiles.iter().map(|p| p.id.clone()).collect();
@@ -1479,7 +1417,7 @@ pub fn update_users(sb: &Sandbox, c: &Ctx, path_id: Option<&str>) -> Reply {
         }
         out.push(ok_entry(&id, "User updated"));
     }
-    Reply::json(status_of(&out, StatusCode::OK), json!({"users": out})).settings_changed()
+    Reply::json(batch_status(&out, StatusCode::OK), json!({"users": out})).settings_changed()
 }
 
 /// `DELETE /users/{id}`: not the org's admin (the acting user).

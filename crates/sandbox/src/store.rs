@@ -14,6 +14,15 @@ use super::org::{Change, Deleted, Operation, Org, Record};
 use super::{Clock, Tokens};
 use creditops_core::credits::WINDOW_MS;
 
+/// What a sandbox keeps beside its org, its meter and its clock.
+#[derive(Default)]
+pub struct Kept {
+    pub tokens: Tokens,
+    pub channels: Channels,
+    pub jobs: Jobs,
+    pub photos: super::photos::Photos,
+}
+
 pub struct Store {
     conn: Connection,
 }
@@ -29,6 +38,7 @@ CREATE TABLE IF NOT EXISTS channels (id TEXT PRIMARY KEY, json TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS jobs (id TEXT PRIMARY KEY, json TEXT NOT NULL, zip BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS uploads (id TEXT PRIMARY KEY, data BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS tokens (token TEXT PRIMARY KEY, expiry_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS photos (owner TEXT PRIMARY KEY, data BLOB NOT NULL);
 ";
 
 impl Store {
@@ -84,6 +94,20 @@ impl Store {
         Ok(())
     }
 
+    /// Keeps a photo (`Some`) or forgets it (`None`).
+    pub fn save_photo(&mut self, owner: &str, data: Option<&[u8]>) -> anyhow::Result<()> {
+        match data {
+            Some(d) => self.conn.execute(
+                "INSERT OR REPLACE INTO photos (owner, data) VALUES (?1, ?2)",
+                params![owner, d],
+            )?,
+            None => self
+                .conn
+                .execute("DELETE FROM photos WHERE owner = ?1", params![owner])?,
+        };
+        Ok(())
+    }
+
     /// Saves the org's settings and users (both small: written whole after a change).
     pub fn save_settings(&mut self, org: &Org) -> anyhow::Result<()> {
         let tx = self.conn.transaction()?;
@@ -105,7 +129,7 @@ impl Store {
     pub fn reset(&mut self, org: &Org) -> anyhow::Result<()> {
         self.conn.execute_batch(
             "DELETE FROM records; DELETE FROM deleted; DELETE FROM converted; DELETE FROM charges;
-             DELETE FROM channels; DELETE FROM jobs; DELETE FROM uploads;",
+             DELETE FROM channels; DELETE FROM jobs; DELETE FROM uploads; DELETE FROM photos;",
         )?;
         self.save_org(org)
     }
@@ -208,16 +232,20 @@ impl Store {
         Ok(())
     }
 
-    /// Loads a saved sandbox; None when the store is new.
+    /// Loads a saved sandbox into `meter` and `kept`; None when the store is new.
     pub fn load(
         &mut self,
         meter: &mut Meter,
-        tokens: &mut Tokens,
-        channels: &mut Channels,
-        jobs: &mut Jobs,
+        kept: &mut Kept,
         clock: &Clock,
         now_ms: i64,
     ) -> anyhow::Result<Option<Org>> {
+        let Kept {
+            tokens,
+            channels,
+            jobs,
+            photos,
+        } = kept;
         if self.meta("initialized")?.is_none() {
             return Ok(None);
         }
@@ -332,6 +360,14 @@ impl Store {
             for row in rows {
                 let (id, data) = row?;
                 jobs.uploads.insert(id, data);
+            }
+            let mut st = self.conn.prepare("SELECT owner, data FROM photos")?;
+            let rows = st.query_map([], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))
+            })?;
+            for row in rows {
+                let (owner, data) = row?;
+                photos.map.insert(owner, data);
             }
             let mut st = self
                 .conn

@@ -262,6 +262,19 @@ pub(super) fn refs_in(s: &str, out: &mut Vec<String>) {
     }
 }
 
+/// The `@{call}` references a call makes: in its body, path and query.
+pub(super) fn call_refs(call: &QueuedCall) -> Vec<String> {
+    let mut refs = Vec::new();
+    if let Some(b) = &call.body {
+        collect_refs(b, &mut refs);
+    }
+    refs_in(&call.path, &mut refs);
+    for (_, v) in &call.query {
+        refs_in(v, &mut refs);
+    }
+    refs
+}
+
 /// `@{call}` references in a body (ids of records created by earlier calls).
 pub(super) fn collect_refs(v: &Value, out: &mut Vec<String>) {
     match v {
@@ -363,14 +376,7 @@ pub(super) fn classify(call: &QueuedCall, table: &CostTable, modules: &mut Inter
         }
     };
     let price = table.credits_segments(&call.method, segs, &call.query, call.body.as_ref());
-    let mut refs = Vec::new();
-    if let Some(b) = &call.body {
-        collect_refs(b, &mut refs);
-    }
-    refs_in(&call.path, &mut refs);
-    for (_, v) in &call.query {
-        refs_in(v, &mut refs);
-    }
+    let refs = call_refs(call);
     let (credits, unpriceable) = match price {
         Ok(c) => (c, false),
         Err(_) => (0, true),

@@ -3,7 +3,7 @@
 //! reason`; a queue with bad lines is refused unless the caller asks to skip them, and then
 //! every skipped line is still named.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -117,6 +117,7 @@ pub fn parse_jsonl(text: &str, file: &str) -> Loaded {
     });
     let mut out = Loaded::default();
     out.calls.reserve(parsed.iter().map(Vec::len).sum());
+    let mut lines = Vec::with_capacity(out.calls.capacity());
     let mut seen = HashSet::new();
     for (line_no, result) in parsed.into_iter().flatten() {
         let at = || format!("{file}:{line_no}");
@@ -129,12 +130,106 @@ pub fn parse_jsonl(text: &str, file: &str) -> Loaded {
                     });
                 } else {
                     out.calls.push(call);
+                    lines.push(line_no);
                 }
             }
             Err(reason) => out.bad.push(BadLine { at: at(), reason }),
         }
     }
+    check_references(&mut out, &lines, file);
     out
+}
+
+/// `@{ID}` references name the call whose created record they stand for, so each must name an
+/// *earlier* call: one that names no call, a later one or itself (and so any cycle) would be
+/// planned as if the record existed. Such a call becomes a bad line, and so does every call
+/// that names a refused one (the queue is refused unless bad lines are skipped; skipping
+/// never leaves a reference to a call that is gone). `lines[i]` is `calls[i]`'s line.
+fn check_references(out: &mut Loaded, lines: &[usize], file: &str) {
+    let refs: Vec<Vec<String>> = out.calls.iter().map(super::classify::call_refs).collect();
+    if refs.iter().all(Vec::is_empty) {
+        return;
+    }
+    let pos: HashMap<&str, usize> = out
+        .calls
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (&*c.id, i))
+        .collect();
+    let at = |i: usize| format!("{file}:{}", lines[i]);
+    // Whether following references from `from` comes back to `to` (a cycle through `to`).
+    let reaches = |from: usize, to: usize| {
+        let mut stack = vec![from];
+        let mut seen = HashSet::new();
+        while let Some(k) = stack.pop() {
+            if k == to {
+                return true;
+            }
+            if seen.insert(k) {
+                stack.extend(refs[k].iter().filter_map(|r| pos.get(r.as_str()).copied()));
+            }
+        }
+        false
+    };
+    let mut why: Vec<Option<String>> = vec![None; out.calls.len()];
+    for (i, rs) in refs.iter().enumerate() {
+        for r in rs {
+            let reason = match pos.get(r.as_str()).copied() {
+                None => format!("`@{{{r}}}` names no call in the queue"),
+                Some(j) if j == i => format!("`@{{{r}}}` names this call itself"),
+                Some(j) if j > i && reaches(j, i) => format!(
+                    "`@{{{r}}}` forms a cycle: this call and the one on {} name each other",
+                    at(j)
+                ),
+                Some(j) if j > i => format!(
+                    "`@{{{r}}}` names a later call ({}): a reference names an earlier call",
+                    at(j)
+                ),
+                Some(_) => continue,
+            };
+            why[i] = Some(reason);
+            break;
+        }
+    }
+    // What names a refused call is refused too, until nothing changes.
+    loop {
+        let mut changed = false;
+        for i in 0..refs.len() {
+            if why[i].is_some() {
+                continue;
+            }
+            let refused = refs[i].iter().find_map(|r| {
+                let j = *pos.get(r.as_str())?;
+                why[j].is_some().then(|| (r.clone(), j))
+            });
+            if let Some((r, j)) = refused {
+                why[i] = Some(format!("`@{{{r}}}` names a call refused on {}", at(j)));
+                changed = true;
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    if why.iter().all(Option::is_none) {
+        return;
+    }
+    let calls = std::mem::take(&mut out.calls);
+    for (i, (call, reason)) in calls.into_iter().zip(why).enumerate() {
+        match reason {
+            None => out.calls.push(call),
+            Some(reason) => out.bad.push(BadLine { at: at(i), reason }),
+        }
+    }
+    out.bad.sort_by_key(|b| line_of(&b.at));
+}
+
+/// The line number at the end of a `FILE:LINE` (bad lines are listed in file order).
+fn line_of(at: &str) -> usize {
+    at.rsplit(':')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
 }
 
 /// The calls (or reasons) of the lines of `text`, whose first line is number `first`.
