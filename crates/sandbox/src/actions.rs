@@ -103,10 +103,7 @@ pub fn record_filter(org: &Org, module: &str, c: &Ctx) -> Result<Option<RecordFi
 /// `GET /{module}/actions/count` and `POST` (criteria in the body or the query).
 pub fn count(sb: &Sandbox, c: &Ctx, module: &str) -> Reply {
     let org = lock(&sb.org);
-    let m = match org.module(module) {
-        Ok(m) => m.clone(),
-        Err(e) => return bad(e),
-    };
+    let m = or_400!(org.module(module)).clone();
     let mut ctx_query = c.query.clone();
     if let Some(crit) = c
         .json
@@ -157,10 +154,7 @@ pub fn mass_update(sb: &Sandbox, c: &Ctx, module: &str) -> Reply {
         ));
     }
     let mut org = lock(&sb.org);
-    let m = match org.module(module) {
-        Ok(m) => m.clone(),
-        Err(e) => return bad(e),
-    };
+    let m = or_400!(org.module(module)).clone();
     let ids: Vec<String> = match (
         ids_of(c),
         c.json
@@ -392,10 +386,7 @@ pub fn tags(sb: &Sandbox, c: &Ctx, module: &str, record: Option<&str>, add: bool
         .and_then(Value::as_bool)
         .unwrap_or(false);
     let mut org = lock(&sb.org);
-    let m = match org.module(module) {
-        Ok(m) => m.clone(),
-        Err(e) => return bad(e),
-    };
+    let m = or_400!(org.module(module)).clone();
     match retag(
         &mut org, m.api_name, &ids, &names, add, over_write, c.now_ms,
     ) {
@@ -421,10 +412,7 @@ pub fn tags(sb: &Sandbox, c: &Ctx, module: &str, record: Option<&str>, add: bool
 pub fn territories(sb: &Sandbox, c: &Ctx, module: &str, record: Option<&str>, add: bool) -> Reply {
     let data = or_400!(body_list(c, "data"));
     let mut org = lock(&sb.org);
-    let m = match org.module(module) {
-        Ok(m) => m.clone(),
-        Err(e) => return bad(e),
-    };
+    let m = or_400!(org.module(module)).clone();
     let known: Vec<(String, String)> = org
         .settings
         .territories
@@ -503,10 +491,7 @@ pub fn territories(sb: &Sandbox, c: &Ctx, module: &str, record: Option<&str>, ad
 /// `data[0]` overriding some.
 pub fn clone(sb: &Sandbox, c: &Ctx, module: &str, id: &str) -> Reply {
     let mut org = lock(&sb.org);
-    let m = match org.module(module) {
-        Ok(m) => m.clone(),
-        Err(e) => return bad(e),
-    };
+    let m = or_400!(org.module(module)).clone();
     let Some(original) = org.records.get(m.api_name).and_then(|r| r.get(id)).cloned() else {
         return bad(ZohoError::invalid_data(
             "the id given seems to be invalid",
@@ -542,10 +527,7 @@ pub fn clone(sb: &Sandbox, c: &Ctx, module: &str, id: &str) -> Reply {
 /// the named (rich text) fields in full.
 pub fn full_data(sb: &Sandbox, c: &Ctx, module: &str, record: Option<&str>) -> Reply {
     let org = lock(&sb.org);
-    let m = match org.module(module) {
-        Ok(m) => m.clone(),
-        Err(e) => return bad(e),
-    };
+    let m = or_400!(org.module(module)).clone();
     let Some(fields) = c.q("fields").map(|f| {
         f.split(',')
             .map(|s| s.trim().to_string())
@@ -574,6 +556,19 @@ pub fn full_data(sb: &Sandbox, c: &Ctx, module: &str, record: Option<&str>) -> R
         return Reply::empty(StatusCode::NO_CONTENT);
     }
     Reply::json(StatusCode::OK, json!({ "data": rows }))
+}
+
+/// The record a path names, or Zoho's refusal of an id it does not hold.
+fn existing<'a>(org: &'a Org, module: &str, id: &str) -> Result<&'a Record, ZohoError> {
+    org.records
+        .get(module)
+        .and_then(|x| x.get(id))
+        .ok_or_else(|| {
+            ZohoError::invalid_data(
+                "the id given seems to be invalid",
+                json!({"resource_path_index": 1}),
+            )
+        })
 }
 
 fn related_of<'a>(
@@ -618,26 +613,10 @@ fn related_ids(org: &Org, module: &str, id: &str, r: &schema::RelatedList) -> Ve
 /// `GET /{module}/{id}/{related_list}`.
 pub fn related(sb: &Sandbox, c: &Ctx, module: &str, id: &str, list: &str) -> Reply {
     let org = lock(&sb.org);
-    let m = match org.module(module) {
-        Ok(m) => m.clone(),
-        Err(e) => return bad(e),
-    };
+    let m = or_400!(org.module(module)).clone();
     let lists = schema::related_lists(&m);
-    let r = match related_of(&m, list, &lists) {
-        Ok(r) => *r,
-        Err(e) => return bad(e),
-    };
-    if org
-        .records
-        .get(m.api_name)
-        .and_then(|x| x.get(id))
-        .is_none()
-    {
-        return bad(ZohoError::invalid_data(
-            "the id given seems to be invalid",
-            json!({"resource_path_index": 1}),
-        ));
-    }
+    let r = *or_400!(related_of(&m, list, &lists));
+    or_400!(existing(&org, m.api_name, id));
     let (page, per_page) = or_400!(page_params(c, 200));
     let fields: Option<Vec<String>> = c
         .q("fields")
@@ -685,26 +664,10 @@ pub fn relate(
         ));
     }
     let mut org = lock(&sb.org);
-    let m = match org.module(module) {
-        Ok(m) => m.clone(),
-        Err(e) => return bad(e),
-    };
+    let m = or_400!(org.module(module)).clone();
     let lists = schema::related_lists(&m);
-    let r = match related_of(&m, list, &lists) {
-        Ok(r) => *r,
-        Err(e) => return bad(e),
-    };
-    if org
-        .records
-        .get(m.api_name)
-        .and_then(|x| x.get(id))
-        .is_none()
-    {
-        return bad(ZohoError::invalid_data(
-            "the id given seems to be invalid",
-            json!({"resource_path_index": 1}),
-        ));
-    }
+    let r = *or_400!(related_of(&m, list, &lists));
+    or_400!(existing(&org, m.api_name, id));
     let mut results = Vec::new();
     let mut changes = Vec::new();
     let mut settings_changed = false;
@@ -779,32 +742,15 @@ pub fn relate(
     }
     let status = batch_status(&results, StatusCode::OK);
     let reply = Reply::json(status, json!({ "data": results })).with_changes(changes);
-    if settings_changed {
-        reply.settings_changed()
-    } else {
-        reply
-    }
+    reply.settings_changed_if(settings_changed)
 }
 
 /// `GET|POST /{module}/{id}/actions/get_related_records_count`: every related list's count, or
 /// those the body names (`{"get_related_records_count":[{"related_list":{"api_name"}}]}`).
 pub fn related_count(sb: &Sandbox, c: &Ctx, module: &str, id: &str) -> Reply {
     let org = lock(&sb.org);
-    let m = match org.module(module) {
-        Ok(m) => m.clone(),
-        Err(e) => return bad(e),
-    };
-    if org
-        .records
-        .get(m.api_name)
-        .and_then(|x| x.get(id))
-        .is_none()
-    {
-        return bad(ZohoError::invalid_data(
-            "the id given seems to be invalid",
-            json!({"resource_path_index": 1}),
-        ));
-    }
+    let m = or_400!(org.module(module)).clone();
+    or_400!(existing(&org, m.api_name, id));
     let lists = schema::related_lists(&m);
     let wanted: Option<Vec<String>> = c
         .json
@@ -945,10 +891,7 @@ pub fn merge(sb: &Sandbox, c: &Ctx, module: &str, id: &str) -> Reply {
         ));
     }
     let mut org = lock(&sb.org);
-    let m = match org.module(module) {
-        Ok(m) => m.clone(),
-        Err(e) => return bad(e),
-    };
+    let m = or_400!(org.module(module)).clone();
     let recs = org.records.get(m.api_name);
     let Some(master) = recs.and_then(|r| r.get(id)).cloned() else {
         return bad(ZohoError::invalid_data(

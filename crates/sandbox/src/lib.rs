@@ -338,8 +338,12 @@ impl Reply {
         self
     }
     /// Marks a reply whose call changed the org's settings or users.
-    pub fn settings_changed(mut self) -> Reply {
-        self.settings_changed = true;
+    pub fn settings_changed(self) -> Reply {
+        self.settings_changed_if(true)
+    }
+    /// Marks it when `changed`.
+    pub fn settings_changed_if(mut self, changed: bool) -> Reply {
+        self.settings_changed |= changed;
         self
     }
     /// The JSON body, if any (composite reads its sub-requests' answers).

@@ -1323,11 +1323,7 @@ fn composite(sb: &Sandbox, c: &Ctx) -> Reply {
     }
     let status = batch_status(&results, StatusCode::OK);
     let reply = Reply::json(status, json!({"__composite_requests": results})).with_changes(changes);
-    if settings_changed {
-        reply.settings_changed()
-    } else {
-        reply
-    }
+    reply.settings_changed_if(settings_changed)
 }
 
 fn sub_result(sid: &str, reply: &Reply) -> Value {

@@ -29,6 +29,15 @@ fn not_found_id(id: &str) -> ZohoError {
     )
 }
 
+/// Applies a settings change to the modules, or undoes it (`undo`) when it does not apply.
+fn apply_or_undo(org: &mut Org, undo: impl FnOnce(&mut Settings)) -> Result<(), ZohoError> {
+    org.apply_settings().inspect_err(|_| {
+        undo(&mut org.settings);
+        // The settings before the change applied; they apply again.
+        let _ = org.apply_settings();
+    })
+}
+
 fn admin_ref(org: &Org) -> Value {
     org.current_user().minified()
 }
@@ -158,9 +167,9 @@ pub fn create_modules(sb: &Sandbox, c: &Ctx) -> Reply {
             singular: singular.into(),
             plural: plural.into(),
         });
-        if let Err(e) = org.apply_settings() {
-            org.settings.custom_modules.pop();
-            let _ = org.apply_settings();
+        if let Err(e) = apply_or_undo(&mut org, |s| {
+            s.custom_modules.pop();
+        }) {
             out.push(e.to_json());
             continue;
         }
@@ -172,11 +181,7 @@ pub fn create_modules(sb: &Sandbox, c: &Ctx) -> Reply {
         batch_status(&out, StatusCode::CREATED),
         json!({"modules": out}),
     );
-    if changed {
-        reply.settings_changed()
-    } else {
-        reply
-    }
+    reply.settings_changed_if(changed)
 }
 
 /// `PUT /settings/modules` (ids or API names in the body) and `PUT /settings/modules/{key}`:
@@ -366,9 +371,9 @@ pub fn create_fields(sb: &Sandbox, c: &Ctx) -> Reply {
             unique,
             picklist,
         });
-        if let Err(e) = org.apply_settings() {
-            org.settings.custom_fields.pop();
-            let _ = org.apply_settings();
+        if let Err(e) = apply_or_undo(&mut org, |s| {
+            s.custom_fields.pop();
+        }) {
             out.push(e.to_json());
             continue;
         }
@@ -380,11 +385,7 @@ pub fn create_fields(sb: &Sandbox, c: &Ctx) -> Reply {
         batch_status(&out, StatusCode::CREATED),
         json!({"fields": out}),
     );
-    if changed {
-        reply.settings_changed()
-    } else {
-        reply
-    }
+    reply.settings_changed_if(changed)
 }
 
 /// `PATCH /settings/fields?module=` (ids in the body) and `PATCH /settings/fields/{id}`: a
