@@ -1,5 +1,3 @@
-use std::io::Read;
-
 use serde_json::{json, Value};
 
 use creditops_core::credits::{table::parse_query, Call};
@@ -104,13 +102,18 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
 fn read_body(src: &str) -> anyhow::Result<Value> {
     let (name, text) = if src == "-" {
-        let mut s = String::new();
-        std::io::stdin()
-            .read_to_string(&mut s)
-            .map_err(|e| input_error(format!("standard input: {e}")))?;
+        let limit = creditops_core::input::data_limit().map_err(|e| input_error(e.to_string()))?;
+        let s = creditops_core::input::read_text_from(
+            std::io::stdin(),
+            "standard input",
+            limit,
+            "set CREDITOPS_MAX_INPUT to raise it",
+        )
+        .map_err(|e| input_error(e.to_string()))?;
         ("standard input".to_string(), s)
     } else {
-        let s = std::fs::read_to_string(src).map_err(|e| input_error(format!("{src}: {e}")))?;
+        let s = creditops_core::input::read_data(std::path::Path::new(src))
+            .map_err(|e| input_error(e.to_string()))?;
         (src.to_string(), s)
     };
     serde_json::from_str(&text).map_err(|e| {

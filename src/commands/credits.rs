@@ -40,8 +40,8 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::ImportApis { file, dry_run } => {
-            let text =
-                std::fs::read_to_string(&file).map_err(|e| input_error(format!("{file}: {e}")))?;
+            let text = creditops_core::input::read_data(std::path::Path::new(&file))
+                .map_err(|e| input_error(e.to_string()))?;
             let import = import_apis(&ctx.model.table, &text)
                 .map_err(|e| input_error(format!("{file}: {e:#}")))?;
             for c in &import.changes {
@@ -55,7 +55,7 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
                 );
                 return Ok(());
             }
-            let existing = std::fs::read_to_string(&target).ok();
+            let existing = creditops_core::input::read_settings(&target).ok();
             let merged = merge_user_rows(existing.as_deref(), &import.rows)?;
             if let Some(dir) = target.parent() {
                 std::fs::create_dir_all(dir)?;

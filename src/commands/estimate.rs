@@ -67,8 +67,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let mut advice = Vec::new();
     let history: History = match (&args.history, &args.ledger) {
         (Some(file), _) => {
-            let text = std::fs::read_to_string(file)
-                .map_err(|e| input_error(format!("{}: {e}", file.display())))?;
+            let text =
+                creditops_core::input::read_data(file).map_err(|e| input_error(e.to_string()))?;
             from_csv(&text, &file.display().to_string())
                 .map_err(|errs| input_error(errs.join("\n")))?
         }

@@ -48,8 +48,7 @@ pub fn rules_of(list: Option<&str>) -> anyhow::Result<RuleSet> {
 
 /// Loads a queue, refusing bad lines (all listed) unless `skip_bad`.
 pub fn load_queue(path: &Path, skip_bad: bool) -> anyhow::Result<Vec<QueuedCall>> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| input_error(format!("{}: {e}", path.display())))?;
+    let text = creditops_core::input::read_data(path).map_err(|e| input_error(e.to_string()))?;
     queue_from_text(&text, path, skip_bad)
 }
 

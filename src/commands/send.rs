@@ -1,6 +1,7 @@
 //! `creditops send QUEUE|PLAN`: run a queue or a plan against a target, metered in the ledger,
 //! and report predicted against charged credits.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use creditops_core::planner::{self, Plan, QueuedCall};
@@ -52,12 +53,15 @@ pub struct Args {
     /// The integration the calls are metered (and budgeted) as.
     #[arg(long, default_value = "creditops-send")]
     integration: String,
+    /// Print what would be sent and what it is predicted to cost; send nothing.
+    #[arg(long)]
+    dry_run: bool,
 }
 
 /// What the input was: the plan to send and the queue it covers.
 fn plan_of(args: &Args, ctx: &Context) -> anyhow::Result<(Plan, Vec<QueuedCall>)> {
-    let text = std::fs::read_to_string(&args.input)
-        .map_err(|e| input_error(format!("{}: {e}", args.input.display())))?;
+    let text =
+        creditops_core::input::read_data(&args.input).map_err(|e| input_error(e.to_string()))?;
     let rules = rules_of(args.rules.as_deref())?;
     let opts = planner::Options {
         rules,
@@ -95,12 +99,20 @@ fn plan_of(args: &Args, ctx: &Context) -> anyhow::Result<(Plan, Vec<QueuedCall>)
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     let ctx = Context::load()?;
-    if args.target.is_none() && args.profile.is_none() {
+    if args.target.is_none() && args.profile.is_none() && !args.dry_run {
         return Err(input_error(
             "say where to send: --target URL (a sandbox) or --profile NAME",
         ));
     }
     let (plan, queue) = plan_of(&args, &ctx)?;
+    if args.dry_run {
+        if args.json {
+            outln!("{}", serde_json::to_string_pretty(&dry_run_json(&plan))?);
+        } else {
+            out!("{}", dry_run_text(&plan));
+        }
+        return Ok(());
+    }
     let limit_args = LimitArgs {
         edition: None,
         users: None,
@@ -224,6 +236,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         opts.concurrency = args.concurrency.unwrap_or(concurrency.max(1));
         opts.sub_concurrency = sub.max(1);
         opts.callback_base = args.callback_url.clone();
+        // Progress for people: on a terminal, not under --json.
+        if !args.json && std::io::stderr().is_terminal() && plan.steps.len() > 1 {
+            opts.progress = Some(std::sync::Arc::new(|done, all| {
+                eprint!("\rcreditops: {done}/{all} steps sent");
+                if done == all {
+                    eprintln!();
+                }
+            }));
+        }
         if !sandbox && opts.callback_base.is_none()
             && plan.steps.iter().any(|s| s.kind == planner::StepKind::BulkWrite)
         {
@@ -238,13 +259,73 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     } else {
         out!("{}", text_report(&report));
     }
-    if report.failed_steps > 0 {
-        eprintln!(
-            "creditops: {} step(s) failed; see the report",
-            report.failed_steps
+    if report.failed_steps > 0 || report.failed_records > 0 {
+        // Exit 1: a send that lost records must not look like one that did not.
+        anyhow::bail!(
+            "{} step(s) failed, {} record(s) refused; see the report",
+            report.failed_steps,
+            report.failed_records
         );
     }
     Ok(())
+}
+
+/// What `--dry-run` prints: each step to be sent, its records and predicted credits.
+fn dry_run_text(plan: &Plan) -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
+    let sent: Vec<&planner::Step> = plan
+        .steps
+        .iter()
+        .filter(|st| st.kind != planner::StepKind::Removed)
+        .collect();
+    let _ = writeln!(
+        s,
+        "dry run: nothing sent. {} step(s) in {} level(s) would be sent, predicted {} credits ({} as queued)\n",
+        sent.len(),
+        plan.levels,
+        plan.credits_after,
+        plan.credits_before
+    );
+    let _ = writeln!(
+        s,
+        "{:>5} {:>5} {:<10} {:<6} {:<40} {:>7} {:>9}",
+        "step", "level", "rule", "method", "path", "records", "predicted"
+    );
+    for (i, st) in plan.steps.iter().enumerate() {
+        if st.kind == planner::StepKind::Removed {
+            continue;
+        }
+        let _ = writeln!(
+            s,
+            "{:>5} {:>5} {:<10} {:<6} {:<40} {:>7} {:>9}",
+            i + 1,
+            st.level,
+            st.rule.map_or("-", |r| r.name()),
+            st.method,
+            st.path.chars().take(40).collect::<String>(),
+            st.records,
+            st.credits
+        );
+    }
+    s
+}
+
+fn dry_run_json(plan: &Plan) -> Value {
+    serde_json::json!({
+        "dry_run": true,
+        "predicted_credits": plan.credits_after,
+        "credits_as_queued": plan.credits_before,
+        "levels": plan.levels,
+        "steps": plan.steps.iter().enumerate()
+            .filter(|(_, st)| st.kind != planner::StepKind::Removed)
+            .map(|(i, st)| serde_json::json!({
+                "step": i, "level": st.level, "rule": st.rule.map(|r| r.name()),
+                "method": st.method.to_string(), "path": st.path.to_string(),
+                "records": st.records, "predicted_credits": st.credits, "calls": st.ids,
+            }))
+            .collect::<Vec<_>>(),
+    })
 }
 
 fn text_report(r: &Report) -> String {
@@ -281,6 +362,27 @@ fn text_report(r: &Report) -> String {
                 .map(|e| format!("  {e}"))
                 .unwrap_or_default()
         );
+    }
+    let failures: Vec<(usize, &creditops_net::send::Failure)> = r
+        .steps
+        .iter()
+        .flat_map(|st| st.failures.iter().map(move |f| (st.step + 1, f)))
+        .collect();
+    if !failures.is_empty() {
+        let _ = writeln!(s, "\nrefused records ({}):", failures.len());
+        for (step, f) in failures {
+            let _ = writeln!(
+                s,
+                "  step {step} call {}: {} {}{}",
+                if f.call.is_empty() { "-" } else { &f.call },
+                f.code,
+                f.message,
+                f.field
+                    .as_ref()
+                    .map(|x| format!(" ({x})"))
+                    .unwrap_or_default()
+            );
+        }
     }
     s
 }

@@ -700,3 +700,61 @@ fn servers_log_to_their_file_and_never_a_secret() {
         );
     }
 }
+
+/// An upstream that answers 502 to everything and counts what it was sent.
+async fn failing_upstream() -> (String, Arc<Mutex<Vec<String>>>) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let s = seen.clone();
+    let app = Router::new().fallback(move |req: axum::extract::Request| {
+        let s = s.clone();
+        async move {
+            s.lock()
+                .unwrap()
+                .push(format!("{} {}", req.method(), req.uri().path()));
+            (
+                axum::http::StatusCode::BAD_GATEWAY,
+                axum::Json(json!({"code": "INTERNAL_ERROR", "message": "upstream down", "details": {}, "status": "error"})),
+            )
+        }
+    });
+    let listener = tokio::net::TcpListener::bind(loopback()).await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (base, seen)
+}
+
+#[tokio::test]
+async fn a_write_that_may_have_landed_is_never_retried_a_read_is() {
+    let (base, seen) = failing_upstream().await;
+    let mut c = ZohoClient::new(Endpoint::local(&base), None).unwrap();
+    c.retry.base = Duration::from_millis(1);
+    let c = c.with_token(Secret::new("1000.t")).await;
+    let err = call(
+        &c,
+        Method::POST,
+        "/crm/v8/Leads",
+        &[],
+        Some(json!({"data": [{"Last_Name": "Once"}]})),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(err, ClientError::Zoho { status: 502, .. }),
+        "{err:?}"
+    );
+    assert_eq!(
+        seen.lock().unwrap().len(),
+        1,
+        "a POST answered 502 may have landed: sent once"
+    );
+    let _ = call(&c, Method::GET, "/crm/v8/Leads", &[], None).await;
+    let gets = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|s| s.starts_with("GET"))
+        .count();
+    assert_eq!(gets as u32, c.retry.attempts, "a read is tried again");
+}

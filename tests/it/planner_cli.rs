@@ -476,3 +476,127 @@ fn references_to_no_call_a_later_call_or_a_cycle_are_refused_with_their_lines() 
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["calls_before"], 3, "{v}");
 }
+
+#[test]
+fn send_tells_the_truth_about_refused_records_and_dry_runs_send_nothing() {
+    let home = tempfile::tempdir().unwrap();
+    let q = home.path().join("mixed.jsonl");
+    // Three inserts batched into one call; the second has no Last_Name (mandatory).
+    std::fs::write(
+        &q,
+        [
+            r#"{"id":"ok1","method":"POST","path":"/crm/v8/Leads","body":{"data":[{"Last_Name":"One"}]}}"#,
+            r#"{"id":"bad","method":"POST","path":"/crm/v8/Leads","body":{"data":[{"First_Name":"No last name"}]}}"#,
+            r#"{"id":"ok2","method":"POST","path":"/crm/v8/Leads","body":{"data":[{"Last_Name":"Two"}]}}"#,
+        ]
+        .join("\n"),
+    )
+    .unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let sb = rt.block_on(Sb::default());
+    let ledger = home.path().join("send.sqlite");
+
+    // --dry-run: what would go, and its price; nothing sent, no target needed.
+    let used = rt.block_on(sb.used());
+    let dry = json_of(&creditops(
+        home.path(),
+        &[
+            "send",
+            q.to_str().unwrap(),
+            "--replan",
+            "--dry-run",
+            "--json",
+        ],
+    ));
+    assert_eq!(dry["dry_run"], true);
+    assert_eq!(dry["predicted_credits"], 1, "{dry}");
+    assert_eq!(
+        dry["steps"].as_array().unwrap().len(),
+        1,
+        "one batch: {dry}"
+    );
+    assert_eq!(rt.block_on(sb.used()), used, "nothing was sent");
+
+    let out = creditops(
+        home.path(),
+        &[
+            "send",
+            q.to_str().unwrap(),
+            "--replan",
+            "--target",
+            &sb.base,
+            "--ledger",
+            ledger.to_str().unwrap(),
+            "--json",
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a refused record fails the send"
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["failed_records"], 1, "{v:#}");
+    assert_eq!(v["failed_steps"], 1, "{v:#}");
+    let step = &v["steps"][0];
+    let failures = step["failures"].as_array().unwrap();
+    assert_eq!(failures.len(), 1, "{step}");
+    assert_eq!(failures[0]["call"], "bad");
+    assert_eq!(failures[0]["code"], "MANDATORY_NOT_FOUND");
+    assert_eq!(failures[0]["field"], "Last_Name");
+    assert!(
+        step["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("1 of 3") && e.contains("MANDATORY_NOT_FOUND")),
+        "{step}"
+    );
+    // The text report names the refused record too.
+    let out = creditops(
+        home.path(),
+        &[
+            "send",
+            q.to_str().unwrap(),
+            "--target",
+            &sb.base,
+            "--ledger",
+            ledger.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("call bad: MANDATORY_NOT_FOUND"), "{text}");
+}
+
+#[test]
+fn endless_inputs_stop_at_their_bound_with_a_clear_error() {
+    let home = tempfile::tempdir().unwrap();
+    let run = |args: &[&str], limit: Option<&str>| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_creditops"));
+        cmd.args(args)
+            .env("CREDITOPS_CONFIG_DIR", home.path().join("config"))
+            .env("CREDITOPS_DATA_DIR", home.path().join("data"))
+            .env("CREDITOPS_CACHE_DIR", home.path().join("cache"))
+            .stdin(std::process::Stdio::null());
+        if let Some(l) = limit {
+            cmd.env("CREDITOPS_MAX_INPUT", l);
+        }
+        cmd.output().unwrap()
+    };
+    for args in [
+        &["plan", "/dev/zero"][..],
+        &["estimate", "--history", "/dev/zero"][..],
+        &["send", "/dev/zero", "--dry-run"][..],
+    ] {
+        let out = run(args, Some("1M"));
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("/dev/zero: larger than 1048576 bytes")
+                && err.contains("CREDITOPS_MAX_INPUT"),
+            "{args:?}: {err}"
+        );
+    }
+    let out = run(&["plan", "/dev/zero"], Some("a lot"));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("CREDITOPS_MAX_INPUT=a lot: not a size"));
+}

@@ -480,9 +480,9 @@ impl Config {
 
     /// Reads `config.toml`; a missing file is the default config.
     pub fn load(file: &Path) -> Result<Loaded, ConfigError> {
-        let text = match fs::read_to_string(file) {
+        let text = match creditops_core::input::read_settings(file) {
             Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err(e) if e.not_found() => {
                 return Ok(Loaded {
                     config: Config::default(),
                     warnings: Vec::new(),
@@ -491,10 +491,16 @@ impl Config {
                     text: None,
                 })
             }
-            Err(source) => {
+            Err(creditops_core::input::InputError::Io { source, .. }) => {
                 return Err(ConfigError::Io {
                     file: file.display().to_string(),
                     source,
+                })
+            }
+            Err(e) => {
+                return Err(ConfigError::Io {
+                    file: file.display().to_string(),
+                    source: std::io::Error::other(e.to_string()),
                 })
             }
         };

@@ -11,6 +11,7 @@ pub mod budgets;
 pub mod credits;
 pub mod estimate;
 pub mod fmt;
+pub mod input;
 pub mod metadata;
 pub mod planner;
 pub mod secret;

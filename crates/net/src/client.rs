@@ -3,6 +3,7 @@
 //! expiry within Zoho's token-rate limit, typed errors from Zoho's envelope, and bounded retry
 //! with backoff on 429 and 5xx.
 
+use crate::retry::{Outcome, RetryPolicy};
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
@@ -111,31 +112,14 @@ struct CachedToken {
     refresh_at: Instant,
 }
 
-/// Retry policy for 429 and 5xx: up to `attempts` tries, backoff doubling from `base`.
-#[derive(Debug, Clone, Copy)]
-pub struct Retry {
-    pub attempts: u32,
-    pub base: Duration,
-    pub max: Duration,
-}
-
-impl Default for Retry {
-    fn default() -> Self {
-        Retry {
-            attempts: 4,
-            base: Duration::from_millis(250),
-            max: Duration::from_secs(8),
-        }
-    }
-}
-
 pub struct ZohoClient {
     http: reqwest::Client,
     pub endpoint: Endpoint,
     creds: Option<Credentials>,
     token: tokio::sync::Mutex<Option<CachedToken>>,
     minted: std::sync::Mutex<VecDeque<Instant>>,
-    pub retry: Retry,
+    /// What is retried and how (`crate::retry`: never a write that may have landed).
+    pub retry: RetryPolicy,
     /// Sent as `X-Integration` so the proxy attributes these calls.
     pub integration: Option<String>,
     /// The metadata cache: metadata GETs are answered from it, revalidated past their TTL.
@@ -155,7 +139,7 @@ impl ZohoClient {
             creds,
             token: tokio::sync::Mutex::new(None),
             minted: std::sync::Mutex::new(VecDeque::new()),
-            retry: Retry::default(),
+            retry: RetryPolicy::default(),
             integration: None,
             cache: None,
         })
@@ -343,8 +327,12 @@ impl ZohoClient {
             }
             let resp = match req.send().await {
                 Ok(r) => r,
-                Err(e) if attempt < self.retry.attempts && (e.is_connect() || e.is_timeout()) => {
-                    tokio::time::sleep(self.backoff(attempt, None)).await;
+                Err(e)
+                    if self
+                        .retry
+                        .retries(method.as_str(), Outcome::of_error(&e), attempt) =>
+                {
+                    tokio::time::sleep(self.retry.wait(attempt, None)).await;
                     continue;
                 }
                 Err(e) => return Err(ClientError::Http(redact(&without_url(&e), &self.secrets()))),
@@ -371,8 +359,11 @@ impl ZohoClient {
                 serde_json::from_slice(&bytes)
                     .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
             };
-            if (status == 429 || status >= 500) && attempt < self.retry.attempts {
-                tokio::time::sleep(self.backoff(attempt, retry_after)).await;
+            if self
+                .retry
+                .retries(method.as_str(), Outcome::Status(status), attempt)
+            {
+                tokio::time::sleep(self.retry.wait(attempt, retry_after)).await;
                 continue;
             }
             if status == 401 && attempt < self.retry.attempts && self.creds.is_some() {
@@ -398,16 +389,6 @@ impl ZohoClient {
                 attempts: attempt,
             });
         }
-    }
-
-    fn backoff(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
-        if let Some(r) = retry_after {
-            return r.min(self.retry.max);
-        }
-        let exp = self.retry.base.saturating_mul(1 << (attempt - 1).min(10));
-        // Jitter of up to a quarter, so concurrent clients do not retry in step.
-        let jitter = exp.mul_f64(rand::random::<f64>() * 0.25);
-        (exp + jitter).min(self.retry.max)
     }
 }
 

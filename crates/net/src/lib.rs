@@ -7,5 +7,6 @@
 pub mod client;
 pub mod proxy;
 pub mod receiver;
+pub mod retry;
 pub mod send;
 pub mod server;

@@ -24,7 +24,7 @@ use creditops_core::planner::request::{self, Request};
 use creditops_core::secret::Secret;
 
 /// Where and how to send.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SendOptions {
     /// The API base the proxy forwards to (a sandbox, or a profile's endpoint).
     pub upstream: String,
@@ -36,15 +36,31 @@ pub struct SendOptions {
     pub sub_concurrency: u32,
     /// `X-Integration` the ledger records these calls under.
     pub integration: String,
-    /// Tries per step on 429 / 5xx.
-    pub attempts: u32,
-    pub backoff: Duration,
+    /// What is retried (`crate::retry`: 429s and refused connections; never a write that may
+    /// have reached the target).
+    pub retry: crate::retry::RetryPolicy,
     /// How long a Bulk Write may take before its callback.
     pub bulk_timeout: Duration,
     /// A callback base the target can reach; None: a loopback listener (local targets only).
     pub callback_base: Option<String>,
     /// The credit model the metering proxy prices with (the user's overrides included).
     pub model: creditops_core::credits::CreditModel,
+    /// Told `(steps done, steps in all)` as steps finish (the CLI draws progress with it).
+    pub progress: Option<Progress>,
+}
+
+/// A progress callback: `(steps done, steps in all)`.
+pub type Progress = Arc<dyn Fn(usize, usize) + Send + Sync>;
+
+impl std::fmt::Debug for SendOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SendOptions")
+            .field("upstream", &self.upstream)
+            .field("sandbox", &self.sandbox)
+            .field("integration", &self.integration)
+            .field("concurrency", &self.concurrency)
+            .finish_non_exhaustive()
+    }
 }
 
 impl SendOptions {
@@ -61,11 +77,14 @@ impl SendOptions {
             concurrency: 5,
             sub_concurrency: 10,
             integration: "creditops-send".into(),
-            attempts: 6,
-            backoff: Duration::from_millis(250),
+            retry: crate::retry::RetryPolicy {
+                attempts: 6,
+                ..Default::default()
+            },
             bulk_timeout: Duration::from_secs(120),
             callback_base: None,
             model: creditops_core::credits::CreditModel::default(),
+            progress: None,
         }
     }
 }
@@ -86,8 +105,39 @@ pub struct StepResult {
     pub attempts: u32,
     pub records: u32,
     pub failed_records: u32,
+    /// What went wrong: the step's error, or a summary of its failed records.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Each failed record (or call) with Zoho's code and message.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub failures: Vec<Failure>,
+}
+
+/// One record (or call) the target refused.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Failure {
+    /// The queued call the record came from.
+    pub call: String,
+    pub code: String,
+    pub message: String,
+    /// The field Zoho named, if any (`details.api_name`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+impl Failure {
+    fn of(call: &str, answer: &Value) -> Failure {
+        let text = |k: &str| answer.get(k).and_then(Value::as_str).map(String::from);
+        Failure {
+            call: call.to_string(),
+            code: text("code").unwrap_or_else(|| "ERROR".into()),
+            message: text("message").unwrap_or_default(),
+            field: answer
+                .pointer("/details/api_name")
+                .and_then(Value::as_str)
+                .map(String::from),
+        }
+    }
 }
 
 /// The outcome of a send.
@@ -197,6 +247,9 @@ pub async fn send(plan: &Plan, queue: &[QueuedCall], opts: SendOptions) -> anyho
             for (i, r) in done? {
                 results[i] = Some(r);
             }
+            if let Some(p) = &runner.opts.progress {
+                p(results.iter().flatten().count(), results.len());
+            }
         }
     }
     // The proxy committed every answered call before answering; read what it charged.
@@ -241,6 +294,7 @@ fn blank_result(i: usize, s: &Step) -> StepResult {
         records: 0,
         failed_records: 0,
         error: None,
+        failures: Vec::new(),
     }
 }
 
@@ -485,6 +539,25 @@ impl Runner {
                 result.failed_records = step.records;
             }
         }
+        if result.error.is_none() && result.failed_records > 0 {
+            let first = result.failures.first();
+            result.error = Some(format!(
+                "{} of {} record(s) failed{}",
+                result.failed_records,
+                result.records.max(result.failed_records),
+                first
+                    .map(|f| format!(
+                        ": {} {}{}",
+                        f.code,
+                        f.message,
+                        f.field
+                            .as_ref()
+                            .map(|x| format!(" ({x})"))
+                            .unwrap_or_default()
+                    ))
+                    .unwrap_or_default()
+            ));
+        }
         result
     }
 
@@ -502,7 +575,7 @@ impl Runner {
         result: &mut StepResult,
     ) -> Result<(u16, Value), String> {
         let method = reqwest::Method::from_bytes(method.as_bytes()).map_err(|e| e.to_string())?;
-        let mut delay = self.opts.backoff;
+        let policy = self.opts.retry;
         loop {
             result.attempts += 1;
             let mut req = self
@@ -526,10 +599,25 @@ impl Runner {
             }
             self.calls
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let resp = req
-                .send()
-                .await
-                .map_err(|e| format!("request failed: {e}"))?;
+            let resp = match req.send().await {
+                Ok(r) => r,
+                Err(e) => {
+                    let outcome = crate::retry::Outcome::of_error(&e);
+                    if policy.retries(method.as_str(), outcome, result.attempts) {
+                        tokio::time::sleep(policy.wait(result.attempts, None)).await;
+                        continue;
+                    }
+                    return Err(match outcome {
+                        crate::retry::Outcome::NotConnected => {
+                            format!("not sent: no connection ({e})")
+                        }
+                        _ if !crate::retry::is_read(method.as_str()) => format!(
+                            "the call may have reached the target and was not retried (a write could land twice): {e}"
+                        ),
+                        _ => format!("request failed: {e}"),
+                    });
+                }
+            };
             let status = resp.status().as_u16();
             let header = |name: &str| {
                 resp.headers()
@@ -541,13 +629,14 @@ impl Runner {
             result.charged_credits += header("x-creditops-charged").unwrap_or(0);
             let bytes = resp.bytes().await.map_err(|e| e.to_string())?;
             let v: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-            if (status == 429 || status >= 500) && result.attempts < self.opts.attempts {
-                let wait = retry_after
-                    .map(|s| Duration::from_secs(s.min(30)))
-                    .unwrap_or(delay);
+            if policy.retries(
+                method.as_str(),
+                crate::retry::Outcome::Status(status),
+                result.attempts,
+            ) {
+                let wait = policy.wait(result.attempts, retry_after.map(Duration::from_secs));
                 tracing::info!("send: step {index} answered {status}; retrying in {wait:?}");
                 tokio::time::sleep(wait).await;
-                delay = (delay * 2).min(Duration::from_secs(8));
                 continue;
             }
             return Ok((status, v));
@@ -609,14 +698,12 @@ impl Runner {
                 .get("__composite_requests")
                 .is_some_and(Value::is_array);
         if status >= 400 && !per_record {
-            result.error = Some(format!(
-                "{status}: {}",
-                answer
-                    .get("code")
-                    .and_then(Value::as_str)
-                    .unwrap_or("error")
-            ));
+            let f = Failure::of("", answer);
+            result.error = Some(format!("{status} {}: {}", f.code, f.message));
             result.failed_records = step.records;
+            for id in &step.ids {
+                result.failures.push(Failure::of(id, answer));
+            }
             return;
         }
         if let Some(subs) = answer.get("__composite_requests").and_then(Value::as_array) {
@@ -629,14 +716,18 @@ impl Runner {
                 let data = body.get("data").and_then(Value::as_array);
                 match data {
                     Some(d) if records > 0 => {
-                        let failed = d.iter().filter(|r| !record_ok(r)).count() as u32;
-                        result.failed_records += failed.min(records);
+                        let failed: Vec<&Value> = d.iter().filter(|r| !record_ok(r)).collect();
+                        result.failed_records += (failed.len() as u32).min(records);
+                        for r in failed {
+                            result.failures.push(Failure::of(&id, r));
+                        }
                         if let Some(cid) = d.first().and_then(created_id) {
                             lock(&self.created).insert(id.to_string(), cid);
                         }
                     }
                     _ if sub.get("status").and_then(Value::as_str) != Some("success") => {
-                        result.failed_records += records;
+                        result.failed_records += records.max(1);
+                        result.failures.push(Failure::of(&id, sub));
                     }
                     _ => {}
                 }
@@ -658,7 +749,11 @@ impl Runner {
         for (k, n) in spans.iter().enumerate() {
             let n = *n as usize;
             let part = data.get(at..(at + n).min(data.len())).unwrap_or_default();
-            result.failed_records += part.iter().filter(|r| !record_ok(r)).count() as u32;
+            let id = step.ids.get(k).map_or("", |i| &**i);
+            for r in part.iter().filter(|r| !record_ok(r)) {
+                result.failed_records += 1;
+                result.failures.push(Failure::of(id, r));
+            }
             if let (Some(id), Some(cid)) = (step.ids.get(k), part.first().and_then(created_id)) {
                 lock(&self.created).insert(id.to_string(), cid);
             }

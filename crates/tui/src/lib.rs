@@ -323,13 +323,13 @@ pub fn run(paths: Paths, config: Loaded, model: CreditModel, opts: Options) -> a
             tokio::task::spawn_blocking(move || {
                 let (queue, bad) = match (queue, path) {
                     (Some(q), _) => (q, Vec::new()),
-                    (None, Some(path)) => match std::fs::read_to_string(&path) {
+                    (None, Some(path)) => match creditops_core::input::read_data(&path) {
                         Ok(text) => {
                             let loaded = creditops_core::planner::parse(&text, &source);
                             let bad = loaded.bad.iter().map(ToString::to_string).collect();
                             (loaded.calls, bad)
                         }
-                        Err(e) => (Vec::new(), vec![format!("{source}: {e}")]),
+                        Err(e) => (Vec::new(), vec![e.to_string()]),
                     },
                     (None, None) => (Vec::new(), Vec::new()),
                 };

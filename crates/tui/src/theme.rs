@@ -258,7 +258,7 @@ impl ThemeSet {
     }
 
     fn add_file(&mut self, path: &Path) -> Result<(), String> {
-        let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
+        let text = creditops_core::input::read_settings(path).map_err(|e| e.to_string())?;
         self.add_text(&text, path)
     }
 

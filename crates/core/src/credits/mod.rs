@@ -53,10 +53,10 @@ impl CreditModel {
 }
 
 fn read_optional(path: &Path) -> anyhow::Result<Option<String>> {
-    match std::fs::read_to_string(path) {
+    match crate::input::read_settings(path) {
         Ok(t) => Ok(Some(t)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(anyhow::anyhow!("{}: {e}", path.display())),
+        Err(e) if e.not_found() => Ok(None),
+        Err(e) => Err(anyhow::anyhow!("{e}")),
     }
 }
 

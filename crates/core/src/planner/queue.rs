@@ -55,7 +55,7 @@ const METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE"];
 
 /// Reads a queue file; the format is told by its content (a HAR is one JSON object with `log`).
 pub fn load(path: &Path) -> std::io::Result<Loaded> {
-    let text = std::fs::read_to_string(path)?;
+    let text = crate::input::read_data(path).map_err(std::io::Error::other)?;
     Ok(parse(&text, &path.display().to_string()))
 }
 
