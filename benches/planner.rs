@@ -79,6 +79,7 @@ fn bench(c: &mut Criterion) {
             &planner::Options {
                 rules: RuleSet::all(),
                 table: &table,
+                unique: None,
             },
         );
         eprintln!(
@@ -99,6 +100,7 @@ fn bench(c: &mut Criterion) {
                     &planner::Options {
                         rules: RuleSet::all(),
                         table: &table,
+                        unique: None,
                     },
                 )
                 .credits_after

@@ -26,6 +26,12 @@ pub struct Args {
     /// Steps listed in the text output (all with --json).
     #[arg(long, default_value_t = 40)]
     show: usize,
+    /// Read the org's unique fields (fields metadata) from this profile or creditops sandbox
+    /// URL, instead of Zoho's default duplicate checks: writes are kept in order on exactly
+    /// the values the org keeps unique. Costs one metadata call per written module (the
+    /// profile's metadata cache answers repeats).
+    #[arg(long, value_name = "PROFILE|URL")]
+    org: Option<String>,
 }
 
 /// A plan file: the plan and the queue it was made from.
@@ -82,11 +88,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let ctx = Context::load()?;
     let rules = rules_of(args.rules.as_deref())?;
     let queue = load_queue(&args.queue, args.skip_bad)?;
+    let unique = match &args.org {
+        Some(org) => Some(org_unique_fields(&ctx, org, &queue)?),
+        None => None,
+    };
     let plan = planner::plan(
         &queue,
         &planner::Options {
             rules,
             table: &ctx.model.table,
+            unique: unique.as_ref(),
         },
     );
     if let Some(out) = &args.out {
@@ -107,6 +118,90 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         out!("{}", text_report(&plan, args.show));
     }
     Ok(())
+}
+
+/// The modules a queue writes to (`/crm/v8/{Module}…` with a write method).
+fn written_modules(queue: &[QueuedCall]) -> std::collections::BTreeSet<String> {
+    queue
+        .iter()
+        .filter(|c| c.method != "GET")
+        .filter_map(|c| {
+            let segs = creditops_core::credits::table::normalise_path(&c.path);
+            match segs.as_slice() {
+                [crm, _, m, ..]
+                    if crm == "crm" && m.chars().next().is_some_and(char::is_uppercase) =>
+                {
+                    Some(m.clone())
+                }
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+/// The unique fields of the modules `queue` writes, read from `org` (a profile, or a creditops
+/// sandbox URL): one `GET /settings/fields?module=` each.
+fn org_unique_fields(
+    ctx: &Context,
+    org: &str,
+    queue: &[QueuedCall],
+) -> anyhow::Result<planner::UniqueFields> {
+    use creditops_net::client::{Endpoint, ZohoClient};
+    let modules = written_modules(queue);
+    let rt = tokio::runtime::Runtime::new()?;
+    rt.block_on(async {
+        let (client, source) = if org.starts_with("http://") || org.starts_with("https://") {
+            creditops_core::zoho::destination(org).map_err(|e| input_error(format!("--org: {e}")))?;
+            if creditops_core::zoho::is_production_url(org) {
+                return Err(input_error(format!(
+                    "--org {org} is Zoho production: name a profile that allows it instead"
+                )));
+            }
+            let base = org.trim_end_matches('/').to_string();
+            let tok: serde_json::Value = reqwest::Client::new()
+                .post(format!("{base}/__sandbox/token"))
+                .send()
+                .await
+                .map_err(|e| anyhow::anyhow!("--org {base}: {e}"))?
+                .json()
+                .await
+                .map_err(|_| {
+                    input_error(format!(
+                        "--org {base} is not a creditops sandbox (no /__sandbox/token); name a profile for a Zoho org"
+                    ))
+                })?;
+            let token = tok
+                .get("access_token")
+                .and_then(serde_json::Value::as_str)
+                .ok_or_else(|| anyhow::anyhow!("{base}/__sandbox/token gave no token"))?;
+            let c = ZohoClient::new(Endpoint::local(&base), None)?
+                .with_token(creditops_core::secret::Secret::new(token))
+                .await;
+            (c, format!("org at {base}"))
+        } else {
+            let (name, p) = ctx
+                .config
+                .config
+                .profile(Some(org))
+                .map_err(|e| input_error(format!("--org: {e}")))?;
+            let mut c = super::profile_client(&name, &p)?;
+            let at = ctx.config.config.metadata_at(&ctx.paths, &name);
+            c.cache = creditops_store::cache::MetadataCache::open(at, ctx.config.config.cache.clone())
+                .ok()
+                .map(std::sync::Arc::new);
+            (c, format!("profile `{name}`"))
+        };
+        let mut read = std::collections::BTreeMap::new();
+        for m in modules {
+            let q = vec![("module".to_string(), m.clone())];
+            let answer = client
+                .call(reqwest::Method::GET, "/crm/v8/settings/fields", &q, None)
+                .await
+                .map_err(|e| anyhow::anyhow!("--org: the fields of {m}: {e}"))?;
+            read.insert(m, planner::UniqueFields::from_fields_metadata(&answer.body));
+        }
+        Ok(planner::UniqueFields::of_org(&source, read))
+    })
 }
 
 pub fn text_report(plan: &Plan, show: usize) -> String {
@@ -144,6 +239,21 @@ pub fn text_report(plan: &Plan, show: usize) -> String {
         }
     );
     let _ = writeln!(s, "levels   {:>12}", thousands(u64::from(plan.levels)));
+    let u = &plan.unique_fields;
+    if u.source == "defaults" {
+        let _ = writeln!(
+            s,
+            "unique fields: Zoho's defaults (pass --org PROFILE|URL for the org's own)"
+        );
+    } else {
+        let list: Vec<String> = u
+            .fields
+            .iter()
+            .filter(|(_, f)| !f.is_empty())
+            .map(|(m, f)| format!("{m}.{}", f.join(",")))
+            .collect();
+        let _ = writeln!(s, "unique fields: from {}: {}", u.source, list.join(" "));
+    }
     if !plan.savings_by_rule.is_empty() {
         let _ = writeln!(s, "saved by rule:");
         for (rule, saved) in &plan.savings_by_rule {

@@ -66,6 +66,7 @@ fn plan_of(args: &Args, ctx: &Context) -> anyhow::Result<(Plan, Vec<QueuedCall>)
     let opts = planner::Options {
         rules,
         table: &ctx.model.table,
+        unique: None,
     };
     let is_plan = text.trim_start().starts_with('{')
         && serde_json::from_str::<Value>(&text)

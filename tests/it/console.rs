@@ -778,6 +778,7 @@ async fn the_planner_tab_says_it_is_planning_until_the_plan_arrives() {
         &creditops_core::planner::Options {
             rules: creditops_core::planner::RuleSet::all(),
             table: &table,
+            unique: None,
         },
     );
     let credits = plan.credits_after;

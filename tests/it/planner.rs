@@ -391,7 +391,7 @@ proptest! {
             let queue = queue_of(&ops, &leads, &contacts);
             let table = CostTable::builtin();
             let as_queued = planner::as_queued(&queue, &table);
-            let plan = planner::plan(&queue, &planner::Options { rules: RuleSet::all(), table: &table });
+            let plan = planner::plan(&queue, &planner::Options { rules: RuleSet::all(), table: &table , unique: None,});
 
             // Every queued call is covered exactly once.
             let mut covered: Vec<&str> = plan.steps.iter().flat_map(|s| s.ids.iter().map(|i| &**i)).collect();
@@ -454,6 +454,7 @@ fn single_record_writes_across_modules_reach_the_lower_bound() {
             &planner::Options {
                 rules: RuleSet::all(),
                 table: &table,
+                unique: None,
             },
         );
         assert_eq!(
@@ -524,6 +525,7 @@ fn dependent_calls_stay_after_what_they_depend_on() {
         &planner::Options {
             rules: RuleSet::all(),
             table: &table,
+            unique: None,
         },
     );
     let level_of = |id: &str| {
@@ -576,6 +578,7 @@ fn rules_can_be_switched_off() {
         &planner::Options {
             rules: RuleSet::none(),
             table: &table,
+            unique: None,
         },
     );
     assert_eq!(none.credits_after, 30);
@@ -585,6 +588,7 @@ fn rules_can_be_switched_off() {
         &planner::Options {
             rules: RuleSet::parse("batch").unwrap(),
             table: &table,
+            unique: None,
         },
     );
     assert_eq!(batch.credits_after, 3);
@@ -611,7 +615,7 @@ fn a_large_insert_set_becomes_a_bulk_job() {
             })
             .collect();
         let table = CostTable::builtin();
-        let plan = planner::plan(&q, &planner::Options { rules: RuleSet::all(), table: &table });
+        let plan = planner::plan(&q, &planner::Options { rules: RuleSet::all(), table: &table , unique: None,});
         assert_eq!(plan.credits_before, 600);
         assert_eq!(plan.credits_after, 501, "one job (500) and its upload (1)");
         assert_eq!(plan.savings_by_rule.get("bulk"), Some(&99));

@@ -600,3 +600,108 @@ fn endless_inputs_stop_at_their_bound_with_a_clear_error() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("CREDITOPS_MAX_INPUT=a lot: not a size"));
 }
+
+#[test]
+fn plan_keeps_writes_ordered_on_the_orgs_own_unique_fields() {
+    let home = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let sb = rt.block_on(Sb::default());
+    // The org: a custom unique field on Leads, and a custom Vendors module with nothing unique
+    // (the defaults say Vendor_Name is).
+    let (s, _, _) = rt.block_on(sb.call(
+        "POST",
+        "/crm/v8/settings/fields?module=Leads",
+        Some(json!({"fields": [{"field_label": "Partner Code", "data_type": "text", "unique": {"casesensitive": "false"}}]})),
+    ));
+    assert_eq!(s, 201);
+    let (s, _, _) = rt.block_on(sb.call(
+        "POST",
+        "/crm/v8/settings/modules",
+        Some(json!({"modules": [{"plural_label": "Vendors", "singular_label": "Vendor"}]})),
+    ));
+    assert_eq!(s, 201);
+    let q = home.path().join("q.jsonl");
+    std::fs::write(
+        &q,
+        [
+            r#"{"method":"POST","path":"/crm/v8/Leads","body":{"data":[{"Last_Name":"A","Partner_Code":"P1"}]}}"#,
+            r#"{"method":"POST","path":"/crm/v8/Leads","body":{"data":[{"Last_Name":"B","Partner_Code":"P1"}]}}"#,
+            r#"{"method":"POST","path":"/crm/v8/Vendors","body":{"data":[{"Name":"V1","Vendor_Name":"Acme"}]}}"#,
+            r#"{"method":"POST","path":"/crm/v8/Vendors","body":{"data":[{"Name":"V2","Vendor_Name":"Acme"}]}}"#,
+        ]
+        .join("\n"),
+    )
+    .unwrap();
+    let steps_on = |plan: &Value, module: &str| {
+        plan["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["path"] == format!("/crm/v8/{module}"))
+            .count()
+    };
+    // Batching only: what uniqueness decides is whether writes may share a call.
+    let defaults = json_of(&creditops(
+        home.path(),
+        &["plan", q.to_str().unwrap(), "--json", "--rules", "batch"],
+    ));
+    assert_eq!(defaults["unique_fields"]["source"], "defaults");
+    assert_eq!(
+        steps_on(&defaults, "Leads"),
+        1,
+        "Partner_Code is not unique by default: one batch"
+    );
+    assert_eq!(
+        steps_on(&defaults, "Vendors"),
+        2,
+        "Vendor_Name is by default: kept apart"
+    );
+    let used = rt.block_on(sb.used());
+    let org = json_of(&creditops(
+        home.path(),
+        &[
+            "plan",
+            q.to_str().unwrap(),
+            "--json",
+            "--rules",
+            "batch",
+            "--org",
+            &sb.base,
+        ],
+    ));
+    assert!(
+        org["unique_fields"]["source"]
+            .as_str()
+            .is_some_and(|s| s.contains(&sb.base)),
+        "{}",
+        org["unique_fields"]
+    );
+    assert_eq!(
+        steps_on(&org, "Leads"),
+        2,
+        "the org's unique Partner_Code keeps them ordered"
+    );
+    assert_eq!(
+        steps_on(&org, "Vendors"),
+        1,
+        "the org's Vendors hold nothing unique: one batch"
+    );
+    assert_eq!(
+        rt.block_on(sb.used()) - used,
+        2,
+        "one fields call per written module"
+    );
+    let text = String::from_utf8_lossy(
+        &creditops(
+            home.path(),
+            &["plan", q.to_str().unwrap(), "--org", &sb.base],
+        )
+        .stdout,
+    )
+    .to_string();
+    assert!(
+        text.contains("unique fields: from org at")
+            && text.contains("Leads.Email,External_Id,Partner_Code"),
+        "{text}"
+    );
+}

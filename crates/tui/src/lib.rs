@@ -339,6 +339,7 @@ pub fn run(paths: Paths, config: Loaded, model: CreditModel, opts: Options) -> a
                         &creditops_core::planner::Options {
                             rules,
                             table: &table,
+                            unique: None,
                         },
                     )
                 });

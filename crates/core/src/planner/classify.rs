@@ -2,6 +2,7 @@
 //! metadata, barrier, other), its price, the references it makes, the unique values it sets and
 //! the keys that identify it. Classification is per call and runs on every core for big queues.
 
+use super::unique::UniqueFields;
 use rustc_hash::FxHashMap as HashMap;
 use serde_json::Value;
 
@@ -85,31 +86,17 @@ pub(super) struct Classified {
     pub(super) unique: Vec<u64>,
 }
 
-/// Fields Zoho keeps unique by default (the system duplicate checks). Writes that set them keep
-/// their order where a batch could change which one wins.
-pub(super) const UNIQUE_FIELDS: &[(&str, &str)] = &[
-    ("Leads", "Email"),
-    ("Contacts", "Email"),
-    ("Accounts", "Account_Name"),
-    ("Products", "Product_Code"),
-    ("Vendors", "Vendor_Name"),
-];
-
 /// Hashes of the unique-field values a write sets: `(module, field, value)`.
-pub(super) fn unique_values(module: &str, body: Option<&Value>) -> Vec<u64> {
+pub(super) fn unique_values(module: &str, body: Option<&Value>, unique: &UniqueFields) -> Vec<u64> {
     use std::hash::Hasher;
-    let fields: Vec<&str> = UNIQUE_FIELDS
-        .iter()
-        .filter(|(m, _)| *m == module)
-        .map(|(_, f)| *f)
-        .collect();
+    let fields = unique.of(module);
     if fields.is_empty() {
         return Vec::new();
     }
     let mut out = Vec::new();
     for r in data_array(body).map(Vec::as_slice).unwrap_or_default() {
-        for f in &fields {
-            if let Some(v) = r.get(*f).and_then(Value::as_str) {
+        for f in fields {
+            if let Some(v) = r.get(f.as_str()).and_then(Value::as_str) {
                 // Zoho compares these case-insensitively.
                 let mut h = rustc_hash::FxHasher::default();
                 h.write(module.as_bytes());
@@ -126,28 +113,22 @@ pub(super) fn unique_values(module: &str, body: Option<&Value>) -> Vec<u64> {
     out
 }
 
-pub(super) fn is_unique_field(module: &str, field: &str) -> bool {
-    UNIQUE_FIELDS
-        .iter()
-        .any(|(m, f)| *m == module && *f == field)
-}
-
-pub(super) fn has_unique_fields(module: &str) -> bool {
-    UNIQUE_FIELDS.iter().any(|(m, _)| *m == module)
-}
-
 /// Classifies every call; big queues on as many threads as the machine has (calls classify
 /// independently; each thread interns its modules, merged after).
 /// Queues from this size are planned on several threads.
 pub(super) const PARALLEL_FROM: usize = 20_000;
 
-pub(super) fn classify_all(queue: &[QueuedCall], table: &CostTable) -> (Vec<Classified>, Interner) {
+pub(super) fn classify_all(
+    queue: &[QueuedCall],
+    table: &CostTable,
+    unique: &UniqueFields,
+) -> (Vec<Classified>, Interner) {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
     if queue.len() < PARALLEL_FROM || threads < 2 {
         let mut modules = Interner::default();
         let v = queue
             .iter()
-            .map(|c| classify(c, table, &mut modules))
+            .map(|c| classify(c, table, unique, &mut modules))
             .collect();
         return (v, modules);
     }
@@ -160,7 +141,7 @@ pub(super) fn classify_all(queue: &[QueuedCall], table: &CostTable) -> (Vec<Clas
                     let mut modules = Interner::default();
                     let v: Vec<Classified> = part
                         .iter()
-                        .map(|c| classify(c, table, &mut modules))
+                        .map(|c| classify(c, table, unique, &mut modules))
                         .collect();
                     (v, modules)
                 })
@@ -363,7 +344,12 @@ fn split_plain<'p>(path: &'p str, buf: &mut [&'p str; MAX_SEGMENTS]) -> Option<u
     Some(n)
 }
 
-pub(super) fn classify(call: &QueuedCall, table: &CostTable, modules: &mut Interner) -> Classified {
+pub(super) fn classify(
+    call: &QueuedCall,
+    table: &CostTable,
+    unique: &UniqueFields,
+    modules: &mut Interner,
+) -> Classified {
     let mut buf = [""; MAX_SEGMENTS];
     let owned: Vec<String>;
     let owned_refs: Vec<&str>;
@@ -395,7 +381,7 @@ pub(super) fn classify(call: &QueuedCall, table: &CostTable, modules: &mut Inter
     let get_key = (m == "GET").then(|| get_key(call));
     let unique = match &class {
         Class::Write { module, kind, .. } if *kind != WriteKind::Delete => {
-            unique_values(modules.name(*module), call.body.as_ref())
+            unique_values(modules.name(*module), call.body.as_ref(), unique)
         }
         _ => Vec::new(),
     };

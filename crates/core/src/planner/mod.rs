@@ -6,9 +6,11 @@ mod group;
 pub mod plan;
 pub mod queue;
 pub mod request;
+pub mod unique;
 
 pub use plan::{as_queued, plan, Options, Plan, Rule, RuleSet, Step, StepKind};
 pub use queue::{load, parse, BadLine, Loaded, QueuedCall};
+pub use unique::UniqueFields;
 
 #[cfg(test)]
 mod tests;

@@ -20,6 +20,7 @@
 //!
 //! Here: the plan's types, `plan`, and passes 1 and 2; `classify` and `group` hold the rest.
 
+use super::unique::UniqueFields;
 use std::sync::Arc;
 
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
@@ -27,8 +28,8 @@ use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use serde::{Deserialize, Serialize};
 
 use super::classify::{
-    classify, classify_all, data_array, has_unique_fields, is_unique_field, strong_key, Class,
-    Classified, Interner, ModId, WriteKind, PARALLEL_FROM,
+    classify, classify_all, data_array, strong_key, Class, Classified, Interner, ModId, WriteKind,
+    PARALLEL_FROM,
 };
 use super::group::{passthrough, plan_level, Ctx};
 use super::queue::QueuedCall;
@@ -209,6 +210,9 @@ pub struct Plan {
     pub levels: u32,
     /// Credits each queued call costs as queued, parallel to the queue.
     pub call_credits: Vec<u32>,
+    /// The unique fields the plan kept writes ordered on, and where they came from.
+    #[serde(default)]
+    pub unique_fields: UniqueFields,
     pub steps: Vec<Step>,
 }
 
@@ -261,6 +265,8 @@ struct RecState {
 pub struct Options<'a> {
     pub rules: RuleSet,
     pub table: &'a CostTable,
+    /// The org's unique fields (None: Zoho's defaults).
+    pub unique: Option<&'a UniqueFields>,
 }
 
 /// Rows one bulk job may carry (Zoho: 25,000 rows a CSV).
@@ -274,7 +280,9 @@ pub const BATCH_MAX: u32 = 100;
 
 /// Plans `queue`: the plan with its lower bound.
 pub fn plan(queue: &[QueuedCall], opts: &Options<'_>) -> Plan {
-    let (classified, modules) = classify_all(queue, opts.table);
+    let defaults = UniqueFields::defaults();
+    let unique = opts.unique.unwrap_or(&defaults);
+    let (classified, modules) = classify_all(queue, opts.table, unique);
     // Calls whose created record a later call names (`@{id}`), and where they stand.
     let referenced: HashSet<&str> = classified
         .iter()
@@ -340,6 +348,7 @@ pub fn plan(queue: &[QueuedCall], opts: &Options<'_>) -> Plan {
         rules: opts.rules.names().into_iter().map(String::from).collect(),
         levels: built.levels,
         call_credits: classified.iter().map(|c| c.credits).collect(),
+        unique_fields: unique.clone(),
         steps: built.steps,
     }
 }
@@ -350,7 +359,7 @@ pub fn as_queued(queue: &[QueuedCall], table: &CostTable) -> Plan {
     let mut steps = Vec::with_capacity(queue.len());
     let mut credits = Vec::with_capacity(queue.len());
     for (i, c) in queue.iter().enumerate() {
-        let cl = classify(c, table, &mut modules);
+        let cl = classify(c, table, &UniqueFields::defaults(), &mut modules);
         credits.push(cl.credits);
         let mut s = passthrough(c, &cl, i as u32);
         s.spans = Vec::new();
@@ -367,6 +376,7 @@ pub fn as_queued(queue: &[QueuedCall], table: &CostTable) -> Plan {
         rules: Vec::new(),
         levels: queue.len() as u32,
         call_credits: credits,
+        unique_fields: UniqueFields::defaults(),
         steps,
     }
 }
@@ -413,6 +423,8 @@ fn build(
     let index = refs.index;
     let n = queue.len();
     let rules = opts.rules;
+    let defaults = UniqueFields::defaults();
+    let unique = opts.unique.unwrap_or(&defaults);
 
     // Pass 1: removals and upsert conversions.
     let mut fate: Vec<Fate> = vec![Fate::Keep; n];
@@ -610,7 +622,7 @@ fn build(
                     WriteKind::Update if !values.is_empty() => {
                         l = l.max(s.unique_set + 1).max(s.unique_free + 1)
                     }
-                    WriteKind::Delete if has_unique_fields(mname) => l = l.max(s.unique_set + 1),
+                    WriteKind::Delete if unique.has_any(mname) => l = l.max(s.unique_set + 1),
                     _ => {}
                 }
                 match kind {
@@ -654,9 +666,9 @@ fn build(
                         // so inserts meet it through their values and frees through unique_free;
                         // keyed on anything else, it waits for every insert.
                         let tracked = if keyed_on.is_empty() {
-                            has_unique_fields(mname)
+                            unique.has_any(mname)
                         } else {
-                            keyed_on.split(',').all(|f| is_unique_field(mname, f))
+                            keyed_on.split(',').all(|f| unique.is_unique(mname, f))
                         };
                         l = l.max(s.any_read + 1).max(s.record_write + 1);
                         if tracked {

@@ -34,7 +34,14 @@ fn classify_tells_writes_reads_searches_and_barriers_apart() {
     ]);
     let c: Vec<_> = calls
         .iter()
-        .map(|q| classify(q, &table, &mut modules))
+        .map(|q| {
+            classify(
+                q,
+                &table,
+                &crate::planner::UniqueFields::defaults(),
+                &mut modules,
+            )
+        })
         .collect();
     assert!(matches!(
         c[0].class,
@@ -70,6 +77,7 @@ fn independent_single_inserts_batch_into_one_call_per_hundred() {
         &Options {
             rules: RuleSet::all(),
             table: &table,
+            unique: None,
         },
     );
     assert_eq!(p.credits_before, 250);
@@ -98,6 +106,7 @@ fn a_read_of_the_module_between_inserts_keeps_them_apart() {
         &Options {
             rules: RuleSet::all(),
             table: &table,
+            unique: None,
         },
     );
     // The list must see the first insert and not the second: three levels.
@@ -115,6 +124,7 @@ fn repeated_gets_with_no_write_between_are_deduplicated() {
         &Options {
             rules: RuleSet::all(),
             table: &table,
+            unique: None,
         },
     );
     let removed = p
@@ -132,6 +142,7 @@ fn repeated_gets_with_no_write_between_are_deduplicated() {
         &Options {
             rules,
             table: &table,
+            unique: None,
         },
     );
     assert!(p.steps.iter().all(|s| s.kind != StepKind::Removed));
@@ -146,6 +157,7 @@ fn rules_serialise_by_name_as_plan_files_have_them() {
         &Options {
             rules: RuleSet::all(),
             table: &table,
+            unique: None,
         },
     );
     let v = serde_json::to_value(&p).unwrap();

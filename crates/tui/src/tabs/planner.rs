@@ -127,6 +127,7 @@ impl PlannerTab {
             &planner::Options {
                 rules: self.rules,
                 table: &self.table,
+                unique: None,
             },
         );
         self.planned_rules = self.rules;
