@@ -163,8 +163,10 @@ async fn gauges_view_at_80x24_and_200x50() {
         u.used
     );
     let a = app(snap, true);
-    insta::assert_snapshot!("gauges_80x24", render(&a, 80, 24).backend());
-    insta::assert_snapshot!("gauges_200x50", render(&a, 200, 50).backend());
+    // The sizes people use: a laptop split, a tiled pane, a full screen.
+    for (w, h) in [(80, 24), (120, 35), (200, 50)] {
+        insta::assert_snapshot!(format!("gauges_{w}x{h}"), render(&a, w, h).backend());
+    }
 }
 
 fn planner_queue() -> Vec<QueuedCall> {
@@ -215,6 +217,10 @@ async fn planner_view_replans_toggles_rules_and_sends_after_confirming() {
         assert!(text.contains(needle), "missing {needle}:\n{text}");
     }
     insta::assert_snapshot!("planner_120x30", t.backend());
+    // The sizes people use: a laptop split, a tiled pane, a full screen.
+    for (w, h) in [(80, 24), (120, 35), (200, 50)] {
+        insta::assert_snapshot!(format!("planner_{w}x{h}"), render(&a, w, h).backend());
+    }
     let planned = a.planner.plan.as_ref().unwrap().credits_after;
     assert!(planned < 27, "the plan saves credits: {planned}");
 
@@ -508,6 +514,10 @@ async fn events_view_pages_filters_pauses_and_opens() {
         "{text}"
     );
     insta::assert_snapshot!("events_120x30", t.backend());
+    // The sizes people use: a laptop split, a tiled pane, a full screen.
+    for (w, h) in [(80, 24), (120, 35), (200, 50)] {
+        insta::assert_snapshot!(format!("events_{w}x{h}"), render(&a, w, h).backend());
+    }
 
     // The filter is typed, then applied through the query the poller reads.
     let (qtx, mut qrx) = tokio::sync::watch::channel(EventsQuery::default());
@@ -609,6 +619,10 @@ async fn estimate_view_recomputes_on_keys_and_exports() {
         "{text}"
     );
     insta::assert_snapshot!("estimate_120x34", t.backend());
+    // The sizes people use: a laptop split, a tiled pane, a full screen.
+    for (w, h) in [(80, 24), (120, 35), (200, 50)] {
+        insta::assert_snapshot!(format!("estimate_{w}x{h}"), render(&a, w, h).backend());
+    }
     // Keys change the question and the answer follows at once.
     a.on_input(key('H'));
     assert_eq!(a.estimate.result.as_ref().unwrap().1.horizon, 37);
@@ -696,6 +710,10 @@ async fn cache_view_sorts_filters_opens_drops_and_clears() {
         "{text}"
     );
     insta::assert_snapshot!("cache_120x20", t.backend());
+    // The sizes people use: a laptop split, a tiled pane, a full screen.
+    for (w, h) in [(80, 24), (120, 35), (200, 50)] {
+        insta::assert_snapshot!(format!("cache_{w}x{h}"), render(&a, w, h).backend());
+    }
     // Sorted by credits saved: the fields entry first.
     assert_eq!(a.cache.visible()[0].kind, Kind::Fields);
     a.on_input(key('s'));

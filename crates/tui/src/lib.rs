@@ -10,6 +10,7 @@ pub mod keys;
 pub mod remembered;
 pub mod tabs;
 pub mod theme;
+pub mod timeline;
 
 use creditops_config::store::Location;
 use std::io::Write;

@@ -5,7 +5,7 @@
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Cell, Clear, Paragraph, Row, Sparkline, Table, Wrap};
+use ratatui::widgets::{Block, Cell, Clear, Paragraph, Row, Table, Wrap};
 use ratatui::Frame;
 
 use super::{Command, Cx, DrawCtx};
@@ -237,19 +237,16 @@ pub fn draw(f: &mut Frame, area: Rect, st: &EventsTab, cx: &DrawCtx) {
 
     let [spark, chans] = Layout::horizontal([Constraint::Fill(1), Constraint::Fill(1)]).areas(top);
     let last_hour: u64 = ev.per_minute.iter().sum();
-    f.render_widget(
-        Sparkline::default()
-            .block(
-                Block::bordered()
-                    .title(format!(
-                        " Events per minute, last hour · {} ",
-                        thousands(last_hour)
-                    ))
-                    .border_style(Style::default().fg(p.border)),
-            )
-            .data(&ev.per_minute)
-            .style(Style::default().fg(p.chart_primary)),
+    crate::timeline::draw(
+        f,
         spark,
+        &crate::timeline::Timeline {
+            what: "Events",
+            per_minute: &ev.per_minute,
+            extra: format!(" · {} in all", thousands(last_hour)),
+            color: p.chart_primary,
+        },
+        &p,
     );
     let rows: Vec<Row> = ev
         .channels

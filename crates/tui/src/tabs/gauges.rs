@@ -9,13 +9,14 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Cell, Paragraph, Row, Sparkline, Table, Widget};
+use ratatui::widgets::{Block, Cell, Paragraph, Row, Table, Widget};
 use ratatui::Frame;
 
 use super::DrawCtx;
 use crate::data::Snapshot;
 use crate::keys::Action;
 use crate::theme::Palette;
+use crate::timeline;
 use creditops_store::ledger::Tally;
 use creditops_store::usage::{LimitSource, Usage};
 
@@ -410,22 +411,8 @@ fn draw_stats(f: &mut Frame, area: Rect, u: &Usage, p: &Palette) {
     f.render_widget(Paragraph::new(Line::from(spans)), l2);
 }
 
-/// Buckets `data` into `width` columns (sums), keeping the newest minute at the right edge.
-pub fn resample(data: &[u64], width: usize) -> Vec<u64> {
-    if width == 0 || data.is_empty() {
-        return Vec::new();
-    }
-    if data.len() <= width {
-        return data.to_vec();
-    }
-    let per = data.len().div_ceil(width);
-    let mut out: Vec<u64> = data.rchunks(per).map(|c| c.iter().sum()).collect();
-    out.reverse();
-    out
-}
-
 fn draw_chart(f: &mut Frame, area: Rect, per_minute: &[u64], p: &Palette) {
-    // The whole day on the left; the last hour minute by minute on the right, where there is room.
+    // The whole day on the left; the last hour on the right, where there is room for both.
     let (day, hour) = if area.width >= 90 {
         let [d, h] = Layout::horizontal([
             Constraint::Fill(2),
@@ -436,54 +423,31 @@ fn draw_chart(f: &mut Frame, area: Rect, per_minute: &[u64], p: &Palette) {
     } else {
         (area, None)
     };
-    draw_series(f, day, per_minute, p);
-    if let Some(h) = hour {
-        let last: Vec<u64> = per_minute[per_minute.len().saturating_sub(60)..].to_vec();
-        let peak = last.iter().copied().max().unwrap_or(0);
-        let spark = Sparkline::default()
-            .block(
-                Block::bordered()
-                    .title(format!(
-                        " Last hour, per minute · peak {} ",
-                        thousands(peak)
-                    ))
-                    .border_style(Style::default().fg(p.border)),
-            )
-            .data(&last)
-            .style(Style::default().fg(p.chart_secondary));
-        f.render_widget(spark, h);
-    }
-}
-
-fn draw_series(f: &mut Frame, area: Rect, per_minute: &[u64], p: &Palette) {
-    let inner_w = area.width.saturating_sub(2) as usize;
-    let cols = resample(per_minute, inner_w);
-    let per = if inner_w > 0 {
-        per_minute.len().div_ceil(inner_w).max(1)
-    } else {
-        1
-    };
-    let peak = cols.iter().copied().max().unwrap_or(0);
     let last_hour: u64 = per_minute.iter().rev().take(60).sum();
-    let title = format!(
-        " Credits per {}, last 24 h · peak {} · last hour {} ",
-        if per == 1 {
-            "minute".to_string()
-        } else {
-            format!("{per} minutes")
+    timeline::draw(
+        f,
+        day,
+        &timeline::Timeline {
+            what: "Credits",
+            per_minute,
+            extra: format!(" · last hour {}", thousands(last_hour)),
+            color: p.chart_primary,
         },
-        thousands(peak),
-        thousands(last_hour)
+        p,
     );
-    let spark = Sparkline::default()
-        .block(
-            Block::bordered()
-                .title(title)
-                .border_style(Style::default().fg(p.border)),
-        )
-        .data(&cols)
-        .style(Style::default().fg(p.chart_primary));
-    f.render_widget(spark, area);
+    if let Some(h) = hour {
+        timeline::draw(
+            f,
+            h,
+            &timeline::Timeline {
+                what: "Credits",
+                per_minute: &per_minute[per_minute.len().saturating_sub(60)..],
+                extra: String::new(),
+                color: p.chart_secondary,
+            },
+            p,
+        );
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -670,17 +634,6 @@ fn draw_budgets(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn resample_keeps_totals_and_the_newest_minute_rightmost() {
-        let data: Vec<u64> = (1..=1440).collect();
-        let cols = resample(&data, 100);
-        assert!(cols.len() <= 100);
-        assert_eq!(cols.iter().sum::<u64>(), data.iter().sum::<u64>());
-        assert_eq!(*cols.last().unwrap(), (1426..=1440).sum::<u64>());
-        assert_eq!(resample(&[1, 2, 3], 10), vec![1, 2, 3]);
-        assert!(resample(&[], 10).is_empty());
-    }
 
     #[test]
     fn thousands_and_durations() {
