@@ -133,6 +133,7 @@ pub fn main() {
                                 priced: true,
                                 reported_remaining: None,
                                 saved: 0,
+                                call_key: None,
                             })
                             .await
                             .unwrap();

@@ -28,6 +28,9 @@ pub struct Args {
     users: Option<u64>,
     #[arg(long)]
     profile: Option<String>,
+    /// Read the console's embedded demo (`creditops` running in another terminal).
+    #[arg(long, conflicts_with_all = ["profile", "history"])]
+    embedded: bool,
     /// One JSON object on stdout.
     #[arg(long)]
     json: bool,
@@ -48,11 +51,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             "--level: a probability from 0.5 to below 1, e.g. 0.9",
         ));
     }
-    let (name, profile) = ctx
-        .config
-        .config
-        .profile(args.profile.as_deref())
-        .map_err(|e| input_error(e.to_string()))?;
+    let (name, profile) = if args.embedded {
+        (
+            creditops_config::DEMO_PROFILE.to_string(),
+            creditops_config::Profile::default(),
+        )
+    } else {
+        ctx.config
+            .config
+            .profile(args.profile.as_deref())
+            .map_err(|e| input_error(e.to_string()))?
+    };
     let (edition, users) = match (&args.edition, args.users) {
         (Some(e), Some(u)) => (e.clone(), u),
         _ => (profile.edition.clone(), profile.licences),

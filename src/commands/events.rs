@@ -14,6 +14,9 @@ pub enum Command {
         to: String,
         #[arg(long)]
         store: Option<PathBuf>,
+        /// The console's embedded demo's events (`creditops` running in another terminal).
+        #[arg(long, conflicts_with = "store")]
+        embedded: bool,
     },
     /// Print stored events, oldest first: CSV, or JSON lines with --json
     Export {
@@ -24,6 +27,9 @@ pub enum Command {
         json: bool,
         #[arg(long)]
         store: Option<PathBuf>,
+        /// The console's embedded demo's events (`creditops` running in another terminal).
+        #[arg(long, conflicts_with = "store")]
+        embedded: bool,
     },
 }
 
@@ -48,9 +54,18 @@ pub fn parse_since(s: &str, now: i64) -> Result<i64, String> {
 
 pub fn run(cmd: Command) -> anyhow::Result<()> {
     let ctx = Context::load()?;
-    let default_store = ctx.config.config.events_at(&ctx.paths, None);
+    let store_of = |embedded: bool| {
+        let profile = embedded.then_some(creditops_config::DEMO_PROFILE);
+        ctx.config.config.events_at(&ctx.paths, profile)
+    };
     match cmd {
-        Command::Replay { id, to, store } => {
+        Command::Replay {
+            id,
+            to,
+            store,
+            embedded,
+        } => {
+            let default_store = store_of(embedded);
             if !(to.starts_with("http://") || to.starts_with("https://")) {
                 return Err(input_error(format!("--to `{to}` is not an http(s) URL")));
             }
@@ -67,7 +82,13 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Export { since, json, store } => {
+        Command::Export {
+            since,
+            json,
+            store,
+            embedded,
+        } => {
+            let default_store = store_of(embedded);
             let now = chrono::Utc::now().timestamp_millis();
             let since_ms = match since {
                 Some(s) => parse_since(&s, now).map_err(input_error)?,

@@ -19,6 +19,9 @@ pub struct LimitArgs {
     /// Profile from config.toml (limits, thresholds, ledger, upstream).
     #[arg(long)]
     pub profile: Option<String>,
+    /// The console's embedded demo: its ledger and limits (set by the commands that read it).
+    #[arg(skip)]
+    pub embedded: bool,
     /// The ledger: a SQLite file or postgres://USER@HOST:PORT/DB (the password from PGPASSWORD
     /// or the config, never from here). Default: the profile's `ledger`, else `[store] url`,
     /// else <data>/ledger-<profile>.sqlite.
@@ -36,12 +39,20 @@ pub struct Resolved {
 }
 
 pub fn resolve(ctx: &Context, a: &LimitArgs) -> anyhow::Result<Resolved> {
-    let explicit_profile = a.profile.is_some() || ctx.config.config.default_profile.is_some();
-    let (name, profile) = ctx
-        .config
-        .config
-        .profile(a.profile.as_deref())
-        .map_err(|e| input_error(e.to_string()))?;
+    // The demo's name and default profile, as the console uses them: its stores, not a real one.
+    let explicit_profile =
+        a.embedded || a.profile.is_some() || ctx.config.config.default_profile.is_some();
+    let (name, profile) = if a.embedded {
+        (
+            creditops_config::DEMO_PROFILE.to_string(),
+            creditops_config::Profile::default(),
+        )
+    } else {
+        ctx.config
+            .config
+            .profile(a.profile.as_deref())
+            .map_err(|e| input_error(e.to_string()))?
+    };
     let limits = match (&a.edition, a.users) {
         (Some(e), Some(u)) => Some(
             ctx.model

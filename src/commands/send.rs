@@ -120,6 +120,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         addon: None,
         profile: args.profile.clone(),
         ledger: args.ledger.clone(),
+        embedded: false,
     };
     let r = resolve(&ctx, &limit_args)?;
     if let Some(max) = args.max_credits {

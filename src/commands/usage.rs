@@ -11,14 +11,23 @@ pub struct Args {
     /// One JSON object on stdout.
     #[arg(long)]
     json: bool,
+    /// Read the console's embedded demo (`creditops` running in another terminal).
+    #[arg(long, conflicts_with = "profile")]
+    embedded: bool,
 }
 
-pub fn run(args: Args) -> anyhow::Result<()> {
+pub fn run(mut args: Args) -> anyhow::Result<()> {
     let ctx = Context::load()?;
+    args.limits.embedded = args.embedded;
     let r = resolve(&ctx, &args.limits)?;
     if r.ledger.path().is_some_and(|p| !p.exists()) {
+        let how = if args.limits.embedded {
+            "start the console (`creditops`) and keep it open: the demo writes it"
+        } else {
+            "run `creditops proxy` and send calls through it, or read the running demo with --embedded"
+        };
         return Err(input_error(format!(
-            "{}: no ledger yet; run `creditops proxy` and send calls through it",
+            "{}: no ledger yet; {how}",
             r.ledger.display()
         )));
     }

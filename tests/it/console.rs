@@ -51,6 +51,7 @@ async fn fixture_ledger(dir: &std::path::Path) -> std::path::PathBuf {
             priced: true,
             reported_remaining: remaining,
             saved: 0,
+            call_key: None,
         }
     };
     let mut calls = Vec::new();

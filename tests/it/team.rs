@@ -429,6 +429,7 @@ fn threshold_crossings_fire_once_across_proxies() {
                         priced: true,
                         reported_remaining: None,
                         saved: 0,
+                        call_key: None,
                     })
                     .await
                     .unwrap();
@@ -612,4 +613,111 @@ fn events_and_the_metadata_cache_live_in_postgresql_too() {
     assert_eq!((stats.entries, stats.hits, stats.credits_saved), (1, 1, 1));
     assert_eq!(cache.invalidate(None), 1);
     assert!(matches!(cache.lookup(key, 14), Lookup::Miss));
+}
+
+/// A write the shared ledger committed while the proxy heard only an error (the connection
+/// died in the commit) is spooled too; the replay recognises it by its call key: one row,
+/// settled with what the spool learned. And the lease that write took, whose id the proxy
+/// never got, is not renewed: it expires.
+#[test]
+fn a_write_committed_without_an_answer_and_spooled_is_kept_once() {
+    let Some(url) = postgres::database("lost_ack") else {
+        return;
+    };
+    use creditops_store::ledger::{CallRecord, LeaseAsk, LedgerWriter, Settled, STATUS_UNSETTLED};
+    let dir = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let now = chrono::Utc::now().timestamp_millis();
+    let rec = |key: &str| CallRecord {
+        at_ms: now,
+        integration: "erp".into(),
+        api: "insert_records".into(),
+        module: Some("Leads".into()),
+        method: "POST".into(),
+        path: "/crm/v8/Leads".into(),
+        records: 30,
+        credits: 3,
+        status: STATUS_UNSETTLED,
+        latency_ms: 0,
+        priced: true,
+        reported_remaining: None,
+        saved: 0,
+        call_key: Some(key.into()),
+    };
+    let pg = creditops_store::db::Location::parse(&url);
+    let spool = creditops_store::db::Location::from(dir.path().join("spool.sqlite"));
+    rt.block_on(async {
+        // The shared ledger took the call (and a lease) but the proxy never heard: it spooled
+        // the same call and settled it there (Zoho charged 2, not the 3 priced).
+        let shared = LedgerWriter::open_as(&pg, 30, "p").unwrap();
+        let orphan = shared
+            .begin_leased(
+                rec("k-lost"),
+                Some(LeaseAsk {
+                    slots: 1,
+                    sub: 0,
+                    limit: 5,
+                    sub_limit: 5,
+                    now_ms: now,
+                    expires_ms: now + 1_000,
+                }),
+            )
+            .await
+            .unwrap();
+        assert!(matches!(
+            orphan,
+            creditops_store::ledger::Begun::Recorded { lease: Some(_), .. }
+        ));
+        // What the proxy would hold had it heard; it did not: a fresh writer holds nothing.
+        let proxy_view = LedgerWriter::open_as(&pg, 30, "p").unwrap();
+        let local = LedgerWriter::open(&spool, 30).unwrap();
+        let row = local.begin(rec("k-lost")).await.unwrap();
+        local
+            .finish(
+                row,
+                Settled {
+                    status: 201,
+                    credits: 2,
+                    latency_ms: 40,
+                    reported_remaining: None,
+                },
+            )
+            .await
+            .unwrap();
+        let other = local.begin(rec("k-other")).await.unwrap();
+        local
+            .finish(
+                other,
+                Settled {
+                    status: 201,
+                    credits: 3,
+                    latency_ms: 40,
+                    reported_remaining: None,
+                },
+            )
+            .await
+            .unwrap();
+        // Renewing keeps only the leases this proxy was given.
+        proxy_view.renew_leases(now, 60_000);
+        drop((shared, proxy_view, local));
+    });
+    for _ in 0..2 {
+        creditops_store::spool::replay(&spool, &pg, "p", now + 1_000).unwrap();
+    }
+    let ledger = ledger_of(&url);
+    assert_eq!(
+        ledger.count().unwrap(),
+        2,
+        "one row per call, however often replayed"
+    );
+    assert_eq!(
+        ledger.used_at(now + 1_000).unwrap(),
+        5,
+        "the lost-answer row settled at what Zoho charged (2), the other at 3"
+    );
+    assert_eq!(
+        ledger.leased(now + 2_000).unwrap(),
+        (0, 0),
+        "the lease nobody holds expired instead of being renewed"
+    );
 }

@@ -65,15 +65,56 @@ fn the_console_in_a_real_terminal() {
             pane.contains("By integration") && pane.contains("shop-sync"),
             "demo traffic shows: {pane}"
         );
+        // The CLI reads the running demo: its ledger (live traffic and the seeded weeks) and
+        // its events.
+        let cli = |args: &[&str]| {
+            Command::new(env!("CARGO_BIN_EXE_creditops"))
+                .args(args)
+                .env("CREDITOPS_CONFIG_DIR", dir.path().join("cfg"))
+                .env("CREDITOPS_DATA_DIR", dir.path().join("data"))
+                .env("CREDITOPS_CACHE_DIR", dir.path().join("cache"))
+                .output()
+                .unwrap()
+        };
+        let out = cli(&["usage", "--embedded", "--json"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert!(v["used"].as_u64().unwrap() > 0, "{v}");
+        assert!(
+            v["ledger"].as_str().unwrap().contains("embedded-demo"),
+            "{v}"
+        );
+        let out = cli(&["estimate", "--embedded", "--json"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let e: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert!(e["history_days"].as_u64().unwrap() >= 50, "{e}");
         for (key, needle) in [
             ("2", "hit ratio"),
             ("3", "notification"),
-            ("4", "Add-on estimate"),
+            // The demo starts with weeks of history: a forecast and a recommendation at once.
+            ("4", "recommended"),
             ("5", "lower bound"),
         ] {
             t(&["send-keys", "-t", &session, key]);
             let pane = capture(needle);
             assert!(pane.contains(needle), "tab {key}: {pane}");
+            if key == "4" {
+                let days: u32 = pane
+                    .split("history ")
+                    .nth(1)
+                    .and_then(|r| r.split(' ').next())
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(0);
+                assert!(days >= 50, "weeks of demo history: {pane}");
+            }
         }
         // The Planner sends its plan to the embedded sandbox after a confirmation, and shows
         // what the ledger charged against what it predicted.

@@ -963,6 +963,8 @@ async fn begin(
         priced: is_priced,
         reported_remaining: None,
         saved: 0,
+        // Random: a write retried into the spool after a lost answer is recognised on replay.
+        call_key: Some(format!("{:032x}", rand::random::<u128>())),
     };
     let priced_credits = rec.credits;
     let Admission::Leases { limit, sub_limit } = p.admission else {
@@ -1352,6 +1354,7 @@ async fn serve_hit(
         priced: true,
         reported_remaining: None,
         saved,
+        call_key: None,
     };
     if let Err(err) = p.writer.append(rec).await {
         tracing::error!("proxy: {err}");

@@ -38,6 +38,10 @@ pub struct CallRecord {
     pub reported_remaining: Option<u64>,
     /// Credits the metadata cache spared (a hit answered without calling Zoho).
     pub saved: u32,
+    /// A key unique to the call, chosen before its first write: if the shared ledger fails to
+    /// answer a write that did commit, and the call is spooled, the replay recognises it
+    /// (one row per key) instead of recording it twice.
+    pub call_key: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -76,9 +80,10 @@ enum Job {
     Refusal(Refused),
     /// Where the org stands against its thresholds, decided from the ledger's total.
     Crossings(CrossingCheck),
-    /// Keeps this proxy's leases alive (a proxy that stops renewing loses them).
+    /// Keeps the leases this writer was given alive (a proxy that stops renewing loses them;
+    /// a lease whose id never came back, from a write whose answer was lost, expires).
     Renew {
-        proxy: String,
+        ids: Vec<i64>,
         now_ms: i64,
         ttl_ms: i64,
     },
@@ -133,7 +138,7 @@ enum Answer {
     Crossings(Crossings),
 }
 
-const INSERT_CALL: &str = "INSERT INTO calls (at_ms, integration, api, module, method, path, records, credits, status, latency_ms, priced, reported_remaining, saved, proxy) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) RETURNING id";
+const INSERT_CALL: &str = "INSERT INTO calls (at_ms, integration, api, module, method, path, records, credits, status, latency_ms, priced, reported_remaining, saved, proxy, call_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15) RETURNING id";
 
 fn apply(proxy: &str, tx: &mut Tx, job: &Job) -> Result<Answer, DbError> {
     match job {
@@ -161,7 +166,8 @@ fn apply(proxy: &str, tx: &mut Tx, job: &Job) -> Result<Answer, DbError> {
                     r.priced,
                     r.reported_remaining,
                     r.saved,
-                    proxy
+                    proxy,
+                    &r.call_key
                 ],
             )?;
             Ok(Answer::Begun(Begun::Recorded { row, lease: held }))
@@ -192,15 +198,20 @@ fn apply(proxy: &str, tx: &mut Tx, job: &Job) -> Result<Answer, DbError> {
             Ok(Answer::Done)
         }
         Job::Renew {
-            proxy,
+            ids,
             now_ms,
             ttl_ms,
         } => {
+            if ids.is_empty() {
+                return Ok(Answer::Done);
+            }
             let now = lease_clock(tx, *now_ms)?;
-            tx.exec(
-                "UPDATE leases SET expires_ms = ?2 WHERE proxy = ?1",
-                &params![proxy, now + *ttl_ms],
-            )?;
+            for id in ids {
+                tx.exec(
+                    "UPDATE leases SET expires_ms = ?2 WHERE id = ?1",
+                    &params![*id, now + *ttl_ms],
+                )?;
+            }
             Ok(Answer::Done)
         }
     }
@@ -304,20 +315,21 @@ fn insert_calls(proxy: &str, c: &mut dyn Sql, jobs: &[&Job]) -> Result<Vec<Answe
         })
         .collect();
     let saved = int(&|r| i64::from(r.saved));
+    let call_key: Vec<Option<String>> = recs.iter().map(|r| r.call_key.clone()).collect();
     let mut pg = c
         .postgres()?
         .ok_or_else(|| DbError::Other("not PostgreSQL".into()))?;
     // Rows are numbered in the order given, so their ids rise in that order: sorted, the
     // returned ids answer the jobs in turn.
     let rows = pg.query(
-        "INSERT INTO calls (at_ms, integration, api, module, method, path, records, credits, status, latency_ms, priced, reported_remaining, saved, proxy)
-         SELECT at_ms, integration, api, module, method, path, records, credits, status, latency_ms, priced, reported_remaining, saved, $14
-         FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], $5::TEXT[], $6::TEXT[], $7::BIGINT[], $8::BIGINT[], $9::BIGINT[], $10::BIGINT[], $11::BIGINT[], $12::BIGINT[], $13::BIGINT[])
-              WITH ORDINALITY AS u(at_ms, integration, api, module, method, path, records, credits, status, latency_ms, priced, reported_remaining, saved, n)
+        "INSERT INTO calls (at_ms, integration, api, module, method, path, records, credits, status, latency_ms, priced, reported_remaining, saved, proxy, call_key)
+         SELECT at_ms, integration, api, module, method, path, records, credits, status, latency_ms, priced, reported_remaining, saved, $14, call_key
+         FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], $5::TEXT[], $6::TEXT[], $7::BIGINT[], $8::BIGINT[], $9::BIGINT[], $10::BIGINT[], $11::BIGINT[], $12::BIGINT[], $13::BIGINT[], $15::TEXT[])
+              WITH ORDINALITY AS u(at_ms, integration, api, module, method, path, records, credits, status, latency_ms, priced, reported_remaining, saved, call_key, n)
          ORDER BY n RETURNING id",
         &[
             &at, &integration, &api, &module, &method, &path, &records, &credits, &status,
-            &latency, &priced, &remaining, &saved, &proxy,
+            &latency, &priced, &remaining, &saved, &proxy, &call_key,
         ],
     )?;
     let mut ids: Vec<i64> = rows
@@ -506,6 +518,8 @@ pub struct LedgerWriter {
     at: String,
     proxy: String,
     shared: bool,
+    /// The leases this writer was given and has not given back: the ones it renews.
+    held: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<i64>>>,
 }
 
 impl LedgerWriter {
@@ -558,6 +572,7 @@ impl LedgerWriter {
             at: shown,
             proxy: proxy.to_string(),
             shared,
+            held: Default::default(),
         })
     }
 
@@ -597,7 +612,15 @@ impl LedgerWriter {
         lease: Option<LeaseAsk>,
     ) -> Result<Begun, LedgerError> {
         match self.write(Job::Begin(rec, lease)).await? {
-            Answer::Begun(b) => Ok(b),
+            Answer::Begun(b) => {
+                if let Begun::Recorded {
+                    lease: Some(id), ..
+                } = &b
+                {
+                    self.held_leases().insert(*id);
+                }
+                Ok(b)
+            }
             _ => Err(LedgerError::WriterGone("answered out of turn".into())),
         }
     }
@@ -614,6 +637,9 @@ impl LedgerWriter {
         settled: Settled,
         lease: Option<i64>,
     ) -> Result<(), LedgerError> {
+        if let Some(l) = lease {
+            self.held_leases().remove(&l);
+        }
         self.write(Job::Finish(id, settled, lease))
             .await
             .map(|_| ())
@@ -622,13 +648,24 @@ impl LedgerWriter {
     /// Settles a row without waiting for the commit: for a call whose row already holds the
     /// credits it cost.
     pub fn finish_later(&self, id: i64, settled: Settled, lease: Option<i64>) {
+        if let Some(l) = lease {
+            self.held_leases().remove(&l);
+        }
         self.writer.send(Job::Finish(id, settled, lease));
     }
 
-    /// Keeps this proxy's leases alive for `ttl_ms` more.
+    fn held_leases(&self) -> std::sync::MutexGuard<'_, std::collections::HashSet<i64>> {
+        self.held.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Keeps the leases this writer holds alive for `ttl_ms` more.
     pub fn renew_leases(&self, now_ms: i64, ttl_ms: i64) {
+        let ids: Vec<i64> = self.held_leases().iter().copied().collect();
+        if ids.is_empty() {
+            return;
+        }
         self.writer.send(Job::Renew {
-            proxy: self.proxy.clone(),
+            ids,
             now_ms,
             ttl_ms,
         });
@@ -1171,6 +1208,7 @@ mod writer_tests {
             priced: true,
             reported_remaining: None,
             saved: 0,
+            call_key: None,
         }
     }
 

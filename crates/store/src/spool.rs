@@ -4,8 +4,9 @@
 //!
 //! A spooled call is recorded before it is sent, like any other, so nothing is spent without a
 //! record. Replay copies settled calls (and calls left unsettled for two minutes: their proxy
-//! died, or their answer never came) in id order, each under a key made of the spool's own
-//! random id and the row's id; the ledger's unique `call_key` drops a copy it already holds,
+//! died, or their answer never came) in id order, each under the call's own key (chosen before its first write: the same as a row the ledger took while the proxy
+//! thought the write failed) or the spool's random id and the row's id; the ledger's unique
+//! `call_key` keeps one row per call, settled with the spool's answer when its own was not,
 //! so a replay cut off between the database's commit and the spool's mark is repeated without
 //! doubling anything. The spool keeps its rows (its ids are never reused) and a mark of what
 //! was replayed.
@@ -78,7 +79,7 @@ pub fn replay(
             let mark = live_value(&mut local, MARK).map_err(e)?.unwrap_or(0);
             let rows = local
                 .rows(
-                    "SELECT id, at_ms, integration, api, module, method, path, records, credits, status, latency_ms, priced, reported_remaining, saved FROM calls WHERE id > ?1 ORDER BY id LIMIT 500",
+                    "SELECT id, at_ms, integration, api, module, method, path, records, credits, status, latency_ms, priced, reported_remaining, saved, call_key FROM calls WHERE id > ?1 ORDER BY id LIMIT 500",
                     &params![mark],
                 )
                 .map_err(e)?;
@@ -97,9 +98,14 @@ pub fn replay(
                 .transaction(|tx| {
                     for r in &ready {
                         tx.exec(
+                            // A call the ledger already holds (its write committed though
+                            // the proxy never heard so, and spooled it): one row, settled
+                            // with what the spool learned if the ledger's is still waiting.
                             "INSERT INTO calls (at_ms, integration, api, module, method, path, records, credits, status, latency_ms, priced, reported_remaining, saved, proxy, call_key)
                              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
-                             ON CONFLICT (call_key) DO NOTHING",
+                             ON CONFLICT (call_key) DO UPDATE SET status = excluded.status, credits = excluded.credits,
+                                 latency_ms = excluded.latency_ms, reported_remaining = excluded.reported_remaining
+                             WHERE calls.status = ?16 AND excluded.status <> ?16",
                             &[
                                 r.0[1].clone(),
                                 r.0[2].clone(),
@@ -115,7 +121,13 @@ pub fn replay(
                                 r.0[12].clone(),
                                 r.0[13].clone(),
                                 proxy.into(),
-                                format!("spool:{nonce}:{}", r.int(0)).into(),
+                                // The call's own key when it has one (the same as a row the
+                                // ledger may already hold), else one of the spool's.
+                                match &r.0[14] {
+                                    crate::db::Value::Text(k) => k.clone().into(),
+                                    _ => format!("spool:{nonce}:{}", r.int(0)).into(),
+                                },
+                                i64::from(STATUS_UNSETTLED).into(),
                             ],
                         )?;
                     }

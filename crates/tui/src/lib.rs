@@ -181,6 +181,17 @@ pub fn run(paths: Paths, config: Loaded, model: CreditModel, opts: Options) -> a
             for suffix in ["", "-wal", "-shm"] {
                 let _ = std::fs::remove_file(format!("{}{suffix}", ledger.display()));
             }
+            // Weeks of history, so the Estimate tab has something to forecast from the start.
+            if let Err(e) = demo::seed_history(
+                &ledger,
+                chrono::Utc::now().timestamp_millis(),
+                limits.daily_limit,
+                cfg.ledger.retention_days,
+            )
+            .await
+            {
+                tracing::warn!("demo history: {e:#}");
+            }
             let sb = creditops_sandbox::spawn(
                 creditops_sandbox::SandboxConfig {
                     edition: profile.edition.clone(),
