@@ -36,10 +36,10 @@ pub struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
     /// Console: watch this profile's proxy ledger instead of the embedded sandbox.
-    #[arg(long)]
+    #[arg(long, env = "CREDITOPS_PROFILE")]
     profile: Option<String>,
     /// Console: colour theme (dark, light, high-contrast, or one of yours).
-    #[arg(long)]
+    #[arg(long, env = "CREDITOPS_THEME")]
     theme: Option<String>,
     /// Console: the queue the Planner tab plans (JSONL, HAR, or a `proxy --hold` file).
     #[arg(long, value_name = "FILE")]
@@ -85,6 +85,13 @@ enum Command {
     Send(commands::send::Args),
     /// List the colour themes (built-in and the user's), with any problems found
     Themes(commands::themes::Args),
+    /// Shell completions: `creditops completions bash > /etc/bash_completion.d/creditops`
+    Completions {
+        /// bash, zsh, fish, elvish or powershell
+        shell: clap_complete::Shell,
+    },
+    /// The manual page (roff): `creditops man > creditops.1; man ./creditops.1`
+    Man,
 }
 
 fn main() -> ExitCode {
@@ -107,6 +114,20 @@ fn main() -> ExitCode {
         Some(Command::Cache(c)) => commands::cache::run(c),
         Some(Command::Events(c)) => commands::events::run(c),
         Some(Command::Channels(c)) => commands::channels::run(c),
+        Some(Command::Completions { shell }) => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            let mut buf = Vec::new();
+            clap_complete::generate(shell, &mut cmd, "creditops", &mut buf);
+            commands::write_bytes(&buf)
+        }
+        Some(Command::Man) => {
+            let cmd = <Cli as clap::CommandFactory>::command();
+            let mut buf = Vec::new();
+            clap_mangen::Man::new(cmd)
+                .render(&mut buf)
+                .map_err(anyhow::Error::from)
+                .and_then(|()| commands::write_bytes(&buf))
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

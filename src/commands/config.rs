@@ -24,6 +24,17 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
     let loaded = &ctx.config;
     match cmd {
         Command::Check => {
+            let problems = problems(&ctx);
+            if !problems.is_empty() {
+                for p in &problems {
+                    eprintln!("{}: {p}", loaded.file.display());
+                }
+                return Err(input_error(format!(
+                    "{}: {} problem(s)",
+                    loaded.file.display(),
+                    problems.len()
+                )));
+            }
             if loaded.existed {
                 outln!(
                     "{}: ok ({} profile(s))",
@@ -91,4 +102,68 @@ fn mask(p: &mut Profile) {
             )));
         }
     }
+}
+
+/// What `config check` finds beyond what parsing does: names that point nowhere, values that
+/// cannot work, profiles that cannot reach their org.
+fn problems(ctx: &Context) -> Vec<String> {
+    let c = &ctx.config.config;
+    let mut out = Vec::new();
+    let (_, key_warnings) = creditops_tui::app::bindings(&c.keys);
+    out.extend(key_warnings.into_iter().map(|w| format!("[keys] {w}")));
+    if c.receiver.listen.parse::<std::net::SocketAddr>().is_err() {
+        out.push(format!(
+            "[receiver] listen = \"{}\" is not an address such as 127.0.0.1:7879",
+            c.receiver.listen
+        ));
+    }
+    let is_url = |u: &str| u.starts_with("http://") || u.starts_with("https://");
+    for (key, value) in [
+        ("[alerts] post_url", c.alerts.post_url.as_deref()),
+        ("[receiver] forward_to", c.receiver.forward_to.as_deref()),
+    ] {
+        if let Some(v) = value.filter(|v| !is_url(v)) {
+            out.push(format!("{key} = \"{v}\" is not an http(s) URL"));
+        }
+    }
+    if let Some(t) = &c.theme {
+        let themes = creditops_tui::theme::ThemeSet::load(&ctx.paths.themes_dir);
+        if themes.get(t).is_none() {
+            out.push(format!(
+                "theme = \"{t}\": no such theme (known: {})",
+                themes.names().join(", ")
+            ));
+        }
+    }
+    for (name, p) in &c.profiles {
+        if p.target != creditops_config::Target::Embedded {
+            let missing: Vec<&str> = [
+                ("client_id", p.client_id.is_none()),
+                ("client_secret", p.client_secret.is_none()),
+                ("refresh_token", p.refresh_token.is_none()),
+            ]
+            .into_iter()
+            .filter(|(_, m)| *m)
+            .map(|(k, _)| k)
+            .collect();
+            if !missing.is_empty() {
+                out.push(format!(
+                    "[profiles.{name}] reaches a Zoho org but has no {} (a self client in Zoho's API console gives them)",
+                    missing.join(", ")
+                ));
+            }
+        }
+        if ctx
+            .model
+            .editions
+            .limits(&p.edition, p.licences, p.addon)
+            .is_err()
+        {
+            out.push(format!(
+                "[profiles.{name}] edition = \"{}\" is not an edition creditops knows",
+                p.edition
+            ));
+        }
+    }
+    out
 }

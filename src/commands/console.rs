@@ -17,6 +17,23 @@ pub fn run(
             )));
         }
     }
+    // What the command line names must exist: a wrong name is bad input (exit 2), said before
+    // the screen is taken.
+    if let Some(t) = &theme {
+        let themes = creditops_tui::theme::ThemeSet::load(&ctx.paths.themes_dir);
+        if themes.get(t).is_none() {
+            return Err(super::input_error(format!(
+                "--theme {t}: no such theme; known: {}",
+                themes.names().join(", ")
+            )));
+        }
+    }
+    if let Some(p) = &profile {
+        ctx.config
+            .config
+            .profile(Some(p))
+            .map_err(|e| super::input_error(e.to_string()))?;
+    }
     // The console logs to its file only: the screen is the app's.
     let _log = super::logging::init(&ctx.paths.log(None), false);
     creditops_tui::run(

@@ -99,7 +99,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             worst = worst_rolling_24h(&l.hourly_totals()?);
             // Per-integration budgets need per-integration history: the ledger has it.
             advice = creditops_core::budgets::advise(&l.daily_totals_by_integration()?, 0.2);
-            from_daily(&l.daily_totals()?)
+            from_daily(&l.daily_totals()?, chrono::Utc::now().date_naive())
         }
     };
     for w in &history.warnings {

@@ -120,6 +120,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         workflow: rc.workflow.clone().into_iter().collect(),
         bulk_secret: rc.bulk_secret.clone(),
         forward_to,
+        // What the tail shows is what is forwarded: `--filter module=Leads` forwards no
+        // Contacts event (every event is still stored).
+        forward_filter: args.filter.as_ref().map(|_| filter.clone()),
+        keep_days: rc.keep_days,
     };
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async move {

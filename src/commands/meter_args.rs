@@ -17,7 +17,7 @@ pub struct LimitArgs {
     #[arg(long, requires = "edition")]
     pub addon: Option<u64>,
     /// Profile from config.toml (limits, thresholds, ledger, upstream).
-    #[arg(long)]
+    #[arg(long, env = "CREDITOPS_PROFILE")]
     pub profile: Option<String>,
     /// The console's embedded demo: its ledger and limits (set by the commands that read it).
     #[arg(skip)]

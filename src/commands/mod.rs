@@ -45,7 +45,18 @@ pub fn report(e: &anyhow::Error) -> ExitCode {
         return ExitCode::SUCCESS;
     }
     eprintln!("creditops: {e:#}");
-    if e.downcast_ref::<InputError>().is_some() {
+    // Bad input, however it was found (a flag, a file, a name the config does not hold): 2.
+    let bad_input = e.downcast_ref::<InputError>().is_some()
+        || e.chain().any(|c| {
+            matches!(
+                c.downcast_ref::<creditops_config::ConfigError>(),
+                Some(
+                    creditops_config::ConfigError::NoProfile(_)
+                        | creditops_config::ConfigError::Invalid { .. }
+                )
+            )
+        });
+    if bad_input {
         ExitCode::from(2)
     } else {
         ExitCode::from(1)
@@ -113,6 +124,16 @@ pub fn write_out(args: std::fmt::Arguments) {
         }
         eprintln!("creditops: writing to stdout: {e}");
         std::process::exit(1);
+    }
+}
+
+/// Writes bytes to stdout (a closed pipe is not an error: the reader had enough).
+pub fn write_bytes(bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(bytes).and_then(|()| stdout.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
     }
 }
 

@@ -11,8 +11,9 @@ pub struct Args {
     /// One JSON object on stdout.
     #[arg(long)]
     json: bool,
-    /// Read the console's embedded demo (`creditops` running in another terminal).
-    #[arg(long, conflicts_with = "profile")]
+    /// Read the console's embedded demo (`creditops` running in another terminal); wins over
+    /// a profile (CREDITOPS_PROFILE included).
+    #[arg(long)]
     embedded: bool,
 }
 

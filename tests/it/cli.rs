@@ -396,3 +396,86 @@ fn production_is_refused_however_the_url_is_written_and_wherever_it_comes_from()
         assert!(String::from_utf8_lossy(&out.stderr).contains("production"));
     }
 }
+
+#[test]
+fn config_check_reports_every_problem_and_bad_names_exit_2() {
+    let home = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(home.path().join("config")).unwrap();
+    std::fs::write(
+        home.path().join("config/config.toml"),
+        r#"theme = "nosuch"
+
+[keys]
+quit = "Ctrl-Alt-Meta-Q"
+teleport = "x"
+
+[receiver]
+listen = "everywhere"
+forward_to = "not a url"
+
+[alerts]
+post_url = "ftp://example.org/hook"
+
+[profiles.eu]
+target = "zoho-sandbox"
+data_centre = "eu"
+"#,
+    )
+    .unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let f = home.path().join("config/config.toml");
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let out = creditops(home.path(), &["config", "check"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    for needle in [
+        "[keys]",
+        "teleport",
+        "[receiver] listen = \"everywhere\"",
+        "[receiver] forward_to = \"not a url\"",
+        "[alerts] post_url = \"ftp://example.org/hook\"",
+        "theme = \"nosuch\": no such theme",
+        "[profiles.eu] reaches a Zoho org but has no client_id, client_secret, refresh_token",
+    ] {
+        assert!(err.contains(needle), "missing {needle}:\n{err}");
+    }
+    // Names the command line gives that point nowhere are bad input too: 2, like a bad flag.
+    let empty = tempfile::tempdir().unwrap();
+    for args in [
+        &["--theme", "nosuch"][..],
+        &["usage", "--profile", "nobody"][..],
+        &["estimate", "--profile", "nobody"][..],
+    ] {
+        let out = creditops(empty.path(), args);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn completions_and_the_manual_come_from_the_same_definition_as_help() {
+    let home = tempfile::tempdir().unwrap();
+    for shell in ["bash", "zsh", "fish"] {
+        let out = creditops(home.path(), &["completions", shell]);
+        assert!(out.status.success(), "{shell}");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.contains("creditops") && text.contains("estimate"),
+            "{shell}: {text}"
+        );
+    }
+    let out = creditops(home.path(), &["completions", "tcsh"]);
+    assert_eq!(out.status.code(), Some(2), "an unknown shell is bad input");
+    let out = creditops(home.path(), &["man"]);
+    assert!(out.status.success());
+    let man = String::from_utf8_lossy(&out.stdout);
+    assert!(man.starts_with(".ie") || man.contains(".TH"), "{man}");
+    assert!(man.contains("creditops") && man.contains("completions"));
+}

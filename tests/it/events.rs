@@ -676,3 +676,93 @@ async fn a_client_that_never_finishes_its_headers_is_cut_off() {
     .await;
     assert!(closed.is_ok(), "the connection was still open after 30 s");
 }
+
+#[tokio::test]
+async fn the_filter_limits_what_is_forwarded_and_everything_is_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let got: Arc<Mutex<Vec<Vec<u8>>>> = Arc::default();
+    let g = got.clone();
+    let app = Router::new().route(
+        "/in",
+        post(move |b: axum::body::Bytes| {
+            let g = g.clone();
+            async move {
+                g.lock().unwrap().push(b.to_vec());
+                axum::http::StatusCode::ACCEPTED
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let fwd = format!("http://{}/in", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let mut cfg = config(dir.path());
+    cfg.forward_to = Some(fwd);
+    cfg.forward_filter = Some(creditops_core::webhook::Filter::parse("module=Leads").unwrap());
+    let r = spawn(cfg, loopback()).await.unwrap();
+    let mut tail = r.state.tail.subscribe();
+    let http = reqwest::Client::new();
+    let url = format!("{}/hooks/notifications", r.base_url());
+    for module in ["Leads", "Contacts"] {
+        let mut n = notification("1000000068001", "TOKEN_1", &["5725767000003000064"]);
+        n["module"] = json!(module);
+        assert_eq!(http.post(&url).json(&n).send().await.unwrap().status(), 200);
+    }
+    let mut seen = Vec::new();
+    for _ in 0..2 {
+        let e = tokio::time::timeout(Duration::from_secs(5), tail.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        seen.push((e.new.summary.module.clone(), e.forward_status.clone()));
+    }
+    seen.sort();
+    assert_eq!(
+        seen,
+        vec![
+            (Some("Contacts".to_string()), None),
+            (Some("Leads".to_string()), Some("202".to_string())),
+        ],
+        "only the Leads event is forwarded"
+    );
+    assert_eq!(got.lock().unwrap().len(), 1);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let stored = EventReader::open(dir.path().join("events.sqlite")).unwrap();
+    assert_eq!(stored.count().unwrap(), 2, "both are stored");
+}
+
+#[tokio::test]
+async fn the_store_keeps_keep_days_of_events() {
+    use creditops_core::webhook::{Kind, Summary};
+    use creditops_store::events::{EventWriter, NewEvent};
+    let dir = tempfile::tempdir().unwrap();
+    let now = chrono::Utc::now().timestamp_millis();
+    let w = EventWriter::open(dir.path().join("events.sqlite")).unwrap();
+    for age_days in [40, 10, 0] {
+        w.insert(NewEvent {
+            received_at_ms: now - age_days * 86_400_000,
+            kind: Kind::Workflow,
+            name: Some("deal-won".into()),
+            summary: Summary::default(),
+            verified: true,
+            content_type: "application/json".into(),
+            headers: vec![],
+            body: b"{}".to_vec(),
+        })
+        .await
+        .unwrap();
+    }
+    drop(w);
+    let mut cfg = config(dir.path());
+    cfg.keep_days = 30;
+    let _r = spawn(cfg, loopback()).await.unwrap();
+    let reader = EventReader::open(dir.path().join("events.sqlite")).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while reader.count().unwrap() != 2 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        reader.count().unwrap(),
+        2,
+        "the 40-day-old event is gone, the rest kept"
+    );
+}

@@ -110,6 +110,9 @@ impl Paths {
 /// The profile name the embedded demo's stores are kept under, apart from every real profile.
 pub const DEMO_PROFILE: &str = "embedded-demo";
 
+/// Days of webhook events a receiver keeps unless `[receiver] keep_days` says otherwise.
+pub const DEFAULT_KEEP_DAYS: u32 = 30;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot find a home folder for {0}: set it explicitly")]
@@ -364,6 +367,8 @@ pub struct ReceiverSettings {
     pub workflow: BTreeMap<String, WebhookSecret>,
     /// Channels expiring within this many hours are renewed by `channels renew`.
     pub renew_before_hours: u32,
+    /// Days of events the store keeps (older ones are dropped hourly); 0 keeps everything.
+    pub keep_days: u32,
 }
 
 impl Default for ReceiverSettings {
@@ -376,6 +381,7 @@ impl Default for ReceiverSettings {
             channels: Vec::new(),
             workflow: BTreeMap::new(),
             renew_before_hours: 6,
+            keep_days: DEFAULT_KEEP_DAYS,
         }
     }
 }

@@ -30,6 +30,10 @@ pub struct ReceiverConfig {
     pub workflow: HashMap<String, WebhookSecret>,
     pub bulk_secret: Option<WebhookSecret>,
     pub forward_to: Option<String>,
+    /// Only events this matches are forwarded (all are stored): `listen --filter`.
+    pub forward_filter: Option<creditops_core::webhook::Filter>,
+    /// Events older than this many days are dropped (at start, then hourly); 0 keeps all.
+    pub keep_days: u32,
 }
 
 impl ReceiverConfig {
@@ -41,6 +45,8 @@ impl ReceiverConfig {
             workflow: HashMap::new(),
             bulk_secret: None,
             forward_to: None,
+            forward_filter: None,
+            keep_days: creditops_config::DEFAULT_KEEP_DAYS,
         }
     }
 }
@@ -136,6 +142,19 @@ pub async fn spawn(config: ReceiverConfig, listen: SocketAddr) -> anyhow::Result
         accepted: AtomicU64::new(0),
         rejected: AtomicU64::new(0),
     });
+    // The store keeps `keep_days` of events: pruned now and every hour while the receiver runs.
+    if state.config.keep_days > 0 {
+        let s = Arc::downgrade(&state);
+        let keep_ms = i64::from(state.config.keep_days) * 86_400_000;
+        tokio::spawn(async move {
+            while let Some(r) = s.upgrade() {
+                r.writer
+                    .prune(chrono::Utc::now().timestamp_millis() - keep_ms);
+                drop(r);
+                tokio::time::sleep(Duration::from_secs(3600)).await;
+            }
+        });
+    }
     let app = Router::new().fallback(handle).with_state(state.clone());
     // Zoho's callbacks come from a few addresses; one client holding every descriptor must not
     // keep them out.
@@ -365,7 +384,16 @@ async fn handle(
         new,
         forward_status: None,
     };
-    match r.config.forward_to.clone() {
+    let wanted = r.config.forward_filter.as_ref().is_none_or(|f| {
+        f.matches(
+            event.new.kind,
+            event.new.name.as_deref(),
+            &event.new.summary,
+            event.new.verified,
+            &event.body_text(),
+        )
+    });
+    match r.config.forward_to.clone().filter(|_| wanted) {
         Some(url) => {
             let r2 = r.clone();
             tokio::spawn(async move {

@@ -85,6 +85,8 @@ enum Job {
     Forwarded(i64, String),
     Channel(Channel),
     DropChannel(String),
+    /// Drops events received before this time (`[receiver] keep_days`).
+    Prune(i64),
 }
 
 fn apply(tx: &mut Tx, job: &Job) -> Result<i64, DbError> {
@@ -141,6 +143,13 @@ fn apply(tx: &mut Tx, job: &Job) -> Result<i64, DbError> {
             tx.exec("DELETE FROM channels WHERE channel_id = ?1", &params![id])?;
             Ok(0)
         }
+        Job::Prune(before_ms) => {
+            tx.exec(
+                "DELETE FROM events WHERE received_at_ms < ?1",
+                &params![*before_ms],
+            )?;
+            Ok(0)
+        }
     }
 }
 
@@ -193,6 +202,11 @@ impl EventWriter {
             reason: reason.into(),
             body_head: head,
         });
+    }
+
+    /// Drops the events received before `before_ms` (fire and forget).
+    pub fn prune(&self, before_ms: i64) {
+        self.writer.send(Job::Prune(before_ms));
     }
 
     pub fn forwarded(&self, id: i64, status: &str) {

@@ -39,7 +39,22 @@ fn parse_date(s: &str) -> Option<NaiveDate> {
 }
 
 /// Reads CSV text; `file` names it in messages. All bad rows are reported together.
+/// The most credits a day can plausibly hold: far above any edition's cap (Ultimate's
+/// unlimited orgs included), far below where a float stops counting whole credits.
+pub const MAX_DAILY_CREDITS: f64 = 1e12;
+
+/// The longest gap between two days of one history: beyond it the rows are two series (or a
+/// typo in a year), and filling the gap would invent years of days.
+pub const MAX_GAP_DAYS: i64 = 366;
+
+/// Daily history from a CSV with `date` and `credits` columns. `today` (UTC) bounds the dates:
+/// a day after it has not happened.
 pub fn from_csv(text: &str, file: &str) -> Result<History, Vec<String>> {
+    from_csv_at(text, file, chrono::Utc::now().date_naive())
+}
+
+/// [`from_csv`] with the day it is (for tests).
+pub fn from_csv_at(text: &str, file: &str, today: NaiveDate) -> Result<History, Vec<String>> {
     let mut reader = csv::ReaderBuilder::new()
         .flexible(true)
         .trim(csv::Trim::All)
@@ -77,7 +92,16 @@ pub fn from_csv(text: &str, file: &str) -> Result<History, Vec<String>> {
             ));
             continue;
         };
+        if d > today {
+            errors.push(format!(
+                "{file}:{line}: {d} is in the future (today is {today})"
+            ));
+            continue;
+        }
         match credits.replace([',', '_'], "").parse::<f64>() {
+            Ok(c) if c.is_finite() && c > MAX_DAILY_CREDITS => errors.push(format!(
+                "{file}:{line}: credits {credits} is more than a day can hold (at most {MAX_DAILY_CREDITS:e})"
+            )),
             Ok(c) if c.is_finite() && c >= 0.0 => rows.push((line, d, c)),
             Ok(c) => errors.push(format!(
                 "{file}:{line}: credits {c} is not a count (negative or not finite)"
@@ -87,20 +111,44 @@ pub fn from_csv(text: &str, file: &str) -> Result<History, Vec<String>> {
             )),
         }
     }
+    if rows.is_empty() && errors.is_empty() {
+        errors.push(format!(
+            "{file}: no days of history, only a header: an estimate needs daily rows"
+        ));
+    }
+    let mut by_date: Vec<&(usize, NaiveDate, f64)> = rows.iter().collect();
+    by_date.sort_by_key(|r| r.1);
+    for w in by_date.windows(2) {
+        let gap = (w[1].1 - w[0].1).num_days();
+        if gap > MAX_GAP_DAYS {
+            errors.push(format!(
+                "{file}:{}: {} comes {gap} days after {} (line {}): a gap of more than {MAX_GAP_DAYS} days is not one history",
+                w[1].0, w[1].1, w[0].1, w[0].0
+            ));
+        }
+    }
     if !errors.is_empty() {
         return Err(errors);
     }
     Ok(repair(rows))
 }
 
-/// Daily totals from the ledger (`YYYY-MM-DD`, credits).
-pub fn from_daily(totals: &[(String, u64)]) -> History {
-    let rows = totals
+/// Daily totals from the ledger (`YYYY-MM-DD`, credits). `today` (UTC) is still under way:
+/// counted as a day of usage it would drag the history down, so it is left out, and said.
+pub fn from_daily(totals: &[(String, u64)], today: NaiveDate) -> History {
+    let rows: Vec<(usize, NaiveDate, f64)> = totals
         .iter()
         .enumerate()
         .filter_map(|(i, (d, c))| parse_date(d).map(|d| (i + 1, d, *c as f64)))
         .collect();
-    repair(rows)
+    let partial = rows.iter().any(|r| r.1 >= today);
+    let mut h = repair(rows.into_iter().filter(|r| r.1 < today).collect());
+    if partial {
+        h.warnings.push(format!(
+            "today ({today}) is under way: left out of the history"
+        ));
+    }
+    h
 }
 
 /// Sorts, merges duplicates and fills gaps, saying what it did and where.

@@ -252,3 +252,46 @@ fn the_worst_rolling_24_hours_from_hourly_data() {
     // No single calendar day reaches it: the window rolls.
     assert!(sum > 24 * 100 + 10 * 5_000 - 24 * 100);
 }
+
+#[test]
+fn histories_that_cannot_be_one_series_are_refused_with_their_lines() {
+    use super::input::{from_csv_at, from_daily};
+    let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 30).unwrap();
+    let errs = from_csv_at("date,credits\n", "h.csv", today).unwrap_err();
+    assert!(errs[0].starts_with("h.csv: no days of history"), "{errs:?}");
+    let errs = from_csv_at("date,credits\n2026-11-01,1e30\n", "h.csv", today).unwrap_err();
+    assert!(
+        errs[0].starts_with("h.csv:2: credits 1e30 is more than a day can hold"),
+        "{errs:?}"
+    );
+    let errs = from_csv_at("date,credits\n2026-12-01,10\n", "h.csv", today).unwrap_err();
+    assert!(
+        errs[0].starts_with("h.csv:2: 2026-12-01 is in the future"),
+        "{errs:?}"
+    );
+    let errs = from_csv_at(
+        "date,credits\n2024-01-01,10\n9999-12-31,10\n",
+        "h.csv",
+        chrono::NaiveDate::MAX,
+    )
+    .unwrap_err();
+    assert!(
+        errs[0].starts_with("h.csv:3: 9999-12-31 comes") && errs[0].contains("(line 2)"),
+        "{errs:?}"
+    );
+    // The ledger's today is under way: not a day of usage.
+    let h = from_daily(
+        &[
+            ("2026-11-28".into(), 900),
+            ("2026-11-29".into(), 1000),
+            ("2026-11-30".into(), 12),
+        ],
+        today,
+    );
+    assert_eq!(h.values(), vec![900.0, 1000.0]);
+    assert!(
+        h.warnings.iter().any(|w| w.contains("under way")),
+        "{:?}",
+        h.warnings
+    );
+}

@@ -81,7 +81,9 @@ impl EstimateJob {
             (Some(h), _) => h,
             (None, Some(path)) => creditops_store::ledger::Ledger::open(path)
                 .and_then(|l| l.daily_totals())
-                .map(|t| creditops_core::estimate::input::from_daily(&t))
+                .map(|t| {
+                    creditops_core::estimate::input::from_daily(&t, chrono::Utc::now().date_naive())
+                })
                 .map_err(|e| e.to_string())?,
             (None, None) => return Err("no history: the console has no ledger to read".into()),
         };
