@@ -29,6 +29,10 @@ pub struct Backtest {
     pub coverage: f64,
     pub origins: usize,
     pub horizon: usize,
+    /// The out-of-sample errors, per origin, over the growth of the interval with the horizon
+    /// (what the forecast's band is drawn from: calibrated on days the model had not seen).
+    #[serde(skip)]
+    pub errors: Vec<Vec<f64>>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -71,6 +75,9 @@ pub struct Estimate {
     pub message: Option<String>,
 }
 
+/// Out-of-sample errors needed before they, not in-sample residuals, set a band.
+const MIN_CALIBRATION_ERRORS: usize = 14;
+
 /// Rolling-origin backtest of `m`: origins a week apart, each forecasting `h` days.
 fn backtest(m: Model, y: &[f64], h: usize, level: f64) -> Option<Backtest> {
     let min_train = 3 * SEASON;
@@ -78,8 +85,11 @@ fn backtest(m: Model, y: &[f64], h: usize, level: f64) -> Option<Backtest> {
         return None;
     }
     let origins = ((y.len() - min_train - h) / SEASON + 1).min(8);
-    let (mut abs_scaled, mut count, mut inside, mut total) = (0.0, 0usize, 0usize, 0usize);
+    let (mut abs_scaled, mut count) = (0.0, 0usize);
     let mut scale_zero = true;
+    let mut errors: Vec<Vec<f64>> = Vec::with_capacity(origins);
+    let mut in_sample: Vec<Vec<f64>> = Vec::with_capacity(origins);
+    let mut outcomes: Vec<Vec<(f64, f64, f64)>> = Vec::with_capacity(origins);
     for k in 0..origins {
         let o = y.len() - h - k * SEASON;
         let train = &y[..o];
@@ -91,16 +101,13 @@ fn backtest(m: Model, y: &[f64], h: usize, level: f64) -> Option<Backtest> {
             / (train.len() - SEASON) as f64;
         let (f, mut r) = m.fit(train, h);
         r.sort_by(|a, b| a.total_cmp(b));
-        let (ql, qh) = (
-            quantile(&r, (1.0 - level) / 2.0),
-            quantile(&r, (1.0 + level) / 2.0),
-        );
+        in_sample.push(r);
+        let mut e = Vec::with_capacity(h);
+        let mut seen = Vec::with_capacity(h);
         for (i, (&a, &p)) in test.iter().zip(&f).enumerate() {
             let g = m.growth(i + 1);
-            if a >= p + ql * g - 1e-9 && a <= p + qh * g + 1e-9 {
-                inside += 1;
-            }
-            total += 1;
+            e.push((a - p) / g);
+            seen.push((a, p, g));
             if scale > 0.0 {
                 scale_zero = false;
                 abs_scaled += (a - p).abs() / scale;
@@ -110,6 +117,33 @@ fn backtest(m: Model, y: &[f64], h: usize, level: f64) -> Option<Backtest> {
                 abs_scaled += f64::INFINITY;
                 count += 1;
             }
+        }
+        errors.push(e);
+        outcomes.push(seen);
+    }
+    // Coverage as the forecast's band is drawn: from out-of-sample errors, each origin judged
+    // by the errors of the others (cross-conformal), else by its in-sample residuals.
+    let (mut inside, mut total) = (0usize, 0usize);
+    for (k, o) in outcomes.iter().enumerate() {
+        let mut others: Vec<f64> = errors
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| *j != k)
+            .flat_map(|(_, e)| e.iter().copied())
+            .collect();
+        if others.len() < MIN_CALIBRATION_ERRORS {
+            others = in_sample[k].clone();
+        }
+        others.sort_by(|a, b| a.total_cmp(b));
+        let (ql, qh) = (
+            quantile(&others, (1.0 - level) / 2.0),
+            quantile(&others, (1.0 + level) / 2.0),
+        );
+        for &(a, p, g) in o {
+            if a >= p + ql * g - 1e-9 && a <= p + qh * g + 1e-9 {
+                inside += 1;
+            }
+            total += 1;
         }
     }
     let mase = if scale_zero && count == 0 {
@@ -124,6 +158,7 @@ fn backtest(m: Model, y: &[f64], h: usize, level: f64) -> Option<Backtest> {
         coverage: inside as f64 / total.max(1) as f64,
         origins,
         horizon: h,
+        errors,
     })
 }
 
@@ -183,8 +218,24 @@ pub fn estimate(history: &History, req: &Request, editions: &Editions) -> Estima
     } else {
         chosen.fit(&y, h)
     };
+    // The band: from the chosen model's out-of-sample errors when the backtest made enough
+    // (in-sample residuals flatter a model: its 90 % band covered 97 % of unseen days).
+    if let Some(b) = &backtest_result {
+        let oos: Vec<f64> = b.errors.iter().flatten().copied().collect();
+        if oos.len() >= MIN_CALIBRATION_ERRORS {
+            resid = oos;
+        }
+    }
     if resid.is_empty() {
         resid.push(0.0);
+    }
+    // A history too short to model (the naive mean) that shows no spread yet still has some:
+    // the band is ±25 % of the level (wide on purpose), never a line.
+    let spread = resid.iter().copied().fold(f64::NEG_INFINITY, f64::max)
+        - resid.iter().copied().fold(f64::INFINITY, f64::min);
+    if chosen == Model::Naive && spread < 1e-9 {
+        let level_now = mean.first().copied().unwrap_or(0.0).abs().max(1.0);
+        resid = vec![-0.25 * level_now, 0.0, 0.25 * level_now];
     }
     resid.sort_by(|a, b| a.total_cmp(b));
     let (ql, qh, qlevel) = (

@@ -224,6 +224,21 @@ pub fn draw(f: &mut Frame, area: Rect, c: &CacheTab, cx: &DrawCtx) {
     };
     let rows = c.visible();
     let now = cx.now_ms;
+    // key, kind, module, age, ttl left, hits, saved, size: what goes first when narrow.
+    const COLUMNS: [(u16, u8); 8] = [
+        (20, 0),
+        (13, 4),
+        (9, 5),
+        (6, 6),
+        (8, 2),
+        (6, 3),
+        (7, 1),
+        (8, 7),
+    ];
+    let kept = super::fit_columns(table_area.width.saturating_sub(2), &COLUMNS);
+    fn keep<T: Clone>(all: &mut [T], kept: &[usize]) -> Vec<T> {
+        kept.iter().map(|&i| all[i].clone()).collect()
+    }
     let visible = table_area.height.saturating_sub(3) as usize;
     let skip = c.selected.saturating_sub(visible.saturating_sub(1));
     let body_rows: Vec<Row> = rows
@@ -233,7 +248,7 @@ pub fn draw(f: &mut Frame, area: Rect, c: &CacheTab, cx: &DrawCtx) {
         .map(|(i, e)| {
             let right = |s: String| Cell::from(Line::from(s).right_aligned());
             let ttl = e.ttl_left_s(now);
-            let row = Row::new(vec![
+            let mut cells = vec![
                 Cell::from(
                     e.key
                         .split_once("/crm/")
@@ -252,7 +267,8 @@ pub fn draw(f: &mut Frame, area: Rect, c: &CacheTab, cx: &DrawCtx) {
                 right(e.hits.to_string()),
                 right(thousands(e.credits_saved)),
                 right(thousands(e.bytes as u64)),
-            ]);
+            ];
+            let row = Row::new(keep(&mut cells, &kept));
             if i == c.selected {
                 row.style(p.selected())
             } else {
@@ -268,31 +284,27 @@ pub fn draw(f: &mut Frame, area: Rect, c: &CacheTab, cx: &DrawCtx) {
             "D clear all"
         }
     );
-    let table = Table::new(
-        body_rows,
-        [
-            Constraint::Min(20),
-            Constraint::Length(13),
-            Constraint::Length(9),
-            Constraint::Length(6),
-            Constraint::Length(8),
-            Constraint::Length(6),
-            Constraint::Length(7),
-            Constraint::Length(8),
-        ],
-    )
-    .header(
-        Row::new(vec![
-            "key", "kind", "module", "age", "ttl left", "hits", "saved", "size",
-        ])
-        .style(Style::default().fg(p.muted)),
-    )
-    .block(
-        Block::bordered()
-            .title(format!(" Entries ({}) ", rows.len()))
-            .title_bottom(Line::from(keys).right_aligned())
-            .border_style(Style::default().fg(p.border_focused)),
-    );
+    let widths: Vec<Constraint> = kept
+        .iter()
+        .map(|&i| {
+            if i == 0 {
+                Constraint::Min(COLUMNS[0].0)
+            } else {
+                Constraint::Length(COLUMNS[i].0)
+            }
+        })
+        .collect();
+    let mut header = vec![
+        "key", "kind", "module", "age", "ttl left", "hits", "saved", "size",
+    ];
+    let table = Table::new(body_rows, widths)
+        .header(Row::new(keep(&mut header, &kept)).style(Style::default().fg(p.muted)))
+        .block(
+            Block::bordered()
+                .title(format!(" Entries ({}) ", rows.len()))
+                .title_bottom(Line::from(keys).right_aligned())
+                .border_style(Style::default().fg(p.border_focused)),
+        );
     f.render_widget(table, table_area);
 
     if let Some(d) = detail_area {

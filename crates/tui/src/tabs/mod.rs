@@ -121,3 +121,54 @@ pub struct Cx<'a> {
     /// Where side effects go (None: nothing runs them, as in tests of the app alone).
     pub commands: Option<&'a UnboundedSender<Command>>,
 }
+
+/// The columns of a table that fit `width` (borders excluded): each column is `(width,
+/// priority)`, 0 the most important; the least important go first, so the table never asks
+/// for more than it has (a layout asked for too much splits the shortfall unpredictably) and a
+/// number is never cut. Returns the kept columns' indices, in their order.
+pub fn fit_columns(width: u16, columns: &[(u16, u8)]) -> Vec<usize> {
+    let mut kept: Vec<usize> = (0..columns.len()).collect();
+    let need = |kept: &[usize]| -> u32 {
+        kept.iter().map(|&i| u32::from(columns[i].0)).sum::<u32>()
+            + kept.len().saturating_sub(1) as u32
+    };
+    while need(&kept) > u32::from(width) && kept.len() > 1 {
+        let Some(pos) = kept
+            .iter()
+            .enumerate()
+            .max_by_key(|(k, &i)| (columns[i].1, *k))
+            .map(|(k, _)| k)
+        else {
+            break;
+        };
+        kept.remove(pos);
+    }
+    kept
+}
+
+#[cfg(test)]
+mod fit_tests {
+    use super::fit_columns;
+
+    #[test]
+    fn the_least_important_columns_go_first() {
+        let cols = [
+            (20, 0),
+            (13, 4),
+            (9, 5),
+            (6, 6),
+            (8, 2),
+            (6, 3),
+            (7, 1),
+            (8, 7),
+        ];
+        assert_eq!(fit_columns(200, &cols), vec![0, 1, 2, 3, 4, 5, 6, 7]);
+        assert_eq!(fit_columns(78, &cols), vec![0, 1, 2, 3, 4, 5, 6]);
+        assert_eq!(fit_columns(40, &cols), vec![0, 4, 6]);
+        assert_eq!(
+            fit_columns(5, &cols),
+            vec![0],
+            "the first column always stays"
+        );
+    }
+}
