@@ -454,6 +454,12 @@ pub fn draw(f: &mut Frame, area: Rect, st: &PlannerTab, cx: &DrawCtx) {
     // The queue, with what each call costs as queued. Only the rows on screen are built: a
     // queue may hold a million calls.
     let (q_first, q_count) = window(st.queue.len(), st.selected[0], left.height);
+    // id, method, path, credits: narrow, the path and the credits stay (a number is never cut).
+    const QUEUE_COLUMNS: [(u16, u8); 4] = [(8, 2), (6, 3), (10, 0), (7, 1)];
+    let q_kept = super::fit_columns(left.width.saturating_sub(2), &QUEUE_COLUMNS);
+    let pick = |all: Vec<String>, kept: &[usize]| -> Vec<String> {
+        kept.iter().map(|&i| all[i].clone()).collect()
+    };
     let queue_rows: Vec<Row> = st
         .queue
         .iter()
@@ -461,36 +467,61 @@ pub fn draw(f: &mut Frame, area: Rect, st: &PlannerTab, cx: &DrawCtx) {
         .skip(q_first)
         .take(q_count)
         .map(|(c, credits)| {
-            Row::new(vec![
-                c.id.to_string(),
-                c.method.clone(),
-                c.path.to_string(),
-                credits.to_string(),
-            ])
+            Row::new(pick(
+                vec![
+                    c.id.to_string(),
+                    c.method.clone(),
+                    c.path.to_string(),
+                    credits.to_string(),
+                ],
+                &q_kept,
+            ))
         })
         .collect();
-    let queue_table = Table::new(
-        queue_rows,
-        [
-            Constraint::Length(8),
-            Constraint::Length(6),
-            Constraint::Min(10),
-            Constraint::Length(7),
-        ],
-    )
-    .header(Row::new(vec!["id", "method", "path", "credits"]).style(Style::default().fg(p.header)))
-    .row_highlight_style(selected_style)
-    .block(
-        Block::bordered()
-            .title(format!(" Queue: {} calls ", thousands(plan.calls_before)))
-            .border_style(border(st.focus == Focus::Queue)),
+    let q_widths: Vec<Constraint> = q_kept
+        .iter()
+        .map(|&i| match i {
+            2 => Constraint::Min(QUEUE_COLUMNS[i].0),
+            _ => Constraint::Length(QUEUE_COLUMNS[i].0),
+        })
+        .collect();
+    let q_header: Vec<String> = pick(
+        ["id", "method", "path", "credits"]
+            .map(String::from)
+            .to_vec(),
+        &q_kept,
     );
+    let queue_table = Table::new(queue_rows, q_widths)
+        .header(Row::new(q_header).style(Style::default().fg(p.header)))
+        .row_highlight_style(selected_style)
+        .block(
+            Block::bordered()
+                .title(format!(" Queue: {} calls ", thousands(plan.calls_before)))
+                .border_style(border(st.focus == Focus::Queue)),
+        );
     let mut qs = TableState::default().with_selected(Some(st.selected[0] - q_first));
     f.render_stateful_widget(queue_table, left, &mut qs);
 
     // The plan: one row a step, with the send's outcome beside the prediction.
     let results = st.report.as_ref().map(|r| &r.steps);
     let (p_first, p_count) = window(plan.steps.len(), st.selected[1], right.height);
+    // level, rule, request, records, credits, [charged, status,] covers: what goes first when
+    // narrow (the rule is whole or absent, never an ambiguous `c`).
+    let plan_columns: Vec<(u16, u8)> = if results.is_some() {
+        vec![
+            (5, 5),
+            (9, 1),
+            (10, 0),
+            (7, 4),
+            (7, 2),
+            (7, 3),
+            (12, 6),
+            (10, 7),
+        ]
+    } else {
+        vec![(5, 4), (9, 1), (10, 0), (7, 3), (7, 2), (10, 5)]
+    };
+    let p_kept = super::fit_columns(right.width.saturating_sub(2), &plan_columns);
     let plan_rows: Vec<Row> = plan
         .steps
         .iter()
@@ -535,7 +566,7 @@ pub fn draw(f: &mut Frame, area: Rect, st: &PlannerTab, cx: &DrawCtx) {
                 cells.push(status);
             }
             cells.push(covers);
-            let row = Row::new(cells);
+            let row = Row::new(pick(cells, &p_kept));
             match r {
                 Some(r) if r.charged_credits != u64::from(s.credits) || r.error.is_some() => {
                     row.style(Style::default().fg(p.warn))
@@ -545,35 +576,24 @@ pub fn draw(f: &mut Frame, area: Rect, st: &PlannerTab, cx: &DrawCtx) {
             }
         })
         .collect();
-    let (widths, header): (Vec<Constraint>, Vec<&str>) = if results.is_some() {
-        (
-            vec![
-                Constraint::Length(5),
-                Constraint::Length(9),
-                Constraint::Fill(1),
-                Constraint::Length(7),
-                Constraint::Length(7),
-                Constraint::Length(7),
-                Constraint::Length(12),
-                Constraint::Length(10),
-            ],
-            vec![
-                "level", "rule", "request", "records", "credits", "charged", "status", "covers",
-            ],
-        )
+    let names: Vec<String> = if results.is_some() {
+        vec![
+            "level", "rule", "request", "records", "credits", "charged", "status", "covers",
+        ]
     } else {
-        (
-            vec![
-                Constraint::Length(5),
-                Constraint::Length(9),
-                Constraint::Fill(1),
-                Constraint::Length(7),
-                Constraint::Length(7),
-                Constraint::Length(10),
-            ],
-            vec!["level", "rule", "request", "records", "credits", "covers"],
-        )
-    };
+        vec!["level", "rule", "request", "records", "credits", "covers"]
+    }
+    .into_iter()
+    .map(String::from)
+    .collect();
+    let header = pick(names, &p_kept);
+    let widths: Vec<Constraint> = p_kept
+        .iter()
+        .map(|&i| match i {
+            2 => Constraint::Fill(1),
+            _ => Constraint::Length(plan_columns[i].0),
+        })
+        .collect();
     let plan_table = Table::new(plan_rows, widths)
         .header(Row::new(header).style(Style::default().fg(p.header)))
         .row_highlight_style(selected_style)
