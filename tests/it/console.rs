@@ -296,11 +296,30 @@ async fn help_overlay_lists_the_focused_views_keys() {
     let text = format!("{}", t.backend());
     assert!(
         text.contains("Gauges view")
-            && text.contains("focus the next panel")
+            && text.contains("next panel, previous panel")
             && text.contains("quit"),
         "{text}"
     );
     insta::assert_snapshot!("help_80x30", t.backend());
+    // Whole at 80×24 on every tab: its own keys, and the last line (mouse) in view.
+    for (k, view) in [
+        ('1', "Gauges view"),
+        ('2', "Cache view"),
+        ('3', "Events view"),
+        ('4', "Estimate view"),
+        ('5', "Planner view"),
+    ] {
+        let mut b = app(Snapshot::default(), true);
+        b.on_input(key(k));
+        b.on_input(key('?'));
+        let text = format!("{}", render(&b, 80, 24).backend());
+        assert!(
+            text.contains(view)
+                && text.contains("click a tab or panel")
+                && text.contains("Help: keys"),
+            "{view} at 80x24:\n{text}"
+        );
+    }
     // It is a modal: other keys do nothing under it (here `2` would switch tabs)...
     assert!(!a.on_input(key('2')));
     assert!(a.help && a.tab == Tab::Gauges);

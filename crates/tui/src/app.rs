@@ -470,19 +470,79 @@ impl App {
             String::new(),
         ])
         .style(Style::default().fg(p.header).add_modifier(Modifier::BOLD))];
-        rows.extend(view_actions.iter().map(row));
-        rows.push(Row::new(vec![String::new(), String::new()]));
+        // Pairs on one line each (up/down, page up/down, first/last, panels, rules): the
+        // help of every view fits 80×24.
+        const PAIRS: &[(Action, Action, &str)] = &[
+            (Action::Up, Action::Down, "scroll up, down"),
+            (Action::PageUp, Action::PageDown, "a page up, down"),
+            (Action::Top, Action::Bottom, "first row, last row"),
+            (
+                Action::FocusNext,
+                Action::FocusPrev,
+                "next panel, previous panel",
+            ),
+            (
+                Action::RulePrev,
+                Action::RuleNext,
+                "previous rule, next rule",
+            ),
+        ];
+        for a in view_actions {
+            let pair = PAIRS.iter().find(|(x, y, _)| {
+                (x == a || y == a) && view_actions.contains(x) && view_actions.contains(y)
+            });
+            match pair {
+                Some((x, y, what)) if x == a => rows.push(Row::new(vec![
+                    format!("{} {}", self.keys.keys_of(*x), self.keys.keys_of(*y)),
+                    (*what).to_string(),
+                ])),
+                Some(_) => {}
+                None => rows.push(row(a)),
+            }
+        }
         rows.push(
             Row::new(vec!["Everywhere".to_string(), String::new()])
                 .style(Style::default().fg(p.header).add_modifier(Modifier::BOLD)),
         );
-        rows.extend(GLOBAL.iter().map(row));
+        // The five tab keys on one line: the help fits 80×24 with the longest view's keys.
+        let tabs = [
+            Action::Tab1,
+            Action::Tab2,
+            Action::Tab3,
+            Action::Tab4,
+            Action::Tab5,
+        ];
+        let paired = [Action::NextTab, Action::PrevTab];
+        rows.extend(
+            GLOBAL
+                .iter()
+                .filter(|a| !tabs.contains(a) && !paired.contains(a))
+                .map(row),
+        );
+        rows.push(Row::new(vec![
+            format!(
+                "{} {}",
+                self.keys.keys_of(Action::NextTab),
+                self.keys.keys_of(Action::PrevTab)
+            ),
+            "next tab, previous tab".to_string(),
+        ]));
+        rows.push(Row::new(vec![
+            tabs.iter()
+                .map(|a| self.keys.keys_of(*a))
+                .collect::<Vec<_>>()
+                .join(" "),
+            tabs.iter()
+                .map(|a| a.describe())
+                .collect::<Vec<_>>()
+                .join(" · "),
+        ]));
         rows.push(Row::new(vec![
             "mouse".to_string(),
             "click a tab or panel; wheel scrolls".to_string(),
         ]));
         let h = (rows.len() as u16 + 2).min(area.height);
-        let w = 60.min(area.width);
+        let w = 72.min(area.width);
         let popup = Rect::new(
             area.x + (area.width - w) / 2,
             area.y + (area.height - h) / 2,
@@ -490,7 +550,7 @@ impl App {
             h,
         );
         f.render_widget(Clear, popup);
-        let table = Table::new(rows, [Constraint::Length(12), Constraint::Min(10)]).block(
+        let table = Table::new(rows, [Constraint::Length(14), Constraint::Min(10)]).block(
             Block::bordered()
                 .title(" Help: keys ")
                 .border_style(Style::default().fg(p.border_focused))
