@@ -11,6 +11,7 @@ use creditops_net::send::{send, SendOptions};
 use creditops_store::ledger::{CallRecord, LedgerWriter};
 use creditops_tui::app::{App, Command, Input, Source};
 use creditops_tui::data::{read, Snapshot};
+use creditops_tui::keys::Action;
 use creditops_tui::tabs::Tab;
 use creditops_tui::theme::ThemeSet;
 use crossterm::event::{
@@ -904,4 +905,39 @@ async fn without_colours_the_selection_is_shown_in_reverse_video() {
         reversed.contains("Gauges"),
         "the current tab in reverse video: {reversed:?}"
     );
+}
+
+#[tokio::test]
+async fn the_palette_finds_an_action_by_name_and_runs_it() {
+    let (_d, snap) = fixture_snapshot().await;
+    let mut a = app(snap, true);
+    let theme = a.theme.name.clone();
+    a.on_input(key(':'));
+    assert!(a.palette.is_some());
+    // Typed text is the query, not keys: `q` does not quit.
+    for c in "next col".chars() {
+        a.on_input(key(c));
+    }
+    assert!(!a.quit);
+    let text = format!("{}", render(&a, 80, 24).backend());
+    assert!(
+        text.contains("run an action") && text.contains("next colour theme"),
+        "{text}"
+    );
+    assert_eq!(a.palette_matches("next col"), vec![Action::Theme]);
+    a.on_input(enter());
+    assert!(a.palette.is_none());
+    assert_ne!(a.theme.name, theme, "the theme moved on");
+    // Nothing matches: said, and Enter runs nothing; Esc closes.
+    a.on_input(key(':'));
+    for c in "zzz".chars() {
+        a.on_input(key(c));
+    }
+    assert!(format!("{}", render(&a, 80, 24).backend()).contains("no action matches"));
+    a.on_input(esc());
+    assert!(a.palette.is_none() && !a.quit);
+    // Only what the tab handles: the Planner's send is not offered on the Gauges.
+    assert!(!a.palette_matches("send").contains(&Action::Send));
+    a.on_input(key('5'));
+    assert!(a.palette_matches("send").contains(&Action::Send));
 }

@@ -54,6 +54,7 @@ pub const MIN_SIZE: (u16, u16) = (60, 16);
 const GLOBAL: &[Action] = &[
     Action::Quit,
     Action::Help,
+    Action::Palette,
     Action::Theme,
     Action::NextTab,
     Action::PrevTab,
@@ -101,6 +102,8 @@ pub struct App {
     pub now_ms: i64,
     /// The `/` filter being typed, for the tab that asked for it.
     pub filter_input: Option<String>,
+    /// The `:` palette, when open: what was typed and which match is selected.
+    pub palette: Option<(String, usize)>,
     pub message: Option<String>,
     /// Where side effects go.
     pub commands: Option<UnboundedSender<Command>>,
@@ -119,6 +122,7 @@ impl App {
         App {
             tab: Tab::Gauges,
             help: false,
+            palette: None,
             themes,
             theme,
             keys,
@@ -200,6 +204,9 @@ impl App {
                         _ => {}
                     }
                     return true;
+                }
+                if self.palette.is_some() {
+                    return self.palette_key(k.code);
                 }
                 let action = self.keys.action(&k, self.tab.index());
                 if self.help {
@@ -295,6 +302,7 @@ impl App {
         match a {
             Action::Quit => self.quit = true,
             Action::Help => self.help = !self.help,
+            Action::Palette => self.palette = Some((String::new(), 0)),
             Action::Theme if self.theme.palette.mono => {
                 self.message = Some("NO_COLOR is set: the console stays without colours".into())
             }
@@ -376,6 +384,138 @@ impl App {
         if self.help {
             self.draw_help(f, area);
         }
+        if self.palette.is_some() {
+            self.draw_palette(f, area);
+        }
+    }
+
+    /// The actions the palette offers for `query` on this tab: every word of the query in the
+    /// action's name or description (case-insensitive), the palette itself left out.
+    pub fn palette_matches(&self, query: &str) -> Vec<Action> {
+        let words: Vec<String> = query.split_whitespace().map(str::to_lowercase).collect();
+        Action::ALL
+            .iter()
+            .copied()
+            .filter(|a| *a != Action::Palette)
+            .filter(|a| match scope(*a) {
+                Scope::Everywhere => true,
+                Scope::Tabs(bits) => bits & (1 << self.tab.index()) != 0,
+            })
+            .filter(|a| {
+                let text = format!("{} {}", a.name(), a.describe()).to_lowercase();
+                words.iter().all(|w| text.contains(w.as_str()))
+            })
+            .collect()
+    }
+
+    /// A key while the palette is open: text, ↑↓ to choose, Enter runs, Esc closes.
+    fn palette_key(&mut self, code: crossterm::event::KeyCode) -> bool {
+        use crossterm::event::KeyCode;
+        let Some((query, selected)) = self.palette.as_mut() else {
+            return false;
+        };
+        match code {
+            KeyCode::Esc => self.palette = None,
+            KeyCode::Enter => {
+                let (query, at) = (query.clone(), *selected);
+                let chosen = self.palette_matches(&query).get(at).copied();
+                self.palette = None;
+                if let Some(a) = chosen {
+                    self.act(a);
+                }
+            }
+            KeyCode::Up => *selected = selected.saturating_sub(1),
+            KeyCode::Down => *selected += 1,
+            KeyCode::Backspace => {
+                query.pop();
+                *selected = 0;
+            }
+            KeyCode::Char(c) => {
+                query.push(c);
+                *selected = 0;
+            }
+            _ => return false,
+        }
+        if let Some((q, sel)) = self.palette.clone() {
+            let n = self.palette_matches(&q).len();
+            if let Some(p) = self.palette.as_mut() {
+                p.1 = sel.min(n.saturating_sub(1));
+            }
+        }
+        true
+    }
+
+    /// The palette: what was typed, and the actions it matches with their keys.
+    fn draw_palette(&self, f: &mut Frame, area: Rect) {
+        let Some((query, selected)) = &self.palette else {
+            return;
+        };
+        let p = self.theme.palette;
+        let matches = self.palette_matches(query);
+        let w = 72.min(area.width);
+        let h = (matches.len() as u16 + 4).clamp(5, 16).min(area.height);
+        let popup = Rect::new(
+            area.x + (area.width - w) / 2,
+            area.y + 2.min(area.height - h),
+            w,
+            h,
+        );
+        f.render_widget(Clear, popup);
+        let block = Block::bordered()
+            .title(" : run an action (Enter runs, Esc closes) ")
+            .border_style(Style::default().fg(p.border_focused))
+            .style(Style::default().bg(p.surface).fg(p.text));
+        let inner = block.inner(popup);
+        f.render_widget(block, popup);
+        let [input, list] =
+            Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(inner);
+        f.render_widget(
+            Paragraph::new(Line::from(vec![
+                Span::styled(": ", Style::default().fg(p.accent)),
+                Span::raw(query.clone()),
+                Span::styled("▏", Style::default().fg(p.accent)),
+            ])),
+            input,
+        );
+        if matches.is_empty() {
+            f.render_widget(
+                Paragraph::new(Span::styled(
+                    "no action matches",
+                    Style::default().fg(p.muted),
+                )),
+                list,
+            );
+            return;
+        }
+        let skip = selected.saturating_sub(list.height.saturating_sub(1) as usize);
+        let rows: Vec<Row> = matches
+            .iter()
+            .enumerate()
+            .skip(skip)
+            .map(|(i, a)| {
+                let r = Row::new(vec![
+                    a.name().to_string(),
+                    self.keys.keys_of(*a),
+                    a.describe().to_string(),
+                ]);
+                if i == *selected {
+                    r.style(p.selected())
+                } else {
+                    r
+                }
+            })
+            .collect();
+        f.render_widget(
+            Table::new(
+                rows,
+                [
+                    Constraint::Length(14),
+                    Constraint::Length(9),
+                    Constraint::Min(10),
+                ],
+            ),
+            list,
+        );
     }
 
     fn draw_tabs(&self, f: &mut Frame, area: Rect) {

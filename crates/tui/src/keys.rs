@@ -45,6 +45,7 @@ macro_rules! actions {
 actions! {
     Quit = "quit", ["q"], "quit (Ctrl-C too)";
     Help = "help", ["?"], "show or hide this help";
+    Palette = "palette", [":"], "find an action by name and run it";
     Theme = "theme", ["t"], "next colour theme";
     NextTab = "next_tab", ["tab"], "next tab";
     PrevTab = "prev_tab", ["backtab"], "previous tab";
