@@ -373,17 +373,8 @@ fn text_report(r: &Report) -> String {
     if !failures.is_empty() {
         let _ = writeln!(s, "\nrefused records ({}):", failures.len());
         for (step, f) in failures {
-            let _ = writeln!(
-                s,
-                "  step {step} call {}: {} {}{}",
-                if f.call.is_empty() { "-" } else { &f.call },
-                f.code,
-                f.message,
-                f.field
-                    .as_ref()
-                    .map(|x| format!(" ({x})"))
-                    .unwrap_or_default()
-            );
+            let call = if f.call.is_empty() { "-" } else { &f.call };
+            let _ = writeln!(s, "  step {step} call {call}: {f}");
         }
     }
     s

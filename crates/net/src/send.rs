@@ -125,6 +125,17 @@ pub struct Failure {
     pub field: Option<String>,
 }
 
+impl std::fmt::Display for Failure {
+    /// `MANDATORY_NOT_FOUND required field not found (Last_Name)`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.code, self.message)?;
+        if let Some(field) = &self.field {
+            write!(f, " ({field})")?;
+        }
+        Ok(())
+    }
+}
+
 impl Failure {
     fn of(call: &str, answer: &Value) -> Failure {
         let text = |k: &str| answer.get(k).and_then(Value::as_str).map(String::from);
@@ -545,17 +556,7 @@ impl Runner {
                 "{} of {} record(s) failed{}",
                 result.failed_records,
                 result.records.max(result.failed_records),
-                first
-                    .map(|f| format!(
-                        ": {} {}{}",
-                        f.code,
-                        f.message,
-                        f.field
-                            .as_ref()
-                            .map(|x| format!(" ({x})"))
-                            .unwrap_or_default()
-                    ))
-                    .unwrap_or_default()
+                first.map(|f| format!(": {f}")).unwrap_or_default()
             ));
         }
         result

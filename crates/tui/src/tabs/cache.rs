@@ -236,9 +236,7 @@ pub fn draw(f: &mut Frame, area: Rect, c: &CacheTab, cx: &DrawCtx) {
         (8, 7),
     ];
     let kept = super::fit_columns(table_area.width.saturating_sub(2), &COLUMNS);
-    fn keep<T: Clone>(all: &mut [T], kept: &[usize]) -> Vec<T> {
-        kept.iter().map(|&i| all[i].clone()).collect()
-    }
+
     let visible = table_area.height.saturating_sub(3) as usize;
     let skip = c.selected.saturating_sub(visible.saturating_sub(1));
     let body_rows: Vec<Row> = rows
@@ -248,7 +246,7 @@ pub fn draw(f: &mut Frame, area: Rect, c: &CacheTab, cx: &DrawCtx) {
         .map(|(i, e)| {
             let right = |s: String| Cell::from(Line::from(s).right_aligned());
             let ttl = e.ttl_left_s(now);
-            let mut cells = vec![
+            let cells = vec![
                 Cell::from(
                     e.key
                         .split_once("/crm/")
@@ -268,7 +266,7 @@ pub fn draw(f: &mut Frame, area: Rect, c: &CacheTab, cx: &DrawCtx) {
                 right(thousands(e.credits_saved)),
                 right(thousands(e.bytes as u64)),
             ];
-            let row = Row::new(keep(&mut cells, &kept));
+            let row = Row::new(super::pick(&cells, &kept));
             if i == c.selected {
                 row.style(p.selected())
             } else {
@@ -294,11 +292,11 @@ pub fn draw(f: &mut Frame, area: Rect, c: &CacheTab, cx: &DrawCtx) {
             }
         })
         .collect();
-    let mut header = vec![
+    let header = [
         "key", "kind", "module", "age", "ttl left", "hits", "saved", "size",
     ];
     let table = Table::new(body_rows, widths)
-        .header(Row::new(keep(&mut header, &kept)).style(Style::default().fg(p.muted)))
+        .header(Row::new(super::pick(&header, &kept)).style(Style::default().fg(p.muted)))
         .block(
             Block::bordered()
                 .title(format!(" Entries ({}) ", rows.len()))

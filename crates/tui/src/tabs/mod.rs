@@ -122,6 +122,11 @@ pub struct Cx<'a> {
     pub commands: Option<&'a UnboundedSender<Command>>,
 }
 
+/// The kept columns of a row (indices from [`fit_columns`]).
+pub fn pick<T: Clone>(all: &[T], kept: &[usize]) -> Vec<T> {
+    kept.iter().map(|&i| all[i].clone()).collect()
+}
+
 /// The columns of a table that fit `width` (borders excluded): each column is `(width,
 /// priority)`, 0 the most important; the least important go first, so the table never asks
 /// for more than it has (a layout asked for too much splits the shortfall unpredictably) and a

@@ -457,9 +457,7 @@ pub fn draw(f: &mut Frame, area: Rect, st: &PlannerTab, cx: &DrawCtx) {
     // id, method, path, credits: narrow, the path and the credits stay (a number is never cut).
     const QUEUE_COLUMNS: [(u16, u8); 4] = [(8, 2), (6, 3), (10, 0), (7, 1)];
     let q_kept = super::fit_columns(left.width.saturating_sub(2), &QUEUE_COLUMNS);
-    let pick = |all: Vec<String>, kept: &[usize]| -> Vec<String> {
-        kept.iter().map(|&i| all[i].clone()).collect()
-    };
+    let pick = |all: Vec<String>, kept: &[usize]| super::pick(&all, kept);
     let queue_rows: Vec<Row> = st
         .queue
         .iter()
