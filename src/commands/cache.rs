@@ -67,30 +67,29 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
                     .collect();
                 return print_json(&rows);
             }
-            outln!(
-                "{:<60} {:<13} {:<10} {:>7} {:>8} {:>6} {:>7} {:>8}",
-                "KEY",
-                "KIND",
-                "MODULE",
-                "AGE",
-                "TTL LEFT",
-                "HITS",
-                "SAVED",
-                "BYTES"
+            let rows = entries
+                .iter()
+                .map(|e| {
+                    vec![
+                        e.key.clone(),
+                        e.kind.as_str().to_string(),
+                        e.module.clone().unwrap_or_else(|| "-".into()),
+                        creditops_core::fmt::age((now - e.stored_ms) / 1000),
+                        creditops_core::fmt::age(e.ttl_left_s(now)),
+                        thousands(e.hits),
+                        thousands(e.credits_saved),
+                        thousands(e.bytes as u64),
+                    ]
+                })
+                .collect();
+            out!(
+                "{}",
+                super::table(
+                    &["key", "kind", "module", "age", "ttl left", "hits", "saved", "bytes"],
+                    rows,
+                    &[3, 4, 5, 6, 7],
+                )
             );
-            for e in entries {
-                outln!(
-                    "{:<60} {:<13} {:<10} {:>6}s {:>7}s {:>6} {:>7} {:>8}",
-                    e.key,
-                    e.kind.as_str(),
-                    e.module.as_deref().unwrap_or("-"),
-                    (now - e.stored_ms) / 1000,
-                    e.ttl_left_s(now),
-                    e.hits,
-                    e.credits_saved,
-                    e.bytes
-                );
-            }
             Ok(())
         }
         Command::Stats { common } => {

@@ -127,6 +127,34 @@ pub fn write_out(args: std::fmt::Arguments) {
     }
 }
 
+/// An aligned text table for people: a header, rows, and the columns (by index) that hold
+/// numbers, right-aligned. No borders: it pastes into a chat or a ticket as it reads.
+pub fn table(header: &[&str], rows: Vec<Vec<String>>, numeric: &[usize]) -> String {
+    use comfy_table::{CellAlignment, ContentArrangement, Table};
+    let mut t = Table::new();
+    t.load_preset(comfy_table::presets::NOTHING)
+        .set_content_arrangement(ContentArrangement::Disabled)
+        .set_header(header.iter().map(|h| h.to_uppercase()));
+    for r in rows {
+        t.add_row(r);
+    }
+    for &i in numeric {
+        if let Some(c) = t.column_mut(i) {
+            c.set_cell_alignment(CellAlignment::Right);
+        }
+    }
+    // comfy-table pads each line with a leading space under the NOTHING preset: trimmed.
+    t.lines()
+        .map(|l| {
+            l.trim_end()
+                .strip_prefix(' ')
+                .unwrap_or(l.trim_end())
+                .to_string()
+                + "\n"
+        })
+        .collect()
+}
+
 /// Writes bytes to stdout (a closed pipe is not an error: the reader had enough).
 pub fn write_bytes(bytes: &[u8]) -> anyhow::Result<()> {
     use std::io::Write;

@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use super::meter_args::{resolve, LimitArgs};
 use super::plan::{queue_from_text, rules_of, PlanFile, PLAN_FORMAT};
-use super::{input_error, Context};
+use super::{input_error, thousands, Context};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -334,37 +334,51 @@ fn text_report(r: &Report) -> String {
     use std::fmt::Write;
     let mut s = String::new();
     let _ = writeln!(s, "target            {}", r.target);
-    let _ = writeln!(s, "predicted credits {}", r.predicted_credits);
-    let _ = writeln!(s, "charged credits   {} (ledger)", r.charged_credits);
+    let _ = writeln!(s, "predicted credits {}", thousands(r.predicted_credits));
+    let _ = writeln!(
+        s,
+        "charged credits   {} (ledger)",
+        thousands(r.charged_credits)
+    );
     if let Some(sb) = r.sandbox_charged_credits {
         let _ = writeln!(s, "sandbox charged   {sb} (the sandbox's own count)");
     }
     let _ = writeln!(s, "calls             {}", r.calls);
     let _ = writeln!(s, "failed records    {}", r.failed_records);
     let _ = writeln!(s, "elapsed           {} ms", r.elapsed_ms);
-    let _ = writeln!(
-        s,
-        "\n{:>5} {:<10} {:<6} {:<34} {:>6} {:>9} {:>7} {:>6}",
-        "step", "rule", "method", "path", "status", "predicted", "charged", "failed"
-    );
-    for st in &r.steps {
-        let _ = writeln!(
-            s,
-            "{:>5} {:<10} {:<6} {:<34} {:>6} {:>9} {:>7} {:>6}{}",
-            st.step + 1,
-            st.rule.as_deref().unwrap_or("-"),
-            st.method,
-            st.path.chars().take(34).collect::<String>(),
-            st.status,
-            st.predicted_credits,
-            st.charged_credits,
-            st.failed_records,
-            st.error
-                .as_ref()
-                .map(|e| format!("  {e}"))
-                .unwrap_or_default()
-        );
-    }
+    let rows: Vec<Vec<String>> = r
+        .steps
+        .iter()
+        .map(|st| {
+            vec![
+                (st.step + 1).to_string(),
+                st.rule.clone().unwrap_or_else(|| "-".into()),
+                st.method.clone(),
+                st.path.clone(),
+                st.status.to_string(),
+                thousands(u64::from(st.predicted_credits)),
+                thousands(st.charged_credits),
+                thousands(u64::from(st.failed_records)),
+                st.error.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    let _ = writeln!(s);
+    s.push_str(&super::table(
+        &[
+            "step",
+            "rule",
+            "method",
+            "path",
+            "status",
+            "predicted",
+            "charged",
+            "failed",
+            "error",
+        ],
+        rows,
+        &[0, 4, 5, 6, 7],
+    ));
     let failures: Vec<(usize, &creditops_net::send::Failure)> = r
         .steps
         .iter()

@@ -67,9 +67,8 @@ pub fn run(mut args: Args) -> anyhow::Result<()> {
     match u.exhaustion_eta_seconds {
         Some(0) => outln!("exhaustion      now: calls get HTTP 429"),
         Some(s) => outln!(
-            "exhaustion      in {}h{:02}m at this burn",
-            s / 3600,
-            (s % 3600) / 60
+            "exhaustion      in {} at this burn",
+            creditops_core::fmt::duration(s)
         ),
         None => outln!("exhaustion      not on course within 24 h"),
     }
@@ -111,33 +110,50 @@ pub fn run(mut args: Args) -> anyhow::Result<()> {
         }
         let mut rows: Vec<_> = map.iter().collect();
         rows.sort_by_key(|r| std::cmp::Reverse(r.1.credits));
-        outln!("by {title}:");
-        for (k, t) in rows.iter().take(10) {
-            outln!(
-                "  {:<32} {:>10} credits {:>8} calls",
-                k,
-                thousands(t.credits),
-                thousands(t.calls)
-            );
-        }
+        let shown: Vec<Vec<String>> = rows
+            .iter()
+            .take(10)
+            .map(|(k, t)| vec![k.to_string(), thousands(t.credits), thousands(t.calls)])
+            .collect();
+        outln!();
+        out!(
+            "{}",
+            super::table(&[title, "credits", "calls"], shown, &[1, 2])
+        );
     }
     if !u.budgets.is_empty() {
-        outln!("budgets (rolling 24 h):");
-        for b in &u.budgets {
-            let refused = match (b.refused, b.would_refuse) {
-                (0, 0) => String::new(),
-                (r, 0) => format!("  refused {r}"),
-                (r, w) => format!("  refused {r}, would refuse {w}"),
-            };
-            outln!(
-                "  {:<32} {:>10} of {:<10} {:>5.1}%  {:<10}{refused}",
-                b.integration,
-                thousands(b.used),
-                thousands(b.budget),
-                b.percent,
-                b.priority.as_str()
-            );
-        }
+        let rows: Vec<Vec<String>> = u
+            .budgets
+            .iter()
+            .map(|b| {
+                vec![
+                    b.integration.clone(),
+                    thousands(b.used),
+                    thousands(b.budget),
+                    format!("{:.1}%", b.percent),
+                    b.priority.as_str().to_string(),
+                    thousands(b.refused),
+                    thousands(b.would_refuse),
+                ]
+            })
+            .collect();
+        outln!("\nbudgets (rolling 24 h):");
+        out!(
+            "{}",
+            super::table(
+                &[
+                    "integration",
+                    "used",
+                    "budget",
+                    "used %",
+                    "priority",
+                    "refused",
+                    "would refuse"
+                ],
+                rows,
+                &[1, 2, 3, 5, 6],
+            )
+        );
     }
     Ok(())
 }

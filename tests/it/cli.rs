@@ -479,3 +479,67 @@ fn completions_and_the_manual_come_from_the_same_definition_as_help() {
     assert!(man.starts_with(".ie") || man.contains(".TH"), "{man}");
     assert!(man.contains("creditops") && man.contains("completions"));
 }
+
+#[test]
+fn text_output_is_aligned_tables_with_thousands_and_human_durations() {
+    use creditops_store::ledger::{CallRecord, LedgerWriter};
+    let home = tempfile::tempdir().unwrap();
+    let ledger = home.path().join("ledger.sqlite");
+    let now = chrono::Utc::now().timestamp_millis();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let w = LedgerWriter::open(&ledger, 30).unwrap();
+        for (integration, module, credits) in
+            [("erp-bridge", "Accounts", 12_500), ("shop", "Leads", 7)]
+        {
+            w.append(CallRecord {
+                at_ms: now - 60_000,
+                integration: integration.into(),
+                api: "insert_records".into(),
+                module: Some(module.into()),
+                method: "POST".into(),
+                path: format!("/crm/v8/{module}"),
+                records: credits * 10,
+                credits,
+                status: 201,
+                latency_ms: 40,
+                priced: true,
+                reported_remaining: None,
+                saved: 0,
+                call_key: None,
+            })
+            .await
+            .unwrap();
+        }
+    });
+    let out = creditops(
+        home.path(),
+        &[
+            "usage",
+            "--ledger",
+            ledger.to_str().unwrap(),
+            "--edition",
+            "enterprise",
+            "--users",
+            "20",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    let header = lines
+        .iter()
+        .position(|l| l.starts_with("MODULE"))
+        .unwrap_or_else(|| panic!("{text}"));
+    // Right-aligned numbers end where their header does, with thousands separators.
+    let end = |l: &str, word: &str| l.find(word).map(|i| i + word.len());
+    let credits_end = end(lines[header], "CREDITS").unwrap();
+    let accounts = lines[header + 1];
+    assert!(accounts.starts_with("Accounts"), "{text}");
+    assert_eq!(end(accounts, "12,500"), Some(credits_end), "{text}");
+    assert!(text.contains("used            12,507 of 70,000"), "{text}");
+}

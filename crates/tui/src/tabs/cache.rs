@@ -148,14 +148,7 @@ impl CacheTab {
     }
 }
 
-fn age(s: i64) -> String {
-    match s {
-        s if s < 0 => "stale".into(),
-        s if s < 120 => format!("{s}s"),
-        s if s < 7200 => format!("{}m", s / 60),
-        s => format!("{}h", s / 3600),
-    }
-}
+use creditops_core::fmt::age;
 
 pub fn draw(f: &mut Frame, area: Rect, c: &CacheTab, cx: &DrawCtx) {
     let p = cx.theme.palette;

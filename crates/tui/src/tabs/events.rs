@@ -283,6 +283,19 @@ pub fn draw(f: &mut Frame, area: Rect, st: &EventsTab, cx: &DrawCtx) {
     );
     f.render_widget(chan_table, chans);
 
+    // time, kind, module, operation, ids, channel, verified, forward: what goes first when
+    // narrow (forward, verified and channel; time and ids stay).
+    const TAIL_COLUMNS: [(u16, u8); 8] = [
+        (8, 0),
+        (12, 2),
+        (12, 3),
+        (16, 4),
+        (14, 1),
+        (14, 5),
+        (8, 6),
+        (8, 7),
+    ];
+    let kept = super::fit_columns(table.width.saturating_sub(2), &TAIL_COLUMNS);
     let body: Vec<Row> = ev
         .rows
         .iter()
@@ -295,7 +308,7 @@ pub fn draw(f: &mut Frame, area: Rect, st: &EventsTab, cx: &DrawCtx) {
                 Span::styled("no", Style::default().fg(p.warn))
             };
             let fwd = e.forward_status.clone().unwrap_or_else(|| "-".into());
-            let row = Row::new(vec![
+            let cells = vec![
                 Cell::from(hms(e.new.received_at_ms)),
                 Cell::from(e.new.kind.as_str()),
                 Cell::from(
@@ -313,7 +326,8 @@ pub fn draw(f: &mut Frame, area: Rect, st: &EventsTab, cx: &DrawCtx) {
                 Cell::from(s.channel_id.clone().unwrap_or_else(|| "-".into())),
                 Cell::from(verified),
                 Cell::from(fwd),
-            ]);
+            ];
+            let row = Row::new(super::pick(&cells, &kept));
             if i == st.selected {
                 row.style(p.selected())
             } else {
@@ -329,37 +343,30 @@ pub fn draw(f: &mut Frame, area: Rect, st: &EventsTab, cx: &DrawCtx) {
         st.query.offset + 1,
         st.query.offset + ev.rows.len()
     );
-    let t = Table::new(
-        body,
-        [
-            Constraint::Length(8),
-            Constraint::Length(12),
-            Constraint::Length(12),
-            Constraint::Length(16),
-            Constraint::Min(14),
-            Constraint::Length(14),
-            Constraint::Length(8),
-            Constraint::Length(8),
-        ],
-    )
-    .header(
-        Row::new(vec![
-            "time",
-            "kind",
-            "module",
-            "operation",
-            "ids",
-            "channel",
-            "verified",
-            "forward",
-        ])
-        .style(Style::default().fg(p.muted)),
-    )
-    .block(
-        Block::bordered()
-            .title(title)
-            .border_style(Style::default().fg(p.border_focused)),
-    );
+    let widths: Vec<Constraint> = kept
+        .iter()
+        .map(|&i| match i {
+            4 => Constraint::Min(TAIL_COLUMNS[i].0),
+            _ => Constraint::Length(TAIL_COLUMNS[i].0),
+        })
+        .collect();
+    let header = [
+        "time",
+        "kind",
+        "module",
+        "operation",
+        "ids",
+        "channel",
+        "verified",
+        "forward",
+    ];
+    let t = Table::new(body, widths)
+        .header(Row::new(super::pick(&header, &kept)).style(Style::default().fg(p.muted)))
+        .block(
+            Block::bordered()
+                .title(title)
+                .border_style(Style::default().fg(p.border_focused)),
+        );
     f.render_widget(t, table);
 
     if let Some(input) = cx.filter_input {

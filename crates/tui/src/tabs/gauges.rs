@@ -97,13 +97,7 @@ pub fn compact(n: u64) -> String {
     }
 }
 
-fn duration(secs: u64) -> String {
-    match secs {
-        0 => "now".into(),
-        s if s < 3600 => format!("{}m{:02}s", s / 60, s % 60),
-        s => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
-    }
-}
+use creditops_core::fmt::duration;
 
 /// The colour of a level: ok below the first mark, warn below 100 %, critical at or past it.
 fn severity(p: &Palette, percent: f64, thresholds: &[u32]) -> Color {
