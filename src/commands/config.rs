@@ -72,15 +72,12 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
                     loaded.file.display()
                 )));
             }
-            let mut config = creditops_config::Config {
-                default_profile: Some("embedded".into()),
-                ..Default::default()
-            };
-            config
-                .profiles
-                .insert("embedded".into(), Profile::default());
-            config.save(&loaded.file)?;
-            outln!("wrote {} (mode 0600)", loaded.file.display());
+            creditops_config::write_private(&loaded.file, CONFIG_TEMPLATE.as_bytes())
+                .map_err(|e| anyhow::anyhow!("{}: {e}", loaded.file.display()))?;
+            outln!(
+                "wrote {} (mode 0600): the embedded sandbox now; fill in [profiles.acme] and set default_profile = \"acme\" for a real org",
+                loaded.file.display()
+            );
             Ok(())
         }
     }
@@ -167,3 +164,49 @@ fn problems(ctx: &Context) -> Vec<String> {
     }
     out
 }
+
+/// What `config init` writes: a working embedded profile, and a real org's profile to fill in,
+/// every setting said in a comment. It parses as it stands (test
+/// `cli::config_init_writes_a_commented_template_that_checks`).
+const CONFIG_TEMPLATE: &str = r#"# creditops configuration (mode 0600: it may hold secrets). `creditops config check` checks it.
+
+# The profile the console and the commands use when none is named (--profile, CREDITOPS_PROFILE).
+default_profile = "embedded"
+
+# The embedded sandbox: no account needed, demo traffic, nothing leaves this machine.
+[profiles.embedded]
+target = "embedded"
+
+# A real org. Create a self client in Zoho's API console (api-console.zoho.<dc>), generate a
+# grant code with the scopes ZohoCRM.modules.ALL, ZohoCRM.settings.ALL, ZohoCRM.users.READ,
+# ZohoCRM.org.READ, ZohoCRM.bulk.ALL, ZohoCRM.coql.READ and ZohoCRM.notifications.ALL, exchange
+# it for a refresh token, then uncomment and fill in:
+#
+# [profiles.acme]
+# target = "zoho-sandbox"          # embedded | zoho-sandbox | zoho-production
+# data_centre = "eu"               # us eu in au jp ca cn sa
+# edition = "enterprise"           # free standard professional enterprise ultimate
+# licences = 40                    # user licences: they set the daily credit limit
+# addon = 0                        # add-on credits per 24 h you bought
+# alert_thresholds = [80, 90, 100]
+# client_id = "1000.XXXXXXXX"
+# client_secret = "..."
+# refresh_token = "1000...."
+# allow_production = false         # true (with target = "zoho-production") to touch production
+
+# Alerts besides the console: a desktop notification, and/or a POST of each crossing.
+# [alerts]
+# desktop = true
+# post_url = "https://hooks.example.com/creditops"
+
+# The webhook receiver (`creditops listen`).
+# [receiver]
+# listen = "127.0.0.1:7879"
+# forward_to = "https://workers.example.com/zoho-events"
+# keep_days = 30
+
+# Several proxies sharing one ledger, events store and metadata cache (PostgreSQL).
+# [store]
+# url = "postgres://creditops@db.internal/creditops"   # the password from PGPASSWORD or here
+# on_unavailable = "refuse"                             # or "spool"
+"#;

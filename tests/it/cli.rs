@@ -543,3 +543,44 @@ fn text_output_is_aligned_tables_with_thousands_and_human_durations() {
     assert_eq!(end(accounts, "12,500"), Some(credits_end), "{text}");
     assert!(text.contains("used            12,507 of 70,000"), "{text}");
 }
+
+#[test]
+fn config_init_writes_a_commented_template_that_checks() {
+    let home = tempfile::tempdir().unwrap();
+    let out = creditops(home.path(), &["config", "init"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(home.path().join("config/config.toml")).unwrap();
+    for needle in [
+        "[profiles.embedded]",
+        "# [profiles.acme]",
+        "# target = \"zoho-sandbox\"",
+        "ZohoCRM.modules.ALL",
+        "# [store]",
+    ] {
+        assert!(text.contains(needle), "{needle}: {text}");
+    }
+    // As written, it checks and runs the embedded sandbox; uncommented, the real-org profile
+    // without credentials is a problem `config check` names.
+    let out = creditops(home.path(), &["config", "check"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let filled = text
+        .replace("# [profiles.acme]", "[profiles.acme]")
+        .replace("# target = \"zoho-sandbox\"", "target = \"zoho-sandbox\"");
+    std::fs::write(home.path().join("config/config.toml"), filled).unwrap();
+    let out = creditops(home.path(), &["config", "check"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("[profiles.acme] reaches a Zoho org but has no client_id"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
