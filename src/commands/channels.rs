@@ -70,6 +70,33 @@ fn client(ctx: &Context, profile: Option<&str>) -> anyhow::Result<(String, ZohoC
     Ok((name, c))
 }
 
+/// Whether a URL's host can be reached from the internet: not loopback, not a private or
+/// link-local range, not `localhost`.
+fn reachable_from_outside(url: &str) -> bool {
+    let host = url
+        .split_once("://")
+        .map_or(url, |(_, rest)| rest)
+        .split(['/', '?'])
+        .next()
+        .unwrap_or("");
+    let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
+    let host = if let Some(v6) = host.strip_prefix('[') {
+        v6.split(']').next().unwrap_or("")
+    } else {
+        host.rsplit_once(':').map_or(host, |(h, _)| h)
+    };
+    if host.eq_ignore_ascii_case("localhost") || host.ends_with(".localhost") || host.is_empty() {
+        return false;
+    }
+    match host.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(ip)) => {
+            !(ip.is_loopback() || ip.is_private() || ip.is_link_local() || ip.is_unspecified())
+        }
+        Ok(std::net::IpAddr::V6(ip)) => !(ip.is_loopback() || ip.is_unspecified()),
+        Err(_) => true,
+    }
+}
+
 fn iso(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)
         .map(|t| t.format("%Y-%m-%dT%H:%M:%S+00:00").to_string())
@@ -133,6 +160,14 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
                     ctx.config.config.receiver.listen
                 )
             });
+            // Zoho calls the notify URL from its servers: a loopback or private address works
+            // with the embedded sandbox, never with a Zoho org.
+            let zoho_org = c.endpoint.api_base.contains("zohoapis.");
+            if zoho_org && !reachable_from_outside(&url) {
+                eprintln!(
+                    "creditops: warning: {url} is not an address Zoho's servers can reach (loopback or private); callbacks for channel of profile `{profile}` will not arrive. Expose the receiver (a public URL, a reverse proxy or a tunnel) and pass --notify-url with it"
+                );
+            }
             let channel_id = (now as u64 % 10_000_000_000_000).to_string();
             let token = format!("{:032x}", rand::random::<u128>());
             let expiry = now + i64::from(hours) * 3_600_000;
@@ -197,6 +232,32 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
             .map_err(anyhow::Error::msg)?;
             outln!("channel {id} disabled");
             Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn loopback_and_private_notify_urls_are_not_reachable_from_zoho() {
+        use super::reachable_from_outside as ok;
+        for bad in [
+            "http://127.0.0.1:7879/hooks/notifications",
+            "http://localhost:7879/x",
+            "http://[::1]:7879/x",
+            "http://10.1.2.3/x",
+            "http://192.168.1.20:8080/x",
+            "http://172.16.0.5/x",
+            "http://0.0.0.0:7879/x",
+        ] {
+            assert!(!ok(bad), "{bad}");
+        }
+        for good in [
+            "https://hooks.example.com/zoho",
+            "https://203.0.113.9:8443/x",
+            "https://user@hooks.example.com/x",
+        ] {
+            assert!(ok(good), "{good}");
         }
     }
 }

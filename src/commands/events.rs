@@ -18,6 +18,19 @@ pub enum Command {
         #[arg(long, conflicts_with = "store")]
         embedded: bool,
     },
+    /// The requests the receiver refused, newest first (its log keeps the last ones)
+    Rejected {
+        /// How many to show.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        #[arg(long)]
+        json: bool,
+        #[arg(long)]
+        store: Option<PathBuf>,
+        /// The console's embedded demo's events (`creditops` running in another terminal).
+        #[arg(long, conflicts_with = "store")]
+        embedded: bool,
+    },
     /// Print stored events, oldest first: CSV, or JSON lines with --json
     Export {
         /// RFC 3339 time, or a span back from now: 30m, 6h, 2d.
@@ -31,6 +44,36 @@ pub enum Command {
         #[arg(long, conflicts_with = "store")]
         embedded: bool,
     },
+}
+
+/// The requests the receiver refused (unknown channel, wrong token or secret, bad body), newest
+/// first, from its capped log.
+fn rejected(reader: &EventReader, limit: usize, json: bool) -> anyhow::Result<()> {
+    let rows = reader.rejected(limit)?;
+    let when = |ms: i64| {
+        chrono::DateTime::from_timestamp_millis(ms)
+            .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+            .unwrap_or_default()
+    };
+    if json {
+        for (at, path, reason) in rows {
+            outln!(
+                "{}",
+                serde_json::json!({"at": when(at), "path": path, "reason": reason})
+            );
+        }
+        return Ok(());
+    }
+    if rows.is_empty() {
+        outln!("no rejected requests");
+        return Ok(());
+    }
+    let table: Vec<Vec<String>> = rows
+        .into_iter()
+        .map(|(at, path, reason)| vec![when(at), path, reason])
+        .collect();
+    out!("{}", super::table(&["at", "path", "reason"], table, &[]));
+    Ok(())
 }
 
 /// `2026-11-27T10:00:00Z`, or `90s`/`30m`/`6h`/`2d` before now, as epoch ms.
@@ -81,6 +124,16 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
                 anyhow::bail!("the target answered {status}");
             }
             Ok(())
+        }
+        Command::Rejected {
+            limit,
+            json,
+            store,
+            embedded,
+        } => {
+            let reader = EventReader::open(store.map_or(store_of(embedded), Into::into))
+                .map_err(anyhow::Error::msg)?;
+            rejected(&reader, limit, json)
         }
         Command::Export {
             since,

@@ -766,3 +766,38 @@ async fn the_store_keeps_keep_days_of_events() {
         "the 40-day-old event is gone, the rest kept"
     );
 }
+
+#[tokio::test]
+async fn the_rejected_requests_can_be_listed() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("events.sqlite");
+    let r = spawn(config(dir.path()), loopback()).await.unwrap();
+    let url = format!("{}/hooks/notifications", r.base_url());
+    let out = reqwest::Client::new()
+        .post(&url)
+        .json(&notification("42", "TOKEN_1", &["1"]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), 403);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let home = dir.path().to_path_buf();
+    let store_arg = store.to_str().unwrap().to_string();
+    let out = tokio::task::spawn_blocking(move || {
+        common::creditops(&home, &["events", "rejected", "--store", &store_arg])
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.starts_with("AT")
+            && text.contains("/hooks/notifications")
+            && text.contains("not one creditops knows"),
+        "{text}"
+    );
+}
