@@ -53,14 +53,9 @@ pub fn record_filter(org: &Org, module: &str, c: &Ctx) -> Result<Option<RecordFi
     }
     let criteria = match (c.q("cvid"), search) {
         (Some(cvid), _) => {
-            let view = org
-                .settings
-                .views
-                .iter()
-                .find(|v| v.id == cvid && v.module == module)
-                .ok_or_else(|| {
-                    ZohoError::invalid_data("invalid data", json!({"param_name": "cvid"}))
-                })?;
+            let view = org.settings.view(module, cvid).ok_or_else(|| {
+                ZohoError::invalid_data("invalid data", json!({"param_name": "cvid"}))
+            })?;
             Settings::view_criteria(view)
         }
         (None, Some("criteria")) => c.q("criteria").map(String::from),
@@ -164,12 +159,7 @@ pub fn mass_update(sb: &Sandbox, c: &Ctx, module: &str) -> Reply {
     ) {
         (Some(ids), _) => ids,
         (None, Some(cvid)) => {
-            let Some(view) = org
-                .settings
-                .views
-                .iter()
-                .find(|v| v.id == cvid && v.module == m.api_name)
-            else {
+            let Some(view) = org.settings.view(m.api_name, cvid) else {
                 return bad(ZohoError::invalid_data(
                     "invalid data",
                     json!({"api_name": "cvid", "json_path": "$.cvid"}),

@@ -711,12 +711,7 @@ fn list(sb: &Sandbox, c: &Ctx, module: &str) -> Reply {
     // A custom view filters and sorts the list (its own sort unless the call names one).
     let mut view_sort = None;
     if let Some(cvid) = c.q("cvid") {
-        let Some(view) = org
-            .settings
-            .views
-            .iter()
-            .find(|v| v.id == cvid && v.module == m.api_name)
-        else {
+        let Some(view) = org.settings.view(m.api_name, cvid) else {
             return bad(ZohoError::invalid_data(
                 "invalid data",
                 json!({"param_name": "cvid"}),

@@ -352,6 +352,11 @@ impl Settings {
         out
     }
 
+    /// A module's custom view by id.
+    pub fn view(&self, module: &str, id: &str) -> Option<&View> {
+        self.views.iter().find(|v| v.id == id && v.module == module)
+    }
+
     /// The search-syntax criteria of a view (None: every record).
     pub fn view_criteria(v: &View) -> Option<String> {
         if v.criteria.is_empty() {

@@ -77,19 +77,17 @@ impl Store {
                 }
             }
         }
-        for (k, v) in [
-            ("next_id", org.next_id.to_string()),
-            ("schema_time_ms", org.schema_time_ms.to_string()),
-            ("seed_org", org.org_id.clone()),
-            ("settings", serde_json::to_string(&org.settings)?),
-            ("users", users_json(org)),
-            ("initialized", "1".into()),
-        ] {
-            tx.execute(
-                "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
-                params![k, v],
-            )?;
-        }
+        put_meta(
+            &tx,
+            &[
+                ("next_id", org.next_id.to_string()),
+                ("schema_time_ms", org.schema_time_ms.to_string()),
+                ("seed_org", org.org_id.clone()),
+                ("settings", serde_json::to_string(&org.settings)?),
+                ("users", users_json(org)),
+                ("initialized", "1".into()),
+            ],
+        )?;
         tx.commit()?;
         Ok(())
     }
@@ -111,16 +109,14 @@ impl Store {
     /// Saves the org's settings and users (both small: written whole after a change).
     pub fn save_settings(&mut self, org: &Org) -> anyhow::Result<()> {
         let tx = self.conn.transaction()?;
-        for (k, v) in [
-            ("settings", serde_json::to_string(&org.settings)?),
-            ("users", users_json(org)),
-            ("schema_time_ms", org.schema_time_ms.to_string()),
-        ] {
-            tx.execute(
-                "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
-                params![k, v],
-            )?;
-        }
+        put_meta(
+            &tx,
+            &[
+                ("settings", serde_json::to_string(&org.settings)?),
+                ("users", users_json(org)),
+                ("schema_time_ms", org.schema_time_ms.to_string()),
+            ],
+        )?;
         tx.commit()?;
         Ok(())
     }
@@ -429,4 +425,15 @@ fn users_json(org: &Org) -> String {
         })
         .collect();
     serde_json::to_string(&saved).unwrap_or_else(|_| "[]".into())
+}
+
+/// Writes meta keys in a transaction (the org's scalars, settings and users).
+fn put_meta(tx: &rusqlite::Transaction, pairs: &[(&str, String)]) -> anyhow::Result<()> {
+    for (k, v) in pairs {
+        tx.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
+            params![k, v],
+        )?;
+    }
+    Ok(())
 }
