@@ -83,6 +83,10 @@ enum Command {
     Plan(commands::plan::Args),
     /// Send a queue or a plan to a sandbox (or a profile), metered: predicted vs charged
     Send(commands::send::Args),
+    /// Exchange a Zoho self client's grant code for a refresh token, stored in the profile
+    Auth(commands::auth::Args),
+    /// Check the config, file modes, each endpoint's reachability, clock skew and token scopes
+    Doctor(commands::doctor::Args),
     /// List the colour themes (built-in and the user's), with any problems found
     Themes(commands::themes::Args),
     /// Shell completions: `creditops completions bash > /etc/bash_completion.d/creditops`
@@ -104,6 +108,8 @@ fn main() -> ExitCode {
         Some(Command::Credits(c)) => commands::credits::run(c),
         Some(Command::Config(c)) => commands::config::run(c),
         Some(Command::Themes(a)) => commands::themes::run(a),
+        Some(Command::Auth(a)) => commands::auth::run(a),
+        Some(Command::Doctor(a)) => commands::doctor::run(a),
         Some(Command::Sandbox(a)) => commands::sandbox::run(a),
         Some(Command::Proxy(a)) => commands::proxy::run(a),
         Some(Command::Usage(a)) => commands::usage::run(a),

@@ -72,7 +72,7 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
                     loaded.file.display()
                 )));
             }
-            creditops_config::write_private(&loaded.file, CONFIG_TEMPLATE.as_bytes())
+            creditops_config::write_private(&loaded.file, template().as_bytes())
                 .map_err(|e| anyhow::anyhow!("{}: {e}", loaded.file.display()))?;
             outln!(
                 "wrote {} (mode 0600): the embedded sandbox now; fill in [profiles.acme] and set default_profile = \"acme\" for a real org",
@@ -103,7 +103,7 @@ fn mask(p: &mut Profile) {
 
 /// What `config check` finds beyond what parsing does: names that point nowhere, values that
 /// cannot work, profiles that cannot reach their org.
-fn problems(ctx: &Context) -> Vec<String> {
+pub(crate) fn problems(ctx: &Context) -> Vec<String> {
     let c = &ctx.config.config;
     let mut out = Vec::new();
     let (_, key_warnings) = creditops_tui::app::bindings(&c.keys);
@@ -165,6 +165,15 @@ fn problems(ctx: &Context) -> Vec<String> {
     out
 }
 
+/// `config init`'s text, with the scopes from their one list.
+fn template() -> String {
+    let scopes: Vec<&str> = creditops_core::zoho::oauth::SCOPES
+        .iter()
+        .map(|(s, _)| *s)
+        .collect();
+    CONFIG_TEMPLATE.replace("{scopes}", &scopes.join(","))
+}
+
 /// What `config init` writes: a working embedded profile, and a real org's profile to fill in,
 /// every setting said in a comment. It parses as it stands (test
 /// `cli::config_init_writes_a_commented_template_that_checks`).
@@ -177,10 +186,11 @@ default_profile = "embedded"
 [profiles.embedded]
 target = "embedded"
 
-# A real org. Create a self client in Zoho's API console (api-console.zoho.<dc>), generate a
-# grant code with the scopes ZohoCRM.modules.ALL, ZohoCRM.settings.ALL, ZohoCRM.users.READ,
-# ZohoCRM.org.READ, ZohoCRM.bulk.ALL, ZohoCRM.coql.READ and ZohoCRM.notifications.ALL, exchange
-# it for a refresh token, then uncomment and fill in:
+# A real org. Create a self client in Zoho's API console (api-console.zoho.<dc>), uncomment
+# and fill in the profile below without refresh_token, then run `creditops auth --profile acme`:
+# it names the scopes to give the grant code, exchanges the code and stores the refresh token
+# here. The scopes:
+#   {scopes}
 #
 # [profiles.acme]
 # target = "zoho-sandbox"          # embedded | zoho-sandbox | zoho-production
@@ -190,8 +200,8 @@ target = "embedded"
 # addon = 0                        # add-on credits per 24 h you bought
 # alert_thresholds = [80, 90, 100]
 # client_id = "1000.XXXXXXXX"
-# client_secret = "..."
-# refresh_token = "1000...."
+# client_secret = "..."            # or leave out: `creditops auth` asks for it
+# refresh_token = "1000...."       # `creditops auth` writes it
 # allow_production = false         # true (with target = "zoho-production") to touch production
 
 # Alerts besides the console: a desktop notification, and/or a POST of each crossing.

@@ -1,11 +1,13 @@
 //! One module per subcommand. Each has clap `Args` and a `run` that prints text or `--json`.
 
+pub mod auth;
 pub mod cache;
 pub mod channels;
 pub mod config;
 pub mod console;
 pub mod cost;
 pub mod credits;
+pub mod doctor;
 pub mod estimate;
 pub mod events;
 pub mod limits;
@@ -14,6 +16,7 @@ pub mod logging;
 pub mod meter_args;
 pub mod paths;
 pub mod plan;
+pub mod prompt;
 pub mod proxy;
 pub mod sandbox;
 pub mod send;

@@ -260,35 +260,43 @@ pub fn text_report(plan: &Plan, show: usize) -> String {
             let _ = writeln!(s, "  {rule:<10} {saved:>10}");
         }
     }
-    let _ = writeln!(
+    let rows = plan
+        .steps
+        .iter()
+        .take(show)
+        .enumerate()
+        .map(|(i, st)| {
+            let level = if st.kind == StepKind::Removed {
+                "-".to_string()
+            } else {
+                st.level.to_string()
+            };
+            let covers = if st.ids.len() <= 4 {
+                st.ids.join(",")
+            } else {
+                format!("{},… ({} calls)", st.ids[..3].join(","), st.ids.len())
+            };
+            vec![
+                thousands(i as u64 + 1),
+                level,
+                st.rule.map_or("-", |r| r.name()).to_string(),
+                st.method.to_string(),
+                truncate(&st.path, 48),
+                thousands(st.records as u64),
+                thousands(u64::from(st.credits)),
+                covers,
+            ]
+        })
+        .collect();
+    let _ = write!(
         s,
-        "\n{:>5} {:>5} {:<10} {:<6} {:<34} {:>7} {:>7}  covers",
-        "step", "level", "rule", "method", "path", "records", "credits"
+        "\n{}",
+        super::table(
+            &["step", "level", "rule", "method", "path", "records", "credits", "covers"],
+            rows,
+            &[0, 1, 5, 6],
+        )
     );
-    for (i, st) in plan.steps.iter().take(show).enumerate() {
-        let rule = st.rule.map_or("-", |r| r.name());
-        let level = if st.kind == StepKind::Removed {
-            "-".to_string()
-        } else {
-            st.level.to_string()
-        };
-        let covers = if st.ids.len() <= 4 {
-            st.ids.join(",")
-        } else {
-            format!("{},… ({} calls)", st.ids[..3].join(","), st.ids.len())
-        };
-        let _ = writeln!(
-            s,
-            "{:>5} {:>5} {:<10} {:<6} {:<34} {:>7} {:>7}  {covers}",
-            i + 1,
-            level,
-            rule,
-            st.method,
-            truncate(&st.path, 34),
-            st.records,
-            st.credits
-        );
-    }
     if plan.steps.len() > show {
         let _ = writeln!(
             s,

@@ -547,11 +547,13 @@ async fn events_view_pages_filters_pauses_and_opens() {
     for c in "module=deals".chars() {
         a.on_input(key(c));
     }
+    // Applied as typed, before Enter.
+    assert!(qrx.has_changed().unwrap());
+    assert_eq!(qrx.borrow_and_update().filter, "module=deals");
     a.on_input(Input::Terminal(Event::Key(KeyEvent::new(
         KeyCode::Enter,
         KeyModifiers::NONE,
     ))));
-    assert!(qrx.has_changed().unwrap());
     let q = qrx.borrow_and_update().clone();
     assert_eq!(q.filter, "module=deals");
     let filtered = read_events(&reader, &q, NOW);
@@ -755,16 +757,36 @@ async fn cache_view_sorts_filters_opens_drops_and_clears() {
     assert_eq!(a.cache.selected, 2);
     a.on_input(special(KeyCode::Home));
     assert_eq!(a.cache.selected, 0);
-    // Filter, open the detail, drop.
+    // The filter applies as it is typed; Esc puts back what there was; Enter keeps it.
+    a.on_input(key('/'));
+    a.on_input(key('s'));
+    assert_eq!(
+        a.cache.visible().len(),
+        2,
+        "`s`: settings/fields and settings/modules"
+    );
+    a.on_input(special(KeyCode::Backspace));
+    assert_eq!(a.cache.visible().len(), 3);
+    a.on_input(key('o'));
+    a.on_input(key('r'));
+    assert_eq!(
+        a.cache.visible().len(),
+        1,
+        "`or`: the org only, while typing"
+    );
+    a.on_input(special(KeyCode::Esc));
+    assert_eq!(
+        a.cache.visible().len(),
+        3,
+        "Esc: the filter there was before"
+    );
     a.on_input(key('/'));
     for c in "org".chars() {
         a.on_input(key(c));
     }
-    a.on_input(Input::Terminal(Event::Key(KeyEvent::new(
-        KeyCode::Enter,
-        KeyModifiers::NONE,
-    ))));
+    a.on_input(special(KeyCode::Enter));
     assert_eq!(a.cache.visible().len(), 1);
+    // Filter kept, open the detail, drop.
     a.on_input(Input::Terminal(Event::Key(KeyEvent::new(
         KeyCode::Enter,
         KeyModifiers::NONE,

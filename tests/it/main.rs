@@ -7,6 +7,7 @@ mod cli;
 mod common;
 mod config;
 mod console;
+mod doctor;
 mod estimate_cli;
 mod events;
 mod layers;

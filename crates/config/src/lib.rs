@@ -686,6 +686,42 @@ impl Config {
     }
 }
 
+/// Sets string keys of one profile in the config file, keeping everything else as written
+/// (comments, order, other profiles), and writes it back 0600. The result must parse as a
+/// config, or nothing is written. (`Config::save` would drop the user's comments.)
+pub fn set_profile_keys(
+    file: &Path,
+    profile: &str,
+    keys: &[(&str, &str)],
+) -> Result<(), ConfigError> {
+    let shown = file.display().to_string();
+    let invalid = |message: String| ConfigError::Invalid {
+        file: shown.clone(),
+        message,
+    };
+    let text = fs::read_to_string(file).map_err(|source| ConfigError::Io {
+        file: shown.clone(),
+        source,
+    })?;
+    let mut doc: toml_edit::DocumentMut = text
+        .parse()
+        .map_err(|e: toml_edit::TomlError| invalid(e.message().to_string()))?;
+    let table = doc
+        .get_mut("profiles")
+        .and_then(|p| p.get_mut(profile))
+        .and_then(toml_edit::Item::as_table_like_mut)
+        .ok_or_else(|| ConfigError::NoProfile(profile.to_string()))?;
+    for (k, v) in keys {
+        table.insert(k, toml_edit::value(*v));
+    }
+    let edited = doc.to_string();
+    Config::parse(&edited, &shown)?;
+    write_private(file, edited.as_bytes()).map_err(|source| ConfigError::Io {
+        file: shown,
+        source,
+    })
+}
+
 /// Writes a file readable by its owner only (0600), through a temporary file and a rename.
 pub fn write_private(file: &Path, bytes: &[u8]) -> std::io::Result<()> {
     if let Some(dir) = file.parent() {

@@ -169,6 +169,19 @@ impl ZohoClient {
                 return Ok(t.token.clone());
             }
         }
+        let answer = self.new_token().await?;
+        let t = answer.access_token.clone();
+        *guard = Some(CachedToken {
+            token: t.clone(),
+            refresh_at: Instant::now()
+                + Duration::from_secs(answer.expires_in.saturating_sub(300).max(30)),
+        });
+        Ok(t)
+    }
+
+    /// A new access token from the refresh token, whatever is cached (`doctor` reads the
+    /// scopes and the server's clock from it). Counts towards Zoho's 10 per 10 minutes.
+    pub async fn new_token(&self) -> Result<crate::oauth::TokenAnswer, ClientError> {
         let creds = self.creds.as_ref().ok_or_else(|| {
             ClientError::Config("no OAuth credentials and no access token".into())
         })?;
@@ -185,39 +198,18 @@ impl ZohoClient {
             }
             minted.push_back(Instant::now());
         }
-        let resp = self
-            .http
-            .post(&self.endpoint.token_url)
-            .form(&[
+        crate::oauth::request_token(
+            &self.http,
+            &self.endpoint.token_url,
+            &[
                 ("grant_type", "refresh_token"),
                 ("client_id", creds.client_id.as_str()),
                 ("client_secret", creds.client_secret.expose()),
                 ("refresh_token", creds.refresh_token.expose()),
-            ])
-            .send()
-            .await
-            .map_err(|e| ClientError::Http(redact(&without_url(&e), &self.secrets())))?;
-        let body: Value = resp
-            .json()
-            .await
-            .map_err(|e| ClientError::OAuth(redact(&without_url(&e), &self.secrets())))?;
-        if let Some(err) = body.get("error").and_then(Value::as_str) {
-            return Err(ClientError::OAuth(redact(err, &self.secrets())));
-        }
-        let token = body
-            .get("access_token")
-            .and_then(Value::as_str)
-            .ok_or_else(|| ClientError::OAuth("the token answer had no access_token".into()))?;
-        let expires = body
-            .get("expires_in")
-            .and_then(Value::as_u64)
-            .unwrap_or(3600);
-        let t = Secret::new(token);
-        *guard = Some(CachedToken {
-            token: t.clone(),
-            refresh_at: Instant::now() + Duration::from_secs(expires.saturating_sub(300).max(30)),
-        });
-        Ok(t)
+            ],
+            &self.secrets(),
+        )
+        .await
     }
 
     /// Sends a call, retrying 429 and 5xx with backoff. `path` starts with `/crm/…`. Metadata
@@ -349,10 +341,9 @@ impl ZohoClient {
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.trim().parse::<u64>().ok())
                 .map(Duration::from_secs);
-            let bytes = resp
-                .bytes()
+            let bytes = read_bounded(resp, MAX_ANSWER)
                 .await
-                .map_err(|e| ClientError::Http(redact(&without_url(&e), &self.secrets())))?;
+                .map_err(|e| ClientError::Http(redact(&e, &self.secrets())))?;
             let json: Value = if bytes.is_empty() {
                 Value::Null
             } else {
@@ -392,8 +383,52 @@ impl ZohoClient {
     }
 }
 
+/// Largest API answer read into memory (Zoho pages records 200 at a time: a few MB at most).
+const MAX_ANSWER: usize = 64 * 1024 * 1024;
+
+/// Reads an answer's body, at most `max` bytes: a server that sends more is an error, not a
+/// process that grows until it is killed.
+pub(crate) async fn read_bounded(
+    mut resp: reqwest::Response,
+    max: usize,
+) -> Result<bytes::Bytes, String> {
+    if resp.content_length().is_some_and(|n| n > max as u64) {
+        return Err(format!("the answer is larger than {max} bytes"));
+    }
+    let mut buf = bytes::BytesMut::new();
+    while let Some(chunk) = resp.chunk().await.map_err(|e| without_url(&e))? {
+        if buf.len() + chunk.len() > max {
+            return Err(format!("the answer is larger than {max} bytes"));
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(buf.freeze())
+}
+
+/// What went wrong with a request, said with its causes (connection refused, DNS, TLS) and
+/// without the URL.
+pub fn error_chain(e: &reqwest::Error) -> String {
+    use std::error::Error;
+    let mut s = if e.is_timeout() {
+        "timed out".to_string()
+    } else if e.is_connect() {
+        "cannot connect".to_string()
+    } else {
+        without_url(e)
+    };
+    let mut src = e.source();
+    while let Some(cause) = src {
+        let c = cause.to_string();
+        if !s.contains(&c) {
+            s = format!("{s}: {c}");
+        }
+        src = cause.source();
+    }
+    s
+}
+
 /// reqwest's message without the URL (query strings may carry tokens in other tools' hands).
-fn without_url(e: &reqwest::Error) -> String {
+pub(crate) fn without_url(e: &reqwest::Error) -> String {
     let mut s = e.to_string();
     if let Some(u) = e.url() {
         s = s.replace(u.as_str(), "<url>");

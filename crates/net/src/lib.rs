@@ -5,6 +5,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod client;
+pub mod oauth;
 pub mod proxy;
 pub mod receiver;
 pub mod retry;

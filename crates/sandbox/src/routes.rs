@@ -142,9 +142,16 @@ pub fn token(
             (rt.to_string(), None)
         }
         Some("authorization_code") => {
-            let Some(code) = get("code") else {
+            // A grant code is Zoho's shape (`1000.` and hex) and is used once.
+            let Some(code) = get("code").filter(|c| c.starts_with("1000.") && c.len() > 5) else {
                 return Reply::json(StatusCode::OK, json!({"error": "invalid_code"}));
             };
+            if lock(&sb.tokens)
+                .issued
+                .contains_key(&format!("code:{code}"))
+            {
+                return Reply::json(StatusCode::OK, json!({"error": "invalid_code"}));
+            }
             let rt = cfg
                 .refresh_token
                 .as_ref()

@@ -102,6 +102,8 @@ pub struct App {
     pub now_ms: i64,
     /// The `/` filter being typed, for the tab that asked for it.
     pub filter_input: Option<String>,
+    /// The filter the list had when `/` was pressed, put back by Esc.
+    filter_before: String,
     /// The `:` palette, when open: what was typed and which match is selected.
     pub palette: Option<(String, usize)>,
     pub message: Option<String>,
@@ -130,6 +132,7 @@ impl App {
             quit: false,
             now_ms,
             filter_input: None,
+            filter_before: String::new(),
             message: None,
             commands: None,
             gauges: GaugesTab::default(),
@@ -186,21 +189,25 @@ impl App {
                     return false;
                 }
                 if let Some(buf) = self.filter_input.as_mut() {
-                    // Typing a filter: keys are text until Enter or Esc.
+                    // Typing a filter: keys are text, and the list follows what is typed; Enter
+                    // keeps it, Esc puts back the filter there was before `/`.
                     match k.code {
-                        crossterm::event::KeyCode::Enter => {
-                            let f = self.filter_input.take().unwrap_or_default();
-                            match self.tab {
-                                Tab::Cache => self.cache.set_filter(&f),
-                                Tab::Events => self.events.set_filter(&f),
-                                _ => {}
-                            }
+                        crossterm::event::KeyCode::Enter => self.filter_input = None,
+                        crossterm::event::KeyCode::Esc => {
+                            self.filter_input = None;
+                            let before = std::mem::take(&mut self.filter_before);
+                            self.apply_filter(&before);
                         }
-                        crossterm::event::KeyCode::Esc => self.filter_input = None,
                         crossterm::event::KeyCode::Backspace => {
                             buf.pop();
+                            let typed = buf.clone();
+                            self.apply_filter(&typed);
                         }
-                        crossterm::event::KeyCode::Char(c) => buf.push(c),
+                        crossterm::event::KeyCode::Char(c) => {
+                            buf.push(c);
+                            let typed = buf.clone();
+                            self.apply_filter(&typed);
+                        }
                         _ => {}
                     }
                     return true;
@@ -282,7 +289,17 @@ impl App {
     }
 
     /// The focused tab takes the action first; what it does not take, the app does.
+    /// Applies a filter to the focused tab's list (the lists that take one: Cache, Events).
+    fn apply_filter(&mut self, filter: &str) {
+        match self.tab {
+            Tab::Cache => self.cache.set_filter(filter),
+            Tab::Events => self.events.set_filter(filter),
+            _ => {}
+        }
+    }
+
     fn act(&mut self, a: Action) {
+        let opening_filter = self.filter_input.is_none();
         let mut cx = Cx {
             now_ms: self.now_ms,
             filter_input: &mut self.filter_input,
@@ -297,6 +314,11 @@ impl App {
             Tab::Planner => self.planner.handle(a, &mut cx),
         };
         if taken {
+            if opening_filter {
+                if let Some(f) = &self.filter_input {
+                    self.filter_before = f.clone();
+                }
+            }
             return;
         }
         match a {

@@ -5,6 +5,59 @@
 
 use crate::credits::table::parse_query;
 
+/// The OAuth scopes creditops needs from a Zoho org, with what each is for: `auth` names them,
+/// `doctor` checks a token against them, `config init`'s template lists them.
+pub const SCOPES: &[(&str, &str)] = &[
+    (
+        "ZohoCRM.modules.ALL",
+        "records: the planner's sends, the sandbox proofs",
+    ),
+    (
+        "ZohoCRM.settings.ALL",
+        "metadata: the cache, unique fields for plans",
+    ),
+    (
+        "ZohoCRM.users.READ",
+        "users: who an integration's calls belong to",
+    ),
+    (
+        "ZohoCRM.org.READ",
+        "the org: edition and licences for the credit limit",
+    ),
+    (
+        "ZohoCRM.bulk.ALL",
+        "Bulk Read and Write jobs the planner makes",
+    ),
+    ("ZohoCRM.coql.READ", "COQL queries"),
+    (
+        "ZohoCRM.notifications.ALL",
+        "notification channels (`channels enable`)",
+    ),
+];
+
+/// The needed scopes that a granted scope list (Zoho's, space or comma separated) does not
+/// cover. `X.ALL` covers `X.READ`, and `ZohoCRM.modules.ALL` covers `ZohoCRM.modules.leads.ALL`
+/// but not the other way round.
+pub fn missing_scopes(granted: &str) -> Vec<&'static str> {
+    let granted: Vec<String> = granted
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|s| !s.is_empty())
+        .map(|s| s.to_ascii_lowercase())
+        .collect();
+    SCOPES
+        .iter()
+        .map(|(s, _)| *s)
+        .filter(|needed| {
+            let needed = needed.to_ascii_lowercase();
+            !granted.iter().any(|g| {
+                *g == needed
+                    || g.strip_suffix(".all")
+                        .is_some_and(|area| needed.starts_with(&format!("{area}.")))
+            })
+        })
+        .collect()
+}
+
 /// Largest multipart body read for token parameters (a token request is a few hundred bytes).
 const MAX_MULTIPART: usize = 64 * 1024;
 
@@ -83,6 +136,22 @@ fn multipart_fields(body: &[u8], boundary: &str) -> Vec<(String, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn scopes_are_covered_by_themselves_or_a_wider_all() {
+        let all: Vec<&str> = SCOPES.iter().map(|(s, _)| *s).collect();
+        assert!(missing_scopes(&all.join(",")).is_empty());
+        // The sandbox's answer: users and org granted ALL, which covers READ.
+        assert!(missing_scopes("ZohoCRM.modules.ALL ZohoCRM.settings.ALL ZohoCRM.users.ALL ZohoCRM.org.ALL ZohoCRM.bulk.ALL ZohoCRM.coql.READ ZohoCRM.notifications.ALL").is_empty());
+        assert_eq!(
+            missing_scopes("ZohoCRM.modules.READ,ZohoCRM.settings.ALL,ZohoCRM.users.READ,ZohoCRM.org.READ,ZohoCRM.bulk.ALL,ZohoCRM.coql.READ"),
+            vec!["ZohoCRM.modules.ALL", "ZohoCRM.notifications.ALL"],
+            "READ does not cover ALL"
+        );
+        // A narrower grant (one module) does not cover all modules.
+        assert!(missing_scopes("ZohoCRM.modules.leads.ALL").contains(&"ZohoCRM.modules.ALL"));
+        assert_eq!(missing_scopes("").len(), SCOPES.len());
+    }
 
     #[test]
     fn the_three_encodings_give_the_same_parameters() {
