@@ -228,15 +228,24 @@ pub fn text_report(plan: &Plan, show: usize) -> String {
         thousands(plan.credits_after),
         pct(plan.credits_after, plan.credits_before)
     );
+    let ratio = |bound: u64| {
+        if bound == 0 {
+            "-".to_string()
+        } else {
+            format!("{:.2}×", plan.credits_after as f64 / bound as f64)
+        }
+    };
     let _ = writeln!(
         s,
-        "lower bound {:>9}  ({})",
+        "ordered bound {:>7}  (plan {}; what is above it is the planner's)",
+        thousands(plan.ordered_lower_bound),
+        ratio(plan.ordered_lower_bound)
+    );
+    let _ = writeln!(
+        s,
+        "lower bound {:>9}  (plan {}: no ordering kept)",
         thousands(plan.lower_bound),
-        if plan.lower_bound == plan.credits_after {
-            "reached".to_string()
-        } else {
-            format!("{} above", thousands(plan.credits_after - plan.lower_bound))
-        }
+        ratio(plan.lower_bound)
     );
     let _ = writeln!(s, "levels   {:>12}", thousands(u64::from(plan.levels)));
     let u = &plan.unique_fields;

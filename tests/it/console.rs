@@ -210,7 +210,8 @@ async fn planner_view_replans_toggles_rules_and_sends_after_confirming() {
     let text = format!("{}", t.backend());
     for needle in [
         "Planner · q.jsonl",
-        "lower bound",
+        "bounds ordered",
+        "relaxed",
         "[x] batch",
         "saved by rule",
         "1 line(s) of the queue could not be read",

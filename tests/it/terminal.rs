@@ -101,7 +101,7 @@ fn the_console_in_a_real_terminal() {
             ("3", "notification"),
             // The demo starts with weeks of history: a forecast and a recommendation at once.
             ("4", "recommended"),
-            ("5", "lower bound"),
+            ("5", "bounds ordered"),
         ] {
             t(&["send-keys", "-t", &session, key]);
             let pane = capture(needle);

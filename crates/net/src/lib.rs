@@ -11,3 +11,4 @@ pub mod receiver;
 pub mod retry;
 pub mod send;
 pub mod server;
+pub mod wire;

@@ -7,7 +7,7 @@ use std::time::Duration;
 use creditops_core::secret::{redact, Secret};
 use serde_json::Value;
 
-use crate::client::{error_chain, read_bounded, ClientError};
+use crate::wire::{error_chain, read_bounded, ClientError};
 
 /// Largest token answer read (Zoho's are a few hundred bytes).
 const MAX_TOKEN_ANSWER: usize = 64 * 1024;

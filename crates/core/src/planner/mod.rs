@@ -1,6 +1,7 @@
 //! The planner: load a queue of pending calls, rewrite it into the cheapest equivalent plan,
 //! and send either to a target while metering what it is charged.
 
+mod bound;
 mod classify;
 mod group;
 pub mod plan;
@@ -12,5 +13,7 @@ pub use plan::{as_queued, plan, Options, Plan, Rule, RuleSet, Step, StepKind};
 pub use queue::{load, parse, BadLine, Loaded, QueuedCall};
 pub use unique::UniqueFields;
 
+#[cfg(test)]
+mod exhaustive;
 #[cfg(test)]
 mod tests;

@@ -205,6 +205,10 @@ pub struct Plan {
     pub calls_after: u64,
     pub credits_after: u64,
     pub lower_bound: u64,
+    /// The fewest credits any plan from these rules can cost keeping the orderings
+    /// equivalence requires (`planner::bound`): what is above it is the planner's.
+    #[serde(default)]
+    pub ordered_lower_bound: u64,
     pub savings_by_rule: std::collections::BTreeMap<String, i64>,
     pub rules: Vec<String>,
     pub levels: u32,
@@ -344,6 +348,7 @@ pub fn plan(queue: &[QueuedCall], opts: &Options<'_>) -> Plan {
         calls_after,
         credits_after,
         lower_bound: lower_bound.min(credits_after),
+        ordered_lower_bound: built.ordered,
         savings_by_rule: savings,
         rules: opts.rules.names().into_iter().map(String::from).collect(),
         levels: built.levels,
@@ -372,6 +377,7 @@ pub fn as_queued(queue: &[QueuedCall], table: &CostTable) -> Plan {
         calls_after: queue.len() as u64,
         credits_after: total,
         lower_bound: total,
+        ordered_lower_bound: total,
         savings_by_rule: Default::default(),
         rules: Vec::new(),
         levels: queue.len() as u32,
@@ -392,6 +398,39 @@ struct Built {
     /// The steps' credits (the lower bound keeps only this).
     credits: u64,
     levels: u32,
+    /// The ordered lower bound under this pass's removals (the plan's pass only).
+    ordered: u64,
+    /// What pass 1 decided for each call (read by tests through `explain`).
+    #[cfg_attr(not(test), allow(dead_code))]
+    fate: Vec<Fate>,
+}
+
+/// The planner's view of a queue, for tests that check plans against their own search: each
+/// call's class and price, the interned modules, and pass 1's removals.
+#[cfg(test)]
+pub(super) fn explain(
+    queue: &[QueuedCall],
+    opts: &Options<'_>,
+) -> (Vec<Classified>, Interner, Vec<Fate>) {
+    let defaults = UniqueFields::defaults();
+    let unique = opts.unique.unwrap_or(&defaults);
+    let (classified, modules) = classify_all(queue, opts.table, unique);
+    let referenced: HashSet<&str> = classified
+        .iter()
+        .flat_map(|c| c.refs.iter().map(String::as_str))
+        .collect();
+    let index: HashMap<&str, usize> = queue
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| referenced.contains(&*c.id))
+        .map(|(i, c)| (&*c.id, i))
+        .collect();
+    let refs = Refs {
+        names: &referenced,
+        index: &index,
+    };
+    let fate = build(queue, &classified, &modules, &refs, opts, Pass::Plan).fate;
+    (classified, modules, fate)
 }
 
 /// What pass 1 decided for a call.
@@ -741,6 +780,10 @@ fn build(
         memo: Default::default(),
         paths: Default::default(),
     };
+    let ordered = match pass {
+        Pass::Plan => super::bound::ordered_lower_bound(&ctx, unique),
+        Pass::LowerBound => 0,
+    };
     let mut credits = 0u64;
     for (lv, calls) in by_level.iter().enumerate() {
         credits += plan_level(&ctx, calls, lv as u32, &mut steps);
@@ -769,5 +812,7 @@ fn build(
         steps,
         credits,
         levels: by_level.len() as u32,
+        ordered,
+        fate,
     }
 }

@@ -1,5 +1,5 @@
 //! The Planner view: the queue with credits per call beside the plan with its batches and
-//! credits; savings by rule and the lower bound above; the rules as toggles; after a send to the
+//! credits; savings by rule and both lower bounds above; the rules as toggles; after a send to the
 //! sandbox, predicted against charged credits on every step.
 
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -296,8 +296,6 @@ pub fn draw(f: &mut Frame, area: Rect, st: &PlannerTab, cx: &DrawCtx) {
         );
         return;
     };
-    let [summary, lists] =
-        Layout::vertical([Constraint::Length(7), Constraint::Min(4)]).areas(area);
     let label = Style::default().fg(p.muted);
     let value = Style::default().fg(p.text).add_modifier(Modifier::BOLD);
     let saved = plan.credits_before.saturating_sub(plan.credits_after);
@@ -306,17 +304,32 @@ pub fn draw(f: &mut Frame, area: Rect, st: &PlannerTab, cx: &DrawCtx) {
     } else {
         100.0 * saved as f64 / plan.credits_before as f64
     };
-    let bound_note = if plan.lower_bound == plan.credits_after {
-        Span::styled(" (reached)", Style::default().fg(p.ok))
-    } else {
-        Span::styled(
-            format!(
-                " ({} above)",
-                thousands(plan.credits_after - plan.lower_bound)
-            ),
-            Style::default().fg(p.warn),
-        )
+    // Each bound with the plan's ratio to it: above the ordered one is the planner's own
+    // distance, the rest the price of equivalence.
+    let ratio = |bound: u64| -> Span<'static> {
+        let (text, colour) = if bound == plan.credits_after {
+            ("reached".to_string(), p.ok)
+        } else if bound == 0 {
+            ("-".to_string(), p.muted)
+        } else {
+            (
+                format!("plan {:.2}×", plan.credits_after as f64 / bound as f64),
+                p.warn,
+            )
+        };
+        Span::styled(format!(" ({text})"), Style::default().fg(colour))
     };
+    let bounds = Line::from(vec![
+        Span::styled("bounds ", label),
+        Span::styled("ordered ", label),
+        Span::styled(thousands(plan.ordered_lower_bound), value),
+        ratio(plan.ordered_lower_bound),
+        Span::styled("   relaxed ", label),
+        Span::styled(thousands(plan.lower_bound), value),
+        ratio(plan.lower_bound),
+        Span::styled("   levels ", label),
+        Span::styled(thousands(u64::from(plan.levels)), value),
+    ]);
     let mut by_rule: Vec<Span> = vec![Span::styled("saved by rule ", label)];
     if plan.savings_by_rule.is_empty() {
         by_rule.push(Span::styled("nothing", label));
@@ -369,10 +382,8 @@ pub fn draw(f: &mut Frame, area: Rect, st: &PlannerTab, cx: &DrawCtx) {
                 Style::default().fg(p.accent).add_modifier(Modifier::BOLD),
             ),
             Span::styled(format!("  saves {} ({pct:.1} %)", thousands(saved)), value),
-            Span::styled("   lower bound ", label),
-            Span::styled(thousands(plan.lower_bound), value),
-            bound_note,
         ]),
+        bounds,
         Line::from(by_rule),
         Line::from(toggles),
     ];
@@ -436,6 +447,12 @@ pub fn draw(f: &mut Frame, area: Rect, st: &PlannerTab, cx: &DrawCtx) {
             Style::default().fg(p.warn),
         ));
     }
+    // The summary takes its lines and borders; the lists the rest.
+    let [summary, lists] = Layout::vertical([
+        Constraint::Length(lines.len() as u16 + 2),
+        Constraint::Min(4),
+    ])
+    .areas(area);
     f.render_widget(
         Paragraph::new(lines).block(
             Block::bordered()
