@@ -23,15 +23,18 @@ pub fn queue(n: usize) -> Vec<QueuedCall> {
         state ^= state << 17;
         state
     };
-    let call =
-        |id: String, method: &str, path: String, query: Vec<(String, String)>, body| QueuedCall {
-            id: id.into(),
-            method: method.into(),
-            path: path.into(),
-            query,
-            headers: Vec::new(),
-            body,
-        };
+    let call = |id: String,
+                method: &str,
+                path: String,
+                query: Vec<(String, String)>,
+                body: Option<serde_json::Value>| QueuedCall {
+        id: id.into(),
+        method: method.into(),
+        path: path.into(),
+        query,
+        headers: Vec::new(),
+        body: body.as_ref().map(creditops_core::planner::queue::Body::new),
+    };
     let mut i: usize = 0;
     while q.len() < n {
         let r = rand();

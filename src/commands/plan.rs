@@ -43,6 +43,16 @@ pub struct PlanFile {
     pub queue: Vec<QueuedCall>,
 }
 
+/// A plan file as written: the same fields as [`PlanFile`], borrowed (a million-step plan is not
+/// copied to be written).
+#[derive(Serialize)]
+struct PlanFileOut<'a> {
+    format: &'a str,
+    #[serde(flatten)]
+    plan: &'a Plan,
+    queue: &'a [QueuedCall],
+}
+
 pub const PLAN_FORMAT: &str = "creditops-plan/1";
 
 pub fn rules_of(list: Option<&str>) -> anyhow::Result<RuleSet> {
@@ -101,19 +111,20 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         },
     );
     if let Some(out) = &args.out {
-        let file = PlanFile {
-            format: PLAN_FORMAT.into(),
-            plan: plan.clone(),
-            queue,
+        let file = PlanFileOut {
+            format: PLAN_FORMAT,
+            plan: &plan,
+            queue: &queue,
         };
-        let text = serde_json::to_string(&file)?;
-        // Private (0600): a plan carries its queue, bodies and all.
-        creditops_config::write_private(out, text.as_bytes())
-            .map_err(|e| anyhow::anyhow!("{}: {e}", out.display()))?;
+        // Private (0600): a plan carries its queue, bodies and all. Streamed, never whole.
+        creditops_config::write_private_with(out, |w| {
+            serde_json::to_writer(w, &file).map_err(std::io::Error::from)
+        })
+        .map_err(|e| anyhow::anyhow!("{}: {e}", out.display()))?;
         eprintln!("plan written to {}", out.display());
     }
     if args.json {
-        outln!("{}", serde_json::to_string_pretty(&plan)?);
+        super::stream_json(&plan)?;
     } else {
         out!("{}", text_report(&plan, args.show));
     }

@@ -116,7 +116,7 @@ fn call(
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
         headers: Vec::new(),
-        body,
+        body: body.as_ref().map(creditops_core::planner::queue::Body::new),
     }
 }
 

@@ -724,6 +724,15 @@ pub fn set_profile_keys(
 
 /// Writes a file readable by its owner only (0600), through a temporary file and a rename.
 pub fn write_private(file: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    write_private_with(file, |w| w.write_all(bytes))
+}
+
+/// As [`write_private`], with the content streamed by `write` (a plan of a million steps is
+/// written as it is serialised, never held whole in memory).
+pub fn write_private_with(
+    file: &Path,
+    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> std::io::Result<()> {
     if let Some(dir) = file.parent() {
         fs::create_dir_all(dir)?;
     }
@@ -735,13 +744,17 @@ pub fn write_private(file: &Path, bytes: &[u8]) -> std::io::Result<()> {
         use std::os::unix::fs::OpenOptionsExt;
         opts.mode(0o600);
     }
-    let mut f = opts.open(&tmp)?;
+    let f = opts.open(&tmp)?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
         f.set_permissions(fs::Permissions::from_mode(0o600))?;
     }
-    f.write_all(bytes)?;
+    let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
+    write(&mut w)?;
+    let f = w
+        .into_inner()
+        .map_err(std::io::IntoInnerError::into_error)?;
     f.sync_all()?;
     fs::rename(&tmp, file)
 }

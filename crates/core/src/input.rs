@@ -69,7 +69,19 @@ pub fn read_text_from(
     limit: u64,
     how: &'static str,
 ) -> Result<String, InputError> {
-    let mut bytes = Vec::new();
+    read_text_sized(r, name, limit, how, 0)
+}
+
+/// As [`read_text_from`], with room made up front for `expected` bytes (a file's length): a
+/// 125 MB queue is read in one pass instead of being copied at every doubling.
+fn read_text_sized(
+    r: impl Read,
+    name: &str,
+    limit: u64,
+    how: &'static str,
+    expected: u64,
+) -> Result<String, InputError> {
+    let mut bytes = Vec::with_capacity(expected.min(limit).saturating_add(1) as usize);
     r.take(limit.saturating_add(1))
         .read_to_end(&mut bytes)
         .map_err(|source| InputError::Io {
@@ -97,7 +109,15 @@ pub fn read_data(path: &Path) -> Result<String, InputError> {
         name: name.clone(),
         source,
     })?;
-    read_text_from(f, &name, limit, "set CREDITOPS_MAX_INPUT to raise it")
+    // A regular file's length sizes the buffer; a pipe or /dev/zero says 0 and grows bounded.
+    let expected = f.metadata().map_or(0, |m| m.len());
+    read_text_sized(
+        f,
+        &name,
+        limit,
+        "set CREDITOPS_MAX_INPUT to raise it",
+        expected,
+    )
 }
 
 /// A settings file (config, costs, theme, console state), bounded by [`SETTINGS_LIMIT`].

@@ -1274,7 +1274,9 @@ fn hold(held: &Mutex<Held>, call: &Call) -> Result<Response, ProxyError> {
         path: call.path.as_str().into(),
         query: creditops_core::planner::queue::without_credentials(parse_query(&call.raw_query)),
         headers: vec![("X-Integration".to_string(), call.integration.clone())],
-        body: json_body,
+        body: json_body
+            .as_ref()
+            .map(creditops_core::planner::queue::Body::new),
     };
     let mut line = creditops_core::planner::queue::to_jsonl_line(&queued);
     line.push('\n');

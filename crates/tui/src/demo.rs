@@ -225,7 +225,7 @@ pub fn queue(sandbox: &creditops_sandbox::Sandbox) -> Vec<creditops_core::planne
             path: path.into(),
             query: query.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
             headers: vec![("X-Integration".into(), integration.into())],
-            body,
+            body: body.as_ref().map(creditops_core::planner::queue::Body::new),
         });
     };
     for i in 0..60usize {

@@ -76,12 +76,12 @@ struct Cuts {
     frees: u64,
 }
 
-/// What the bound knows of a write.
+/// What the bound knows of a write (small: one per call of a million).
 struct WriteFacts {
     module: ModId,
     kind: WriteKind,
-    /// The upsert's key (fields joined by `,`), for upserts.
-    keyed_on: String,
+    /// The upsert's key (`strong_key` of its fields), for upserts; 0 otherwise.
+    key: u64,
     /// Sets unique values (inserts and updates with a unique field's value).
     sets_values: bool,
     /// An upsert that matches by tracked unique fields only.
@@ -104,8 +104,8 @@ fn write_facts(
         return None;
     };
     let (kind, keyed_on) = match fate {
-        Fate::Upsert(f) => (WriteKind::Upsert, f.clone()),
-        _ => (*kind, check.clone()),
+        Fate::Upsert(f) => (WriteKind::Upsert, f.as_str()),
+        _ => (*kind, check.as_str()),
     };
     let mname = modules.name(*module);
     let tracked = kind == WriteKind::Upsert
@@ -119,7 +119,11 @@ fn write_facts(
         kind,
         sets_values: !c.unique.is_empty() && matches!(kind, WriteKind::Insert | WriteKind::Update),
         tracked,
-        keyed_on,
+        key: if kind == WriteKind::Upsert {
+            strong_key([keyed_on.as_bytes()])
+        } else {
+            0
+        },
     })
 }
 
@@ -227,8 +231,7 @@ pub(super) fn ordered_lower_bound(ctx: &Ctx<'_>, unique: &UniqueFields) -> u64 {
                                     }
                                 }
                                 WriteKind::Upsert => {
-                                    let same =
-                                        k.upserts_by_key.get(&strong_key([f.keyed_on.as_bytes()]));
+                                    let same = k.upserts_by_key.get(&f.key);
                                     e += k.upserts - same.copied().unwrap_or(0);
                                     e += k.reads_by_id + k.record_writes;
                                     if f.tracked {
@@ -269,9 +272,7 @@ pub(super) fn ordered_lower_bound(ctx: &Ctx<'_>, unique: &UniqueFields) -> u64 {
                 WriteKind::Update | WriteKind::Delete => k.record_writes += 1,
                 WriteKind::Upsert => {
                     k.upserts += 1;
-                    *k.upserts_by_key
-                        .entry(strong_key([f.keyed_on.as_bytes()]))
-                        .or_insert(0) += 1;
+                    *k.upserts_by_key.entry(f.key).or_insert(0) += 1;
                     if f.tracked {
                         k.setters += 1;
                     } else {

@@ -476,7 +476,10 @@ fn the_ordered_bound_is_at_most_the_cheapest_equivalent_plan_and_the_plan_at_lea
                     c.id,
                     c.method,
                     c.path,
-                    c.body.as_ref().map(|b| format!(" {b}")).unwrap_or_default()
+                    c.body
+                        .as_ref()
+                        .map(|b| format!(" {}", b.text()))
+                        .unwrap_or_default()
                 )
             })
             .collect();

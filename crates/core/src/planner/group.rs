@@ -74,24 +74,25 @@ impl Ctx<'_> {
         if let Some(&c) = self.memo.borrow().get(&(tag, module, k)) {
             return c;
         }
-        let name = self.modules.name(module);
+        // Composites name no module (a queue may have none).
+        let name = || self.modules.name(module);
         let n = k as usize;
         let (method, path, query, body) = match what {
             Priced::Write(WriteKind::Delete) => (
                 "DELETE",
-                format!("/crm/v8/{name}"),
+                format!("/crm/v8/{}", name()),
                 vec![("ids".to_string(), vec!["1"; n].join(","))],
                 None,
             ),
             Priced::Write(WriteKind::Upsert) => (
                 "POST",
-                format!("/crm/v8/{name}/upsert"),
+                format!("/crm/v8/{}/upsert", name()),
                 Vec::new(),
                 Some(json!({"data": vec![Value::Null; n]})),
             ),
             Priced::Write(w) => (
                 w.method(),
-                format!("/crm/v8/{name}"),
+                format!("/crm/v8/{}", name()),
                 Vec::new(),
                 Some(json!({"data": vec![Value::Null; n]})),
             ),
@@ -105,7 +106,7 @@ impl Ctx<'_> {
                 "POST",
                 "/crm/v8/coql".to_string(),
                 Vec::new(),
-                Some(json!({"select_query": format!("select id from {name} limit {k}")})),
+                Some(json!({"select_query": format!("select id from {} limit {k}", name())})),
             ),
         };
         let c = self
@@ -253,7 +254,8 @@ pub(super) fn plan_level(ctx: &Ctx<'_>, calls: &[u32], level: u32, steps: &mut V
     };
     let mut plans: Vec<GroupPlan> = Vec::with_capacity(groups.len());
     for g in &groups {
-        let bulk = rules.has(Rule::Bulk) && bulk_fits(ctx, g) && bulk_pays(ctx, g);
+        // Whether it pays first: it is arithmetic, and fitting reads every body.
+        let bulk = rules.has(Rule::Bulk) && bulk_pays(ctx, g) && bulk_fits(ctx, g);
         if bulk || !(rules.has(Rule::Batch) || g.kind == WriteKind::Upsert) {
             if !bulk {
                 singles.extend(g.calls.iter().map(|&c| (c, composite_eligible(ctx, c))));
@@ -439,7 +441,7 @@ pub(super) fn bulk_fits(ctx: &Ctx<'_>, g: &Group) -> bool {
             ctx.classified[i].refs.is_empty()
                 && !ctx.referenced.contains(&*call.id)
                 && call.query.is_empty()
-                && data_array(call.body.as_ref()).is_some_and(|d| {
+                && data_array(call.body_value().as_ref()).is_some_and(|d| {
                     d.iter().all(|r| {
                         r.as_object()
                             .is_some_and(|o| o.values().all(|v| !(v.is_object() || v.is_array())))

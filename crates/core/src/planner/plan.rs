@@ -529,7 +529,8 @@ fn build(
                     && matches!(kind, WriteKind::Insert | WriteKind::Update)
                     && !searches.is_empty()
                 {
-                    if let Some(data) = data_array(call.body.as_ref()).filter(|d| d.len() == 1) {
+                    let body = call.body_value();
+                    if let Some(data) = data_array(body.as_ref()).filter(|d| d.len() == 1) {
                         let mname = modules.name(*module).as_bytes();
                         let found = data[0].as_object().and_then(|rec| {
                             rec.iter().find_map(|(f, v)| {

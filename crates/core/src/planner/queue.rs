@@ -25,7 +25,48 @@ pub struct QueuedCall {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub headers: Vec<(String, String)>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub body: Option<Value>,
+    pub body: Option<Body>,
+}
+
+/// A queued call's JSON body, kept as its text: a million bodies held as parsed values take
+/// gigabytes (two maps each), as text about 70 bytes. Each is parsed when the planner or the
+/// sender reads it; it was checked to be JSON when it was made.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Body(Box<serde_json::value::RawValue>);
+
+impl Body {
+    /// A body from a value.
+    pub fn new(v: &Value) -> Body {
+        // A Value always serialises.
+        Body(serde_json::value::to_raw_value(v).unwrap_or_else(|_| {
+            serde_json::value::RawValue::from_string("null".into())
+                .unwrap_or_else(|_| unreachable!("null is JSON"))
+        }))
+    }
+
+    /// The body's JSON text.
+    pub fn text(&self) -> &str {
+        self.0.get()
+    }
+
+    /// The body parsed.
+    pub fn value(&self) -> Value {
+        serde_json::from_str(self.0.get()).unwrap_or(Value::Null)
+    }
+}
+
+impl PartialEq for Body {
+    fn eq(&self, other: &Body) -> bool {
+        self.text() == other.text() || self.value() == other.value()
+    }
+}
+
+impl QueuedCall {
+    /// The body parsed (None without one).
+    pub fn body_value(&self) -> Option<Value> {
+        self.body.as_ref().map(Body::value)
+    }
 }
 
 /// A line (or HAR entry) that could not be read.
@@ -105,7 +146,7 @@ pub fn parse_jsonl(text: &str, file: &str) -> Loaded {
         }
         parts
     };
-    let parsed: Vec<Vec<(usize, Result<QueuedCall, String>)>> = std::thread::scope(|scope| {
+    let parsed: Vec<ParsedPart> = std::thread::scope(|scope| {
         let handles: Vec<_> = parts
             .into_iter()
             .map(|(first, part)| scope.spawn(move || parse_lines(part, first)))
@@ -115,27 +156,51 @@ pub fn parse_jsonl(text: &str, file: &str) -> Loaded {
             .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
             .collect()
     });
-    let mut out = Loaded::default();
-    out.calls.reserve(parsed.iter().map(Vec::len).sum());
-    let mut lines = Vec::with_capacity(out.calls.capacity());
-    let mut seen = HashSet::new();
-    for (line_no, result) in parsed.into_iter().flatten() {
-        let at = || format!("{file}:{line_no}");
-        match result {
-            Ok(call) => {
-                if !seen.insert(call.id.clone()) {
-                    out.bad.push(BadLine {
-                        at: at(),
-                        reason: format!("id `{}` is used by an earlier line", call.id),
-                    });
-                } else {
-                    out.calls.push(call);
-                    lines.push(line_no);
-                }
-            }
-            Err(reason) => out.bad.push(BadLine { at: at(), reason }),
-        }
+    // The parts joined in file order: the first part's vectors grow to hold the rest.
+    let mut parts = parsed.into_iter();
+    let mut all = parts.next().unwrap_or_default();
+    for p in parts {
+        all.calls.extend(p.calls);
+        all.lines.extend(p.lines);
+        all.bad.extend(p.bad);
     }
+    let mut out = Loaded {
+        calls: all.calls,
+        ..Loaded::default()
+    };
+    let mut lines = all.lines;
+    let at = |line_no: usize| format!("{file}:{line_no}");
+    let mut bad: Vec<(usize, String)> = all.bad;
+    // Ids are unique: a later line that repeats one is bad (borrowed, not cloned: a million).
+    let repeated: Vec<usize> = {
+        let mut seen: rustc_hash::FxHashSet<&str> = Default::default();
+        seen.reserve(out.calls.len());
+        out.calls
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| !seen.insert(&c.id))
+            .map(|(i, _)| i)
+            .collect()
+    };
+    if !repeated.is_empty() {
+        let mut keep = vec![true; out.calls.len()];
+        for &i in &repeated {
+            keep[i] = false;
+            bad.push((
+                lines[i],
+                format!("id `{}` is used by an earlier line", out.calls[i].id),
+            ));
+        }
+        let mut k = keep.iter();
+        out.calls.retain(|_| *k.next().unwrap_or(&true));
+        let mut k = keep.iter();
+        lines.retain(|_| *k.next().unwrap_or(&true));
+    }
+    bad.sort_by_key(|(n, _)| *n);
+    out.bad = bad
+        .into_iter()
+        .map(|(n, reason)| BadLine { at: at(n), reason })
+        .collect();
     check_references(&mut out, &lines, file);
     out
 }
@@ -232,58 +297,170 @@ fn line_of(at: &str) -> usize {
         .unwrap_or(0)
 }
 
-/// The calls (or reasons) of the lines of `text`, whose first line is number `first`.
-fn parse_lines(text: &str, first: usize) -> Vec<(usize, Result<QueuedCall, String>)> {
-    text.lines()
-        .enumerate()
-        .filter_map(|(n, line)| {
-            let line = line.trim();
-            if line.is_empty() || line.starts_with('#') {
-                return None;
-            }
-            let line_no = first + n;
-            Some((line_no, call_from_line(line, line_no)))
-        })
-        .collect()
+/// One part of a queue's lines, parsed: the calls with their line numbers, and the bad lines.
+#[derive(Default)]
+struct ParsedPart {
+    calls: Vec<QueuedCall>,
+    lines: Vec<usize>,
+    bad: Vec<(usize, String)>,
 }
 
+/// The calls (or reasons) of the lines of `text`, whose first line is number `first`.
+fn parse_lines(text: &str, first: usize) -> ParsedPart {
+    let mut out = ParsedPart::default();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let line_no = first + n;
+        match call_from_line(line, line_no) {
+            Ok(c) => {
+                out.calls.push(c);
+                out.lines.push(line_no);
+            }
+            Err(reason) => out.bad.push((line_no, reason)),
+        }
+    }
+    out
+}
+
+/// A JSONL line's values, unparsed, borrowed from the line: the fast way in for good lines
+/// (a bad line is read again by [`call_from_line_checked`] for its precise reason).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLine<'a> {
+    #[serde(borrow, default)]
+    method: Option<&'a serde_json::value::RawValue>,
+    #[serde(borrow, default)]
+    path: Option<&'a serde_json::value::RawValue>,
+    #[serde(borrow, default)]
+    query: Option<&'a serde_json::value::RawValue>,
+    #[serde(borrow, default)]
+    headers: Option<&'a serde_json::value::RawValue>,
+    #[serde(borrow, default)]
+    body: Option<&'a serde_json::value::RawValue>,
+    #[serde(borrow, default)]
+    id: Option<&'a serde_json::value::RawValue>,
+}
+
+/// Query or header pairs straight from a JSON object of scalars (no map built in between).
+struct ScalarPairs(Vec<(String, String)>);
+
+impl<'de> Deserialize<'de> for ScalarPairs {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = ScalarPairs;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an object of strings, numbers or booleans")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut m: A,
+            ) -> Result<ScalarPairs, A::Error> {
+                let mut out = Vec::new();
+                while let Some((k, v)) = m.next_entry::<String, Value>()? {
+                    let v = match v {
+                        Value::String(s) => s,
+                        Value::Number(n) => n.to_string(),
+                        Value::Bool(b) => b.to_string(),
+                        _ => return Err(serde::de::Error::custom("not a scalar")),
+                    };
+                    out.push((k, v));
+                }
+                Ok(ScalarPairs(out))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// One JSONL line as a call. Good lines take the fast way (values borrowed, the body kept as
+/// text); anything unusual is read again the careful way, which says what is wrong.
 fn call_from_line(line: &str, line_no: usize) -> Result<QueuedCall, String> {
-    let v: Value = serde_json::from_str(line).map_err(|e| format!("not JSON: {e}"))?;
-    let Value::Object(mut obj) = v else {
-        return Err("expected a JSON object".into());
+    fast_call(line, line_no).unwrap_or_else(|| call_from_line_checked(line, line_no))
+}
+
+fn fast_call(line: &str, line_no: usize) -> Option<Result<QueuedCall, String>> {
+    let raw: RawLine<'_> = serde_json::from_str(line).ok()?;
+    let text = |v: Option<&serde_json::value::RawValue>| -> Option<std::borrow::Cow<'_, str>> {
+        serde_json::from_str(v?.get()).ok()
     };
+    let method = text(raw.method)?;
+    let path = text(raw.path)?;
+    let id = match raw.id.map(|v| v.get()) {
+        None | Some("null") => format!("L{line_no}"),
+        Some(v) => match serde_json::from_str::<Value>(v).ok()? {
+            Value::String(s) if !s.is_empty() => s,
+            Value::Number(n) => n.to_string(),
+            _ => return None,
+        },
+    };
+    let pairs = |v: Option<&serde_json::value::RawValue>| -> Option<Vec<(String, String)>> {
+        match v.map(|v| v.get()) {
+            None | Some("null") => Some(Vec::new()),
+            Some(v) => serde_json::from_str::<ScalarPairs>(v).ok().map(|p| p.0),
+        }
+    };
+    let query = pairs(raw.query)?;
+    let headers = pairs(raw.headers)?;
+    let body = raw
+        .body
+        .filter(|b| b.get() != "null")
+        .map(|b| Body(b.to_owned()));
+    Some(build(id, &method, &path, query, headers, body))
+}
+
+fn call_from_line_checked(line: &str, line_no: usize) -> Result<QueuedCall, String> {
+    use serde_json::value::RawValue;
+    // The line's keys with their values unparsed: the body stays text (see `Body`), and the
+    // few small values are parsed where they are read.
+    let obj: std::collections::BTreeMap<std::borrow::Cow<'_, str>, &RawValue> =
+        serde_json::from_str(line).map_err(|_| match serde_json::from_str::<Value>(line) {
+            Ok(_) => "expected a JSON object".to_string(),
+            Err(e) => format!("not JSON: {e}"),
+        })?;
     for key in obj.keys() {
-        if !["method", "path", "query", "headers", "body", "id"].contains(&key.as_str()) {
+        if !["method", "path", "query", "headers", "body", "id"].contains(&key.as_ref()) {
             return Err(format!(
                 "unknown key `{key}` (expected method, path, query, headers, body, id)"
             ));
         }
     }
-    // Taken, not copied: the body is most of a queue's memory.
-    let body = obj.remove("body").filter(|b| !b.is_null());
-    let method = obj
-        .get("method")
+    let small = |k: &str| -> Option<Value> {
+        obj.get(k)
+            .and_then(|raw| serde_json::from_str::<Value>(raw.get()).ok())
+    };
+    let body = obj
+        .get("body")
+        .filter(|raw| raw.get().trim() != "null")
+        .map(|raw| Body((*raw).to_owned()));
+    let method = small("method");
+    let method = method
+        .as_ref()
         .and_then(Value::as_str)
         .ok_or("`method` is missing or not a string")?;
-    let raw_path = obj
-        .get("path")
+    let raw_path = small("path");
+    let raw_path = raw_path
+        .as_ref()
         .and_then(Value::as_str)
         .ok_or("`path` is missing or not a string")?;
-    let id = match obj.get("id") {
+    let id = match small("id") {
         None | Some(Value::Null) => format!("L{line_no}"),
-        Some(Value::String(s)) if !s.is_empty() => s.clone(),
+        Some(Value::String(s)) if !s.is_empty() => s,
         Some(Value::Number(n)) => n.to_string(),
         Some(_) => return Err("`id` must be a non-empty string or a number".into()),
     };
-    let query = match obj.get("query") {
+    let query = match small("query") {
         None | Some(Value::Null) => Vec::new(),
         Some(Value::String(s)) => crate::credits::table::parse_query(s.trim_start_matches('?')),
-        Some(Value::Object(m)) => pairs(m, "query")?,
+        Some(Value::Object(m)) => pairs(&m, "query")?,
         Some(_) => return Err("`query` must be an object or a query string".into()),
     };
-    let headers = match obj.get("headers") {
+    let headers = match small("headers") {
         None | Some(Value::Null) => Vec::new(),
-        Some(Value::Object(m)) => pairs(m, "headers")?,
+        Some(Value::Object(m)) => pairs(&m, "headers")?,
         Some(_) => return Err("`headers` must be an object".into()),
     };
     build(id, method, raw_path, query, headers, body)
@@ -308,7 +485,7 @@ fn build(
     raw_path: &str,
     mut query: Vec<(String, String)>,
     headers: Vec<(String, String)>,
-    body: Option<Value>,
+    body: Option<Body>,
 ) -> Result<QueuedCall, String> {
     let method = method.to_ascii_uppercase();
     if !METHODS.contains(&method.as_str()) {
@@ -422,7 +599,7 @@ pub fn parse_har(text: &str, file: &str) -> Loaded {
         let body = match req.pointer("/postData/text").and_then(Value::as_str) {
             None | Some("") => None,
             Some(t) => match serde_json::from_str::<Value>(t) {
-                Ok(b) => Some(b),
+                Ok(b) => Some(Body::new(&b)),
                 Err(err) => {
                     out.bad.push(BadLine {
                         at,
@@ -468,7 +645,7 @@ pub fn to_jsonl_line(call: &QueuedCall) -> String {
         obj.insert("headers".into(), Value::Object(h));
     }
     if let Some(b) = &call.body {
-        obj.insert("body".into(), b.clone());
+        obj.insert("body".into(), b.value());
     }
     Value::Object(obj).to_string()
 }

@@ -33,13 +33,13 @@ fn path_id(path: &str) -> Option<&str> {
 }
 
 fn records(call: &QueuedCall) -> Vec<Value> {
-    let mut recs = call
-        .body
-        .as_ref()
-        .and_then(|b| b.get("data"))
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
+    let mut recs = match call.body_value() {
+        Some(Value::Object(mut o)) => match o.remove("data") {
+            Some(Value::Array(a)) => a,
+            _ => Vec::new(),
+        },
+        _ => Vec::new(),
+    };
     // PUT /{module}/{id}: the id lives in the path; in a batch it moves into the record.
     if call.method == "PUT" {
         if let Some(id) = path_id(&call.path) {
@@ -55,11 +55,10 @@ fn records(call: &QueuedCall) -> Vec<Value> {
 
 /// A body's keys other than the records (`trigger`, `wf_trigger` …), kept on a batch.
 fn extras(call: &QueuedCall) -> Map<String, Value> {
-    match &call.body {
+    match call.body_value() {
         Some(Value::Object(o)) => o
-            .iter()
+            .into_iter()
             .filter(|(k, _)| k.as_str() != "data" && k.as_str() != "duplicate_check_fields")
-            .map(|(k, v)| (k.clone(), v.clone()))
             .collect(),
         _ => Map::new(),
     }
@@ -71,7 +70,7 @@ fn as_queued(call: &QueuedCall) -> Request {
         path: call.path.to_string(),
         query: call.query.clone(),
         headers: call.headers.clone(),
-        body: call.body.clone(),
+        body: call.body_value(),
     }
 }
 
@@ -221,10 +220,8 @@ pub fn build<'q>(
                 let check = match upsert(0) {
                     Some(f) if !f.is_empty() => Some(json!([f])),
                     _ => first
-                        .body
-                        .as_ref()
-                        .and_then(|b| b.get("duplicate_check_fields"))
-                        .cloned(),
+                        .body_value()
+                        .and_then(|mut b| b.get_mut("duplicate_check_fields").map(Value::take)),
                 };
                 if let Some(c) = check {
                     body.insert("duplicate_check_fields".into(), c);

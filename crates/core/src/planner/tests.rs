@@ -171,3 +171,24 @@ fn rules_serialise_by_name_as_plan_files_have_them() {
     let back: super::Plan = serde_json::from_value(v).unwrap();
     assert_eq!(back, p);
 }
+
+#[test]
+fn a_queue_that_names_no_module_is_planned_and_bounded() {
+    // Found by the two-sandbox property test: the ordered bound priced a composite by a module
+    // the queue did not have.
+    let table = CostTable::builtin();
+    let q = queue(&[
+        json!({"method": "GET", "path": "/crm/v8/settings/modules"}),
+        json!({"method": "GET", "path": "/crm/v8/org"}),
+    ]);
+    let p = plan(
+        &q,
+        &Options {
+            rules: RuleSet::all(),
+            table: &table,
+            unique: None,
+        },
+    );
+    assert_eq!(p.credits_after, 2);
+    assert_eq!(p.ordered_lower_bound, 2);
+}
