@@ -95,9 +95,24 @@ pub fn queue_from_text(text: &str, path: &Path, skip_bad: bool) -> anyhow::Resul
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
+    use std::io::IsTerminal;
     let ctx = Context::load()?;
     let rules = rules_of(args.rules.as_deref())?;
+    // Progress for people, on a terminal and not under --json: a big queue takes seconds.
+    let started = std::time::Instant::now();
+    let progress = !args.json && std::io::stderr().is_terminal();
+    let say = |what: String| {
+        if progress {
+            eprint!("\r\x1b[Kcreditops: {what}");
+        }
+    };
+    say(format!("reading {}…", args.queue.display()));
     let queue = load_queue(&args.queue, args.skip_bad)?;
+    say(format!(
+        "planning {} calls (read in {:.1} s)…",
+        creditops_core::fmt::thousands(queue.len() as u64),
+        started.elapsed().as_secs_f64()
+    ));
     let unique = match &args.org {
         Some(org) => Some(org_unique_fields(&ctx, org, &queue)?),
         None => None,
@@ -110,6 +125,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             unique: unique.as_ref(),
         },
     );
+    if progress {
+        eprint!("\r\x1b[K");
+    }
     if let Some(out) = &args.out {
         let file = PlanFileOut {
             format: PLAN_FORMAT,

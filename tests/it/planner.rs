@@ -55,6 +55,13 @@ enum Op {
     GetLead {
         seeded: u8,
     },
+    /// A tag added to (or removed from) a seeded lead: per-record calls the tags rule turns
+    /// into bulk ones.
+    TagLead {
+        seeded: u8,
+        tag: u8,
+        remove: bool,
+    },
     ListLeads,
     Fields,
     /// A capture of "create or update": the search found nothing, so the integration inserted.
@@ -79,6 +86,8 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (0u8..6).prop_map(|seeded| Op::DeleteContact { seeded }),
         2 => (0u8..6).prop_map(|seeded| Op::InsertContactTakingEmail { seeded }),
         2 => (0u8..8).prop_map(|seeded| Op::GetLead { seeded }),
+        3 => (0u8..8, 0u8..3, prop::bool::weighted(0.3))
+            .prop_map(|(seeded, tag, remove)| Op::TagLead { seeded, tag, remove }),
         1 => Just(Op::ListLeads),
         1 => Just(Op::Fields),
         1 => Just(Op::SearchThenInsert),
@@ -259,6 +268,22 @@ fn queue_of(
                     None,
                 ));
             }
+            Op::TagLead {
+                seeded,
+                tag,
+                remove,
+            } => {
+                let target = &leads[*seeded as usize % leads.len()];
+                let action = if *remove { "remove_tags" } else { "add_tags" };
+                let path = format!("/crm/v8/Leads/{target}/actions/{action}");
+                q.push(call(
+                    id,
+                    "POST",
+                    &path,
+                    &[],
+                    Some(json!({"tags": [{"name": format!("t{tag}")}]})),
+                ));
+            }
             Op::ListLeads => q.push(call(
                 id,
                 "GET",
@@ -336,6 +361,12 @@ fn records(sb: &Sb) -> BTreeMap<String, Vec<String>> {
                     .map(|(k, v)| {
                         let v = match v {
                             Value::Object(o) => o.get("name").cloned().unwrap_or(Value::Null),
+                            // Tags by name: their ids differ between sandboxes.
+                            Value::Array(a) => Value::Array(
+                                a.iter()
+                                    .map(|x| x.get("name").cloned().unwrap_or_else(|| x.clone()))
+                                    .collect(),
+                            ),
                             v => v.clone(),
                         };
                         (k.clone(), v)

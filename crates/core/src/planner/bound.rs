@@ -28,8 +28,8 @@
 use rustc_hash::FxHashMap as HashMap;
 
 use super::classify::{strong_key, Class, Classified, Interner, ModId, WriteKind};
-use super::group::{bulk_job_credits, composite_eligible, Ctx, Priced};
-use super::plan::{Fate, Rule, BATCH_MAX, BULK_MAX_ROWS, COMPOSITE_MAX, COQL_MAX_IDS};
+use super::group::{bulk_job_credits, composite_eligible, grouped, sends_batches, Ctx, Priced};
+use super::plan::{Fate, Rule, BULK_MAX_ROWS, COMPOSITE_MAX, COQL_MAX_IDS};
 use super::unique::UniqueFields;
 
 /// Credits are counted in sixtieths here: a composite's share of 1/k credit (k ≤ 5) is whole.
@@ -143,7 +143,7 @@ pub(super) fn ordered_lower_bound(ctx: &Ctx<'_>, unique: &UniqueFields) -> u64 {
                 kind,
                 shape,
                 ..
-            } if !c.unpriceable && (rules.has(Rule::Batch) || rules.has(Rule::Bulk) || upsert) => {
+            } if !c.unpriceable && grouped(rules, *kind, upsert) => {
                 let kind = if upsert { WriteKind::Upsert } else { *kind };
                 let key = match &ctx.fate[i] {
                     Fate::Upsert(f) => strong_key([f.as_bytes()]),
@@ -224,6 +224,7 @@ pub(super) fn ordered_lower_bound(ctx: &Ctx<'_>, unique: &UniqueFields) -> u64 {
                                         e += k.frees + k.setters;
                                     }
                                 }
+                                WriteKind::AddTags | WriteKind::RemoveTags => e += k.upserts,
                                 WriteKind::Delete => {
                                     e += k.upserts;
                                     if unique.has_any(ctx.modules.name(m)) {
@@ -269,7 +270,10 @@ pub(super) fn ordered_lower_bound(ctx: &Ctx<'_>, unique: &UniqueFields) -> u64 {
             let k = &mut cuts[f.module as usize];
             match f.kind {
                 WriteKind::Insert => k.inserts += 1,
-                WriteKind::Update | WriteKind::Delete => k.record_writes += 1,
+                WriteKind::Update
+                | WriteKind::Delete
+                | WriteKind::AddTags
+                | WriteKind::RemoveTags => k.record_writes += 1,
                 WriteKind::Upsert => {
                     k.upserts += 1;
                     *k.upserts_by_key.entry(f.key).or_insert(0) += 1;
@@ -339,9 +343,9 @@ fn segment_bound(
     let (chunk_max, chunk): (u64, Box<dyn Fn(u64) -> u64 + '_>) = match key {
         ClassKey::Write { module, kind, .. } => {
             let kind = write_kind(kind);
-            if rules.has(Rule::Batch) || kind == WriteKind::Upsert {
+            if sends_batches(rules, kind) {
                 (
-                    u64::from(BATCH_MAX),
+                    u64::from(kind.max_records()),
                     Box::new(move |k| {
                         u64::from(ctx.cost(Priced::Write(kind), module, k as u32)) * UNIT
                     }),
@@ -442,6 +446,8 @@ fn write_kind(k: u8) -> WriteKind {
         0 => WriteKind::Insert,
         1 => WriteKind::Update,
         2 => WriteKind::Upsert,
-        _ => WriteKind::Delete,
+        3 => WriteKind::Delete,
+        4 => WriteKind::AddTags,
+        _ => WriteKind::RemoveTags,
     }
 }

@@ -19,14 +19,33 @@ pub(super) enum WriteKind {
     Update,
     Upsert,
     Delete,
+    /// Tags added to one record (`POST /{module}/{id}/actions/add_tags`): for ordering, an
+    /// update of that record that sets no field.
+    AddTags,
+    RemoveTags,
 }
 
 impl WriteKind {
     pub(super) fn method(self) -> &'static str {
         match self {
-            WriteKind::Insert | WriteKind::Upsert => "POST",
+            WriteKind::Insert | WriteKind::Upsert | WriteKind::AddTags | WriteKind::RemoveTags => {
+                "POST"
+            }
             WriteKind::Update => "PUT",
             WriteKind::Delete => "DELETE",
+        }
+    }
+
+    pub(super) fn is_tags(self) -> bool {
+        matches!(self, WriteKind::AddTags | WriteKind::RemoveTags)
+    }
+
+    /// The most records one call of this kind carries: 500 ids for bulk tags, else 100.
+    pub(super) fn max_records(self) -> u32 {
+        if self.is_tags() {
+            super::plan::BULK_TAGS_MAX
+        } else {
+            super::plan::BATCH_MAX
         }
     }
 }
@@ -389,9 +408,12 @@ pub(super) fn classify(
     };
     let get_key = (m == "GET").then(|| get_key(call));
     let unique = match &class {
-        Class::Write { module, kind, .. } if *kind != WriteKind::Delete => {
-            unique_values(modules.name(*module), body.as_ref(), unique)
-        }
+        // Deletes and tag changes set no field.
+        Class::Write {
+            module,
+            kind: WriteKind::Insert | WriteKind::Update | WriteKind::Upsert,
+            ..
+        } => unique_values(modules.name(*module), body.as_ref(), unique),
         _ => Vec::new(),
     };
     Classified {
@@ -490,6 +512,23 @@ pub(super) fn classify_segments(
                 None => Class::Other {
                     module: modules.get(module),
                 },
+            }
+        }
+        ("POST", ["crm", "v8", module, id, "actions", action @ ("add_tags" | "remove_tags")])
+            if is_module(module) && is_record_id(id) =>
+        {
+            Class::Write {
+                module: modules.get(module),
+                kind: if *action == "add_tags" {
+                    WriteKind::AddTags
+                } else {
+                    WriteKind::RemoveTags
+                },
+                records: 1,
+                ids: vec![id_key(id)],
+                check: String::new(),
+                // The tags and over_write are in the shape: calls batch with the same ones.
+                shape: shape(action),
             }
         }
         ("PUT", ["crm", "v8", module, id]) if is_module(module) && records == 1 => Class::Write {

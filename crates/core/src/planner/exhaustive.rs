@@ -10,8 +10,8 @@
 use serde_json::{json, Value};
 
 use super::classify::{strong_key, Class, Classified, Interner, WriteKind};
-use super::group::{composite_eligible, Ctx, Priced};
-use super::plan::{explain, plan, Fate, Options, Pass, Rule, RuleSet, BATCH_MAX, COMPOSITE_MAX};
+use super::group::{composite_eligible, grouped, sends_batches, Ctx, Priced};
+use super::plan::{explain, plan, Fate, Options, Pass, Rule, RuleSet, COMPOSITE_MAX};
 use super::queue::{parse_jsonl, QueuedCall};
 use super::unique::UniqueFields;
 use crate::credits::CostTable;
@@ -123,7 +123,10 @@ fn order(
             }
             let id = read_id(ca).expect("a read by id");
             strict(match wb.kind {
-                WriteKind::Update | WriteKind::Delete => wb.ids.contains(&id),
+                WriteKind::Update
+                | WriteKind::Delete
+                | WriteKind::AddTags
+                | WriteKind::RemoveTags => wb.ids.contains(&id),
                 WriteKind::Upsert => true,
                 WriteKind::Insert => false,
             })
@@ -134,7 +137,10 @@ fn order(
             }
             let id = read_id(cb).expect("a read by id");
             strict(match wa.kind {
-                WriteKind::Update | WriteKind::Delete => wa.ids.contains(&id),
+                WriteKind::Update
+                | WriteKind::Delete
+                | WriteKind::AddTags
+                | WriteKind::RemoveTags => wa.ids.contains(&id),
                 WriteKind::Upsert => true,
                 WriteKind::Insert => false,
             })
@@ -147,8 +153,16 @@ fn order(
                 || (wa.kind == WriteKind::Upsert && wa.tracked);
             let a_frees =
                 wa.kind == WriteKind::Delete || (wa.kind == WriteKind::Update && wa.values);
-            let shared_ids = matches!(wa.kind, WriteKind::Update | WriteKind::Delete)
-                && wa.ids.iter().any(|i| wb.ids.contains(i));
+            let by_id = |k: WriteKind| {
+                matches!(
+                    k,
+                    WriteKind::Update
+                        | WriteKind::Delete
+                        | WriteKind::AddTags
+                        | WriteKind::RemoveTags
+                )
+            };
+            let shared_ids = by_id(wa.kind) && wa.ids.iter().any(|i| wb.ids.contains(i));
             let module_unique = unique.has_any(modules.name(wb.module));
             match wb.kind {
                 WriteKind::Insert => {
@@ -162,8 +176,11 @@ fn order(
                 WriteKind::Delete => {
                     strict(wa.kind == WriteKind::Upsert || shared_ids || (module_unique && a_sets))
                 }
+                WriteKind::AddTags | WriteKind::RemoveTags => {
+                    strict(wa.kind == WriteKind::Upsert || shared_ids)
+                }
                 WriteKind::Upsert => {
-                    if matches!(wa.kind, WriteKind::Update | WriteKind::Delete)
+                    if by_id(wa.kind)
                         || (wb.tracked && a_frees)
                         || (!wb.tracked && wa.kind == WriteKind::Insert)
                     {
@@ -214,7 +231,7 @@ fn step_price(ctx: &Ctx<'_>, calls: &[usize]) -> Option<u32> {
                     ..
                 },
                 _,
-            ) if ctx.rules.has(Rule::Batch) || (upsert || *kind == WriteKind::Upsert) => {
+            ) if grouped(ctx.rules, *kind, upsert) && sends_batches(ctx.rules, *kind) => {
                 Some((*module, *kind, *shape))
             }
             _ => None,
@@ -222,7 +239,7 @@ fn step_price(ctx: &Ctx<'_>, calls: &[usize]) -> Option<u32> {
     };
     if let Some(first) = class(calls[0]) {
         let records: u32 = calls.iter().map(|&i| cl[i].records()).sum();
-        if calls.iter().all(|&i| class(i) == Some(first)) && records <= BATCH_MAX {
+        if calls.iter().all(|&i| class(i) == Some(first)) && records <= first.1.max_records() {
             offer(ctx.cost(Priced::Write(first.1), first.0, records));
         }
     }
@@ -347,7 +364,7 @@ fn random_queue(seed: u64, len: usize) -> Vec<Value> {
         let id = format!("c{k}");
         let email = format!("e{}@x.example", next(3));
         let rid = ids[next(2) as usize];
-        let line = match next(16) {
+        let line = match next(18) {
             0..=2 => {
                 inserts.push(id.clone());
                 if next(2) == 0 {
@@ -393,6 +410,15 @@ fn random_queue(seed: u64, len: usize) -> Vec<Value> {
             14 => {
                 json!({"method": "POST", "path": format!("/crm/v8/Leads/{rid}/actions/convert"), "body": {"data": [{}]}})
             }
+            16 | 17 => {
+                let action = if next(3) == 0 {
+                    "remove_tags"
+                } else {
+                    "add_tags"
+                };
+                let tag = if next(2) == 0 { "vip" } else { "cold" };
+                json!({"method": "POST", "path": format!("/crm/v8/Leads/{rid}/actions/{action}"), "body": {"tags": [{"name": tag}]}})
+            }
             _ => {
                 if next(4) == 0 {
                     json!({"method": "POST", "path": "/crm/v8/settings/fields", "query": {"module": "Leads"}, "body": {"fields": []}})
@@ -422,7 +448,7 @@ fn the_ordered_bound_is_at_most_the_cheapest_equivalent_plan_and_the_plan_at_lea
     let rule_sets = [
         RuleSet::all(),
         RuleSet::parse("batch,upsert,dedupe,cache").unwrap(),
-        RuleSet::parse("composite,coql,dedupe").unwrap(),
+        RuleSet::parse("composite,coql,dedupe,tags").unwrap(),
     ];
     let mut checked = 0;
     let mut tight = 0;

@@ -13,6 +13,34 @@ use super::plan::*;
 use super::queue::QueuedCall;
 use crate::credits::{Call, CostTable};
 
+/// Whether a level groups this write with others of its class (batches, bulk jobs, bulk tags).
+pub(super) fn grouped(rules: RuleSet, kind: WriteKind, upsert: bool) -> bool {
+    if kind.is_tags() {
+        rules.has(Rule::Tags)
+    } else {
+        rules.has(Rule::Batch) || rules.has(Rule::Bulk) || upsert
+    }
+}
+
+/// Whether a group of this kind is sent as calls of many records (else one by one, or a job).
+pub(super) fn sends_batches(rules: RuleSet, kind: WriteKind) -> bool {
+    if kind.is_tags() {
+        rules.has(Rule::Tags)
+    } else {
+        rules.has(Rule::Batch) || kind == WriteKind::Upsert
+    }
+}
+
+/// `/crm/v8/{module}/actions/add_tags` (or remove_tags): tags on many records.
+pub(super) fn tags_path(module: &str, kind: WriteKind) -> String {
+    let action = if kind == WriteKind::AddTags {
+        "add_tags"
+    } else {
+        "remove_tags"
+    };
+    format!("/crm/v8/{module}/actions/{action}")
+}
+
 pub(super) fn passthrough(call: &QueuedCall, c: &Classified, level: u32) -> Step {
     let records = c.records();
     Step {
@@ -89,6 +117,12 @@ impl Ctx<'_> {
                 format!("/crm/v8/{}/upsert", name()),
                 Vec::new(),
                 Some(json!({"data": vec![Value::Null; n]})),
+            ),
+            Priced::Write(w) if w.is_tags() => (
+                "POST",
+                tags_path(name(), w),
+                Vec::new(),
+                Some(json!({"tags": [{"name": "t"}], "ids": vec!["1"; n]})),
             ),
             Priced::Write(w) => (
                 w.method(),
@@ -204,7 +238,7 @@ pub(super) fn plan_level(ctx: &Ctx<'_>, calls: &[u32], level: u32, steps: &mut V
                 check,
                 shape,
                 ..
-            } if !c.unpriceable && (rules.has(Rule::Batch) || rules.has(Rule::Bulk) || upsert) => {
+            } if !c.unpriceable && grouped(rules, *kind, upsert) => {
                 let (kind, check) = match &ctx.fate[i] {
                     Fate::Upsert(f) => (WriteKind::Upsert, f.as_str()),
                     _ => (*kind, check.as_str()),
@@ -256,7 +290,7 @@ pub(super) fn plan_level(ctx: &Ctx<'_>, calls: &[u32], level: u32, steps: &mut V
     for g in &groups {
         // Whether it pays first: it is arithmetic, and fitting reads every body.
         let bulk = rules.has(Rule::Bulk) && bulk_pays(ctx, g) && bulk_fits(ctx, g);
-        if bulk || !(rules.has(Rule::Batch) || g.kind == WriteKind::Upsert) {
+        if bulk || !sends_batches(rules, g.kind) {
             if !bulk {
                 singles.extend(g.calls.iter().map(|&c| (c, composite_eligible(ctx, c))));
             }
@@ -268,7 +302,7 @@ pub(super) fn plan_level(ctx: &Ctx<'_>, calls: &[u32], level: u32, steps: &mut V
             });
             continue;
         }
-        let chunks = records_chunks(ctx, &g.calls, BATCH_MAX);
+        let chunks = records_chunks(ctx, &g.calls, g.kind.max_records());
         let movable = if rules.has(Rule::Composite) {
             let last = chunks.last().map(Vec::as_slice).unwrap_or_default();
             trailing_to_save(ctx, g, last)
@@ -347,7 +381,7 @@ pub(super) fn plan_level(ctx: &Ctx<'_>, calls: &[u32], level: u32, steps: &mut V
             }
             continue;
         }
-        if !(rules.has(Rule::Batch) || g.kind == WriteKind::Upsert) {
+        if !sends_batches(rules, g.kind) {
             continue;
         }
         let last = p.chunks.len() - 1;
@@ -403,8 +437,10 @@ pub(super) fn composite_eligible(ctx: &Ctx<'_>, ci: u32) -> bool {
         return false;
     }
     match &c.class {
+        // Tag calls are actions, which a composite does not carry.
         Class::Write { records, kind, .. } => {
             *records == 1
+                && !kind.is_tags()
                 && (*kind != WriteKind::Delete || ctx.queue[i].path.split('/').count() == 5)
         }
         Class::ReadId { .. } => ctx.queue[i].query.iter().all(|(k, _)| k == "fields"),
@@ -540,12 +576,18 @@ pub(super) fn batch_step(ctx: &Ctx<'_>, g: &Group, cs: &[u32], level: u32) -> St
     if ctx.pass == Pass::LowerBound {
         return ctx.bound_step(StepKind::Call, credits, level);
     }
-    let rule = if upserts.is_empty() {
+    let rule = if g.kind.is_tags() {
+        Rule::Tags
+    } else if upserts.is_empty() {
         Rule::Batch
     } else {
         Rule::Upsert
     };
-    let path = ctx.module_path(g.module, g.kind == WriteKind::Upsert);
+    let path = if g.kind.is_tags() {
+        tags_path(ctx.modules.name(g.module), g.kind).into()
+    } else {
+        ctx.module_path(g.module, g.kind == WriteKind::Upsert)
+    };
     // Upserts say their key; the other batches say enough by rule, method and records.
     let note = (g.kind == WriteKind::Upsert && !g.check.is_empty())
         .then(|| format!("upserts keyed on {}", g.check));

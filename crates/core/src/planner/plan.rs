@@ -61,10 +61,11 @@ pub enum Rule {
     Composite,
     Bulk,
     Coql,
+    Tags,
 }
 
 impl Rule {
-    pub const ALL: [Rule; 7] = [
+    pub const ALL: [Rule; 8] = [
         Rule::Batch,
         Rule::Upsert,
         Rule::Dedupe,
@@ -72,6 +73,7 @@ impl Rule {
         Rule::Composite,
         Rule::Bulk,
         Rule::Coql,
+        Rule::Tags,
     ];
 
     pub fn name(self) -> &'static str {
@@ -83,6 +85,7 @@ impl Rule {
             Rule::Composite => "composite",
             Rule::Bulk => "bulk",
             Rule::Coql => "coql",
+            Rule::Tags => "tags",
         }
     }
 
@@ -96,6 +99,7 @@ impl Rule {
             Rule::Composite => "small independent calls → composite requests of ≤ 5",
             Rule::Bulk => "very large write sets → a Bulk Write job with a callback",
             Rule::Coql => "many GETs by id on one module → one COQL query",
+            Rule::Tags => "tag calls per record → bulk add/remove of up to 500 records",
         }
     }
 
@@ -112,7 +116,7 @@ pub struct RuleSet(u8);
 
 impl RuleSet {
     pub fn all() -> RuleSet {
-        RuleSet(0x7f)
+        RuleSet(0xff)
     }
     pub fn none() -> RuleSet {
         RuleSet(0)
@@ -281,6 +285,8 @@ pub const COQL_MAX_IDS: usize = 50;
 pub const COMPOSITE_MAX: usize = 5;
 /// Records of one batch call.
 pub const BATCH_MAX: u32 = 100;
+/// Records one bulk add/remove tags call names (Zoho: 500 ids).
+pub const BULK_TAGS_MAX: u32 = 500;
 
 /// Plans `queue`: the plan with its lower bound.
 pub fn plan(queue: &[QueuedCall], opts: &Options<'_>) -> Plan {
@@ -675,7 +681,10 @@ fn build(
                             s.unique_set = s.unique_set.max(l);
                         }
                     }
-                    WriteKind::Update | WriteKind::Delete => {
+                    WriteKind::Update
+                    | WriteKind::Delete
+                    | WriteKind::AddTags
+                    | WriteKind::RemoveTags => {
                         l = l.max(s.upsert + 1);
                         for id in ids {
                             if let Some(r) = recs.get(&(*module, *id)) {

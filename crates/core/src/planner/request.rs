@@ -186,6 +186,25 @@ pub fn build<'q>(
             })
         }
         _ if calls.len() == 1 => Ok(single(first, upsert(0))),
+        // Tags on many records: the calls' common body (tags, over_write) with their ids.
+        Some(Rule::Tags) => {
+            let mut body = match first.body_value() {
+                Some(Value::Object(o)) => o,
+                _ => Map::new(),
+            };
+            let ids: Vec<Value> = calls
+                .iter()
+                .filter_map(|c| path_id(&c.path).map(Value::from))
+                .collect();
+            body.insert("ids".into(), Value::Array(ids));
+            Ok(Request {
+                method: "POST".into(),
+                path: step.path.to_string(),
+                query: first.query.clone(),
+                headers: first.headers.clone(),
+                body: Some(Value::Object(body)),
+            })
+        }
         _ if step.method == "DELETE" => {
             let mut query: Vec<(String, String)> = first
                 .query

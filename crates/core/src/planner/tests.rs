@@ -192,3 +192,46 @@ fn a_queue_that_names_no_module_is_planned_and_bounded() {
     assert_eq!(p.credits_after, 2);
     assert_eq!(p.ordered_lower_bound, 2);
 }
+
+#[test]
+fn tag_calls_per_record_become_bulk_tag_calls_and_keep_their_records_order() {
+    let table = CostTable::builtin();
+    let tag = |id: u64, action: &str, name: &str| json!({"method": "POST", "path": format!("/crm/v8/Leads/{id}/actions/{action}"), "body": {"tags": [{"name": name}]}});
+    let mut lines: Vec<_> = (0..120)
+        .map(|i| tag(5725767000000100000 + i, "add_tags", "vip"))
+        .collect();
+    // A read of one tagged record, then that record's tag removed: they stay in order.
+    lines.push(json!({"method": "GET", "path": "/crm/v8/Leads/5725767000000100007", "query": {"fields": "Tag"}}));
+    lines.push(tag(5725767000000100007, "remove_tags", "vip"));
+    let q = queue(&lines);
+    let opts = |rules| Options {
+        rules,
+        table: &table,
+        unique: None,
+    };
+    let p = plan(&q, &opts(RuleSet::all()));
+    let bulk: Vec<_> = p
+        .steps
+        .iter()
+        .filter(|s| s.rule == Some(Rule::Tags))
+        .collect();
+    assert_eq!(bulk.len(), 1, "{:#?}", p.steps);
+    assert_eq!(bulk[0].path.as_ref(), "/crm/v8/Leads/actions/add_tags");
+    assert_eq!(bulk[0].records, 120);
+    assert_eq!(bulk[0].credits, 3, "1 credit per 50 records");
+    // 3 for the bulk add, 1 for the read, 1 for the removal (alone: it must follow the read).
+    assert_eq!(p.credits_after, 5);
+    assert_eq!(p.ordered_lower_bound, 5);
+    let level = |id: &str| {
+        p.steps
+            .iter()
+            .find(|s| s.ids.iter().any(|i| &**i == id))
+            .unwrap()
+            .level
+    };
+    assert!(level("L1") < level("L121") && level("L121") < level("L122"));
+    // Without the rule: every call as queued.
+    let mut rules = RuleSet::all();
+    rules.set(Rule::Tags, false);
+    assert_eq!(plan(&q, &opts(rules)).credits_after, 122);
+}
