@@ -63,7 +63,7 @@ actions! {
     FocusNext = "focus_next", ["right"], "focus the next panel";
     FocusPrev = "focus_prev", ["left"], "focus the previous panel";
     Pause = "pause", ["space"], "pause or resume the live tail";
-    Filter = "filter", ["/"], "filter the list (Enter applies, Esc cancels)";
+    Filter = "filter", ["/"], "filter the list as you type (Enter keeps, Esc undoes)";
     Open = "open", ["enter"], "open the selected item";
     Forward = "forward", ["f"], "forward / replay the event to [receiver] forward_to";
     Close = "close", ["esc"], "close the detail or clear the filter";

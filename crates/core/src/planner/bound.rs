@@ -28,7 +28,7 @@
 use rustc_hash::FxHashMap as HashMap;
 
 use super::classify::{strong_key, Class, Classified, Interner, ModId, WriteKind};
-use super::group::{bulk_job_credits, composite_eligible, grouped, sends_batches, Ctx, Priced};
+use super::group::{bulk_job_credits, composite_eligible, sends_batches, write_class, Ctx, Priced};
 use super::plan::{Fate, Rule, BULK_MAX_ROWS, COMPOSITE_MAX, COQL_MAX_IDS};
 use super::unique::UniqueFields;
 
@@ -135,26 +135,14 @@ pub(super) fn ordered_lower_bound(ctx: &Ctx<'_>, unique: &UniqueFields) -> u64 {
     // The class of each kept call, as plan_level would group it (None: sent alone or in a
     // composite).
     let class_of = |i: usize| -> Option<ClassKey> {
-        let c = &ctx.classified[i];
-        let upsert = matches!(ctx.fate[i], Fate::Upsert(_));
-        match &c.class {
-            Class::Write {
+        if let Some((module, kind, key)) = write_class(ctx, i) {
+            return Some(ClassKey::Write {
                 module,
-                kind,
-                shape,
-                ..
-            } if !c.unpriceable && grouped(rules, *kind, upsert) => {
-                let kind = if upsert { WriteKind::Upsert } else { *kind };
-                let key = match &ctx.fate[i] {
-                    Fate::Upsert(f) => strong_key([f.as_bytes()]),
-                    _ => *shape,
-                };
-                Some(ClassKey::Write {
-                    module: *module,
-                    kind: kind as u8,
-                    key,
-                })
-            }
+                kind: kind as u8,
+                key,
+            });
+        }
+        match &ctx.classified[i].class {
             Class::ReadId {
                 module,
                 fields,

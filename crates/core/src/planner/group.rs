@@ -13,6 +13,30 @@ use super::plan::*;
 use super::queue::QueuedCall;
 use crate::credits::{Call, CostTable};
 
+/// The class a write is grouped in (module, kind after pass 1, and its request shape or, for a
+/// search folded into an upsert, its key), or None when it is sent alone: the one definition,
+/// shared by the levels' grouping and the ordered bound.
+pub(super) fn write_class(ctx: &Ctx<'_>, i: usize) -> Option<(ModId, WriteKind, u64)> {
+    let c = &ctx.classified[i];
+    let Class::Write {
+        module,
+        kind,
+        shape,
+        ..
+    } = &c.class
+    else {
+        return None;
+    };
+    let upsert = matches!(ctx.fate[i], Fate::Upsert(_));
+    if c.unpriceable || !grouped(ctx.rules, *kind, upsert) {
+        return None;
+    }
+    Some(match &ctx.fate[i] {
+        Fate::Upsert(f) => (*module, WriteKind::Upsert, strong_key([f.as_bytes()])),
+        _ => (*module, *kind, *shape),
+    })
+}
+
 /// Whether a level groups this write with others of its class (batches, bulk jobs, bulk tags).
 pub(super) fn grouped(rules: RuleSet, kind: WriteKind, upsert: bool) -> bool {
     if kind.is_tags() {
@@ -229,32 +253,20 @@ pub(super) fn plan_level(ctx: &Ctx<'_>, calls: &[u32], level: u32, steps: &mut V
     for &ci in calls {
         let i = ci as usize;
         let c = &ctx.classified[i];
-        let upsert = matches!(ctx.fate[i], Fate::Upsert(_));
+        let class = write_class(ctx, i);
         match &c.class {
-            Class::Write {
-                module,
-                kind,
-                records,
-                check,
-                shape,
-                ..
-            } if !c.unpriceable && grouped(rules, *kind, upsert) => {
-                let (kind, check) = match &ctx.fate[i] {
-                    Fate::Upsert(f) => (WriteKind::Upsert, f.as_str()),
-                    _ => (*kind, check.as_str()),
+            Class::Write { records, check, .. } if class.is_some() => {
+                let Some((module, kind, shape)) = class else {
+                    continue;
                 };
-                let key = (
-                    *module,
-                    kind as u8,
-                    if upsert {
-                        strong_key([check.as_bytes()])
-                    } else {
-                        *shape
-                    },
-                );
+                let check = match &ctx.fate[i] {
+                    Fate::Upsert(f) => f.as_str(),
+                    _ => check.as_str(),
+                };
+                let key = (module, kind as u8, shape);
                 let g = *group_of.entry(key).or_insert_with(|| {
                     groups.push(Group {
-                        module: *module,
+                        module,
                         kind,
                         check: check.to_string(),
                         calls: Vec::new(),

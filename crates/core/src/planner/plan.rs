@@ -293,21 +293,7 @@ pub fn plan(queue: &[QueuedCall], opts: &Options<'_>) -> Plan {
     let defaults = UniqueFields::defaults();
     let unique = opts.unique.unwrap_or(&defaults);
     let (classified, modules) = classify_all(queue, opts.table, unique);
-    // Calls whose created record a later call names (`@{id}`), and where they stand.
-    let referenced: HashSet<&str> = classified
-        .iter()
-        .flat_map(|c| c.refs.iter().map(String::as_str))
-        .collect();
-    let index: HashMap<&str, usize> = if referenced.is_empty() {
-        HashMap::default()
-    } else {
-        queue
-            .iter()
-            .enumerate()
-            .filter(|(_, c)| referenced.contains(&*c.id))
-            .map(|(i, c)| (&*c.id, i))
-            .collect()
-    };
+    let (referenced, index) = referenced(queue, &classified);
     let refs = Refs {
         names: &referenced,
         index: &index,
@@ -393,6 +379,28 @@ pub fn as_queued(queue: &[QueuedCall], table: &CostTable) -> Plan {
     }
 }
 
+/// Calls whose created record a later call names (`@{id}`), and where they stand.
+fn referenced<'q>(
+    queue: &'q [QueuedCall],
+    classified: &'q [Classified],
+) -> (HashSet<&'q str>, HashMap<&'q str, usize>) {
+    let names: HashSet<&str> = classified
+        .iter()
+        .flat_map(|c| c.refs.iter().map(String::as_str))
+        .collect();
+    let index = if names.is_empty() {
+        HashMap::default()
+    } else {
+        queue
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| names.contains(&*c.id))
+            .map(|(i, c)| (&*c.id, i))
+            .collect()
+    };
+    (names, index)
+}
+
 /// The `@{id}` references of a queue: the ids named, and where those calls stand.
 struct Refs<'a> {
     names: &'a HashSet<&'a str>,
@@ -421,16 +429,7 @@ pub(super) fn explain(
     let defaults = UniqueFields::defaults();
     let unique = opts.unique.unwrap_or(&defaults);
     let (classified, modules) = classify_all(queue, opts.table, unique);
-    let referenced: HashSet<&str> = classified
-        .iter()
-        .flat_map(|c| c.refs.iter().map(String::as_str))
-        .collect();
-    let index: HashMap<&str, usize> = queue
-        .iter()
-        .enumerate()
-        .filter(|(_, c)| referenced.contains(&*c.id))
-        .map(|(i, c)| (&*c.id, i))
-        .collect();
+    let (referenced, index) = referenced(queue, &classified);
     let refs = Refs {
         names: &referenced,
         index: &index,

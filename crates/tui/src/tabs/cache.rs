@@ -322,7 +322,7 @@ pub fn draw(f: &mut Frame, area: Rect, c: &CacheTab, cx: &DrawCtx) {
     if let Some(input) = cx.filter_input {
         f.render_widget(
             Paragraph::new(format!(
-                "/ {input}▏  (matches key, kind or module; Enter applies, Esc cancels)"
+                "/ {input}▏  (matches key, kind or module; Enter keeps, Esc undoes)"
             ))
             .style(Style::default().fg(p.accent)),
             filter,

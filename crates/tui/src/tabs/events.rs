@@ -370,7 +370,7 @@ pub fn draw(f: &mut Frame, area: Rect, st: &EventsTab, cx: &DrawCtx) {
     f.render_widget(t, table);
 
     if let Some(input) = cx.filter_input {
-        f.render_widget(Paragraph::new(format!("/ {input}▏  (Enter applies, Esc cancels; module=… operation=… kind=… verified=… or words)")).style(Style::default().fg(p.accent)), filter);
+        f.render_widget(Paragraph::new(format!("/ {input}▏  (Enter keeps, Esc undoes; module=… operation=… kind=… verified=… or words)")).style(Style::default().fg(p.accent)), filter);
     }
     if st.detail {
         if let Some(e) = ev.rows.get(st.selected) {
