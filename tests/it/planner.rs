@@ -628,6 +628,61 @@ fn rules_can_be_switched_off() {
     assert!(RuleSet::parse("batch,nonsense").is_err());
 }
 
+/// Upserts enough for a Bulk Write job: one upsert job keyed on Email (`find_by`), sent with a
+/// callback and charged what it predicted; seeded leads are updated, the rest created, as the
+/// queued upserts do.
+#[test]
+fn a_large_upsert_set_becomes_a_bulk_upsert_job() {
+    let rt = runtime();
+    rt.block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let original_sb = Sb::start(SandboxConfig::default()).await;
+        let planned_sb = Sb::start(SandboxConfig::default()).await;
+        let seeded = seeded_emails(&original_sb, "Leads");
+        assert_eq!(seeded, seeded_emails(&planned_sb, "Leads"));
+        let q: Vec<QueuedCall> = (0..60)
+            .map(|i| {
+                let data: Vec<Value> = (0..100)
+                    .map(|k| {
+                        // The first call updates the seeded leads; the rest create.
+                        let email = match seeded.get(k).filter(|_| i == 0) {
+                            Some((_, e)) if !e.is_empty() => e.clone(),
+                            _ => format!("bulk{i}-{k}@upsert.example"),
+                        };
+                        json!({"Last_Name": format!("Upserted {i}-{k}"), "Company": "U", "Email": email})
+                    })
+                    .collect();
+                call(
+                    format!("u{i}"),
+                    "POST",
+                    "/crm/v8/Leads/upsert",
+                    &[],
+                    Some(json!({"data": data, "duplicate_check_fields": ["Email"]})),
+                )
+            })
+            .collect();
+        let table = CostTable::builtin();
+        let plan = planner::plan(&q, &planner::Options { rules: RuleSet::all(), table: &table, unique: None });
+        assert_eq!(plan.credits_before, 600);
+        assert_eq!(plan.credits_after, 501, "one job (500) and its upload (1)");
+        assert!(plan.ordered_lower_bound <= plan.credits_after);
+        let planned = send_to(&planned_sb, &plan, &q, dir.path(), "planned").await;
+        assert_eq!(planned.charged_credits, 501, "{:#?}", planned.steps);
+        assert_eq!(planned.sandbox_charged_credits, Some(501));
+        let original = send_to(&original_sb, &planner::as_queued(&q, &table), &q, dir.path(), "original").await;
+        assert_eq!(original.charged_credits, 600);
+        assert_eq!(records(&original_sb), records(&planned_sb));
+        let leads = records(&planned_sb)["Leads"].len();
+        assert!(leads >= 6000, "{leads} leads: the upserts created the new ones");
+        // A seeded lead was found by its email and updated, not duplicated.
+        let (id, email) = &seeded[0];
+        assert!(!email.is_empty());
+        let org = planned_sb.handle.state.org.lock().unwrap();
+        let name = org.records["Leads"][id]["Last_Name"].as_str().unwrap_or_default().to_string();
+        assert!(name.starts_with("Upserted 0-"), "{name}");
+    });
+}
+
 /// A write set big enough for a Bulk Write job: planned as one, sent with a callback, and
 /// charged what it predicted; the records are those the queue makes.
 #[test]

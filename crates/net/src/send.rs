@@ -827,12 +827,16 @@ impl Runner {
             .enumerate()
             .map(|(i, c)| json!({"api_name": c, "index": i}))
             .collect();
-        let job = json!({
+        let mut job = json!({
             "operation": operation,
             "callback": {"url": format!("{}/bulk/{key}", cb.url), "method": "post"},
             "resource": [{"type": "data", "module": {"api_name": module}, "file_id": file_id,
                           "field_mappings": mappings}],
         });
+        // Updates and upserts name the field that finds each row's record.
+        if let Some(f) = body.get("find_by") {
+            job["resource"][0]["find_by"] = f.clone();
+        }
         let (status, answer) = self
             .send(
                 index,

@@ -399,7 +399,10 @@ fn segment_bound(
             return u64::MAX;
         }
         if let ClassKey::Write { kind, .. } = key {
-            if write_kind(kind) != WriteKind::Insert {
+            if !matches!(
+                write_kind(kind),
+                WriteKind::Insert | WriteKind::Update | WriteKind::Upsert
+            ) {
                 return u64::MAX;
             }
         }

@@ -481,8 +481,16 @@ pub(super) fn trailing_to_save(ctx: &Ctx<'_>, g: &Group, chunk: &[u32]) -> usize
     0
 }
 
+/// A Bulk Write job can carry the group: inserts, updates (each record names its id) or
+/// upserts keyed on one field (a job's `find_by`), flat values, no `@{}` on either side (a job
+/// answers no ids, and a CSV cell is sent as written).
 pub(super) fn bulk_fits(ctx: &Ctx<'_>, g: &Group) -> bool {
-    g.kind == WriteKind::Insert
+    let kind_fits = match g.kind {
+        WriteKind::Insert | WriteKind::Update => true,
+        WriteKind::Upsert => !g.check.is_empty() && !g.check.contains(','),
+        _ => false,
+    };
+    kind_fits
         && g.calls.iter().all(|&ci| {
             let i = ci as usize;
             let call = &ctx.queue[i];
@@ -493,6 +501,10 @@ pub(super) fn bulk_fits(ctx: &Ctx<'_>, g: &Group) -> bool {
                     d.iter().all(|r| {
                         r.as_object()
                             .is_some_and(|o| o.values().all(|v| !(v.is_object() || v.is_array())))
+                            // An update names its record: in the record, or in the path.
+                            && (g.kind != WriteKind::Update
+                                || record_id(r).is_some()
+                                || call.path.split('/').filter(|s| !s.is_empty()).count() == 4)
                     })
                 })
         })
@@ -685,7 +697,8 @@ pub(super) fn bulk_step(ctx: &Ctx<'_>, cs: &[u32], level: u32) -> Step {
         credits,
         level,
         spans,
-        upserts: Vec::new(),
+        // Folded searches: the job upserts on their field.
+        upserts: upserts_of(ctx, cs),
         note: Some("upload, then the job; its end comes by callback".into()),
     }
 }

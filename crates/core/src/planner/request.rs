@@ -116,14 +116,37 @@ pub fn build<'q>(
     }
     if step.kind == StepKind::BulkWrite {
         let data: Vec<Value> = calls.iter().flat_map(|c| records(c)).collect();
+        // The operation the covered calls make, and the field an upsert or update finds by.
+        let folded = upsert(0).filter(|f| !f.is_empty());
+        let queued_key = || {
+            first.body_value().and_then(|b| {
+                b.get("duplicate_check_fields")?
+                    .as_array()?
+                    .first()?
+                    .as_str()
+                    .map(String::from)
+            })
+        };
+        let (operation, find_by) = if let Some(f) = folded {
+            ("upsert", Some(f.to_string()))
+        } else if first.path.ends_with("/upsert") {
+            ("upsert", queued_key())
+        } else if first.method == "PUT" {
+            ("update", Some("id".to_string()))
+        } else {
+            ("insert", None)
+        };
+        let mut body =
+            json!({"operation": operation, "module": module_of(&first.path), "data": data});
+        if let Some(f) = find_by {
+            body["find_by"] = json!(f);
+        }
         return Ok(Request {
             method: "POST".into(),
             path: "/crm/bulk/v8/write".into(),
             query: Vec::new(),
             headers: first.headers.clone(),
-            body: Some(
-                json!({"operation": "insert", "module": module_of(&first.path), "data": data}),
-            ),
+            body: Some(body),
         });
     }
     match step.rule {

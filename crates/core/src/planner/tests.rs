@@ -235,3 +235,55 @@ fn tag_calls_per_record_become_bulk_tag_calls_and_keep_their_records_order() {
     rules.set(Rule::Tags, false);
     assert_eq!(plan(&q, &opts(rules)).credits_after, 122);
 }
+
+#[test]
+fn a_large_update_set_becomes_a_bulk_update_job_finding_records_by_id() {
+    let table = CostTable::builtin();
+    let lines: Vec<_> = (0..6000u64)
+        .map(|i| {
+            json!({"method": "PUT", "path": format!("/crm/v8/Deals/{}", 5725767000000200000 + i), "body": {"data": [{"Stage": "Closed Won"}]}})
+        })
+        .collect();
+    let q = queue(&lines);
+    let p = plan(
+        &q,
+        &Options {
+            rules: RuleSet::all(),
+            table: &table,
+            unique: None,
+        },
+    );
+    let bulk: Vec<_> = p
+        .steps
+        .iter()
+        .filter(|s| s.kind == StepKind::BulkWrite)
+        .collect();
+    assert_eq!(
+        bulk.len(),
+        1,
+        "600 credits of batches against a 501-credit job"
+    );
+    assert_eq!(p.credits_after, 501);
+    let request = super::request::build(bulk[0], |id| q.iter().find(|c| &*c.id == id)).unwrap();
+    let body = request.body.unwrap();
+    assert_eq!(body["operation"], "update");
+    assert_eq!(body["find_by"], "id");
+    let data = body["data"].as_array().unwrap();
+    assert_eq!(data.len(), 6000);
+    assert_eq!(
+        data[0]["id"], "5725767000000200000",
+        "the path's id moves into the row"
+    );
+    // Below the break-even (5,010 records) batches stay cheaper.
+    let small = queue(&lines[..5000]);
+    let p = plan(
+        &small,
+        &Options {
+            rules: RuleSet::all(),
+            table: &table,
+            unique: None,
+        },
+    );
+    assert!(p.steps.iter().all(|s| s.kind != StepKind::BulkWrite));
+    assert_eq!(p.credits_after, 500);
+}
