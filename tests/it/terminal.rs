@@ -143,3 +143,141 @@ fn the_console_in_a_real_terminal() {
         std::panic::resume_unwind(e);
     }
 }
+
+/// Where the selections are in a pane captured with its attributes (`capture-pane -e`): the
+/// (line, column) of every reverse-video run, which is how the console marks a selection when
+/// NO_COLOR is set.
+fn reversed(pane: &str) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    for (n, line) in pane.lines().enumerate() {
+        let mut col = 0;
+        let mut rest = line;
+        while let Some(i) = rest.find('\x1b') {
+            col += rest[..i].chars().count();
+            let seq_end = rest[i..].find('m').map_or(rest.len(), |e| i + e + 1);
+            let seq = &rest[i..seq_end];
+            if seq.starts_with("\x1b[") && seq[2..seq.len() - 1].split(';').any(|p| p == "7") {
+                out.push((n, col));
+            }
+            rest = &rest[seq_end..];
+        }
+    }
+    out
+}
+
+#[test]
+fn j_k_g_and_the_help_modal_in_a_real_terminal() {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must install tmux (see .ci/run)"
+        );
+        eprintln!("skipped: install tmux to run the real-terminal test");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let session = format!("creditops-keys-{}", std::process::id());
+    let socket = dir.path().join("tmux.sock");
+    let sock = socket.to_str().unwrap();
+    let cmd = format!(
+        "NO_COLOR=1 CREDITOPS_CONFIG_DIR={d}/cfg CREDITOPS_DATA_DIR={d}/data CREDITOPS_CACHE_DIR={d}/cache {exe}; sleep 60",
+        d = dir.path().display(),
+        exe = env!("CARGO_BIN_EXE_creditops")
+    );
+    let t = |args: &[&str]| {
+        let mut all = vec!["-S", sock];
+        all.extend_from_slice(args);
+        tmux(&all)
+    };
+    t(&[
+        "new-session",
+        "-d",
+        "-s",
+        &session,
+        "-x",
+        "120",
+        "-y",
+        "36",
+        &cmd,
+    ]);
+    // The pane once `ok` holds, with its attributes (or the last one after 20 s).
+    let pane_when = |ok: &dyn Fn(&str) -> bool| {
+        let start = Instant::now();
+        loop {
+            let pane = t(&["capture-pane", "-e", "-p", "-t", &session]);
+            if ok(&pane) || start.elapsed() > Duration::from_secs(20) {
+                return pane;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    let key = |k: &str| {
+        t(&["send-keys", "-t", &session, k]);
+    };
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        pane_when(&|p| p.contains("Rolling 24 h"));
+        // The Planner's lists hold still (the demo queue), so selections can be followed.
+        key("5");
+        let first = pane_when(&|p| p.contains("bounds ordered"));
+        let at_first = reversed(&first);
+        assert!(at_first.len() >= 3, "tab, rule cursor, a row: {at_first:?}");
+        // What left the old positions and what appeared (copied: the positions are small).
+        let moved = |before: &[(usize, usize)], after: &[(usize, usize)]| {
+            let gone: Vec<(usize, usize)> = before
+                .iter()
+                .filter(|x| !after.contains(x))
+                .copied()
+                .collect();
+            let new: Vec<(usize, usize)> = after
+                .iter()
+                .filter(|x| !before.contains(x))
+                .copied()
+                .collect();
+            (gone, new)
+        };
+        // j: one selection goes one line down, nothing else moves.
+        key("j");
+        let after_j = reversed(&pane_when(&|p| reversed(p) != at_first));
+        let (gone, new) = moved(&at_first, &after_j);
+        assert!(
+            gone.len() == 1 && new.len() == 1 && new[0].0 == gone[0].0 + 1 && new[0].1 == gone[0].1,
+            "j moves the selection one row down: {at_first:?} → {after_j:?}"
+        );
+        // k: back where it was.
+        key("k");
+        let after_k = reversed(&pane_when(&|p| reversed(p) == at_first));
+        assert_eq!(after_k, at_first, "k moves it back");
+        // G: the last row (further down); g: the first again.
+        key("G");
+        let after_g = reversed(&pane_when(&|p| reversed(p) != at_first));
+        let (gone, new) = moved(&at_first, &after_g);
+        assert!(
+            gone.len() == 1 && new.len() == 1 && new[0].0 > gone[0].0 + 1,
+            "G goes to the last row: {at_first:?} → {after_g:?}"
+        );
+        key("g");
+        assert_eq!(reversed(&pane_when(&|p| reversed(p) == at_first)), at_first);
+        // The help is a modal: `?` opens it, keys under it do nothing, `?` and Esc close it.
+        key("?");
+        pane_when(&|p| p.contains("Help: keys"));
+        key("j");
+        key("?");
+        let closed = pane_when(&|p| !p.contains("Help: keys"));
+        assert!(!closed.contains("Help: keys"), "? closes the help");
+        assert_eq!(
+            reversed(&closed),
+            at_first,
+            "j under the help moved nothing"
+        );
+        key("?");
+        pane_when(&|p| p.contains("Help: keys"));
+        key("Escape");
+        let closed = pane_when(&|p| !p.contains("Help: keys"));
+        assert!(!closed.contains("Help: keys"), "Esc closes the help");
+        key("q");
+    }));
+    t(&["kill-server"]);
+    if let Err(e) = result {
+        std::panic::resume_unwind(e);
+    }
+}
