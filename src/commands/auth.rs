@@ -44,11 +44,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             "profile `{name}` is the embedded sandbox: it needs no token. `auth` is for a Zoho org (target = \"zoho-sandbox\" or \"zoho-production\")"
         )));
     }
-    let accounts = profile
-        .endpoints()
-        .accounts_base
-        .unwrap_or_else(|| format!("https://{}", profile.data_centre.accounts_host()));
-    let token_url = format!("{}/oauth/v2/token", accounts.trim_end_matches('/'));
+    // Where the profile's tokens come from (a Zoho target always has an accounts base).
+    let ends = profile.endpoints();
+    let (Some(accounts), Some(token_url)) = (ends.accounts_base.clone(), ends.token_url()) else {
+        return Err(input_error(format!(
+            "profile `{name}` has no accounts server to ask (set accounts_base)"
+        )));
+    };
     let console = format!(
         "https://{}",
         profile

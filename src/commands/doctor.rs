@@ -306,11 +306,11 @@ async fn profile_checks(
                 .fix(format!("creditops auth --profile {name}")),
         ),
         Some((id, secret, refresh)) => {
-            let accounts = ends
-                .accounts_base
-                .clone()
-                .unwrap_or_else(|| format!("https://{}", p.data_centre.accounts_host()));
-            let token_url = format!("{}/oauth/v2/token", accounts.trim_end_matches('/'));
+            // As the client asks: the accounts base, else (the embedded sandbox) the API base.
+            let accounts = ends.accounts_base.clone().unwrap_or_else(|| api.clone());
+            let token_url = ends
+                .token_url()
+                .unwrap_or_else(|| format!("{}/oauth/v2/token", api.trim_end_matches('/')));
             let answer = creditops_net::oauth::request_token(
                 http,
                 &token_url,

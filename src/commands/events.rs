@@ -12,11 +12,8 @@ pub enum Command {
         id: i64,
         #[arg(long)]
         to: String,
-        #[arg(long)]
-        store: Option<PathBuf>,
-        /// The console's embedded demo's events (`creditops` running in another terminal).
-        #[arg(long, conflicts_with = "store")]
-        embedded: bool,
+        #[command(flatten)]
+        from: StoreArgs,
     },
     /// The requests the receiver refused, newest first (its log keeps the last ones)
     Rejected {
@@ -25,11 +22,8 @@ pub enum Command {
         limit: usize,
         #[arg(long)]
         json: bool,
-        #[arg(long)]
-        store: Option<PathBuf>,
-        /// The console's embedded demo's events (`creditops` running in another terminal).
-        #[arg(long, conflicts_with = "store")]
-        embedded: bool,
+        #[command(flatten)]
+        from: StoreArgs,
     },
     /// Print stored events, oldest first: CSV, or JSON lines with --json
     Export {
@@ -38,12 +32,32 @@ pub enum Command {
         since: Option<String>,
         #[arg(long)]
         json: bool,
-        #[arg(long)]
-        store: Option<PathBuf>,
-        /// The console's embedded demo's events (`creditops` running in another terminal).
-        #[arg(long, conflicts_with = "store")]
-        embedded: bool,
+        #[command(flatten)]
+        from: StoreArgs,
     },
+}
+
+/// Which event store a command reads: a path, the console's demo, or the config's.
+#[derive(Debug, clap::Args)]
+pub struct StoreArgs {
+    #[arg(long)]
+    store: Option<PathBuf>,
+    /// The console's embedded demo's events (`creditops` running in another terminal).
+    #[arg(long, conflicts_with = "store")]
+    embedded: bool,
+}
+
+impl StoreArgs {
+    fn open(self, ctx: &Context) -> anyhow::Result<EventReader> {
+        let at = match self.store {
+            Some(path) => path.into(),
+            None => {
+                let profile = self.embedded.then_some(creditops_config::DEMO_PROFILE);
+                ctx.config.config.events_at(&ctx.paths, profile)
+            }
+        };
+        EventReader::open(at).map_err(anyhow::Error::msg)
+    }
 }
 
 /// The requests the receiver refused (unknown channel, wrong token or secret, bad body), newest
@@ -97,23 +111,12 @@ pub fn parse_since(s: &str, now: i64) -> Result<i64, String> {
 
 pub fn run(cmd: Command) -> anyhow::Result<()> {
     let ctx = Context::load()?;
-    let store_of = |embedded: bool| {
-        let profile = embedded.then_some(creditops_config::DEMO_PROFILE);
-        ctx.config.config.events_at(&ctx.paths, profile)
-    };
     match cmd {
-        Command::Replay {
-            id,
-            to,
-            store,
-            embedded,
-        } => {
-            let default_store = store_of(embedded);
+        Command::Replay { id, to, from } => {
             if !(to.starts_with("http://") || to.starts_with("https://")) {
                 return Err(input_error(format!("--to `{to}` is not an http(s) URL")));
             }
-            let reader = EventReader::open(store.map_or(default_store.clone(), Into::into))
-                .map_err(anyhow::Error::msg)?;
+            let reader = from.open(&ctx)?;
             let Some(e) = reader.get(id)? else {
                 return Err(input_error(format!("no event {id} in the store")));
             };
@@ -125,30 +128,14 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Rejected {
-            limit,
-            json,
-            store,
-            embedded,
-        } => {
-            let reader = EventReader::open(store.map_or(store_of(embedded), Into::into))
-                .map_err(anyhow::Error::msg)?;
-            rejected(&reader, limit, json)
-        }
-        Command::Export {
-            since,
-            json,
-            store,
-            embedded,
-        } => {
-            let default_store = store_of(embedded);
+        Command::Rejected { limit, json, from } => rejected(&from.open(&ctx)?, limit, json),
+        Command::Export { since, json, from } => {
             let now = chrono::Utc::now().timestamp_millis();
             let since_ms = match since {
                 Some(s) => parse_since(&s, now).map_err(input_error)?,
                 None => 0,
             };
-            let reader = EventReader::open(store.map_or(default_store.clone(), Into::into))
-                .map_err(anyhow::Error::msg)?;
+            let reader = from.open(&ctx)?;
             let mut out = std::io::BufWriter::new(std::io::stdout());
             let mut csv = (!json).then(|| csv::Writer::from_writer(std::io::stdout()));
             if let Some(w) = csv.as_mut() {

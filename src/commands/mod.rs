@@ -168,9 +168,9 @@ pub fn write_bytes(bytes: &[u8]) -> anyhow::Result<()> {
     }
 }
 
-/// Streams a value as pretty JSON to stdout, never building the text whole (a million-step plan
-/// is 100 MB of it). A reader that went away ends it quietly.
-pub fn stream_json<T: serde::Serialize>(v: &T) -> anyhow::Result<()> {
+/// Prints a value as pretty JSON on stdout, streamed: never built whole as text (a million-step
+/// plan is 100 MB of it). A reader that went away ends it quietly.
+pub fn print_json<T: serde::Serialize>(v: &T) -> anyhow::Result<()> {
     use std::io::Write;
     let stdout = std::io::stdout().lock();
     let mut w = std::io::BufWriter::with_capacity(1 << 20, stdout);
@@ -182,12 +182,6 @@ pub fn stream_json<T: serde::Serialize>(v: &T) -> anyhow::Result<()> {
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
         _ => Ok(()),
     }
-}
-
-/// Prints a value as pretty JSON on stdout.
-pub fn print_json<T: serde::Serialize>(v: &T) -> anyhow::Result<()> {
-    outln!("{}", serde_json::to_string_pretty(v)?);
-    Ok(())
 }
 
 pub use creditops_core::fmt::thousands;

@@ -142,7 +142,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         eprintln!("plan written to {}", out.display());
     }
     if args.json {
-        super::stream_json(&plan)?;
+        super::print_json(&plan)?;
     } else {
         out!("{}", text_report(&plan, args.show));
     }

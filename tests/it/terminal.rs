@@ -9,52 +9,93 @@ fn tmux(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-#[test]
-fn the_console_in_a_real_terminal() {
-    if Command::new("tmux").arg("-V").output().is_err() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must install tmux (see .ci/run)"
+/// A tmux server of the test's own (its socket in the test's folder) running `creditops` with
+/// its folders there, 120×36; `prefix` goes before the command (environment settings), and
+/// `after` after it (what the shell does once creditops ends). None where tmux is missing
+/// (outside CI: the test says so and stops).
+struct Term {
+    dir: tempfile::TempDir,
+    sock: String,
+    session: String,
+}
+
+impl Term {
+    fn start(name: &str, prefix: &str, after: &str) -> Option<Term> {
+        if Command::new("tmux").arg("-V").output().is_err() {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI must install tmux (see .ci/run)"
+            );
+            eprintln!("skipped: install tmux to run the real-terminal test");
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let sock = dir.path().join("tmux.sock").to_str().unwrap().to_string();
+        let session = format!("creditops-{name}-{}", std::process::id());
+        let cmd = format!(
+            "{prefix} CREDITOPS_CONFIG_DIR={d}/cfg CREDITOPS_DATA_DIR={d}/data CREDITOPS_CACHE_DIR={d}/cache {exe}; {after}",
+            d = dir.path().display(),
+            exe = env!("CARGO_BIN_EXE_creditops")
         );
-        eprintln!("skipped: install tmux to run the real-terminal test");
-        return;
+        let t = Term { dir, sock, session };
+        t.run(&[
+            "new-session",
+            "-d",
+            "-s",
+            &t.session,
+            "-x",
+            "120",
+            "-y",
+            "36",
+            &cmd,
+        ]);
+        Some(t)
     }
-    let dir = tempfile::tempdir().unwrap();
-    let session = format!("creditops-test-{}", std::process::id());
-    let socket = dir.path().join("tmux.sock");
-    let sock = socket.to_str().unwrap();
-    let cmd = format!(
-        "CREDITOPS_CONFIG_DIR={d}/cfg CREDITOPS_DATA_DIR={d}/data CREDITOPS_CACHE_DIR={d}/cache {exe}; echo CREDITOPS_EXIT=$?; sleep 60",
-        d = dir.path().display(),
-        exe = env!("CARGO_BIN_EXE_creditops")
-    );
-    let t = |args: &[&str]| {
-        let mut all = vec!["-S", sock];
+
+    fn run(&self, args: &[&str]) -> String {
+        let mut all = vec!["-S", self.sock.as_str()];
         all.extend_from_slice(args);
         tmux(&all)
-    };
-    t(&[
-        "new-session",
-        "-d",
-        "-s",
-        &session,
-        "-x",
-        "120",
-        "-y",
-        "36",
-        &cmd,
-    ]);
-    let capture = |needle: &str| {
+    }
+
+    fn keys(&self, k: &str) {
+        self.run(&["send-keys", "-t", &self.session, k]);
+    }
+
+    /// The pane once `ok` holds (or the last one after 20 s); with its attributes if `attrs`.
+    fn pane_when(&self, attrs: bool, ok: &dyn Fn(&str) -> bool) -> String {
         let start = Instant::now();
+        let mut args = vec!["capture-pane", "-p", "-t", self.session.as_str()];
+        if attrs {
+            args.push("-e");
+        }
         loop {
-            let pane = t(&["capture-pane", "-p", "-t", &session]);
-            if pane.contains(needle) || start.elapsed() > Duration::from_secs(20) {
+            let pane = self.run(&args);
+            if ok(&pane) || start.elapsed() > Duration::from_secs(20) {
                 return pane;
             }
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+}
+
+impl Drop for Term {
+    fn drop(&mut self) {
+        self.run(&["kill-server"]);
+    }
+}
+
+#[test]
+fn the_console_in_a_real_terminal() {
+    let Some(term) = Term::start("test", "", "echo CREDITOPS_EXIT=$?; sleep 60") else {
+        return;
     };
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+    let dir = &term.dir;
+    let session = term.session.clone();
+    let t = |args: &[&str]| term.run(args);
+    let capture = |needle: &str| term.pane_when(false, &|p| p.contains(needle));
+    // A failed assertion unwinds through `term`, whose drop stops the tmux server.
+    {
         // The embedded default: live gauges on demo traffic, said plainly in the status bar.
         let pane = capture("shop-sync");
         assert!(
@@ -137,10 +178,6 @@ fn the_console_in_a_real_terminal() {
         assert!(pane.contains("CREDITOPS_EXIT=0"), "q exits 0: {pane}");
         // The alternate screen is gone: the shell's own output is on the normal screen.
         assert!(!pane.contains("Rolling 24 h"), "terminal restored: {pane}");
-    }));
-    t(&["kill-server"]);
-    if let Err(e) = result {
-        std::panic::resume_unwind(e);
     }
 }
 
@@ -167,54 +204,13 @@ fn reversed(pane: &str) -> Vec<(usize, usize)> {
 
 #[test]
 fn j_k_g_and_the_help_modal_in_a_real_terminal() {
-    if Command::new("tmux").arg("-V").output().is_err() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must install tmux (see .ci/run)"
-        );
-        eprintln!("skipped: install tmux to run the real-terminal test");
+    let Some(term) = Term::start("keys", "NO_COLOR=1", "sleep 60") else {
         return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let session = format!("creditops-keys-{}", std::process::id());
-    let socket = dir.path().join("tmux.sock");
-    let sock = socket.to_str().unwrap();
-    let cmd = format!(
-        "NO_COLOR=1 CREDITOPS_CONFIG_DIR={d}/cfg CREDITOPS_DATA_DIR={d}/data CREDITOPS_CACHE_DIR={d}/cache {exe}; sleep 60",
-        d = dir.path().display(),
-        exe = env!("CARGO_BIN_EXE_creditops")
-    );
-    let t = |args: &[&str]| {
-        let mut all = vec!["-S", sock];
-        all.extend_from_slice(args);
-        tmux(&all)
     };
-    t(&[
-        "new-session",
-        "-d",
-        "-s",
-        &session,
-        "-x",
-        "120",
-        "-y",
-        "36",
-        &cmd,
-    ]);
-    // The pane once `ok` holds, with its attributes (or the last one after 20 s).
-    let pane_when = |ok: &dyn Fn(&str) -> bool| {
-        let start = Instant::now();
-        loop {
-            let pane = t(&["capture-pane", "-e", "-p", "-t", &session]);
-            if ok(&pane) || start.elapsed() > Duration::from_secs(20) {
-                return pane;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    };
-    let key = |k: &str| {
-        t(&["send-keys", "-t", &session, k]);
-    };
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+    let pane_when = |ok: &dyn Fn(&str) -> bool| term.pane_when(true, ok);
+    let key = |k: &str| term.keys(k);
+    // A failed assertion unwinds through `term`, whose drop stops the tmux server.
+    {
         pane_when(&|p| p.contains("Rolling 24 h"));
         // The Planner's lists hold still (the demo queue), so selections can be followed.
         key("5");
@@ -275,9 +271,5 @@ fn j_k_g_and_the_help_modal_in_a_real_terminal() {
         let closed = pane_when(&|p| !p.contains("Help: keys"));
         assert!(!closed.contains("Help: keys"), "Esc closes the help");
         key("q");
-    }));
-    t(&["kill-server"]);
-    if let Err(e) = result {
-        std::panic::resume_unwind(e);
     }
 }

@@ -308,6 +308,16 @@ pub struct ProfileEndpoints {
     pub accounts_base: Option<String>,
 }
 
+impl ProfileEndpoints {
+    /// Where OAuth tokens are asked for: the accounts base's `/oauth/v2/token` (None for the
+    /// embedded sandbox without one: it mints tokens at its API base).
+    pub fn token_url(&self) -> Option<String> {
+        self.accounts_base
+            .as_ref()
+            .map(|a| format!("{}/oauth/v2/token", a.trim_end_matches('/')))
+    }
+}
+
 /// Settings of the metering proxy.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]

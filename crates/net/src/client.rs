@@ -41,7 +41,7 @@ impl Endpoint {
     /// `allow_production = true`; anything less is refused here, before any request.
     pub fn for_profile(p: &Profile, embedded_base: Option<&str>) -> Result<Endpoint, ClientError> {
         let ends = p.endpoints();
-        let api_base = match (ends.api_base, embedded_base) {
+        let api_base = match (ends.api_base.clone(), embedded_base) {
             (Some(b), _) => b,
             (None, Some(b)) => b.to_string(),
             (None, None) => return Err(ClientError::Config(
@@ -60,11 +60,10 @@ impl Endpoint {
         if production && p.may_send_to(&api_base, true).is_err() {
             return Err(ClientError::ProductionRefused);
         }
-        let token_url = match &ends.accounts_base {
-            Some(a) => format!("{}/oauth/v2/token", a.trim_end_matches('/')),
-            // The embedded sandbox mints its own tokens at its API base.
-            None => format!("{}/oauth/v2/token", api_base.trim_end_matches('/')),
-        };
+        // The embedded sandbox mints its own tokens at its API base.
+        let token_url = ends
+            .token_url()
+            .unwrap_or_else(|| format!("{}/oauth/v2/token", api_base.trim_end_matches('/')));
         Ok(Endpoint {
             api_base,
             token_url,

@@ -142,16 +142,10 @@ pub fn token(
             (rt.to_string(), None)
         }
         Some("authorization_code") => {
-            // A grant code is Zoho's shape (`1000.` and hex) and is used once.
+            // A grant code has Zoho's shape (`1000.` and more); used once (below).
             let Some(code) = get("code").filter(|c| c.starts_with("1000.") && c.len() > 5) else {
                 return Reply::json(StatusCode::OK, json!({"error": "invalid_code"}));
             };
-            if lock(&sb.tokens)
-                .issued
-                .contains_key(&format!("code:{code}"))
-            {
-                return Reply::json(StatusCode::OK, json!({"error": "invalid_code"}));
-            }
             let rt = cfg
                 .refresh_token
                 .as_ref()
@@ -163,6 +157,11 @@ pub fn token(
     };
     {
         let mut t = lock(&sb.tokens);
+        // A grant code gives one token: checked and marked under one lock, so two exchanges
+        // of one code at once cannot both succeed.
+        if refresh.is_some() && t.issued.contains_key(&grant_key) {
+            return Reply::json(StatusCode::OK, json!({"error": "invalid_code"}));
+        }
         let issued = t.issued.entry(grant_key).or_default();
         while issued.front().is_some_and(|at| *at <= now - 600_000) {
             issued.pop_front();

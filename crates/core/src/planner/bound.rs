@@ -184,7 +184,7 @@ pub(super) fn ordered_lower_bound(ctx: &Ctx<'_>, unique: &UniqueFields) -> u64 {
             continue;
         }
         let c = &ctx.classified[i];
-        let eligible = composite && composite_eligible(ctx, i as u32) && c.credits >= 1;
+        let eligible = composite && composite_eligible(ctx, i as u32);
         let own = u64::from(single_price(ctx, i)) * UNIT;
         match class_of(i) {
             None => alone += if eligible { own.min(share) } else { own },

@@ -246,9 +246,7 @@ fn step_price(ctx: &Ctx<'_>, calls: &[usize]) -> Option<u32> {
     // A composite: two to five eligible calls.
     if ctx.rules.has(Rule::Composite)
         && calls.len() <= COMPOSITE_MAX
-        && calls
-            .iter()
-            .all(|&i| composite_eligible(ctx, i as u32) && cl[i].credits >= 1)
+        && calls.iter().all(|&i| composite_eligible(ctx, i as u32))
     {
         offer(ctx.cost(Priced::Composite, 0, calls.len() as u32));
     }

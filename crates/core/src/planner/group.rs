@@ -349,7 +349,7 @@ pub(super) fn plan_level(ctx: &Ctx<'_>, calls: &[u32], level: u32, steps: &mut V
     if rules.has(Rule::Composite) {
         let eligible: Vec<u32> = singles
             .iter()
-            .filter(|(c, ok)| *ok && ctx.classified[*c as usize].credits >= 1)
+            .filter(|(_, ok)| *ok)
             .map(|(c, _)| *c)
             .collect();
         let mut order: Vec<usize> = (0..plans.len()).filter(|&k| plans[k].movable > 0).collect();
@@ -441,11 +441,12 @@ pub(super) fn plan_level(ctx: &Ctx<'_>, calls: &[u32], level: u32, steps: &mut V
 }
 
 /// A call that may be a composite sub-request: a record-level call carrying at most one record
-/// (Zoho: a write sub-request carries one record; a read by id answers one).
+/// (Zoho: a write sub-request carries one record; a read by id answers one) that costs
+/// something alone (a free call gains nothing by riding).
 pub(super) fn composite_eligible(ctx: &Ctx<'_>, ci: u32) -> bool {
     let i = ci as usize;
     let c = &ctx.classified[i];
-    if c.unpriceable {
+    if c.unpriceable || c.credits < 1 {
         return false;
     }
     match &c.class {
