@@ -17,7 +17,7 @@ pub struct Args {
     /// Write the plan and its queue to this file (for `creditops send`).
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Rules to apply, comma-separated (default all): batch,upsert,dedupe,cache,composite,bulk,coql.
+    /// Rules to apply, comma-separated (default all): batch,upsert,dedupe,cache,composite,bulk,coql,tags,mass_update.
     #[arg(long)]
     rules: Option<String>,
     /// Plan the good lines of a queue with bad ones (each still reported).

@@ -62,6 +62,12 @@ enum Op {
         tag: u8,
         remove: bool,
     },
+    /// Many seeded leads (8 onwards) set to one city: calls a mass update carries.
+    StampLeads {
+        from: u8,
+        count: u8,
+        city: u8,
+    },
     ListLeads,
     Fields,
     /// A capture of "create or update": the search found nothing, so the integration inserted.
@@ -88,6 +94,7 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (0u8..8).prop_map(|seeded| Op::GetLead { seeded }),
         3 => (0u8..8, 0u8..3, prop::bool::weighted(0.3))
             .prop_map(|(seeded, tag, remove)| Op::TagLead { seeded, tag, remove }),
+        1 => (any::<u8>(), 10u8..45, 0u8..2).prop_map(|(from, count, city)| Op::StampLeads { from, count, city }),
         1 => Just(Op::ListLeads),
         1 => Just(Op::Fields),
         1 => Just(Op::SearchThenInsert),
@@ -283,6 +290,20 @@ fn queue_of(
                     &[],
                     Some(json!({"tags": [{"name": format!("t{tag}")}]})),
                 ));
+            }
+            Op::StampLeads { from, count, city } => {
+                for k in 0..usize::from(*count) {
+                    let target = &leads[8 + (usize::from(*from) + k) % (leads.len() - 8)];
+                    let path = format!("/crm/v8/Leads/{target}");
+                    let r = json!({"City": format!("Stamped {city}")});
+                    q.push(call(
+                        format!("{id}.{k}"),
+                        "PUT",
+                        &path,
+                        &[],
+                        Some(json!({"data": [r]})),
+                    ));
+                }
             }
             Op::ListLeads => q.push(call(
                 id,
@@ -713,4 +734,123 @@ fn a_large_insert_set_becomes_a_bulk_job() {
         assert_eq!(records(&original_sb), records(&planned_sb));
     });
     let _ = loopback();
+}
+
+/// Mass updates on a sandbox: the records end as the queue leaves them; a mass update that
+/// leaves some records alone says how many (Zoho names none), and one refused as a whole
+/// fails every record with Zoho's code. The refused one reads no job status, so it costs one
+/// credit less than predicted, and the report says so.
+#[test]
+fn mass_updates_leave_the_same_records_and_tell_what_they_did_not_update() {
+    let rt = runtime();
+    rt.block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let original_sb = Sb::start(SandboxConfig::default()).await;
+        let planned_sb = Sb::start(SandboxConfig::default()).await;
+        let leads: Vec<String> = seeded_emails(&original_sb, "Leads")
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect();
+        let mut queue = Vec::new();
+        for (k, id) in leads[21..].iter().enumerate() {
+            let body = json!({"data": [{"City": "Bergen"}]});
+            queue.push(call(
+                format!("city{k}"),
+                "PUT",
+                &format!("/crm/v8/Leads/{id}"),
+                &[],
+                Some(body),
+            ));
+        }
+        // No such record: the mass update leaves it, as the update would have refused it.
+        queue.push(call(
+            "ghost".into(),
+            "PUT",
+            "/crm/v8/Leads",
+            &[],
+            Some(json!({"data": [{"id": "5725767000099999999", "City": "Bergen"}]})),
+        ));
+        // A value no record takes: the whole mass update is refused.
+        for (k, id) in leads[..21].iter().enumerate() {
+            let body = json!({"data": [{"No_of_Employees": "many"}]});
+            queue.push(call(
+                format!("bad{k}"),
+                "PUT",
+                &format!("/crm/v8/Leads/{id}"),
+                &[],
+                Some(body),
+            ));
+        }
+        let table = CostTable::builtin();
+        let as_queued = planner::as_queued(&queue, &table);
+        let plan = planner::plan(
+            &queue,
+            &planner::Options {
+                rules: RuleSet::all(),
+                table: &table,
+                unique: None,
+            },
+        );
+        let mass: Vec<&planner::Step> = plan
+            .steps
+            .iter()
+            .filter(|s| s.rule == Some(planner::Rule::MassUpdate))
+            .collect();
+        assert_eq!(mass.len(), 2, "{:#?}", plan.steps);
+        assert_eq!(
+            plan.credits_after, 4,
+            "two mass updates and their status reads"
+        );
+
+        let original = send_to(&original_sb, &as_queued, &queue, dir.path(), "original").await;
+        let planned = send_to(&planned_sb, &plan, &queue, dir.path(), "planned").await;
+        assert_eq!(records(&original_sb), records(&planned_sb));
+        assert_eq!(original.failed_records, 22, "{:#?}", original.steps);
+        assert_eq!(
+            planned.failed_records, original.failed_records,
+            "{:#?}",
+            planned.steps
+        );
+        let partial = planned
+            .steps
+            .iter()
+            .find(|s| s.ids.iter().any(|i| i == "ghost"))
+            .unwrap();
+        assert_eq!(partial.failed_records, 1);
+        assert_eq!(partial.failures.len(), 1);
+        assert_eq!(partial.failures[0].code, "NOT_UPDATED");
+        assert!(
+            partial.failures[0]
+                .message
+                .contains("1 of 40 records not updated"),
+            "{}",
+            partial.failures[0].message
+        );
+        let refused = planned
+            .steps
+            .iter()
+            .find(|s| s.ids.iter().any(|i| i == "bad0"))
+            .unwrap();
+        assert_eq!(refused.status, 400);
+        assert_eq!(refused.failed_records, 21);
+        assert_eq!(refused.failures.len(), 21);
+        assert!(refused.failures.iter().all(|f| f.code == "INVALID_DATA"));
+        assert_eq!(
+            refused.failures[0].field.as_deref(),
+            Some("No_of_Employees")
+        );
+        assert_eq!(
+            planned.charged_credits,
+            plan.credits_after - 1,
+            "the refused mass update read no status: {:#?}",
+            planned.steps
+        );
+        assert_eq!(
+            planned.sandbox_charged_credits,
+            Some(planned.charged_credits)
+        );
+        assert!(planned.charged_credits < original.charged_credits);
+        original_sb.handle.shutdown().await;
+        planned_sb.handle.shutdown().await;
+    });
 }

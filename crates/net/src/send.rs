@@ -6,7 +6,9 @@
 //! (a composite holds five slots). A 429 is retried with backoff (Retry-After when given); it
 //! is not charged. `@{call}` references are replaced by the id the referenced call created.
 //! Bulk Write steps upload a ZIP of CSV, create the job with a callback to a loopback listener,
-//! and wait for that callback: no polling, so the job costs what the plan says.
+//! and wait for that callback: no polling, so the job costs what the plan says. A mass update
+//! answers a job, not records: its status is read once (the plan prices that read) to learn
+//! how many records it updated.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write as _;
@@ -18,7 +20,7 @@ use serde_json::{json, Value};
 use tokio::sync::Semaphore;
 
 use creditops_core::credits::Call;
-use creditops_core::planner::plan::{Plan, Step, StepKind};
+use creditops_core::planner::plan::{Plan, Rule, Step, StepKind};
 use creditops_core::planner::queue::QueuedCall;
 use creditops_core::planner::request::{self, Request};
 use creditops_core::secret::Secret;
@@ -541,6 +543,8 @@ impl Runner {
         };
         let outcome = if step.kind == StepKind::BulkWrite {
             self.bulk(index, &request, &mut result).await
+        } else if step.rule == Some(Rule::MassUpdate) {
+            self.mass_update(index, step, &request, &mut result).await
         } else {
             self.call(index, step, &request, &mut result).await
         };
@@ -760,6 +764,87 @@ impl Runner {
             }
             at += n;
         }
+    }
+
+    /// A mass update answers a job, not records: the job's status (read once, as the plan
+    /// priced it) says how many records it updated. Zoho names no record it did not update,
+    /// so those are reported as a count on the step.
+    async fn mass_update(
+        &self,
+        index: usize,
+        step: &Step,
+        request: &Request,
+        result: &mut StepResult,
+    ) -> Result<(), String> {
+        let (status, answer) = self
+            .send(
+                index,
+                &request.method,
+                &request.path,
+                &request.query,
+                &request.headers,
+                request.body.as_ref(),
+                result,
+            )
+            .await?;
+        result.status = status;
+        let entry = match answer.get("data") {
+            Some(Value::Array(a)) => a.first().unwrap_or(&Value::Null),
+            Some(one) => one,
+            None => &answer,
+        };
+        let job = entry
+            .pointer("/details/job_id")
+            .and_then(Value::as_str)
+            .filter(|_| status < 300);
+        let Some(job) = job else {
+            // Refused as a whole (a value no record takes, too many ids …): every record failed.
+            let f = Failure::of("", entry);
+            result.error = Some(format!("{status} {}: {}", f.code, f.message));
+            result.failed_records = step.records;
+            for id in &step.ids {
+                result.failures.push(Failure::of(id, entry));
+            }
+            return Ok(());
+        };
+        let query = [("job_id".to_string(), job.to_string())];
+        let (st, report) = self
+            .send(
+                index,
+                "GET",
+                &request.path,
+                &query,
+                &request.headers,
+                None,
+                result,
+            )
+            .await?;
+        let done = report.pointer("/data/0").unwrap_or(&Value::Null);
+        let count = |k: &str| done.get(k).and_then(Value::as_u64);
+        let state = done.get("Status").and_then(Value::as_str).unwrap_or("");
+        if st >= 300 || state != "COMPLETED" {
+            return Err(format!(
+                "mass update job {job} ran, but its status answered {st} {}: what it updated is not known",
+                if state.is_empty() { "(no status)" } else { state }
+            ));
+        }
+        let total = count("Total_Count").unwrap_or(u64::from(step.records));
+        let updated = count("Updated_Count").unwrap_or(0);
+        let failed = total.saturating_sub(updated);
+        if failed > 0 {
+            result.failed_records = u32::try_from(failed).unwrap_or(u32::MAX);
+            result.failures.push(Failure {
+                call: String::new(),
+                code: "NOT_UPDATED".into(),
+                message: format!(
+                    "mass update job {job}: {failed} of {total} records not updated (Failed_Count {}, Not_Updated_Count {}); Zoho names no record",
+                    count("Failed_Count").unwrap_or(0),
+                    count("Not_Updated_Count").unwrap_or(0)
+                ),
+                field: None,
+            });
+        }
+        Ok(())
     }
 
     async fn bulk(

@@ -18,7 +18,8 @@
 //!   (a composite costs 1 credit for up to 5 calls: at least 1/5 a call, whatever else rides
 //!   with them) and the rest in its own steps, which cost at least the cheapest chunking of
 //!   their records by the cost table (exact up to 1,000 records, the cheapest rate per record
-//!   beyond), or Bulk Write jobs. The bound takes the least over `q`.
+//!   beyond), or Bulk Write jobs; updates a mass update may carry cost at least one mass
+//!   update's price per 500 of them. The bound takes the least over `q` and those.
 //! * Calls of no class cost their own price, or 1/5 when a composite may carry them.
 //!
 //! Every relaxation only lowers the figure (orderings other than cuts, the composites' need
@@ -28,8 +29,10 @@
 use rustc_hash::FxHashMap as HashMap;
 
 use super::classify::{strong_key, Class, Classified, Interner, ModId, WriteKind};
-use super::group::{bulk_job_credits, composite_eligible, sends_batches, write_class, Ctx, Priced};
-use super::plan::{Fate, Rule, BULK_MAX_ROWS, COMPOSITE_MAX, COQL_MAX_IDS};
+use super::group::{
+    bulk_job_credits, composite_eligible, mass_key, sends_batches, write_class, Ctx, Priced,
+};
+use super::plan::{Fate, Rule, BULK_MAX_ROWS, COMPOSITE_MAX, COQL_MAX_IDS, MASS_UPDATE_MAX};
 use super::unique::UniqueFields;
 
 /// Credits are counted in sixtieths here: a composite's share of 1/k credit (k ≤ 5) is whole.
@@ -56,6 +59,9 @@ struct Segment {
     eligible: u64,
     /// The cheapest price of one of its calls sent alone.
     cheapest_single: u64,
+    /// Calls (and their records) a mass update may carry.
+    mass_calls: u64,
+    mass_records: u64,
 }
 
 /// Per-module counts of the kept calls that are cuts for some class, in queue order.
@@ -242,6 +248,10 @@ pub(super) fn ordered_lower_bound(ctx: &Ctx<'_>, unique: &UniqueFields) -> u64 {
                 s.records += u64::from(c.records());
                 s.eligible += u64::from(eligible);
                 s.cheapest_single = s.cheapest_single.min(own);
+                if mass_key(ctx, i) != 0 {
+                    s.mass_calls += 1;
+                    s.mass_records += u64::from(c.records());
+                }
             }
         }
         // This call as a cut for what follows.
@@ -417,16 +427,55 @@ fn segment_bound(
             .min()
             .unwrap_or(u64::MAX)
     };
+    // Units the cheap carriers may take out of the own steps: up to `max_q` composite riders
+    // (`share` each) and up to `mass_units` in mass updates (at least one mass update's price
+    // per 500 of them, whatever their values: relaxed).
     let max_q = if composite { s.eligible } else { 0 };
-    (0..=max_q)
-        .map(|q| {
-            let rest = units(q);
-            let pure = if s.calls == q {
+    let (mass_units, mass_price) = match key {
+        ClassKey::Write { module, .. } if s.mass_calls > 0 => (
+            if is_write && chunk_max > 1 {
+                s.mass_records
+            } else {
+                s.mass_calls
+            },
+            u64::from(ctx.cost(Priced::MassUpdate, module, 1)) * UNIT,
+        ),
+        _ => (0, 0),
+    };
+    let per_mass = u64::from(MASS_UPDATE_MAX);
+    // The least the carriers charge for taking `t` units: x of them in mass updates, t − x
+    // riding composites. Within each run of 500 the price falls as x grows, so the least is at
+    // an end of the allowed range or at a multiple of 500.
+    let carried = |t: u64| -> Option<u64> {
+        let hi = t.min(mass_units);
+        let lo = t.saturating_sub(max_q);
+        if lo > hi {
+            return None;
+        }
+        let price = |x: u64| {
+            (x.div_ceil(per_mass) * mass_price).saturating_add((t - x).saturating_mul(share))
+        };
+        [
+            lo,
+            hi,
+            hi / per_mass * per_mass,
+            lo.div_ceil(per_mass) * per_mass,
+        ]
+        .into_iter()
+        .filter(|x| (lo..=hi).contains(x))
+        .map(price)
+        .min()
+    };
+    let all = units(0);
+    (0..=all.min(max_q + mass_units))
+        .filter_map(|t| {
+            let rest = all - t;
+            let pure = if rest == 0 {
                 0
             } else {
                 own(rest).min(bulk(rest))
             };
-            q * share + pure
+            carried(t).map(|c| c.saturating_add(pure))
         })
         .min()
         .unwrap_or(0)

@@ -64,6 +64,9 @@ pub(super) enum Class {
         /// Everything but the records (query, headers, other body keys): calls batch only with
         /// calls of the same shape.
         shape: u64,
+        /// For an update a mass update can carry: the hash of the values every record of it
+        /// sets (`mass_values`); 0 otherwise.
+        mass: u64,
     },
     ReadId {
         module: ModId,
@@ -493,6 +496,7 @@ pub(super) fn classify_segments(
             ids: Vec::new(),
             check: String::new(),
             shape: shape(""),
+            mass: 0,
         },
         ("PUT", ["crm", "v8", module]) if is_module(module) && records > 0 => {
             let data = data_array(body).map(Vec::as_slice).unwrap_or_default();
@@ -508,6 +512,7 @@ pub(super) fn classify_segments(
                     ids,
                     check: String::new(),
                     shape: shape(""),
+                    mass: mass_values(call, body, None),
                 },
                 None => Class::Other {
                     module: modules.get(module),
@@ -529,6 +534,7 @@ pub(super) fn classify_segments(
                 check: String::new(),
                 // The tags and over_write are in the shape: calls batch with the same ones.
                 shape: shape(action),
+                mass: 0,
             }
         }
         ("PUT", ["crm", "v8", module, id]) if is_module(module) && records == 1 => Class::Write {
@@ -538,6 +544,7 @@ pub(super) fn classify_segments(
             ids: vec![id_key(id)],
             check: String::new(),
             shape: shape(""),
+            mass: mass_values(call, body, Some(id)),
         },
         ("POST", ["crm", "v8", module, "upsert"]) if is_module(module) && records > 0 => {
             let check = body
@@ -557,6 +564,7 @@ pub(super) fn classify_segments(
                 ids: Vec::new(),
                 shape: shape(&check),
                 check,
+                mass: 0,
             }
         }
         ("DELETE", ["crm", "v8", module]) if is_module(module) => {
@@ -579,6 +587,7 @@ pub(super) fn classify_segments(
                     ids,
                     check: String::new(),
                     shape: shape(""),
+                    mass: 0,
                 }
             }
         }
@@ -590,6 +599,7 @@ pub(super) fn classify_segments(
                 ids: vec![id_key(id)],
                 check: String::new(),
                 shape: shape(""),
+                mass: 0,
             }
         }
         (_, ["crm", "v8", module, ..]) if is_module(module) => Class::Other {
@@ -597,6 +607,67 @@ pub(super) fn classify_segments(
         },
         _ => Class::Barrier,
     }
+}
+
+/// The hash of the values an update sets on every record it names, when a mass update can
+/// carry it (0 when not): a body of `data` alone (no `trigger` or other keys a mass update
+/// does not take), no query, each record named by a plain id (in the record or, for
+/// `PUT /{module}/{id}`, the path) and setting the same fields to the same flat values
+/// (strings, numbers, booleans: a multi-select list would be appended to, not replaced, and
+/// null or a lookup may mean other things to a mass update), none an `@{}` reference.
+pub(super) fn mass_values(call: &QueuedCall, body: Option<&Value>, path_id: Option<&str>) -> u64 {
+    use std::hash::Hasher;
+    if !call.query.is_empty() || path_id.is_some_and(|id| !is_plain_id(id)) {
+        return 0;
+    }
+    let Some(Value::Object(o)) = body else {
+        return 0;
+    };
+    if o.len() != 1 {
+        return 0;
+    }
+    let Some(data) = data_array(body).filter(|d| !d.is_empty()) else {
+        return 0;
+    };
+    let mut key = 0u64;
+    for r in data {
+        let Some(rec) = r.as_object() else {
+            return 0;
+        };
+        let id_ok = match (record_id(r), path_id) {
+            (Some(id), _) => is_plain_id(&id),
+            (None, Some(_)) => true,
+            (None, None) => false,
+        };
+        if !id_ok {
+            return 0;
+        }
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        let mut fields = 0;
+        // The map keeps its keys sorted: equal records hash equally.
+        for (k, v) in rec.iter().filter(|(k, _)| k.as_str() != "id") {
+            match v {
+                Value::String(s) if !s.contains("@{") => {}
+                Value::Number(_) | Value::Bool(_) => {}
+                _ => return 0,
+            }
+            h.write(k.as_bytes());
+            h.write_u8(0xff);
+            h.write(v.to_string().as_bytes());
+            h.write_u8(0xfe);
+            fields += 1;
+        }
+        if fields == 0 {
+            return 0;
+        }
+        // Never 0: 0 says "not carried".
+        let this = h.finish() | 1;
+        if key != 0 && this != key {
+            return 0;
+        }
+        key = this;
+    }
+    key
 }
 
 pub(super) fn is_record_id(s: &str) -> bool {

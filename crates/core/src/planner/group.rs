@@ -42,8 +42,42 @@ pub(super) fn grouped(rules: RuleSet, kind: WriteKind, upsert: bool) -> bool {
     if kind.is_tags() {
         rules.has(Rule::Tags)
     } else {
-        rules.has(Rule::Batch) || rules.has(Rule::Bulk) || upsert
+        rules.has(Rule::Batch)
+            || rules.has(Rule::Bulk)
+            || upsert
+            || (kind == WriteKind::Update && rules.has(Rule::MassUpdate))
     }
+}
+
+/// The values a kept update sets on every record it names, when the mass update rule may
+/// carry it (0: it may not): `classify::mass_values`, not turned into an upsert, not sent
+/// alone, and no later call naming its answer (a mass update answers a job, not records).
+pub(super) fn mass_key(ctx: &Ctx<'_>, i: usize) -> u64 {
+    let c = &ctx.classified[i];
+    match (&c.class, &ctx.fate[i]) {
+        (
+            Class::Write {
+                kind: WriteKind::Update,
+                mass,
+                ..
+            },
+            Fate::Keep,
+        ) if *mass != 0
+            && ctx.rules.has(Rule::MassUpdate)
+            && !c.unpriceable
+            && c.unique.is_empty()
+            && c.refs.is_empty()
+            && !ctx.referenced.contains(&*ctx.queue[i].id) =>
+        {
+            *mass
+        }
+        _ => 0,
+    }
+}
+
+/// `/crm/v8/{module}/actions/mass_update`.
+pub(super) fn mass_update_path(module: &str) -> String {
+    format!("/crm/v8/{module}/actions/mass_update")
 }
 
 /// Whether a group of this kind is sent as calls of many records (else one by one, or a job).
@@ -109,6 +143,8 @@ pub(super) enum Priced {
     Write(WriteKind),
     Composite,
     Coql,
+    /// A mass update and the read of its job's status that tells what it did.
+    MassUpdate,
 }
 
 impl Ctx<'_> {
@@ -122,6 +158,7 @@ impl Ctx<'_> {
             Priced::Write(w) => w as u8,
             Priced::Composite => 10,
             Priced::Coql => 11,
+            Priced::MassUpdate => 12,
         };
         if let Some(&c) = self.memo.borrow().get(&(tag, module, k)) {
             return c;
@@ -129,6 +166,16 @@ impl Ctx<'_> {
         // Composites name no module (a queue may have none).
         let name = || self.modules.name(module);
         let n = k as usize;
+        let price = |method: &str, path: &str, query: &[(String, String)], body: Option<&Value>| {
+            self.table
+                .price(&Call {
+                    method,
+                    path,
+                    query,
+                    body,
+                })
+                .map_or(k, |p| p.credits)
+        };
         let (method, path, query, body) = match what {
             Priced::Write(WriteKind::Delete) => (
                 "DELETE",
@@ -166,16 +213,16 @@ impl Ctx<'_> {
                 Vec::new(),
                 Some(json!({"select_query": format!("select id from {} limit {k}", name())})),
             ),
+            Priced::MassUpdate => {
+                let path = mass_update_path(name());
+                let body = json!({"data": [{"f": "v"}], "ids": vec!["1"; n]});
+                let c = price("POST", &path, &[], Some(&body))
+                    + price("GET", &path, &[("job_id".into(), "1".into())], None);
+                self.memo.borrow_mut().insert((tag, module, k), c);
+                return c;
+            }
         };
-        let c = self
-            .table
-            .price(&Call {
-                method,
-                path: &path,
-                query: &query,
-                body: body.as_ref(),
-            })
-            .map_or(k, |p| p.credits);
+        let c = price(method, &path, &query, body.as_ref());
         self.memo.borrow_mut().insert((tag, module, k), c);
         c
     }
@@ -298,8 +345,26 @@ pub(super) fn plan_level(ctx: &Ctx<'_>, calls: &[u32], level: u32, steps: &mut V
         steps: Vec::new(),
         credits: 0,
     };
+    // Mass updates first: they carry five times a batch's records for a fraction of its price,
+    // so what they take never goes to a batch, a job or a composite.
+    if rules.has(Rule::MassUpdate) {
+        for g in groups.iter_mut().filter(|g| g.kind == WriteKind::Update) {
+            for chunk in take_mass_updates(ctx, g) {
+                out.push(chunk[0], mass_step(ctx, g.module, &chunk, level));
+            }
+        }
+    }
     let mut plans: Vec<GroupPlan> = Vec::with_capacity(groups.len());
     for g in &groups {
+        if g.calls.is_empty() {
+            plans.push(GroupPlan {
+                bulk: false,
+                chunks: Vec::new(),
+                movable: 0,
+                riding: false,
+            });
+            continue;
+        }
         // Whether it pays first: it is arithmetic, and fitting reads every body.
         let bulk = rules.has(Rule::Bulk) && bulk_pays(ctx, g) && bulk_fits(ctx, g);
         if bulk || !sends_batches(rules, g.kind) {
@@ -393,7 +458,7 @@ pub(super) fn plan_level(ctx: &Ctx<'_>, calls: &[u32], level: u32, steps: &mut V
             }
             continue;
         }
-        if !sends_batches(rules, g.kind) {
+        if !sends_batches(rules, g.kind) || p.chunks.is_empty() {
             continue;
         }
         let last = p.chunks.len() - 1;
@@ -511,13 +576,98 @@ pub(super) fn bulk_fits(ctx: &Ctx<'_>, g: &Group) -> bool {
         })
 }
 
+/// What `records` records of a group cost in full batches and one last partial batch.
+fn batches_credits(ctx: &Ctx<'_>, g: &Group, records: u32) -> u32 {
+    (records / BATCH_MAX) * ctx.cost(Priced::Write(g.kind), g.module, BATCH_MAX)
+        + ctx.cost(Priced::Write(g.kind), g.module, records % BATCH_MAX)
+}
+
 /// A Bulk Write costs the job plus the upload; it pays when that is below the batches' cost.
 pub(super) fn bulk_pays(ctx: &Ctx<'_>, g: &Group) -> bool {
     let per_job = bulk_job_credits(ctx.table);
     let jobs = g.records.div_ceil(BULK_MAX_ROWS);
-    let batches = (g.records / BATCH_MAX) * ctx.cost(Priced::Write(g.kind), g.module, BATCH_MAX)
-        + ctx.cost(Priced::Write(g.kind), g.module, g.records % BATCH_MAX);
-    u64::from(jobs) * u64::from(per_job) < u64::from(batches)
+    u64::from(jobs) * u64::from(per_job) < u64::from(batches_credits(ctx, g, g.records))
+}
+
+/// Takes out of an update group the calls mass updates carry more cheaply, as mass updates:
+/// calls setting the same values, in chunks of up to 500 records naming distinct records
+/// (largest first), each kept only when it costs less than what it saves the group (the
+/// batches it empties, or the calls sent alone or in composites).
+fn take_mass_updates(ctx: &Ctx<'_>, g: &mut Group) -> Vec<Vec<u32>> {
+    let mut set_of: HashMap<u64, usize> = HashMap::default();
+    let mut sets: Vec<Vec<u32>> = Vec::new();
+    for &ci in &g.calls {
+        let key = mass_key(ctx, ci as usize);
+        if key != 0 {
+            let k = *set_of.entry(key).or_insert_with(|| {
+                sets.push(Vec::new());
+                sets.len() - 1
+            });
+            sets[k].push(ci);
+        }
+    }
+    let records = |cs: &[u32]| -> u32 {
+        cs.iter()
+            .map(|&c| ctx.classified[c as usize].records())
+            .sum()
+    };
+    let mut chunks: Vec<Vec<u32>> = Vec::new();
+    for set in &sets {
+        let mut chunk: Vec<u32> = Vec::new();
+        let mut named: HashSet<u64> = HashSet::default();
+        let mut n = 0;
+        for &ci in set {
+            let Class::Write { ids, records, .. } = &ctx.classified[ci as usize].class else {
+                continue;
+            };
+            let repeats = ids.iter().any(|id| named.contains(id));
+            if !chunk.is_empty() && (n + records > MASS_UPDATE_MAX || repeats) {
+                chunks.push(std::mem::take(&mut chunk));
+                named.clear();
+                n = 0;
+            }
+            chunk.push(ci);
+            named.extend(ids.iter().copied());
+            n += records;
+        }
+        if !chunk.is_empty() {
+            chunks.push(chunk);
+        }
+    }
+    chunks.sort_by_key(|c| std::cmp::Reverse(records(c)));
+    let batched = sends_batches(ctx.rules, g.kind);
+    let composite = ctx.rules.has(Rule::Composite);
+    let mut left = g.records;
+    let mut taken: Vec<Vec<u32>> = Vec::new();
+    for chunk in chunks {
+        let r = records(&chunk);
+        let saves = if batched {
+            batches_credits(ctx, g, left) - batches_credits(ctx, g, left - r)
+        } else {
+            // Sent alone, or five to a composite: what they would cost at the least.
+            let riders = chunk
+                .iter()
+                .filter(|&&c| composite && composite_eligible(ctx, c))
+                .count() as u32;
+            credits_of(ctx, &chunk)
+                - chunk
+                    .iter()
+                    .filter(|&&c| composite && composite_eligible(ctx, c))
+                    .map(|&c| ctx.classified[c as usize].credits)
+                    .sum::<u32>()
+                + riders / COMPOSITE_MAX as u32
+        };
+        if ctx.cost(Priced::MassUpdate, g.module, r) < saves {
+            left -= r;
+            taken.push(chunk);
+        }
+    }
+    if !taken.is_empty() {
+        let gone: HashSet<u32> = taken.iter().flatten().copied().collect();
+        g.calls.retain(|c| !gone.contains(c));
+        g.records = left;
+    }
+    taken
 }
 
 pub(super) fn bulk_job_credits(table: &CostTable) -> u32 {
@@ -657,6 +807,31 @@ pub(super) fn single_step(ctx: &Ctx<'_>, ci: u32, level: u32) -> Step {
         step.credits = credits;
     }
     step
+}
+
+/// Calls setting the same values on distinct records, as one mass update (and the read of its
+/// job's status, which the sender makes to learn what it did).
+pub(super) fn mass_step(ctx: &Ctx<'_>, module: ModId, cs: &[u32], level: u32) -> Step {
+    let spans = spans_of(ctx, cs);
+    let records: u32 = spans.iter().sum();
+    let credits = ctx.cost(Priced::MassUpdate, module, records);
+    if ctx.pass == Pass::LowerBound {
+        return ctx.bound_step(StepKind::Call, credits, level);
+    }
+    Step {
+        credits_before: credits_of(ctx, cs),
+        ids: ids_of(ctx, cs),
+        kind: StepKind::Call,
+        rule: Some(Rule::MassUpdate),
+        method: "POST".into(),
+        path: mass_update_path(ctx.modules.name(module)).into(),
+        records,
+        credits,
+        level,
+        spans,
+        upserts: Vec::new(),
+        note: Some("the same values on every record; then its job's status is read".into()),
+    }
 }
 
 pub(super) fn coql_step(ctx: &Ctx<'_>, module: ModId, cs: &[u32], level: u32) -> Step {

@@ -62,10 +62,13 @@ pub enum Rule {
     Bulk,
     Coql,
     Tags,
+    /// Serialised as Zoho names the call (`mass_update`).
+    #[serde(rename = "mass_update")]
+    MassUpdate,
 }
 
 impl Rule {
-    pub const ALL: [Rule; 8] = [
+    pub const ALL: [Rule; 9] = [
         Rule::Batch,
         Rule::Upsert,
         Rule::Dedupe,
@@ -74,6 +77,7 @@ impl Rule {
         Rule::Bulk,
         Rule::Coql,
         Rule::Tags,
+        Rule::MassUpdate,
     ];
 
     pub fn name(self) -> &'static str {
@@ -86,6 +90,7 @@ impl Rule {
             Rule::Bulk => "bulk",
             Rule::Coql => "coql",
             Rule::Tags => "tags",
+            Rule::MassUpdate => "mass_update",
         }
     }
 
@@ -100,6 +105,7 @@ impl Rule {
             Rule::Bulk => "very large write sets → a Bulk Write job with a callback",
             Rule::Coql => "many GETs by id on one module → one COQL query",
             Rule::Tags => "tag calls per record → bulk add/remove of up to 500 records",
+            Rule::MassUpdate => "the same values written to many records → mass updates of ≤ 500",
         }
     }
 
@@ -112,23 +118,27 @@ impl Rule {
 
 /// Which rules are on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RuleSet(u8);
+pub struct RuleSet(u16);
 
 impl RuleSet {
     pub fn all() -> RuleSet {
-        RuleSet(0xff)
+        let mut set = RuleSet::none();
+        for r in Rule::ALL {
+            set.set(r, true);
+        }
+        set
     }
     pub fn none() -> RuleSet {
         RuleSet(0)
     }
     pub fn has(self, r: Rule) -> bool {
-        self.0 & (1 << r as u8) != 0
+        self.0 & (1 << r as u16) != 0
     }
     pub fn set(&mut self, r: Rule, on: bool) {
         if on {
-            self.0 |= 1 << r as u8;
+            self.0 |= 1 << r as u16;
         } else {
-            self.0 &= !(1 << r as u8);
+            self.0 &= !(1 << r as u16);
         }
     }
     pub fn toggle(&mut self, r: Rule) {
@@ -287,6 +297,8 @@ pub const COMPOSITE_MAX: usize = 5;
 pub const BATCH_MAX: u32 = 100;
 /// Records one bulk add/remove tags call names (Zoho: 500 ids).
 pub const BULK_TAGS_MAX: u32 = 500;
+/// Records one mass update names by id (Zoho: 500; more is a scheduled job by custom view).
+pub const MASS_UPDATE_MAX: u32 = 500;
 
 /// Plans `queue`: the plan with its lower bound.
 pub fn plan(queue: &[QueuedCall], opts: &Options<'_>) -> Plan {

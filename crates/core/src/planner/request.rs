@@ -208,6 +208,34 @@ pub fn build<'q>(
                 })),
             })
         }
+        // The values every covered record takes (the planner checked they are one set), and
+        // the records by id.
+        Some(Rule::MassUpdate) => {
+            let recs: Vec<Value> = calls.iter().flat_map(|c| records(c)).collect();
+            let mut values = match recs.first() {
+                Some(Value::Object(o)) => o.clone(),
+                _ => return Err("a mass update covering no record".into()),
+            };
+            values.remove("id");
+            let ids: Vec<Value> = recs
+                .iter()
+                .filter_map(|r| match r.get("id") {
+                    Some(Value::String(s)) => Some(Value::from(s.as_str())),
+                    Some(Value::Number(n)) => Some(Value::from(n.to_string())),
+                    _ => None,
+                })
+                .collect();
+            if ids.len() != recs.len() {
+                return Err("a mass update record names no id".into());
+            }
+            Ok(Request {
+                method: "POST".into(),
+                path: step.path.to_string(),
+                query: Vec::new(),
+                headers: first.headers.clone(),
+                body: Some(json!({"data": [values], "ids": ids})),
+            })
+        }
         _ if calls.len() == 1 => Ok(single(first, upsert(0))),
         // Tags on many records: the calls' common body (tags, over_write) with their ids.
         Some(Rule::Tags) => {

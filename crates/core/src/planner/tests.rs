@@ -241,7 +241,8 @@ fn a_large_update_set_becomes_a_bulk_update_job_finding_records_by_id() {
     let table = CostTable::builtin();
     let lines: Vec<_> = (0..6000u64)
         .map(|i| {
-            json!({"method": "PUT", "path": format!("/crm/v8/Deals/{}", 5725767000000200000 + i), "body": {"data": [{"Stage": "Closed Won"}]}})
+            // Each deal its own amount: no two records take the same values (else mass updates).
+            json!({"method": "PUT", "path": format!("/crm/v8/Deals/{}", 5725767000000200000 + i), "body": {"data": [{"Stage": "Closed Won", "Amount": i}]}})
         })
         .collect();
     let q = queue(&lines);
@@ -286,4 +287,145 @@ fn a_large_update_set_becomes_a_bulk_update_job_finding_records_by_id() {
     );
     assert!(p.steps.iter().all(|s| s.kind != StepKind::BulkWrite));
     assert_eq!(p.credits_after, 500);
+}
+
+#[test]
+fn updates_setting_the_same_values_become_mass_updates_of_at_most_500() {
+    let table = CostTable::builtin();
+    let deal = |i: u64| 5725767000000300000 + i;
+    let stage = |i: u64, body: serde_json::Value| json!({"id": format!("S{i}"), "method": "PUT", "path": format!("/crm/v8/Deals/{}", deal(i)), "body": body});
+    // 1,200 deals to one stage; 30 to another (in the body, two records a call); 5 setting
+    // a different stage each.
+    let mut lines: Vec<_> = (0..1200)
+        .map(|i| stage(i, json!({"data": [{"Stage": "Closed Won"}]})))
+        .collect();
+    for k in 0..15u64 {
+        lines.push(json!({"id": format!("P{k}"), "method": "PUT", "path": "/crm/v8/Deals", "body": {"data": [
+            {"id": deal(2000 + 2 * k).to_string(), "Stage": "Closed Lost"},
+            {"id": deal(2001 + 2 * k).to_string(), "Stage": "Closed Lost"}]}}));
+    }
+    for i in 0..5 {
+        lines.push(stage(
+            3000 + i,
+            json!({"data": [{"Stage": format!("Stage {i}")}]}),
+        ));
+    }
+    let q = queue(&lines);
+    let opts = |rules| Options {
+        rules,
+        table: &table,
+        unique: None,
+    };
+    let p = plan(&q, &opts(RuleSet::all()));
+    let mass: Vec<_> = p
+        .steps
+        .iter()
+        .filter(|s| s.rule == Some(Rule::MassUpdate))
+        .collect();
+    let sizes: Vec<u32> = mass.iter().map(|s| s.records).collect();
+    assert_eq!(sizes, vec![500, 500, 200, 30], "{:#?}", p.steps);
+    assert!(
+        mass.iter().all(|s| s.credits == 2),
+        "the update and its status read"
+    );
+    assert_eq!(mass[0].path.as_ref(), "/crm/v8/Deals/actions/mass_update");
+    // The five distinct stages stay one batch of five records (1 credit).
+    assert_eq!(p.credits_after, 4 * 2 + 1, "{:#?}", p.steps);
+    assert!(p.ordered_lower_bound <= p.credits_after);
+    assert!(p.lower_bound <= p.credits_after);
+    // The request: the values once, the records by id (from the path, or from the body).
+    let request = super::request::build(mass[3], |id| q.iter().find(|c| &*c.id == id)).unwrap();
+    assert_eq!(request.method, "POST");
+    let body = request.body.unwrap();
+    assert_eq!(body["data"], json!([{"Stage": "Closed Lost"}]));
+    assert_eq!(body["ids"].as_array().unwrap().len(), 30);
+    assert_eq!(body["ids"][1], deal(2001).to_string());
+    let first = super::request::build(mass[0], |id| q.iter().find(|c| &*c.id == id)).unwrap();
+    assert_eq!(first.body.unwrap()["ids"][0], deal(0).to_string());
+    // Without the rule: batches of 100 (1,235 records: 12 × 10 + 4 + 1 + the five).
+    let mut rules = RuleSet::all();
+    rules.set(Rule::MassUpdate, false);
+    rules.set(Rule::Bulk, false);
+    let without = plan(&q, &opts(rules));
+    assert!(without
+        .steps
+        .iter()
+        .all(|s| s.rule != Some(Rule::MassUpdate)));
+    assert_eq!(without.credits_after, 120 + 3 + 1);
+}
+
+#[test]
+fn mass_updates_take_only_what_they_can_carry() {
+    let table = CostTable::builtin();
+    let opts = Options {
+        rules: RuleSet::all(),
+        table: &table,
+        unique: None,
+    };
+    let lead = |i: u64| 5725767000000400000 + i;
+    let many = |body: &dyn Fn(u64) -> serde_json::Value| -> Vec<serde_json::Value> {
+        (0..60)
+            .map(|i| json!({"id": format!("U{i}"), "method": "PUT", "path": format!("/crm/v8/Leads/{}", lead(i)), "body": body(i)}))
+            .collect()
+    };
+    let mass_steps = |lines: &[serde_json::Value]| {
+        plan(&queue(lines), &opts)
+            .steps
+            .iter()
+            .filter(|s| s.rule == Some(Rule::MassUpdate))
+            .count()
+    };
+    // Carried: 60 records set to one value.
+    assert_eq!(
+        mass_steps(&many(&|_| json!({"data": [{"City": "Oslo"}]}))),
+        1
+    );
+    // Not carried: a `trigger` (a mass update takes none), a multi-select list (appended to,
+    // not replaced), a lookup, a null, a unique value (Email on Leads), an `@{}` value.
+    for (what, body) in [
+        (
+            "trigger",
+            json!({"data": [{"City": "Oslo"}], "trigger": []}),
+        ),
+        ("list", json!({"data": [{"Tags_List": ["a"]}]})),
+        ("lookup", json!({"data": [{"Owner": {"id": "1"}}]})),
+        ("null", json!({"data": [{"City": null}]})),
+        ("unique", json!({"data": [{"Email": "same@x.example"}]})),
+    ] {
+        assert_eq!(mass_steps(&many(&|_| body.clone())), 0, "{what}");
+    }
+    // Too few to pay: 20 records cost 2 in batches, as much as a mass update and its status.
+    let few: Vec<_> = many(&|_| json!({"data": [{"City": "Oslo"}]}))
+        .into_iter()
+        .take(20)
+        .collect();
+    assert_eq!(mass_steps(&few), 0);
+    // An update whose answer a later call names stays an update; one naming an earlier
+    // insert's record (`@{}`) too.
+    let mut lines = many(&|_| json!({"data": [{"City": "Oslo"}]}));
+    lines.push(json!({"id": "ins", "method": "POST", "path": "/crm/v8/Leads", "body": {"data": [{"Last_Name": "N"}]}}));
+    lines.push(json!({"id": "ref", "method": "PUT", "path": "/crm/v8/Leads/@{ins}", "body": {"data": [{"City": "Oslo"}]}}));
+    let p = plan(&queue(&lines), &opts);
+    let mass: Vec<_> = p
+        .steps
+        .iter()
+        .filter(|s| s.rule == Some(Rule::MassUpdate))
+        .collect();
+    assert_eq!(mass.len(), 1);
+    assert!(mass[0].ids.iter().all(|id| &**id != "ref"));
+    // Two updates of one record in one mass update would be one update: they are ordered
+    // (levels) and never share a step.
+    let mut twice = many(&|_| json!({"data": [{"City": "Oslo"}]}));
+    twice.extend(
+        many(&|_| json!({"data": [{"City": "Oslo"}]}))
+            .into_iter()
+            .map(|mut l| {
+                l["id"] = json!(format!("again-{}", l["id"].as_str().unwrap()));
+                l
+            }),
+    );
+    let p = plan(&queue(&twice), &opts);
+    for s in p.steps.iter().filter(|s| s.rule == Some(Rule::MassUpdate)) {
+        assert_eq!(s.records, 60, "{:#?}", p.steps);
+    }
 }

@@ -341,25 +341,43 @@ pub fn draw(f: &mut Frame, area: Rect, st: &PlannerTab, cx: &DrawCtx) {
             value,
         ));
     }
-    let mut toggles: Vec<Span> = vec![Span::styled("rules ", label)];
+    // The rules wrap onto as many lines as the width needs: every rule's state stays in view
+    // (at 80 columns they take two lines).
+    let mut items: Vec<Span> = Vec::new();
     for (i, r) in Rule::ALL.iter().enumerate() {
         let on = st.rules.has(*r);
         let mut style = Style::default().fg(if on { p.ok } else { p.muted });
         if i == st.rule_cursor {
             style = style.patch(p.selected());
         }
-        toggles.push(Span::styled(
+        items.push(Span::styled(
             format!("[{}] {}", if on { "x" } else { " " }, r.name()),
             style,
         ));
-        toggles.push(Span::raw(" "));
     }
     if st.rules != st.planned_rules {
-        toggles.push(Span::styled(
-            " changed: p re-plans",
+        items.push(Span::styled(
+            "changed: p re-plans",
             Style::default().fg(p.warn),
         ));
     }
+    let inner = usize::from(area.width.saturating_sub(2));
+    const LEAD: &str = "rules ";
+    let mut toggle_lines: Vec<Line> = Vec::new();
+    let mut line: Vec<Span> = vec![Span::styled(LEAD, label)];
+    let mut used = LEAD.len();
+    for item in items {
+        let w = item.content.chars().count();
+        if used > LEAD.len() && used + w > inner {
+            toggle_lines.push(Line::from(std::mem::take(&mut line)));
+            line.push(Span::raw(" ".repeat(LEAD.len())));
+            used = LEAD.len();
+        }
+        used += w + 1;
+        line.push(item);
+        line.push(Span::raw(" "));
+    }
+    toggle_lines.push(Line::from(line));
     let k = |a| cx.keys.key_of(a);
     let mut lines = vec![
         Line::from(vec![
@@ -385,8 +403,8 @@ pub fn draw(f: &mut Frame, area: Rect, st: &PlannerTab, cx: &DrawCtx) {
         ]),
         bounds,
         Line::from(by_rule),
-        Line::from(toggles),
     ];
+    lines.extend(toggle_lines);
     if let Some(r) = &st.report {
         let same = r.charged_credits == r.predicted_credits;
         lines.push(Line::from(vec![
