@@ -1028,9 +1028,18 @@ async fn spooled(
     )>,
 ) -> Result<Recorded, ProxyError> {
     let credits = rec.credits;
+    // The call is refused unless the spool takes it: the ledger's failed `begin` may have
+    // been stored all the same, and must not stay as a call that was never sent.
+    let key = rec.call_key.clone();
+    let refused = |p: &Proxy| {
+        if let Some(k) = &key {
+            p.writer.void_unsent(k);
+        }
+        Err(ProxyError::LedgerUnavailable)
+    };
     let Some(spool) = &p.spool else {
         tracing::error!("proxy: refusing a call the ledger cannot record: {why}");
-        return Err(ProxyError::LedgerUnavailable);
+        return refused(p);
     };
     match spool.begin(rec).await {
         Ok(row) => {
@@ -1047,7 +1056,7 @@ async fn spooled(
             tracing::error!(
                 "proxy: refusing a call neither the ledger ({why}) nor the spool ({e}) can record"
             );
-            Err(ProxyError::LedgerUnavailable)
+            refused(p)
         }
     }
 }

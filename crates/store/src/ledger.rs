@@ -87,6 +87,10 @@ enum Job {
         now_ms: i64,
         ttl_ms: i64,
     },
+    /// Rows of calls that were refused, not sent, after a `Begin` whose commit may have landed
+    /// though its answer was lost (the database went away mid-commit): by call key, and only
+    /// while still unsettled.
+    Void(Vec<String>),
 }
 
 /// What a threshold check is given.
@@ -183,6 +187,15 @@ fn apply(proxy: &str, tx: &mut Tx, job: &Job) -> Result<Answer, DbError> {
             Ok(Answer::Done)
         }
         Job::Crossings(c) => check_crossings(tx, c).map(Answer::Crossings),
+        Job::Void(keys) => {
+            for k in keys {
+                tx.exec(
+                    "DELETE FROM calls WHERE call_key = ?1 AND status = ?2",
+                    &params![k, STATUS_UNSETTLED],
+                )?;
+            }
+            Ok(Answer::Done)
+        }
         Job::Refusal(r) => {
             tx.exec(
                 "INSERT INTO refusals (at_ms, integration, kind, enforced, credits, message, proxy) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -520,7 +533,13 @@ pub struct LedgerWriter {
     shared: bool,
     /// The leases this writer was given and has not given back: the ones it renews.
     held: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<i64>>>,
+    /// Keys of refused calls whose `begin` may have been stored anyway (`void_unsent`).
+    unsent: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
+
+/// Keys of refused calls remembered for voiding; past this many (a database away for hours
+/// under load) the oldest are dropped, which can only overcount.
+const UNSENT_MAX: usize = 100_000;
 
 impl LedgerWriter {
     /// Opens (creating) the ledger and starts its writer thread; drops rows older than
@@ -573,6 +592,7 @@ impl LedgerWriter {
             proxy: proxy.to_string(),
             shared,
             held: Default::default(),
+            unsent: Default::default(),
         })
     }
 
@@ -611,6 +631,7 @@ impl LedgerWriter {
         rec: CallRecord,
         lease: Option<LeaseAsk>,
     ) -> Result<Begun, LedgerError> {
+        self.void_pending().await;
         match self.write(Job::Begin(rec, lease)).await? {
             Answer::Begun(b) => {
                 if let Begun::Recorded {
@@ -652,6 +673,37 @@ impl LedgerWriter {
             self.held_leases().remove(&l);
         }
         self.writer.send(Job::Finish(id, settled, lease));
+    }
+
+    /// A call was refused (not sent) after its `begin` failed: that begin's commit may still
+    /// have landed (the database went away between commit and answer), leaving a record of a
+    /// call never sent. Its row is deleted by key before this writer's next `begin`, which is
+    /// when the database is known to answer again, so the ledger counts no unsent call.
+    pub fn void_unsent(&self, call_key: &str) {
+        let mut keys = self.unsent.lock().unwrap_or_else(|p| p.into_inner());
+        if keys.len() >= UNSENT_MAX {
+            keys.remove(0);
+        }
+        keys.push(call_key.to_string());
+    }
+
+    /// Deletes the rows `void_unsent` named; on failure keeps them for the next try.
+    async fn void_pending(&self) {
+        let keys: Vec<String> = {
+            let mut k = self.unsent.lock().unwrap_or_else(|p| p.into_inner());
+            if k.is_empty() {
+                return;
+            }
+            std::mem::take(&mut *k)
+        };
+        if let Err(e) = self.write(Job::Void(keys.clone())).await {
+            tracing::warn!("ledger: voiding {} refused call(s) failed: {e}", keys.len());
+            let mut k = self.unsent.lock().unwrap_or_else(|p| p.into_inner());
+            let mut back = keys;
+            back.append(&mut k);
+            back.truncate(UNSENT_MAX);
+            *k = back;
+        }
     }
 
     fn held_leases(&self) -> std::sync::MutexGuard<'_, std::collections::HashSet<i64>> {
@@ -1230,5 +1282,53 @@ mod writer_tests {
         let l = Ledger::open(&path).unwrap();
         assert_eq!(l.recent_refusals(5).unwrap().len(), 1);
         assert_eq!(l.breakdown(10, Group::Proxy).unwrap()["p1"].credits, 3);
+    }
+
+    /// A `begin` whose answer was lost may have been stored: when its call is then refused,
+    /// the row goes before the next `begin`, and only that row, and only while unsettled.
+    #[tokio::test]
+    async fn a_refused_call_stored_anyway_is_voided_before_the_next_begin() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("l.sqlite");
+        let w = LedgerWriter::open_as(&path, 30, "p1").unwrap();
+        let keyed = |at, key: &str| CallRecord {
+            call_key: Some(key.into()),
+            ..call(at, 2)
+        };
+        // Stored, but (as the proxy saw it) refused: its answer never came.
+        w.begin(keyed(1, "lost")).await.unwrap();
+        // Stored and settled: a call that was sent; a stray void of its key changes nothing.
+        let sent = w.begin(keyed(2, "sent")).await.unwrap();
+        w.finish(
+            sent,
+            Settled {
+                status: 200,
+                credits: 2,
+                latency_ms: 1,
+                reported_remaining: None,
+            },
+        )
+        .await
+        .unwrap();
+        let l = Ledger::open(&path).unwrap();
+        assert_eq!((l.count().unwrap(), l.used_at(10).unwrap()), (2, 4));
+        w.void_unsent("lost");
+        w.void_unsent("sent");
+        // Nothing is written until the database is used again by a begin.
+        assert_eq!(l.count().unwrap(), 2);
+        w.begin(keyed(3, "next")).await.unwrap();
+        assert_eq!(l.count().unwrap(), 2, "lost voided, next recorded");
+        assert_eq!(
+            l.used_at(10).unwrap(),
+            4,
+            "the minute totals follow the delete"
+        );
+        let keys: Vec<String> = l
+            .rows("SELECT call_key FROM calls ORDER BY id", params![])
+            .unwrap()
+            .iter()
+            .map(|r| r.text(0))
+            .collect();
+        assert_eq!(keys, ["sent", "next"]);
     }
 }
