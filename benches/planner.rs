@@ -24,7 +24,7 @@ pub fn queue(n: usize) -> Vec<QueuedCall> {
         state
     };
     let call = |id: String,
-                method: &str,
+                method: &'static str,
                 path: String,
                 query: Vec<(String, String)>,
                 body: Option<serde_json::Value>| QueuedCall {

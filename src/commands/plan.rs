@@ -62,14 +62,19 @@ pub fn rules_of(list: Option<&str>) -> anyhow::Result<RuleSet> {
     }
 }
 
-/// Loads a queue, refusing bad lines (all listed) unless `skip_bad`.
+/// Loads a queue, read a block at a time (`planner::queue::read_queue`), refusing bad lines
+/// (all listed) unless `skip_bad`.
 pub fn load_queue(path: &Path, skip_bad: bool) -> anyhow::Result<Vec<QueuedCall>> {
-    let text = creditops_core::input::read_data(path).map_err(|e| input_error(e.to_string()))?;
-    queue_from_text(&text, path, skip_bad)
+    let loaded = planner::load(path).map_err(|e| input_error(e.to_string()))?;
+    checked_queue(loaded, skip_bad)
 }
 
 pub fn queue_from_text(text: &str, path: &Path, skip_bad: bool) -> anyhow::Result<Vec<QueuedCall>> {
-    let loaded = planner::parse(text, &path.display().to_string());
+    checked_queue(planner::parse(text, &path.display().to_string()), skip_bad)
+}
+
+/// The calls of a queue whose bad lines are refused, or skipped (each named) when asked.
+fn checked_queue(loaded: planner::Loaded, skip_bad: bool) -> anyhow::Result<Vec<QueuedCall>> {
     for n in &loaded.notes {
         eprintln!("creditops: note: {n}");
     }

@@ -118,7 +118,7 @@ fn seeded_emails(sb: &Sb, module: &str) -> Vec<(String, String)> {
 
 fn call(
     id: String,
-    method: &str,
+    method: &'static str,
     path: &str,
     query: &[(&str, &str)],
     body: Option<Value>,

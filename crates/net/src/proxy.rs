@@ -1279,7 +1279,7 @@ fn hold(held: &Mutex<Held>, call: &Call) -> Result<Response, ProxyError> {
     let id = format!("h{}", h.count + 1);
     let queued = creditops_core::planner::QueuedCall {
         id: id.as_str().into(),
-        method: call.parts.method.as_str().to_string(),
+        method: call.parts.method.as_str().to_string().into(),
         path: call.path.as_str().into(),
         query: creditops_core::planner::queue::without_credentials(parse_query(&call.raw_query)),
         headers: vec![("X-Integration".to_string(), call.integration.clone())],

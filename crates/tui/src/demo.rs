@@ -214,7 +214,7 @@ pub fn queue(sandbox: &creditops_sandbox::Sandbox) -> Vec<creditops_core::planne
     };
     let run = std::process::id();
     let mut q: Vec<QueuedCall> = Vec::new();
-    let mut push = |method: &str,
+    let mut push = |method: &'static str,
                     path: String,
                     query: Vec<(&str, String)>,
                     body: Option<serde_json::Value>,

@@ -239,6 +239,9 @@ pub enum TableError {
 #[derive(Debug, Clone)]
 pub struct CostTable {
     rows: Vec<CompiledRow>,
+    /// The rows (indices, most specific first) by how many segments their path has: a call
+    /// is matched against rows of its own length only (a million calls are priced in a plan).
+    by_len: Vec<Vec<u32>>,
 }
 
 impl CostTable {
@@ -258,7 +261,10 @@ impl CostTable {
     /// A table from TOML text; `file` names it in errors.
     pub fn from_toml(text: &str, file: &str) -> Result<Self, TableError> {
         let rows = parse_rows(text, file)?;
-        let mut table = CostTable { rows: Vec::new() };
+        let mut table = CostTable {
+            rows: Vec::new(),
+            by_len: Vec::new(),
+        };
         for row in rows {
             table.push(compile(row, file)?);
         }
@@ -295,6 +301,14 @@ impl CostTable {
 
     fn sort(&mut self) {
         self.rows.sort_by_key(|r| std::cmp::Reverse(r.specificity));
+        self.by_len.clear();
+        for (i, r) in self.rows.iter().enumerate() {
+            let n = r.segments.len();
+            if self.by_len.len() <= n {
+                self.by_len.resize(n + 1, Vec::new());
+            }
+            self.by_len[n].push(i as u32);
+        }
     }
 
     /// The rows, most specific first.
@@ -335,14 +349,16 @@ impl CostTable {
         segs: &[&'p str],
         query: &[(String, String)],
     ) -> Option<(&'s CompiledRow, Option<&'p str>)> {
-        'rows: for row in &self.rows {
+        let same_length = self.by_len.get(segs.len()).map(Vec::as_slice);
+        'rows: for row in same_length
+            .unwrap_or_default()
+            .iter()
+            .map(|&i| &self.rows[i as usize])
+        {
             if let Some(m) = &row.method {
                 if !m.eq_ignore_ascii_case(method) {
                     continue;
                 }
-            }
-            if row.segments.len() != segs.len() {
-                continue;
             }
             let mut module = None;
             for (pattern, seg) in row.segments.iter().zip(segs) {

@@ -111,7 +111,7 @@ fn write_facts(
     };
     let (kind, keyed_on) = match fate {
         Fate::Upsert(f) => (WriteKind::Upsert, f.as_str()),
-        _ => (*kind, check.as_str()),
+        _ => (*kind, &**check),
     };
     let mname = modules.name(*module);
     let tracked = kind == WriteKind::Upsert

@@ -58,9 +58,9 @@ pub(super) enum Class {
         module: ModId,
         kind: WriteKind,
         records: u32,
-        ids: Vec<u64>,
+        ids: Box<[u64]>,
         /// Upsert's duplicate_check_fields, joined by `,`.
-        check: String,
+        check: Box<str>,
         /// Everything but the records (query, headers, other body keys): calls batch only with
         /// calls of the same shape.
         shape: u64,
@@ -101,11 +101,11 @@ pub(super) struct Classified {
     pub(super) credits: u32,
     /// Price failed (LIMIT_EXCEEDED …): sent as queued.
     pub(super) unpriceable: bool,
-    pub(super) refs: Vec<String>,
+    pub(super) refs: Box<[String]>,
     /// A GET's identity (path and sorted query, `strong_key`), for dedupe and the cache.
     pub(super) get_key: Option<u64>,
     /// Hashes of the unique-field values a write sets.
-    pub(super) unique: Vec<u64>,
+    pub(super) unique: Box<[u64]>,
 }
 
 /// Hashes of the unique-field values a write sets: `(module, field, value)`.
@@ -398,7 +398,7 @@ pub(super) fn classify(
         Ok(c) => (c, false),
         Err(_) => (0, true),
     };
-    let m = call.method.as_str();
+    let m = &*call.method;
     let class = if unpriceable {
         match segs {
             ["crm", _, module, ..] if is_module(module) => Class::Other {
@@ -423,9 +423,9 @@ pub(super) fn classify(
         class,
         credits,
         unpriceable,
-        refs,
+        refs: refs.into_boxed_slice(),
         get_key,
-        unique,
+        unique: unique.into_boxed_slice(),
     }
 }
 
@@ -493,8 +493,8 @@ pub(super) fn classify_segments(
             module: modules.get(module),
             kind: WriteKind::Insert,
             records,
-            ids: Vec::new(),
-            check: String::new(),
+            ids: Box::default(),
+            check: Box::default(),
             shape: shape(""),
             mass: 0,
         },
@@ -509,8 +509,8 @@ pub(super) fn classify_segments(
                     module: modules.get(module),
                     kind: WriteKind::Update,
                     records,
-                    ids,
-                    check: String::new(),
+                    ids: ids.into_boxed_slice(),
+                    check: Box::default(),
                     shape: shape(""),
                     mass: mass_values(call, body, None),
                 },
@@ -530,8 +530,8 @@ pub(super) fn classify_segments(
                     WriteKind::RemoveTags
                 },
                 records: 1,
-                ids: vec![id_key(id)],
-                check: String::new(),
+                ids: Box::new([id_key(id)]),
+                check: Box::default(),
                 // The tags and over_write are in the shape: calls batch with the same ones.
                 shape: shape(action),
                 mass: 0,
@@ -541,8 +541,8 @@ pub(super) fn classify_segments(
             module: modules.get(module),
             kind: WriteKind::Update,
             records,
-            ids: vec![id_key(id)],
-            check: String::new(),
+            ids: Box::new([id_key(id)]),
+            check: Box::default(),
             shape: shape(""),
             mass: mass_values(call, body, Some(id)),
         },
@@ -561,9 +561,9 @@ pub(super) fn classify_segments(
                 module: modules.get(module),
                 kind: WriteKind::Upsert,
                 records,
-                ids: Vec::new(),
+                ids: Box::default(),
                 shape: shape(&check),
-                check,
+                check: check.into_boxed_str(),
                 mass: 0,
             }
         }
@@ -584,8 +584,8 @@ pub(super) fn classify_segments(
                     module: modules.get(module),
                     kind: WriteKind::Delete,
                     records: ids.len() as u32,
-                    ids,
-                    check: String::new(),
+                    ids: ids.into_boxed_slice(),
+                    check: Box::default(),
                     shape: shape(""),
                     mass: 0,
                 }
@@ -596,8 +596,8 @@ pub(super) fn classify_segments(
                 module: modules.get(module),
                 kind: WriteKind::Delete,
                 records: 1,
-                ids: vec![id_key(id)],
-                check: String::new(),
+                ids: Box::new([id_key(id)]),
+                check: Box::default(),
                 shape: shape(""),
                 mass: 0,
             }
@@ -739,9 +739,9 @@ impl Classified {
             class: Class::Barrier,
             credits: 0,
             unpriceable: false,
-            refs: Vec::new(),
+            refs: Box::default(),
             get_key: None,
-            unique: Vec::new(),
+            unique: Box::default(),
         }
     }
 

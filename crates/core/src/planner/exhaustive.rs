@@ -50,13 +50,13 @@ fn write_of(c: &Classified, fate: &Fate, modules: &Interner, unique: &UniqueFiel
     };
     let (kind, keyed) = match fate {
         Fate::Upsert(f) => (WriteKind::Upsert, f.as_str()),
-        _ => (*kind, check.as_str()),
+        _ => (*kind, &**check),
     };
     let name = modules.name(*module);
     Some(W {
         module: *module,
         kind,
-        ids: ids.clone(),
+        ids: ids.to_vec(),
         values: !c.unique.is_empty(),
         tracked: if keyed.is_empty() {
             unique.has_any(name)

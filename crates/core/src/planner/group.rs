@@ -308,7 +308,7 @@ pub(super) fn plan_level(ctx: &Ctx<'_>, calls: &[u32], level: u32, steps: &mut V
                 };
                 let check = match &ctx.fate[i] {
                     Fate::Upsert(f) => f.as_str(),
-                    _ => check.as_str(),
+                    _ => &**check,
                 };
                 let key = (module, kind as u8, shape);
                 let g = *group_of.entry(key).or_insert_with(|| {

@@ -454,8 +454,10 @@ pub(super) fn explain(
 #[derive(Debug, Clone)]
 pub(super) enum Fate {
     Keep,
-    /// Removed by `rule`; the note says why.
-    Removed(Rule, String),
+    /// Removed by `rule` because of the call at this index: the first of the identical GETs
+    /// (dedupe, cache), or the write whose upsert replaces this search (upsert). The step's
+    /// note is written from it (not kept per call: a million calls).
+    Removed(Rule, u32),
     /// A write turned into an upsert keyed on `field` (its search removed).
     Upsert(String),
 }
@@ -517,15 +519,7 @@ fn build(
                 if let (true, false, Some(key)) = (rules.has(rule), c.unpriceable, c.get_key) {
                     match seen_gets.get(&key) {
                         Some(&(first, v)) if pass == Pass::LowerBound || v == version => {
-                            let why = if is_meta {
-                                format!(
-                                    "answered by the metadata cache (filled by {})",
-                                    queue[first].id
-                                )
-                            } else {
-                                format!("same answer as {}", queue[first].id)
-                            };
-                            fate[i] = Fate::Removed(rule, why);
+                            fate[i] = Fate::Removed(rule, first as u32);
                             continue;
                         }
                         _ => {
@@ -560,10 +554,7 @@ fn build(
                             })
                         });
                         if let Some((s, field)) = found {
-                            fate[s] = Fate::Removed(
-                                Rule::Upsert,
-                                format!("folded into the upsert of {} keyed on {field}", call.id),
-                            );
+                            fate[s] = Fate::Removed(Rule::Upsert, i as u32);
                             fate[i] = Fate::Upsert(field);
                         }
                     }
@@ -809,9 +800,27 @@ fn build(
     for (lv, calls) in by_level.iter().enumerate() {
         credits += plan_level(&ctx, calls, lv as u32, &mut steps);
     }
-    // Removed calls: a step of their own, costing nothing, in queue order at the end.
-    for (i, f) in fate.iter().enumerate() {
-        if let Fate::Removed(rule, why) = f {
+    // Removed calls: a step of their own, costing nothing, in queue order at the end (the
+    // plan's; the bound keeps no steps).
+    let removed = fate.iter().enumerate().filter(|_| pass == Pass::Plan);
+    for (i, f) in removed {
+        if let Fate::Removed(rule, by) = f {
+            let by = *by as usize;
+            let why = match (rule, &fate[by]) {
+                (Rule::Cache, _) => {
+                    format!(
+                        "answered by the metadata cache (filled by {})",
+                        queue[by].id
+                    )
+                }
+                (Rule::Upsert, Fate::Upsert(field)) => {
+                    format!(
+                        "folded into the upsert of {} keyed on {field}",
+                        queue[by].id
+                    )
+                }
+                _ => format!("same answer as {}", queue[by].id),
+            };
             let call = &queue[i];
             steps.push(Step {
                 ids: vec![call.id.clone()],
@@ -825,7 +834,7 @@ fn build(
                 level: 0,
                 spans: Vec::new(),
                 upserts: Vec::new(),
-                note: Some(why.clone()),
+                note: Some(why),
             });
         }
     }

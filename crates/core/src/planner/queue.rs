@@ -16,8 +16,8 @@ pub struct QueuedCall {
     /// The call's id in the queue: the one given, else `L<line>` (JSONL) or `E<entry>` (HAR).
     /// Shared (`Arc`): a plan names calls by id, and a million-step plan clones them all.
     pub id: Arc<str>,
-    /// Upper-case HTTP method.
-    pub method: String,
+    /// Upper-case HTTP method (one of a fixed few: borrowed, not allocated per call).
+    pub method: super::plan::Text,
     /// The path, from `/crm/…`, without query (a full URL is reduced to its path).
     pub path: Arc<str>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -69,6 +69,23 @@ impl QueuedCall {
     }
 }
 
+/// The paths a queue names, each stored once: a queue repeats few paths many times (inserts
+/// on a module, list reads, reads and writes of one record), and a million calls would
+/// otherwise hold a million copies.
+#[derive(Default)]
+struct Paths(rustc_hash::FxHashSet<Arc<str>>);
+
+impl Paths {
+    fn get(&mut self, path: &str) -> Arc<str> {
+        if let Some(p) = self.0.get(path) {
+            return p.clone();
+        }
+        let p: Arc<str> = path.into();
+        self.0.insert(p.clone());
+        p
+    }
+}
+
 /// A line (or HAR entry) that could not be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BadLine {
@@ -94,10 +111,19 @@ pub struct Loaded {
 
 const METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE"];
 
-/// Reads a queue file; the format is told by its content (a HAR is one JSON object with `log`).
-pub fn load(path: &Path) -> std::io::Result<Loaded> {
-    let text = crate::input::read_data(path).map_err(std::io::Error::other)?;
-    Ok(parse(&text, &path.display().to_string()))
+/// Reads a queue file, bounded by [`crate::input::data_limit`]; the format is told by its
+/// content (a HAR is one JSON object with `log`). A JSONL queue is read a block at a time
+/// ([`read_queue`]).
+pub fn load(path: &Path) -> Result<Loaded, crate::input::InputError> {
+    let name = path.display().to_string();
+    let limit = crate::input::data_limit()?;
+    let f = std::fs::File::open(path).map_err(|source| crate::input::InputError::Io {
+        name: name.clone(),
+        source,
+    })?;
+    // A regular file's length sizes the calls; a pipe says 0.
+    let size = f.metadata().map_or(0, |m| m.len());
+    read_queue(f, &name, limit, size)
 }
 
 /// Parses a queue's text; `file` names it in messages.
@@ -123,16 +149,24 @@ fn looks_like_har(text: &str) -> bool {
 /// JSONL: `{"method", "path", "query"?, "headers"?, "body"?, "id"?}` per line; blank lines and
 /// lines starting with `#` are skipped.
 pub fn parse_jsonl(text: &str, file: &str) -> Loaded {
-    // Lines parse independently: a big queue is split at line ends across the cores; ids are
-    // checked for duplicates afterwards, in file order.
+    let mut all = ParsedPart::default();
+    let mut paths = Vec::new();
+    parse_block(text, 1, &mut all, &mut paths);
+    finish_jsonl(all, file)
+}
+
+/// Lines parse independently: a big block is split at line ends across the cores (each with
+/// its own path store, kept from block to block), and the parts are appended to `all` in file
+/// order. `first` is the block's first line number.
+fn parse_block(text: &str, first: usize, all: &mut ParsedPart, paths: &mut Vec<Paths>) {
     const PARALLEL_FROM_BYTES: usize = 4 << 20;
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
     let parts: Vec<(usize, &str)> = if text.len() < PARALLEL_FROM_BYTES || threads < 2 {
-        vec![(1, text)]
+        vec![(first, text)]
     } else {
         let mut parts = Vec::with_capacity(threads);
         let mut rest = text;
-        let mut line = 1;
+        let mut line = first;
         let size = text.len().div_ceil(threads);
         while !rest.is_empty() {
             let cut = match rest.get(size..).and_then(|t| t.find('\n')) {
@@ -146,24 +180,132 @@ pub fn parse_jsonl(text: &str, file: &str) -> Loaded {
         }
         parts
     };
+    if paths.len() < parts.len() {
+        paths.resize_with(parts.len(), Paths::default);
+    }
     let parsed: Vec<ParsedPart> = std::thread::scope(|scope| {
         let handles: Vec<_> = parts
             .into_iter()
-            .map(|(first, part)| scope.spawn(move || parse_lines(part, first)))
+            .zip(paths.iter_mut())
+            .map(|((first, part), paths)| scope.spawn(move || parse_lines(part, first, paths)))
             .collect();
         handles
             .into_iter()
             .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
             .collect()
     });
-    // The parts joined in file order: the first part's vectors grow to hold the rest.
-    let mut parts = parsed.into_iter();
-    let mut all = parts.next().unwrap_or_default();
-    for p in parts {
+    for p in parsed {
         all.calls.extend(p.calls);
         all.lines.extend(p.lines);
         all.bad.extend(p.bad);
     }
+}
+
+/// A queue read from `r` a block at a time, never whole: a JSONL queue is parsed block by
+/// block (its calls are all that is kept), so a 125 MB file costs its calls, not its text as
+/// well. A HAR file (one JSON object) is read whole and parsed as one. At most `limit` bytes
+/// are read (more is [`InputError::TooLarge`]); `size_hint` (a file's length, or 0) lets the
+/// calls be allocated once.
+pub fn read_queue(
+    r: impl std::io::Read,
+    file: &str,
+    limit: u64,
+    size_hint: u64,
+) -> Result<Loaded, crate::input::InputError> {
+    read_queue_in_blocks(r, file, limit, size_hint, 16 << 20)
+}
+
+/// [`read_queue`] with blocks of `block` bytes (tests use small ones).
+fn read_queue_in_blocks(
+    mut r: impl std::io::Read,
+    file: &str,
+    limit: u64,
+    size_hint: u64,
+    block: u64,
+) -> Result<Loaded, crate::input::InputError> {
+    use crate::input::InputError;
+    use std::io::Read as _;
+    let io = |source| InputError::Io {
+        name: file.to_string(),
+        source,
+    };
+    let too_large = || InputError::TooLarge {
+        name: file.to_string(),
+        limit,
+        how: "set CREDITOPS_MAX_INPUT to raise it",
+    };
+    let mut all = ParsedPart::default();
+    let mut paths = Vec::new();
+    let mut buf: Vec<u8> = Vec::new();
+    // Bytes read in all, and those before `buf` (for the offset of a bad byte).
+    let (mut read, mut before) = (0u64, 0u64);
+    let mut line = 1;
+    let mut first = true;
+    let mut reserved = false;
+    loop {
+        let want = block.min(limit.saturating_add(1).saturating_sub(read));
+        let n = (&mut r).take(want).read_to_end(&mut buf).map_err(io)? as u64;
+        read += n;
+        if read > limit {
+            return Err(too_large());
+        }
+        let eof = n < want || want == 0;
+        if first {
+            first = false;
+            let head = String::from_utf8_lossy(&buf[..buf.len().min(256)]);
+            if looks_like_har(head.trim_start()) {
+                r.take(limit.saturating_add(1).saturating_sub(read))
+                    .read_to_end(&mut buf)
+                    .map_err(io)?;
+                if buf.len() as u64 > limit {
+                    return Err(too_large());
+                }
+                let text = String::from_utf8(buf).map_err(|e| InputError::NotText {
+                    name: file.to_string(),
+                    at: e.utf8_error().valid_up_to(),
+                })?;
+                return Ok(parse_har(&text, file));
+            }
+        }
+        // Whole lines only; a line longer than a block waits for the next read.
+        let cut = if eof {
+            buf.len()
+        } else {
+            match memchr_last_newline(&buf) {
+                Some(i) => i + 1,
+                None => continue,
+            }
+        };
+        let text = std::str::from_utf8(&buf[..cut]).map_err(|e| InputError::NotText {
+            name: file.to_string(),
+            at: (before as usize).saturating_add(e.valid_up_to()),
+        })?;
+        parse_block(text, line, &mut all, &mut paths);
+        line += text.matches('\n').count();
+        if !reserved && size_hint > read {
+            reserved = true;
+            // From what the first blocks held: room for the rest at once (a million calls
+            // moved at every doubling would need twice their room for a moment).
+            let more = (all.calls.len() as u64 * (size_hint - read) / read.max(1)) as usize;
+            all.calls.reserve(more + more / 16);
+            all.lines.reserve(more + more / 16);
+        }
+        before += cut as u64;
+        buf.drain(..cut);
+        if eof {
+            break;
+        }
+    }
+    Ok(finish_jsonl(all, file))
+}
+
+fn memchr_last_newline(b: &[u8]) -> Option<usize> {
+    b.iter().rposition(|&c| c == b'\n')
+}
+
+/// What is left once every line was parsed: ids repeated by a later line, bad lines in file
+/// order, and the `@{}` references checked.
+fn finish_jsonl(all: ParsedPart, file: &str) -> Loaded {
     let mut out = Loaded {
         calls: all.calls,
         ..Loaded::default()
@@ -306,7 +448,7 @@ struct ParsedPart {
 }
 
 /// The calls (or reasons) of the lines of `text`, whose first line is number `first`.
-fn parse_lines(text: &str, first: usize) -> ParsedPart {
+fn parse_lines(text: &str, first: usize, paths: &mut Paths) -> ParsedPart {
     let mut out = ParsedPart::default();
     for (n, line) in text.lines().enumerate() {
         let line = line.trim();
@@ -314,7 +456,7 @@ fn parse_lines(text: &str, first: usize) -> ParsedPart {
             continue;
         }
         let line_no = first + n;
-        match call_from_line(line, line_no) {
+        match call_from_line(line, line_no, paths) {
             Ok(c) => {
                 out.calls.push(c);
                 out.lines.push(line_no);
@@ -378,11 +520,14 @@ impl<'de> Deserialize<'de> for ScalarPairs {
 
 /// One JSONL line as a call. Good lines take the fast way (values borrowed, the body kept as
 /// text); anything unusual is read again the careful way, which says what is wrong.
-fn call_from_line(line: &str, line_no: usize) -> Result<QueuedCall, String> {
-    fast_call(line, line_no).unwrap_or_else(|| call_from_line_checked(line, line_no))
+fn call_from_line(line: &str, line_no: usize, paths: &mut Paths) -> Result<QueuedCall, String> {
+    match fast_call(line, line_no, paths) {
+        Some(done) => done,
+        None => call_from_line_checked(line, line_no, paths),
+    }
 }
 
-fn fast_call(line: &str, line_no: usize) -> Option<Result<QueuedCall, String>> {
+fn fast_call(line: &str, line_no: usize, paths: &mut Paths) -> Option<Result<QueuedCall, String>> {
     let raw: RawLine<'_> = serde_json::from_str(line).ok()?;
     let text = |v: Option<&serde_json::value::RawValue>| -> Option<std::borrow::Cow<'_, str>> {
         serde_json::from_str(v?.get()).ok()
@@ -409,10 +554,14 @@ fn fast_call(line: &str, line_no: usize) -> Option<Result<QueuedCall, String>> {
         .body
         .filter(|b| b.get() != "null")
         .map(|b| Body(b.to_owned()));
-    Some(build(id, &method, &path, query, headers, body))
+    Some(build(paths, id, &method, &path, query, headers, body))
 }
 
-fn call_from_line_checked(line: &str, line_no: usize) -> Result<QueuedCall, String> {
+fn call_from_line_checked(
+    line: &str,
+    line_no: usize,
+    paths: &mut Paths,
+) -> Result<QueuedCall, String> {
     use serde_json::value::RawValue;
     // The line's keys with their values unparsed: the body stays text (see `Body`), and the
     // few small values are parsed where they are read.
@@ -463,7 +612,7 @@ fn call_from_line_checked(line: &str, line_no: usize) -> Result<QueuedCall, Stri
         Some(Value::Object(m)) => pairs(&m, "headers")?,
         Some(_) => return Err("`headers` must be an object".into()),
     };
-    build(id, method, raw_path, query, headers, body)
+    build(paths, id, method, raw_path, query, headers, body)
 }
 
 fn pairs(m: &Map<String, Value>, what: &str) -> Result<Vec<(String, String)>, String> {
@@ -480,6 +629,7 @@ fn pairs(m: &Map<String, Value>, what: &str) -> Result<Vec<(String, String)>, St
 /// Checks and normalises one call: method known, path under `/crm/`, a query in the path moved
 /// to `query`, and credentials dropped from the headers and the query.
 fn build(
+    paths: &mut Paths,
     id: String,
     method: &str,
     raw_path: &str,
@@ -487,13 +637,13 @@ fn build(
     headers: Vec<(String, String)>,
     body: Option<Body>,
 ) -> Result<QueuedCall, String> {
-    let method = method.to_ascii_uppercase();
-    if !METHODS.contains(&method.as_str()) {
+    let Some(&method) = METHODS.iter().find(|m| m.eq_ignore_ascii_case(method)) else {
         return Err(format!(
-            "method `{method}` is not one of {}",
+            "method `{}` is not one of {}",
+            method.to_ascii_uppercase(),
             METHODS.join(", ")
         ));
-    }
+    };
     let path_only = match raw_path.find("://") {
         Some(i) => {
             let rest = &raw_path[i + 3..];
@@ -517,8 +667,8 @@ fn build(
     }
     Ok(QueuedCall {
         id: id.into(),
-        method,
-        path: path.into(),
+        method: super::plan::Text::Borrowed(method),
+        path: paths.get(path),
         query: without_credentials(query),
         headers: without_credentials(headers),
         body,
@@ -539,6 +689,7 @@ pub fn without_credentials(pairs: Vec<(String, String)>) -> Vec<(String, String)
 /// Entries that are not CRM API calls (pages, scripts, OAuth) are left out and counted in a note.
 pub fn parse_har(text: &str, file: &str) -> Loaded {
     let mut out = Loaded::default();
+    let mut paths = Paths::default();
     let v: Value = match serde_json::from_str(text) {
         Ok(v) => v,
         Err(e) => {
@@ -609,7 +760,15 @@ pub fn parse_har(text: &str, file: &str) -> Loaded {
                 }
             },
         };
-        match build(format!("E{i}"), method, url, Vec::new(), headers, body) {
+        match build(
+            &mut paths,
+            format!("E{i}"),
+            method,
+            url,
+            Vec::new(),
+            headers,
+            body,
+        ) {
             Ok(c) => out.calls.push(c),
             Err(reason) => out.bad.push(BadLine { at, reason }),
         }
@@ -739,5 +898,63 @@ not json
         let line = to_jsonl_line(&l.calls[0]);
         let again = parse(&line, "f");
         assert_eq!(again.calls, l.calls);
+    }
+
+    /// Read a block at a time, a queue is what its text parses to, whatever the blocks cut:
+    /// lines longer than a block, CRLF, no last newline, multi-byte characters, bad lines
+    /// (named by their line), repeated ids and references across blocks.
+    #[test]
+    fn a_queue_read_in_blocks_is_the_queue_parsed_whole() {
+        let mut text = String::new();
+        for i in 0..400 {
+            let line = match i % 50 {
+                7 => "not json".to_string(),
+                13 => format!("{{\"id\":\"c{}\",\"method\":\"GET\",\"path\":\"/crm/v8/Leads\"}}", i - 13),
+                21 => format!("{{\"id\":\"c{i}\",\"method\":\"PUT\",\"path\":\"/crm/v8/Leads/@{{c{}}}\",\"body\":{{\"data\":[{{\"City\":\"Zürich ✓\"}}]}}}}", i - 1),
+                33 => format!("{{\"id\":\"c{i}\",\"method\":\"POST\",\"path\":\"/crm/v8/Leads\",\"body\":{{\"data\":[{{\"Description\":\"{}\"}}]}}}}", "long ".repeat(60)),
+                _ => format!("{{\"id\":\"c{i}\",\"method\":\"POST\",\"path\":\"/crm/v8/Leads\",\"body\":{{\"data\":[{{\"Last_Name\":\"N{i}\"}}]}}}}"),
+            };
+            text.push_str(&line);
+            text.push_str(if i % 3 == 0 { "\r\n" } else { "\n" });
+        }
+        text.push_str("# a comment, and no newline at the end");
+        let whole = parse(&text, "q.jsonl");
+        assert!(!whole.bad.is_empty() && whole.calls.len() > 300);
+        for block in [64, 100, 257, 4096, 1 << 20] {
+            let read = read_queue_in_blocks(
+                text.as_bytes(),
+                "q.jsonl",
+                1 << 30,
+                text.len() as u64,
+                block,
+            )
+            .unwrap();
+            assert_eq!(read.calls, whole.calls, "block {block}");
+            assert_eq!(read.bad, whole.bad, "block {block}");
+        }
+    }
+
+    #[test]
+    fn a_queue_read_in_blocks_stops_at_its_bound_and_names_a_bad_byte() {
+        use crate::input::InputError;
+        // An endless stream (as /dev/zero) stops at the bound, whatever the block.
+        let endless = std::io::repeat(b'x');
+        match read_queue_in_blocks(endless, "zero", 10_000, 0, 1_000) {
+            Err(InputError::TooLarge { limit, .. }) => assert_eq!(limit, 10_000),
+            other => panic!("{other:?}"),
+        }
+        // A byte that is not UTF-8, in a later block: its offset in the file.
+        let mut bytes = b"{\"method\":\"GET\",\"path\":\"/crm/v8/org\"}\n".repeat(10);
+        let at = bytes.len() + 4;
+        bytes.extend_from_slice(b"{\"id\xff\"}\n");
+        match read_queue_in_blocks(&bytes[..], "bin", 1 << 20, 0, 64) {
+            Err(InputError::NotText { at: got, .. }) => assert_eq!(got, at),
+            other => panic!("{other:?}"),
+        }
+        // A HAR file is told from its first bytes and read whole.
+        let har = r#"{"log":{"entries":[{"request":{"method":"GET","url":"https://www.zohoapis.com/crm/v8/org","headers":[]}}]}}"#;
+        let l = read_queue_in_blocks(har.as_bytes(), "h.har", 1 << 20, 0, 16).unwrap();
+        assert_eq!(l.calls.len(), 1);
+        assert_eq!(&*l.calls[0].path, "/crm/v8/org");
     }
 }

@@ -66,7 +66,7 @@ fn extras(call: &QueuedCall) -> Map<String, Value> {
 
 fn as_queued(call: &QueuedCall) -> Request {
     Request {
-        method: call.method.clone(),
+        method: call.method.to_string(),
         path: call.path.to_string(),
         query: call.query.clone(),
         headers: call.headers.clone(),

@@ -503,7 +503,7 @@ pub fn draw(f: &mut Frame, area: Rect, st: &PlannerTab, cx: &DrawCtx) {
             Row::new(pick(
                 vec![
                     c.id.to_string(),
-                    c.method.clone(),
+                    c.method.to_string(),
                     c.path.to_string(),
                     credits.to_string(),
                 ],
