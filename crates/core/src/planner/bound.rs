@@ -29,9 +29,7 @@
 use rustc_hash::FxHashMap as HashMap;
 
 use super::classify::{strong_key, Class, Classified, Interner, ModId, WriteKind};
-use super::group::{
-    bulk_job_credits, composite_eligible, mass_key, sends_batches, write_class, Ctx, Priced,
-};
+use super::group::{composite_eligible, mass_key, sends_batches, write_class, Ctx, Priced};
 use super::plan::{Fate, Rule, BULK_MAX_ROWS, COMPOSITE_MAX, COQL_MAX_IDS, MASS_UPDATE_MAX};
 use super::unique::UniqueFields;
 
@@ -291,9 +289,11 @@ pub(super) fn ordered_lower_bound(ctx: &Ctx<'_>, unique: &UniqueFields) -> u64 {
         }
     }
     let mut prices = Prices::default();
+    // A Bulk Write's price (upload and job), in sixtieths: asked of the table once.
+    let bulk_job = u64::from(ctx.bulk_job()) * UNIT;
     let mut total = alone;
     for ((key, _), s) in &segments {
-        total += segment_bound(ctx, *key, s, share, composite, &mut prices);
+        total += segment_bound(ctx, *key, s, share, composite, &mut prices, bulk_job);
     }
     total.div_ceil(UNIT)
 }
@@ -324,8 +324,9 @@ struct Prices {
     exact: HashMap<(ClassKey, u64), Chunking>,
 }
 
-/// The least cost of each size up to what was asked, and the cheapest (price, size) ratio.
-type Chunking = (Vec<u64>, (u64, u64));
+/// The least cost of each size up to what was asked, the cheapest (price, size) ratio, and
+/// the price of one chunk of each size.
+type Chunking = (Vec<u64>, (u64, u64), Vec<u64>);
 
 /// The least a segment costs (sixtieths).
 fn segment_bound(
@@ -335,6 +336,7 @@ fn segment_bound(
     share: u64,
     composite: bool,
     prices: &mut Prices,
+    bulk_job: u64,
 ) -> u64 {
     let rules = ctx.rules;
     // Price of one chunk of k (records for writes, reads for COQL), sent as its own step.
@@ -374,21 +376,26 @@ fn segment_bound(
             s.calls - q
         }
     };
-    let (table, rate) = prices
+    let (table, rate, chunks) = prices
         .exact
         .entry((key, s.cheapest_single))
         .or_insert_with(|| {
+            // Each chunk size priced once (the table's lookups are not free; the chunking
+            // below asks for them a hundred thousand times).
+            let chunks: Vec<u64> = (0..=chunk_max)
+                .map(|k| if k == 0 { 0 } else { chunk(k) })
+                .collect();
             let rate = (1..=chunk_max)
-                .map(|k| (chunk(k), k))
+                .map(|k| (chunks[k as usize], k))
                 .min_by(|a, b| (a.0 * b.1).cmp(&(b.0 * a.1)))
                 .unwrap_or((0, 1));
-            (vec![0], rate)
+            (vec![0], rate, chunks)
         });
     let rate = *rate;
     let exact_len = (units(0) as usize).min(EXACT_UP_TO);
     for r in table.len()..=exact_len {
         let best = (1..=chunk_max.min(r as u64))
-            .map(|k| chunk(k) + table[r - k as usize])
+            .map(|k| chunks[k as usize] + table[r - k as usize])
             .min()
             .unwrap_or(0);
         table.push(best);
@@ -416,7 +423,7 @@ fn segment_bound(
                 return u64::MAX;
             }
         }
-        let job = u64::from(bulk_job_credits(ctx.table)) * UNIT;
+        let job = bulk_job;
         let rows = u64::from(BULK_MAX_ROWS);
         // A job costs more than the records at the cheapest rate: it cannot pay.
         if records * rate.0 <= job * rate.1 {

@@ -227,6 +227,16 @@ impl Ctx<'_> {
         c
     }
 
+    /// A Bulk Write's credits (upload and job), asked of the table once per plan: every
+    /// group of every level weighs it.
+    pub(super) fn bulk_job(&self) -> u32 {
+        *self
+            .memo
+            .borrow_mut()
+            .entry((u8::MAX, 0, 0))
+            .or_insert_with(|| bulk_job_credits(self.table))
+    }
+
     pub(super) fn module_path(&self, module: ModId, upsert: bool) -> Arc<str> {
         self.paths
             .borrow_mut()
@@ -584,7 +594,7 @@ fn batches_credits(ctx: &Ctx<'_>, g: &Group, records: u32) -> u32 {
 
 /// A Bulk Write costs the job plus the upload; it pays when that is below the batches' cost.
 pub(super) fn bulk_pays(ctx: &Ctx<'_>, g: &Group) -> bool {
-    let per_job = bulk_job_credits(ctx.table);
+    let per_job = ctx.bulk_job();
     let jobs = g.records.div_ceil(BULK_MAX_ROWS);
     u64::from(jobs) * u64::from(per_job) < u64::from(batches_credits(ctx, g, g.records))
 }
@@ -594,6 +604,20 @@ pub(super) fn bulk_pays(ctx: &Ctx<'_>, g: &Group) -> bool {
 /// (largest first), each kept only when it costs less than what it saves the group (the
 /// batches it empties, or the calls sent alone or in composites).
 fn take_mass_updates(ctx: &Ctx<'_>, g: &mut Group) -> Vec<Vec<u32>> {
+    // Most groups of most levels are a few single-record updates: a mass update of one
+    // record never pays, and nothing is built for them.
+    let mut carried = 0u32;
+    for &c in &g.calls {
+        if mass_key(ctx, c as usize) != 0 {
+            carried += ctx.classified[c as usize].records();
+            if carried >= 2 {
+                break;
+            }
+        }
+    }
+    if carried < 2 {
+        return Vec::new();
+    }
     let mut set_of: HashMap<u64, usize> = HashMap::default();
     let mut sets: Vec<Vec<u32>> = Vec::new();
     for &ci in &g.calls {
@@ -856,7 +880,7 @@ pub(super) fn coql_step(ctx: &Ctx<'_>, module: ModId, cs: &[u32], level: u32) ->
 }
 
 pub(super) fn bulk_step(ctx: &Ctx<'_>, cs: &[u32], level: u32) -> Step {
-    let credits = bulk_job_credits(ctx.table);
+    let credits = ctx.bulk_job();
     if ctx.pass == Pass::LowerBound {
         return ctx.bound_step(StepKind::BulkWrite, credits, level);
     }
