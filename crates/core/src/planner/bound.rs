@@ -121,7 +121,8 @@ fn write_facts(
     Some(WriteFacts {
         module: *module,
         kind,
-        sets_values: !c.unique.is_empty() && matches!(kind, WriteKind::Insert | WriteKind::Update),
+        sets_values: !c.unique().is_empty()
+            && matches!(kind, WriteKind::Insert | WriteKind::Update),
         tracked,
         key: if kind == WriteKind::Upsert {
             strong_key([keyed_on.as_bytes()])

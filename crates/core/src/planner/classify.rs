@@ -101,11 +101,16 @@ pub(super) struct Classified {
     pub(super) credits: u32,
     /// Price failed (LIMIT_EXCEEDED …): sent as queued.
     pub(super) unpriceable: bool,
-    pub(super) refs: Box<[String]>,
     /// A GET's identity (path and sorted query, `strong_key`), for dedupe and the cache.
-    pub(super) get_key: Option<u64>,
-    /// Hashes of the unique-field values a write sets.
-    pub(super) unique: Box<[u64]>,
+    pub(super) get_key: Option<std::num::NonZeroU64>,
+    /// What few calls have, behind one pointer (a million calls: 32 bytes each saved).
+    extra: Option<Box<Extra>>,
+}
+
+/// A call's `@{}` references and the unique values it sets.
+struct Extra {
+    refs: Box<[String]>,
+    unique: Box<[u64]>,
 }
 
 /// Hashes of the unique-field values a write sets: `(module, field, value)`.
@@ -409,7 +414,10 @@ pub(super) fn classify(
     } else {
         classify_segments(call, body.as_ref(), m, segs, modules)
     };
-    let get_key = (m == "GET").then(|| get_key(call));
+    // 0 is kept for "none" (a hash of 0 reads as 1: a collision only merges two GETs'
+    // identities with a chance of 2^-64, as any other).
+    let get_key = (m == "GET")
+        .then(|| std::num::NonZeroU64::new(get_key(call)).unwrap_or(std::num::NonZeroU64::MIN));
     let unique = match &class {
         // Deletes and tag changes set no field.
         Class::Write {
@@ -423,9 +431,13 @@ pub(super) fn classify(
         class,
         credits,
         unpriceable,
-        refs: refs.into_boxed_slice(),
         get_key,
-        unique: unique.into_boxed_slice(),
+        extra: (!refs.is_empty() || !unique.is_empty()).then(|| {
+            Box::new(Extra {
+                refs: refs.into_boxed_slice(),
+                unique: unique.into_boxed_slice(),
+            })
+        }),
     }
 }
 
@@ -739,10 +751,19 @@ impl Classified {
             class: Class::Barrier,
             credits: 0,
             unpriceable: false,
-            refs: Box::default(),
             get_key: None,
-            unique: Box::default(),
+            extra: None,
         }
+    }
+
+    /// The `@{call}` references the call makes.
+    pub(super) fn refs(&self) -> &[String] {
+        self.extra.as_deref().map_or(&[], |e| &e.refs)
+    }
+
+    /// Hashes of the unique-field values a write sets.
+    pub(super) fn unique(&self) -> &[u64] {
+        self.extra.as_deref().map_or(&[], |e| &e.unique)
     }
 
     pub(super) fn records(&self) -> u32 {

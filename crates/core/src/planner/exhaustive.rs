@@ -57,7 +57,7 @@ fn write_of(c: &Classified, fate: &Fate, modules: &Interner, unique: &UniqueFiel
         module: *module,
         kind,
         ids: ids.to_vec(),
-        values: !c.unique.is_empty(),
+        values: !c.unique().is_empty(),
         tracked: if keyed.is_empty() {
             unique.has_any(name)
         } else {
@@ -93,7 +93,7 @@ fn order(
     b: usize,
 ) -> Order {
     let (ca, cb) = (&cl[a], &cl[b]);
-    if cb.refs.iter().any(|r| r.as_str() == &*queue[a].id) {
+    if cb.refs().iter().any(|r| r.as_str() == &*queue[a].id) {
         return Order::Strict;
     }
     if matches!(ca.class, Class::Barrier) || matches!(cb.class, Class::Barrier) {
@@ -148,7 +148,7 @@ fn order(
             })
         }
         (Some(wa), Some(wb)) => {
-            if ca.unique.iter().any(|v| cb.unique.contains(v)) {
+            if ca.unique().iter().any(|v| cb.unique().contains(v)) {
                 return Order::Strict;
             }
             let a_sets = (matches!(wa.kind, WriteKind::Insert | WriteKind::Update) && wa.values)

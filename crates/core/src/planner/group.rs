@@ -65,8 +65,8 @@ pub(super) fn mass_key(ctx: &Ctx<'_>, i: usize) -> u64 {
         ) if *mass != 0
             && ctx.rules.has(Rule::MassUpdate)
             && !c.unpriceable
-            && c.unique.is_empty()
-            && c.refs.is_empty()
+            && c.unique().is_empty()
+            && c.refs().is_empty()
             && !ctx.referenced.contains(&*ctx.queue[i].id) =>
         {
             *mass
@@ -570,7 +570,7 @@ pub(super) fn bulk_fits(ctx: &Ctx<'_>, g: &Group) -> bool {
         && g.calls.iter().all(|&ci| {
             let i = ci as usize;
             let call = &ctx.queue[i];
-            ctx.classified[i].refs.is_empty()
+            ctx.classified[i].refs().is_empty()
                 && !ctx.referenced.contains(&*call.id)
                 && call.query.is_empty()
                 && data_array(call.body_value().as_ref()).is_some_and(|d| {

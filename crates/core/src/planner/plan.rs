@@ -398,7 +398,7 @@ fn referenced<'q>(
 ) -> (HashSet<&'q str>, HashMap<&'q str, usize>) {
     let names: HashSet<&str> = classified
         .iter()
-        .flat_map(|c| c.refs.iter().map(String::as_str))
+        .flat_map(|c| c.refs().iter().map(String::as_str))
         .collect();
     let index = if names.is_empty() {
         HashMap::default()
@@ -517,13 +517,13 @@ fn build(
                 let is_meta = matches!(c.class, Class::Metadata);
                 let rule = if is_meta { Rule::Cache } else { Rule::Dedupe };
                 if let (true, false, Some(key)) = (rules.has(rule), c.unpriceable, c.get_key) {
-                    match seen_gets.get(&key) {
+                    match seen_gets.get(&key.get()) {
                         Some(&(first, v)) if pass == Pass::LowerBound || v == version => {
                             fate[i] = Fate::Removed(rule, first as u32);
                             continue;
                         }
                         _ => {
-                            seen_gets.insert(key, (i, version));
+                            seen_gets.insert(key.get(), (i, version));
                         }
                     }
                 }
@@ -600,7 +600,7 @@ fn build(
         }
         let c = &classified[i];
         let mut l = barrier + 1;
-        for r in &c.refs {
+        for r in c.refs() {
             if let Some(&j) = index.get(r.as_str()) {
                 if j < i {
                     l = l.max(level[j] + 1);
@@ -659,7 +659,7 @@ fn build(
                 // a unique field is both (its old value is unknown), so such updates keep their
                 // order among themselves: one may free what a later one takes.
                 let mname = modules.name(*module);
-                let values = &c.unique;
+                let values = c.unique();
                 for v in values {
                     if let Some(&lv) = value_level.get(v) {
                         l = l.max(lv + 1);

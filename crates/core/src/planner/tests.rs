@@ -429,3 +429,26 @@ fn mass_updates_take_only_what_they_can_carry() {
         assert_eq!(s.records, 60, "{:#?}", p.steps);
     }
 }
+
+/// What every call of a million-call queue carries through planning: a byte here is a megabyte
+/// there (docs/performance.md, plan at scale). Growing one of these is a decision, not an
+/// accident.
+#[test]
+fn per_call_structures_stay_small() {
+    use std::mem::size_of;
+    assert!(
+        size_of::<super::classify::Classified>() <= 88,
+        "{}",
+        size_of::<super::classify::Classified>()
+    );
+    assert!(
+        size_of::<super::plan::Fate>() <= 24,
+        "{}",
+        size_of::<super::plan::Fate>()
+    );
+    assert!(
+        size_of::<QueuedCall>() <= 120,
+        "{}",
+        size_of::<QueuedCall>()
+    );
+}
