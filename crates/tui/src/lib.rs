@@ -335,9 +335,10 @@ pub fn run(paths: Paths, config: Loaded, model: CreditModel, opts: Options) -> a
             tokio::task::spawn_blocking(move || {
                 let (queue, bad) = match (queue, path) {
                     (Some(q), _) => (q, Vec::new()),
-                    (None, Some(path)) => match creditops_core::input::read_data(&path) {
-                        Ok(text) => {
-                            let loaded = creditops_core::planner::parse(&text, &source);
+                    // Read a block at a time, as `creditops plan` reads it.
+                    (None, Some(path)) => match creditops_core::planner::load_named(&path, &source)
+                    {
+                        Ok(loaded) => {
                             let bad = loaded.bad.iter().map(ToString::to_string).collect();
                             (loaded.calls, bad)
                         }

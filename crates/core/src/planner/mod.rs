@@ -10,7 +10,7 @@ pub mod request;
 pub mod unique;
 
 pub use plan::{as_queued, plan, Options, Plan, Rule, RuleSet, Step, StepKind};
-pub use queue::{load, parse, BadLine, Loaded, QueuedCall};
+pub use queue::{load, load_named, parse, BadLine, Loaded, QueuedCall};
 pub use unique::UniqueFields;
 
 #[cfg(test)]

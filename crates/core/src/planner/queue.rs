@@ -115,7 +115,12 @@ const METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE"];
 /// content (a HAR is one JSON object with `log`). A JSONL queue is read a block at a time
 /// ([`read_queue`]).
 pub fn load(path: &Path) -> Result<Loaded, crate::input::InputError> {
-    let name = path.display().to_string();
+    load_named(path, &path.display().to_string())
+}
+
+/// [`load`], naming the file `name` in bad lines and errors (the console shows a short name).
+pub fn load_named(path: &Path, name: &str) -> Result<Loaded, crate::input::InputError> {
+    let name = name.to_string();
     let limit = crate::input::data_limit()?;
     let f = std::fs::File::open(path).map_err(|source| crate::input::InputError::Io {
         name: name.clone(),
