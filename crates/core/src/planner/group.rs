@@ -666,20 +666,19 @@ fn take_mass_updates(ctx: &Ctx<'_>, g: &mut Group) -> Vec<Vec<u32>> {
     for chunk in chunks {
         let r = records(&chunk);
         let saves = if batched {
-            batches_credits(ctx, g, left) - batches_credits(ctx, g, left - r)
+            // Saturating: a user's cost table need not price more records higher.
+            batches_credits(ctx, g, left).saturating_sub(batches_credits(ctx, g, left - r))
         } else {
             // Sent alone, or five to a composite: what they would cost at the least.
-            let riders = chunk
-                .iter()
-                .filter(|&&c| composite && composite_eligible(ctx, c))
-                .count() as u32;
-            credits_of(ctx, &chunk)
-                - chunk
-                    .iter()
-                    .filter(|&&c| composite && composite_eligible(ctx, c))
-                    .map(|&c| ctx.classified[c as usize].credits)
-                    .sum::<u32>()
-                + riders / COMPOSITE_MAX as u32
+            let (mut alone, mut riders) = (0u32, 0u32);
+            for &c in &chunk {
+                if composite && composite_eligible(ctx, c) {
+                    riders += 1;
+                } else {
+                    alone += ctx.classified[c as usize].credits;
+                }
+            }
+            alone + riders / COMPOSITE_MAX as u32
         };
         if ctx.cost(Priced::MassUpdate, g.module, r) < saves {
             left -= r;

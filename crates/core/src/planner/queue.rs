@@ -249,6 +249,9 @@ fn read_queue_in_blocks(
     let mut reserved = false;
     loop {
         let want = block.min(limit.saturating_add(1).saturating_sub(read));
+        // What was there before holds no newline (it is what followed the last one), so only
+        // the new bytes are searched: a long line costs one pass, not one per block.
+        let fresh = buf.len();
         let n = (&mut r).take(want).read_to_end(&mut buf).map_err(io)? as u64;
         read += n;
         if read > limit {
@@ -276,8 +279,8 @@ fn read_queue_in_blocks(
         let cut = if eof {
             buf.len()
         } else {
-            match memchr_last_newline(&buf) {
-                Some(i) => i + 1,
+            match memchr_last_newline(&buf[fresh..]) {
+                Some(i) => fresh + i + 1,
                 None => continue,
             }
         };
