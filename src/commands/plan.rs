@@ -104,7 +104,7 @@ fn checked_queue(loaded: planner::Loaded, skip_bad: bool) -> anyhow::Result<Vec<
 /// third of a 1M-call plan's samples (`clear_page_erms`). Five paired runs of that plan: 4.17 →
 /// 3.45 s wall, 6.1 → 5.2 s of CPU, peak 638 → 624 MB (docs/performance.md). A batch command
 /// only: the long-running servers keep the system's setting.
-pub fn without_huge_pages() {
+fn without_huge_pages() {
     #[cfg(target_os = "linux")]
     // SAFETY: prctl with PR_SET_THP_DISABLE takes plain integers and touches no memory of ours;
     // its result is ignored (an old kernel without the option just keeps its pages).

@@ -101,23 +101,27 @@ fn read_text_sized(
     })
 }
 
+/// What a data file's "too large" error says to do.
+pub const DATA_HOW: &str = "set CREDITOPS_MAX_INPUT to raise it";
+
+/// A data file opened for a bounded read: the file, its length (0 for a pipe or /dev/zero,
+/// which then grow bounded), and [`data_limit`].
+pub fn open_data(path: &Path, name: &str) -> Result<(std::fs::File, u64, u64), InputError> {
+    let limit = data_limit()?;
+    let f = std::fs::File::open(path).map_err(|source| InputError::Io {
+        name: name.to_string(),
+        source,
+    })?;
+    let len = f.metadata().map_or(0, |m| m.len());
+    Ok((f, len, limit))
+}
+
 /// A data file (queue, plan, history, `__apis` answer), bounded by [`data_limit`].
 pub fn read_data(path: &Path) -> Result<String, InputError> {
     let name = path.display().to_string();
-    let limit = data_limit()?;
-    let f = std::fs::File::open(path).map_err(|source| InputError::Io {
-        name: name.clone(),
-        source,
-    })?;
-    // A regular file's length sizes the buffer; a pipe or /dev/zero says 0 and grows bounded.
-    let expected = f.metadata().map_or(0, |m| m.len());
-    read_text_sized(
-        f,
-        &name,
-        limit,
-        "set CREDITOPS_MAX_INPUT to raise it",
-        expected,
-    )
+    let (f, len, limit) = open_data(path, &name)?;
+    // A regular file's length sizes the buffer.
+    read_text_sized(f, &name, limit, DATA_HOW, len)
 }
 
 /// A settings file (config, costs, theme, console state), bounded by [`SETTINGS_LIMIT`].

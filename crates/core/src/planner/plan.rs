@@ -802,8 +802,11 @@ fn build(
     }
     // Removed calls: a step of their own, costing nothing, in queue order at the end (the
     // plan's; the bound keeps no steps).
-    let removed = fate.iter().enumerate().filter(|_| pass == Pass::Plan);
-    for (i, f) in removed {
+    let removed = match pass {
+        Pass::Plan => fate.as_slice(),
+        Pass::LowerBound => &[],
+    };
+    for (i, f) in removed.iter().enumerate() {
         if let Fate::Removed(rule, by) = f {
             let by = *by as usize;
             let why = match (rule, &fate[by]) {

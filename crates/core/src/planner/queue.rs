@@ -120,15 +120,9 @@ pub fn load(path: &Path) -> Result<Loaded, crate::input::InputError> {
 
 /// [`load`], naming the file `name` in bad lines and errors (the console shows a short name).
 pub fn load_named(path: &Path, name: &str) -> Result<Loaded, crate::input::InputError> {
-    let name = name.to_string();
-    let limit = crate::input::data_limit()?;
-    let f = std::fs::File::open(path).map_err(|source| crate::input::InputError::Io {
-        name: name.clone(),
-        source,
-    })?;
     // A regular file's length sizes the calls; a pipe says 0.
-    let size = f.metadata().map_or(0, |m| m.len());
-    read_queue(f, &name, limit, size)
+    let (f, len, limit) = crate::input::open_data(path, name)?;
+    read_queue(f, name, limit, len)
 }
 
 /// Parses a queue's text; `file` names it in messages.
@@ -237,7 +231,7 @@ fn read_queue_in_blocks(
     let too_large = || InputError::TooLarge {
         name: file.to_string(),
         limit,
-        how: "set CREDITOPS_MAX_INPUT to raise it",
+        how: crate::input::DATA_HOW,
     };
     let mut all = ParsedPart::default();
     let mut paths = Vec::new();
@@ -262,16 +256,10 @@ fn read_queue_in_blocks(
             first = false;
             let head = String::from_utf8_lossy(&buf[..buf.len().min(256)]);
             if looks_like_har(head.trim_start()) {
-                r.take(limit.saturating_add(1).saturating_sub(read))
-                    .read_to_end(&mut buf)
-                    .map_err(io)?;
-                if buf.len() as u64 > limit {
-                    return Err(too_large());
-                }
-                let text = String::from_utf8(buf).map_err(|e| InputError::NotText {
-                    name: file.to_string(),
-                    at: e.utf8_error().valid_up_to(),
-                })?;
+                // The bytes read so far, then the rest: one bounded read of the whole.
+                let whole = std::io::Cursor::new(buf).chain(r);
+                let text =
+                    crate::input::read_text_from(whole, file, limit, crate::input::DATA_HOW)?;
                 return Ok(parse_har(&text, file));
             }
         }

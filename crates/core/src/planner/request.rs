@@ -219,11 +219,7 @@ pub fn build<'q>(
             values.remove("id");
             let ids: Vec<Value> = recs
                 .iter()
-                .filter_map(|r| match r.get("id") {
-                    Some(Value::String(s)) => Some(Value::from(s.as_str())),
-                    Some(Value::Number(n)) => Some(Value::from(n.to_string())),
-                    _ => None,
-                })
+                .filter_map(|r| super::classify::record_id(r).map(Value::from))
                 .collect();
             if ids.len() != recs.len() {
                 return Err("a mass update record names no id".into());
