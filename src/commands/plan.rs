@@ -166,6 +166,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     } else {
         out!("{}", text_report(&plan, args.show));
     }
+    // The process ends here: freeing a million calls and steps one by one took a 1M-call
+    // plan 0.2 s that the system does at once.
+    std::mem::forget(plan);
+    std::mem::forget(queue);
     Ok(())
 }
 

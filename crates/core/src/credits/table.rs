@@ -242,6 +242,61 @@ pub struct CostTable {
     /// The rows (indices, most specific first) by how many segments their path has: a call
     /// is matched against rows of its own length only (a million calls are priced in a plan).
     by_len: Vec<Vec<u32>>,
+    /// Whether a row names an all-digit segment (then an id's digits are part of a path's
+    /// shape in a [`RowMemo`]).
+    digit_literals: bool,
+}
+
+/// The rows each path shape matches, for [`CostTable::credits_segments_memo`]; one per
+/// thread, for one table.
+#[derive(Debug, Default)]
+pub struct RowMemo {
+    rows: rustc_hash::FxHashMap<Box<[u8]>, Box<[u32]>>,
+    /// The shape being looked up (kept: no allocation per call).
+    key: Vec<u8>,
+}
+
+/// Whether `row`'s method and path match (its query is [`query_matches`]'), and the module its
+/// path names (None when the row has no module segment).
+fn path_matches<'p>(row: &CompiledRow, method: &str, segs: &[&'p str]) -> Option<Option<&'p str>> {
+    if let Some(m) = &row.method {
+        if !m.eq_ignore_ascii_case(method) {
+            return None;
+        }
+    }
+    let mut module = None;
+    for (pattern, seg) in row.segments.iter().zip(segs) {
+        match pattern {
+            Segment::Literal(l) => {
+                if l != seg {
+                    return None;
+                }
+            }
+            Segment::Module => {
+                if !is_module_name(seg) {
+                    return None;
+                }
+                module = Some(*seg);
+            }
+            Segment::Id => {
+                // A `{placeholder}` stands for an id in a listed path (`__apis`).
+                let placeholder = seg.starts_with('{') && seg.ends_with('}');
+                if !placeholder && (seg.is_empty() || !seg.bytes().all(|b| b.is_ascii_digit())) {
+                    return None;
+                }
+            }
+            Segment::Any => {}
+        }
+    }
+    Some(module)
+}
+
+/// Whether the query a row asks for (`query_has`) is there, with a value.
+fn query_matches(row: &CompiledRow, query: &[(String, String)]) -> bool {
+    match &row.row.query_has {
+        Some(key) => query.iter().any(|(k, v)| k == key && !v.is_empty()),
+        None => true,
+    }
 }
 
 impl CostTable {
@@ -264,6 +319,7 @@ impl CostTable {
         let mut table = CostTable {
             rows: Vec::new(),
             by_len: Vec::new(),
+            digit_literals: false,
         };
         for row in rows {
             table.push(compile(row, file)?);
@@ -309,6 +365,11 @@ impl CostTable {
             }
             self.by_len[n].push(i as u32);
         }
+        self.digit_literals = self.rows.iter().any(|r| {
+            r.segments.iter().any(|s| {
+                matches!(s, Segment::Literal(l) if !l.is_empty() && l.bytes().all(|b| b.is_ascii_digit()))
+            })
+        });
     }
 
     /// The rows, most specific first.
@@ -350,53 +411,59 @@ impl CostTable {
         query: &[(String, String)],
     ) -> Option<(&'s CompiledRow, Option<&'p str>)> {
         let same_length = self.by_len.get(segs.len()).map(Vec::as_slice);
-        'rows: for row in same_length
+        same_length
             .unwrap_or_default()
             .iter()
             .map(|&i| &self.rows[i as usize])
-        {
-            if let Some(m) = &row.method {
-                if !m.eq_ignore_ascii_case(method) {
-                    continue;
-                }
+            .find_map(|row| {
+                let module = path_matches(row, method, segs)?;
+                query_matches(row, query).then(|| (row, module.or_else(|| literal_module(segs))))
+            })
+    }
+
+    /// Only the credits of a call, as [`CostTable::credits_segments`] says, with the rows its
+    /// method and path match remembered in `memo` by the path's shape: a queue of a million
+    /// calls names a few dozen shapes, and each is matched against the table once.
+    pub fn credits_segments_memo(
+        &self,
+        memo: &mut RowMemo,
+        method: &str,
+        segs: &[&str],
+        query: &[(String, String)],
+        body: Option<&Value>,
+    ) -> Result<u32, CostError> {
+        memo.key.clear();
+        memo.key.extend_from_slice(method.as_bytes());
+        for seg in segs {
+            // An id's digits do not change which rows match, unless a row names digits.
+            if !self.digit_literals && !seg.is_empty() && seg.bytes().all(|b| b.is_ascii_digit()) {
+                memo.key.push(0xff);
+            } else {
+                memo.key
+                    .extend_from_slice(&(seg.len() as u32).to_le_bytes());
+                memo.key.extend_from_slice(seg.as_bytes());
             }
-            let mut module = None;
-            for (pattern, seg) in row.segments.iter().zip(segs) {
-                match pattern {
-                    Segment::Literal(l) => {
-                        if l != seg {
-                            continue 'rows;
-                        }
-                    }
-                    Segment::Module => {
-                        if !is_module_name(seg) {
-                            continue 'rows;
-                        }
-                        module = Some(*seg);
-                    }
-                    Segment::Id => {
-                        // A `{placeholder}` stands for an id in a listed path (`__apis`).
-                        let placeholder = seg.starts_with('{') && seg.ends_with('}');
-                        if !placeholder
-                            && (seg.is_empty() || !seg.bytes().all(|b| b.is_ascii_digit()))
-                        {
-                            continue 'rows;
-                        }
-                    }
-                    Segment::Any => {}
-                }
-            }
-            if let Some(key) = &row.row.query_has {
-                if !query.iter().any(|(k, v)| k == key && !v.is_empty()) {
-                    continue;
-                }
-            }
-            if module.is_none() {
-                module = literal_module(segs);
-            }
-            return Some((row, module));
         }
-        None
+        let candidates = match memo.rows.get(memo.key.as_slice()) {
+            Some(c) => c,
+            None => {
+                let found: Box<[u32]> = self
+                    .by_len
+                    .get(segs.len())
+                    .map(Vec::as_slice)
+                    .unwrap_or_default()
+                    .iter()
+                    .copied()
+                    .filter(|&i| path_matches(&self.rows[i as usize], method, segs).is_some())
+                    .collect();
+                memo.rows.entry(memo.key.as_slice().into()).or_insert(found)
+            }
+        };
+        let row = candidates
+            .iter()
+            .map(|&i| &self.rows[i as usize])
+            .find(|row| query_matches(row, query));
+        self.credits_of(row, query, body)
     }
 
     /// Only the credits of a call, as `price_segments` would say (the planner prices a million
@@ -408,7 +475,18 @@ impl CostTable {
         query: &[(String, String)],
         body: Option<&Value>,
     ) -> Result<u32, CostError> {
-        let Some((row, _)) = self.match_row(method, segs, query) else {
+        let row = self.match_row(method, segs, query).map(|(r, _)| r);
+        self.credits_of(row, query, body)
+    }
+
+    /// What `row` charges for a call (1 without a row: an unknown path).
+    fn credits_of(
+        &self,
+        row: Option<&CompiledRow>,
+        query: &[(String, String)],
+        body: Option<&Value>,
+    ) -> Result<u32, CostError> {
+        let Some(row) = row else {
             return Ok(1);
         };
         let r = &row.row;

@@ -566,3 +566,114 @@ fn the_window_rolls_over_24_hours() {
     assert_eq!(w.used(WINDOW_MS + h + 1), 3);
     assert_eq!(w.used(WINDOW_MS + 2 * h), 10);
 }
+
+/// The memo answers as matching every row does: on the built-in table (ids reduced to their
+/// shape) and on one whose row names digits (then they are not), whatever came before.
+#[test]
+fn remembered_rows_price_as_matching_every_row() {
+    use crate::credits::table::{normalise_path, RowMemo};
+    let digits = r#"
+[[op]]
+name = "one_lead_special"
+method = "PUT"
+path = "/crm/v8/Leads/5725767000000000001"
+rule = { kind = "flat", credits = 9 }
+source = "test"
+"#;
+    let tables = [
+        CostTable::builtin(),
+        CostTable::builtin()
+            .with_overrides(digits, "user.toml")
+            .unwrap(),
+    ];
+    let body = records(23);
+    type Case<'a> = (&'a str, &'a str, Vec<(String, String)>, Option<&'a Value>);
+    let calls: Vec<Case<'_>> = vec![
+        ("GET", "/crm/v8/Leads", vec![], None),
+        (
+            "GET",
+            "/crm/v8/Leads",
+            vec![("cvid".into(), "1".into())],
+            None,
+        ),
+        (
+            "GET",
+            "/crm/v8/Leads",
+            vec![("cvid".into(), "".into())],
+            None,
+        ),
+        ("POST", "/crm/v8/Leads", vec![], Some(&body)),
+        (
+            "PUT",
+            "/crm/v8/Leads/5725767000000000001",
+            vec![],
+            Some(&body),
+        ),
+        (
+            "PUT",
+            "/crm/v8/Leads/5725767000000000002",
+            vec![],
+            Some(&body),
+        ),
+        (
+            "PUT",
+            "/crm/v8/Leads/5725767000000000001",
+            vec![],
+            Some(&body),
+        ),
+        (
+            "POST",
+            "/crm/v8/Leads/5725767000000000001/actions/convert",
+            vec![],
+            None,
+        ),
+        (
+            "POST",
+            "/crm/v8/Leads/5725767000000000003/actions/convert",
+            vec![],
+            None,
+        ),
+        ("GET", "/crm/v8/Deals/{id}", vec![], None),
+        (
+            "GET",
+            "/crm/v8/settings/fields",
+            vec![("module".into(), "Leads".into())],
+            None,
+        ),
+        (
+            "DELETE",
+            "/crm/v8/Leads",
+            vec![("ids".into(), "1,2,3".into())],
+            None,
+        ),
+        ("post", "/crm/v8/coql", vec![], Some(&body)),
+        ("GET", "/crm/v8/unknown/thing/here/x/y", vec![], None),
+    ];
+    for table in &tables {
+        let mut memo = RowMemo::default();
+        // Twice: the second round answers from the memo.
+        for _ in 0..2 {
+            for (method, path, query, body) in &calls {
+                let owned = normalise_path(path);
+                let segs: Vec<&str> = owned.iter().map(String::as_str).collect();
+                let plain = table.credits_segments(method, &segs, query, *body);
+                let memoised = table.credits_segments_memo(&mut memo, method, &segs, query, *body);
+                assert_eq!(
+                    format!("{plain:?}"),
+                    format!("{memoised:?}"),
+                    "{method} {path} {query:?}"
+                );
+            }
+        }
+    }
+    let mut memo = RowMemo::default();
+    let segs = ["crm", "v8", "Leads", "5725767000000000001"];
+    let put = |memo: &mut RowMemo, segs: &[&str]| {
+        tables[1]
+            .credits_segments_memo(memo, "PUT", segs, &[], Some(&body))
+            .unwrap()
+    };
+    assert_eq!(put(&mut memo, &segs), 9, "the row naming the digits");
+    let other = ["crm", "v8", "Leads", "5725767000000000002"];
+    assert_eq!(put(&mut memo, &other), 3, "another id is a plain update");
+}

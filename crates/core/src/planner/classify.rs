@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use super::queue::QueuedCall;
 use crate::credits::table::normalise_path;
+use crate::credits::table::RowMemo;
 use crate::credits::CostTable;
 
 /// A module's API name, interned.
@@ -153,9 +154,10 @@ pub(super) fn classify_all(
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
     if queue.len() < PARALLEL_FROM || threads < 2 {
         let mut modules = Interner::default();
+        let mut memo = RowMemo::default();
         let v = queue
             .iter()
-            .map(|c| classify(c, table, unique, &mut modules))
+            .map(|c| classify(c, table, unique, &mut modules, &mut memo))
             .collect();
         return (v, modules);
     }
@@ -171,8 +173,9 @@ pub(super) fn classify_all(
             .map(|(part, slots)| {
                 scope.spawn(move || {
                     let mut modules = Interner::default();
+                    let mut memo = RowMemo::default();
                     for (c, slot) in part.iter().zip(slots.iter_mut()) {
-                        *slot = classify(c, table, unique, &mut modules);
+                        *slot = classify(c, table, unique, &mut modules, &mut memo);
                     }
                     modules
                 })
@@ -261,6 +264,9 @@ pub(super) fn data_array(body: Option<&Value>) -> Option<&Vec<Value>> {
 
 /// Every `@{call}` inside a string.
 pub(super) fn refs_in(s: &str, out: &mut Vec<String>) {
+    if !has_pair(s, b'@', b'{') {
+        return;
+    }
     let mut rest = s;
     while let Some(at) = rest.find("@{") {
         let tail = &rest[at + 2..];
@@ -272,6 +278,13 @@ pub(super) fn refs_in(s: &str, out: &mut Vec<String>) {
     }
 }
 
+/// Whether `s` holds byte `a` followed by `b`: memchr finds each `a` (a million texts are
+/// searched, most without one; `str::contains` builds a searcher per text).
+fn has_pair(s: &str, a: u8, b: u8) -> bool {
+    let bytes = s.as_bytes();
+    memchr::memchr_iter(a, bytes).any(|i| bytes.get(i + 1) == Some(&b))
+}
+
 /// The `@{call}` references a call makes: in its body, path and query.
 pub(super) fn call_refs(call: &QueuedCall) -> Vec<String> {
     let mut refs = Vec::new();
@@ -279,7 +292,7 @@ pub(super) fn call_refs(call: &QueuedCall) -> Vec<String> {
     if let Some(b) = call
         .body
         .as_ref()
-        .filter(|b| b.text().contains("@{") || b.text().contains("\\u"))
+        .filter(|b| has_pair(b.text(), b'@', b'{') || has_pair(b.text(), b'\\', b'u'))
     {
         collect_refs(&b.value(), &mut refs);
     }
@@ -383,6 +396,7 @@ pub(super) fn classify(
     table: &CostTable,
     unique: &UniqueFields,
     modules: &mut Interner,
+    memo: &mut RowMemo,
 ) -> Classified {
     let mut buf = [""; MAX_SEGMENTS];
     let owned: Vec<String>;
@@ -397,7 +411,7 @@ pub(super) fn classify(
     };
     // Parsed once here, for the price, the class and the unique values; dropped after.
     let body = call.body_value();
-    let price = table.credits_segments(&call.method, segs, &call.query, body.as_ref());
+    let price = table.credits_segments_memo(memo, &call.method, segs, &call.query, body.as_ref());
     let refs = call_refs(call);
     let (credits, unpriceable) = match price {
         Ok(c) => (c, false),

@@ -755,7 +755,7 @@ pub(super) fn upserts_of(ctx: &Ctx<'_>, cs: &[u32]) -> Vec<String> {
     }
     cs.iter()
         .map(|&c| match &ctx.fate[c as usize] {
-            Fate::Upsert(f) => f.clone(),
+            Fate::Upsert(f) => f.to_string(),
             _ => String::new(),
         })
         .collect()
@@ -825,7 +825,7 @@ pub(super) fn single_step(ctx: &Ctx<'_>, ci: u32, level: u32) -> Step {
         step.method = "POST".into();
         step.path = ctx.module_path(module, true);
         step.rule = Some(Rule::Upsert);
-        step.upserts = vec![field.clone()];
+        step.upserts = vec![field.to_string()];
         step.note = Some(format!("upsert keyed on {field} (its search removed)"));
         step.credits = credits;
     }

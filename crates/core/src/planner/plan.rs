@@ -365,10 +365,11 @@ pub fn plan(queue: &[QueuedCall], opts: &Options<'_>) -> Plan {
 /// The queue as it is: one step per call, each in a level of its own (strict queue order).
 pub fn as_queued(queue: &[QueuedCall], table: &CostTable) -> Plan {
     let mut modules = Interner::default();
+    let mut memo = crate::credits::table::RowMemo::default();
     let mut steps = Vec::with_capacity(queue.len());
     let mut credits = Vec::with_capacity(queue.len());
     for (i, c) in queue.iter().enumerate() {
-        let cl = classify(c, table, &UniqueFields::defaults(), &mut modules);
+        let cl = classify(c, table, &UniqueFields::defaults(), &mut modules, &mut memo);
         credits.push(cl.credits);
         let mut s = passthrough(c, &cl, i as u32);
         s.spans = Vec::new();
@@ -458,8 +459,11 @@ pub(super) enum Fate {
     /// (dedupe, cache), or the write whose upsert replaces this search (upsert). The step's
     /// note is written from it (not kept per call: a million calls).
     Removed(Rule, u32),
-    /// A write turned into an upsert keyed on `field` (its search removed).
-    Upsert(String),
+    /// A write turned into an upsert keyed on `field` (its search removed). Boxed: a fate is
+    /// kept per call, and a thin pointer keeps it at 16 bytes (a `String` made it 24, a
+    /// `Box<str>` 24).
+    #[allow(clippy::box_collection)]
+    Upsert(Box<String>),
 }
 
 /// Which computation a pass makes: the plan itself, or its lower bound (every ordering
@@ -555,7 +559,7 @@ fn build(
                         });
                         if let Some((s, field)) = found {
                             fate[s] = Fate::Removed(Rule::Upsert, i as u32);
-                            fate[i] = Fate::Upsert(field);
+                            fate[i] = Fate::Upsert(Box::new(field));
                         }
                     }
                 }

@@ -40,6 +40,7 @@ fn classify_tells_writes_reads_searches_and_barriers_apart() {
                 &table,
                 &crate::planner::UniqueFields::defaults(),
                 &mut modules,
+                &mut Default::default(),
             )
         })
         .collect();
@@ -442,7 +443,7 @@ fn per_call_structures_stay_small() {
         size_of::<super::classify::Classified>()
     );
     assert!(
-        size_of::<super::plan::Fate>() <= 24,
+        size_of::<super::plan::Fate>() <= 16,
         "{}",
         size_of::<super::plan::Fate>()
     );
