@@ -29,10 +29,10 @@ pub fn queue(n: usize) -> Vec<QueuedCall> {
                 query: Vec<(String, String)>,
                 body: Option<serde_json::Value>| QueuedCall {
         id: id.into(),
-        method: method.into(),
+        method: method.parse().expect("the bench names methods it knows"),
         path: path.into(),
-        query,
-        headers: Vec::new(),
+        query: query.into(),
+        headers: Default::default(),
         body: body.as_ref().map(creditops_core::planner::queue::Body::new),
     };
     let mut i: usize = 0;

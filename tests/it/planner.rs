@@ -125,13 +125,15 @@ fn call(
 ) -> QueuedCall {
     QueuedCall {
         id: id.into(),
-        method: method.into(),
+        method: method
+            .parse()
+            .expect("tests name methods the planner knows"),
         path: path.into(),
         query: query
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
-        headers: Vec::new(),
+        headers: Default::default(),
         body: body.as_ref().map(creditops_core::planner::queue::Body::new),
     }
 }

@@ -291,6 +291,19 @@ fn hold_mode_queues_calls_that_plan_reads_back() {
             415,
             "a body the planner cannot read is refused, not lost"
         );
+        // A method no plan can send is refused, said, and neither held nor forwarded.
+        let r = http
+            .request(
+                reqwest::Method::OPTIONS,
+                format!("{}/crm/v8/Leads", proxy.base_url()),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 405);
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["code"], "NOT_HELD", "{v}");
+        assert!(v["message"].as_str().unwrap().contains("OPTIONS"), "{v}");
     });
     assert_eq!(
         rt.block_on(sb.used()),

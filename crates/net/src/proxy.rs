@@ -353,6 +353,8 @@ pub enum ProxyError {
     LedgerUnavailable,
     #[error("creditops proxy --hold queues JSON calls; this body is not JSON, so the call was neither held nor forwarded")]
     NotHeld,
+    #[error("creditops proxy --hold queues GET, POST, PUT, PATCH and DELETE calls (what a plan can send); this {0} was neither held nor forwarded")]
+    MethodNotHeld(String),
     #[error("creditops proxy: the call could not be written to the hold queue")]
     HoldQueue,
     /// `/__sandbox/*` is a creditops sandbox's operator API; Zoho has no such URL.
@@ -382,6 +384,7 @@ impl ProxyError {
                 (StatusCode::SERVICE_UNAVAILABLE, "LEDGER_UNAVAILABLE")
             }
             ProxyError::NotHeld => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "NOT_HELD"),
+            ProxyError::MethodNotHeld(_) => (StatusCode::METHOD_NOT_ALLOWED, "NOT_HELD"),
             ProxyError::HoldQueue => (StatusCode::SERVICE_UNAVAILABLE, "HOLD_QUEUE_UNAVAILABLE"),
             ProxyError::NoSuchUrl => (StatusCode::NOT_FOUND, "INVALID_URL_PATTERN"),
             ProxyError::BudgetExceeded { .. } => (StatusCode::TOO_MANY_REQUESTS, "BUDGET_EXCEEDED"),
@@ -1270,6 +1273,8 @@ fn open_hold(path: &std::path::Path) -> anyhow::Result<Held> {
 /// A body that is not JSON cannot be planned, so it is refused (415) rather than half-kept.
 fn hold(held: &Mutex<Held>, call: &Call) -> Result<Response, ProxyError> {
     use std::io::Write as _;
+    let method = creditops_core::planner::Method::parse(call.parts.method.as_str())
+        .ok_or_else(|| ProxyError::MethodNotHeld(call.parts.method.to_string()))?;
     let json_body = if call.body.is_empty() {
         None
     } else {
@@ -1279,10 +1284,11 @@ fn hold(held: &Mutex<Held>, call: &Call) -> Result<Response, ProxyError> {
     let id = format!("h{}", h.count + 1);
     let queued = creditops_core::planner::QueuedCall {
         id: id.as_str().into(),
-        method: call.parts.method.as_str().to_string().into(),
+        method,
         path: call.path.as_str().into(),
-        query: creditops_core::planner::queue::without_credentials(parse_query(&call.raw_query)),
-        headers: vec![("X-Integration".to_string(), call.integration.clone())],
+        query: creditops_core::planner::queue::without_credentials(parse_query(&call.raw_query))
+            .into(),
+        headers: vec![("X-Integration".to_string(), call.integration.clone())].into(),
         body: json_body
             .as_ref()
             .map(creditops_core::planner::queue::Body::new),

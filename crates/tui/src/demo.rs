@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use creditops_core::planner::Method as CallMethod;
 use reqwest::Method;
 use serde_json::json;
 
@@ -214,24 +215,24 @@ pub fn queue(sandbox: &creditops_sandbox::Sandbox) -> Vec<creditops_core::planne
     };
     let run = std::process::id();
     let mut q: Vec<QueuedCall> = Vec::new();
-    let mut push = |method: &'static str,
+    let mut push = |method: CallMethod,
                     path: String,
                     query: Vec<(&str, String)>,
                     body: Option<serde_json::Value>,
                     integration: &str| {
         q.push(QueuedCall {
             id: format!("d{}", q.len() + 1).into(),
-            method: method.into(),
+            method,
             path: path.into(),
             query: query.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
-            headers: vec![("X-Integration".into(), integration.into())],
+            headers: vec![("X-Integration".into(), integration.into())].into(),
             body: body.as_ref().map(creditops_core::planner::queue::Body::new),
         });
     };
     for i in 0..60usize {
         if i % 6 == 0 {
             push(
-                "GET",
+                CallMethod::Get,
                 "/crm/v8/settings/fields".into(),
                 vec![("module", "Leads".into())],
                 None,
@@ -239,7 +240,7 @@ pub fn queue(sandbox: &creditops_sandbox::Sandbox) -> Vec<creditops_core::planne
             );
         }
         push(
-            "POST",
+            CallMethod::Post,
             "/crm/v8/Leads".into(),
             vec![],
             Some(
@@ -249,7 +250,7 @@ pub fn queue(sandbox: &creditops_sandbox::Sandbox) -> Vec<creditops_core::planne
         );
         if i % 2 == 0 {
             push(
-                "POST",
+                CallMethod::Post,
                 "/crm/v8/Contacts".into(),
                 vec![],
                 Some(json!({"data": [{"Last_Name": format!("Queued contact {i}")}]})),
@@ -258,7 +259,7 @@ pub fn queue(sandbox: &creditops_sandbox::Sandbox) -> Vec<creditops_core::planne
         }
         if i % 3 == 0 {
             push(
-                "POST",
+                CallMethod::Post,
                 "/crm/v8/Deals".into(),
                 vec![],
                 Some(
@@ -269,7 +270,7 @@ pub fn queue(sandbox: &creditops_sandbox::Sandbox) -> Vec<creditops_core::planne
         }
         if let Some(id) = leads.get(i % 25) {
             push(
-                "GET",
+                CallMethod::Get,
                 format!("/crm/v8/Leads/{id}"),
                 vec![("fields", "Last_Name,Email,City".into())],
                 None,
@@ -279,7 +280,7 @@ pub fn queue(sandbox: &creditops_sandbox::Sandbox) -> Vec<creditops_core::planne
         if i % 4 == 1 {
             if let Some(id) = leads.get((i * 7) % 25) {
                 push(
-                    "PUT",
+                    CallMethod::Put,
                     format!("/crm/v8/Leads/{id}"),
                     vec![],
                     Some(json!({"data": [{"City": format!("Moved {i}")}]})),
@@ -290,14 +291,14 @@ pub fn queue(sandbox: &creditops_sandbox::Sandbox) -> Vec<creditops_core::planne
         if i % 6 == 3 {
             let email = format!("found{i}-{run}@demo.example");
             push(
-                "GET",
+                CallMethod::Get,
                 "/crm/v8/Contacts/search".into(),
                 vec![("criteria", format!("(Email:equals:{email})"))],
                 None,
                 "crm-bridge",
             );
             push(
-                "POST",
+                CallMethod::Post,
                 "/crm/v8/Contacts".into(),
                 vec![],
                 Some(json!({"data": [{"Last_Name": format!("Found {i}"), "Email": email}]})),
@@ -307,7 +308,7 @@ pub fn queue(sandbox: &creditops_sandbox::Sandbox) -> Vec<creditops_core::planne
         if i % 12 == 5 {
             if let Some(id) = tasks.get(i / 12) {
                 push(
-                    "DELETE",
+                    CallMethod::Delete,
                     format!("/crm/v8/Tasks/{id}"),
                     vec![],
                     None,

@@ -160,20 +160,19 @@ pub(super) fn ordered_lower_bound(ctx: &Ctx<'_>, unique: &UniqueFields) -> u64 {
             _ => None,
         }
     };
-    let facts: Vec<Option<WriteFacts>> = (0..n)
-        .map(|i| {
-            if kept(i) {
-                write_facts(&ctx.classified[i], &ctx.fate[i], ctx.modules, unique)
-            } else {
-                None
-            }
-        })
-        .collect();
+    // Worked out where needed, twice, not kept: a million of them took 24 MB.
+    let facts = |i: usize| -> Option<WriteFacts> {
+        if kept(i) {
+            write_facts(&ctx.classified[i], &ctx.fate[i], ctx.modules, unique)
+        } else {
+            None
+        }
+    };
     // Whether every call of a write class sets unique values: only then do the calls that
     // free one cut it (a call setting none does not wait for them).
     let mut all_set: HashMap<ClassKey, bool> = HashMap::default();
-    for (i, f) in facts.iter().enumerate() {
-        if let (Some(k), Some(f)) = (class_of(i), f) {
+    for i in 0..n {
+        if let (Some(k), Some(f)) = (class_of(i), facts(i)) {
             let e = all_set.entry(k).or_insert(true);
             *e = *e && f.sets_values;
         }
@@ -184,10 +183,11 @@ pub(super) fn ordered_lower_bound(ctx: &Ctx<'_>, unique: &UniqueFields) -> u64 {
     let mut barriers: u64 = 0;
     let mut segments: HashMap<(ClassKey, u64), Segment> = HashMap::default();
     let mut alone: u64 = 0;
-    for (i, fact) in facts.iter().enumerate() {
+    for i in 0..n {
         if !kept(i) {
             continue;
         }
+        let fact = &facts(i);
         let c = &ctx.classified[i];
         let eligible = composite && composite_eligible(ctx, i as u32);
         let own = u64::from(single_price(ctx, i)) * UNIT;

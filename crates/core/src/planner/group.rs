@@ -105,7 +105,7 @@ pub(super) fn passthrough(call: &QueuedCall, c: &Classified, level: u32) -> Step
         ids: vec![call.id.clone()],
         kind: StepKind::Call,
         rule: None,
-        method: method_text(&call.method),
+        method: call.method,
         path: call.path.clone(),
         records,
         credits: c.credits,
@@ -196,7 +196,7 @@ impl Ctx<'_> {
                 Some(json!({"tags": [{"name": "t"}], "ids": vec!["1"; n]})),
             ),
             Priced::Write(w) => (
-                w.method(),
+                w.method().as_str(),
                 format!("/crm/v8/{}", name()),
                 Vec::new(),
                 Some(json!({"data": vec![Value::Null; n]})),
@@ -794,7 +794,7 @@ pub(super) fn batch_step(ctx: &Ctx<'_>, g: &Group, cs: &[u32], level: u32) -> St
         ids: ids_of(ctx, cs),
         kind: StepKind::Call,
         rule: Some(rule),
-        method: g.kind.method().into(),
+        method: g.kind.method(),
         path,
         records,
         credits,
@@ -822,7 +822,7 @@ pub(super) fn single_step(ctx: &Ctx<'_>, ci: u32, level: u32) -> Step {
     }
     let mut step = passthrough(&ctx.queue[i], c, level);
     if let Some((field, module)) = upsert {
-        step.method = "POST".into();
+        step.method = Method::Post;
         step.path = ctx.module_path(module, true);
         step.rule = Some(Rule::Upsert);
         step.upserts = vec![field.to_string()];
@@ -846,7 +846,7 @@ pub(super) fn mass_step(ctx: &Ctx<'_>, module: ModId, cs: &[u32], level: u32) ->
         ids: ids_of(ctx, cs),
         kind: StepKind::Call,
         rule: Some(Rule::MassUpdate),
-        method: "POST".into(),
+        method: Method::Post,
         path: mass_update_path(ctx.modules.name(module)).into(),
         records,
         credits,
@@ -867,7 +867,7 @@ pub(super) fn coql_step(ctx: &Ctx<'_>, module: ModId, cs: &[u32], level: u32) ->
         ids: ids_of(ctx, cs),
         kind: StepKind::Call,
         rule: Some(Rule::Coql),
-        method: "POST".into(),
+        method: Method::Post,
         path: "/crm/v8/coql".into(),
         records: 0,
         credits,
@@ -890,7 +890,7 @@ pub(super) fn bulk_step(ctx: &Ctx<'_>, cs: &[u32], level: u32) -> Step {
         ids: ids_of(ctx, cs),
         kind: StepKind::BulkWrite,
         rule: Some(Rule::Bulk),
-        method: "POST".into(),
+        method: Method::Post,
         path: "/crm/bulk/v8/write".into(),
         records,
         credits,
@@ -913,7 +913,7 @@ pub(super) fn composite_step(ctx: &Ctx<'_>, cs: &[u32], level: u32) -> Step {
         ids: ids_of(ctx, cs),
         kind: StepKind::Call,
         rule: Some(Rule::Composite),
-        method: "POST".into(),
+        method: Method::Post,
         path: "/crm/v8/__composite_requests".into(),
         records: spans.iter().sum(),
         credits,

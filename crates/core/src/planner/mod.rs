@@ -9,7 +9,7 @@ pub mod queue;
 pub mod request;
 pub mod unique;
 
-pub use plan::{as_queued, plan, Options, Plan, Rule, RuleSet, Step, StepKind};
+pub use plan::{as_queued, plan, Method, Options, Plan, Rule, RuleSet, Step, StepKind};
 pub use queue::{load, load_named, parse, BadLine, Loaded, QueuedCall};
 pub use unique::UniqueFields;
 

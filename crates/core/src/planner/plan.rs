@@ -35,18 +35,98 @@ use super::group::{passthrough, plan_level, Ctx};
 use super::queue::QueuedCall;
 use crate::credits::CostTable;
 
-/// Text a plan mostly takes from a fixed set (methods): borrowed, so a plan of a
-/// million steps does not allocate two strings a step.
-pub type Text = std::borrow::Cow<'static, str>;
+/// The HTTP method of a queued call or a step: one byte (a million calls, and their steps,
+/// each name one), read and written as its upper-case name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Method {
+    #[default]
+    Get,
+    Post,
+    Put,
+    Patch,
+    Delete,
+}
 
-pub(super) fn method_text(m: &str) -> Text {
-    match m {
-        "GET" => Text::Borrowed("GET"),
-        "POST" => Text::Borrowed("POST"),
-        "PUT" => Text::Borrowed("PUT"),
-        "PATCH" => Text::Borrowed("PATCH"),
-        "DELETE" => Text::Borrowed("DELETE"),
-        other => Text::Owned(other.to_string()),
+impl Method {
+    pub const ALL: [Method; 5] = [
+        Method::Get,
+        Method::Post,
+        Method::Put,
+        Method::Patch,
+        Method::Delete,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+            Method::Put => "PUT",
+            Method::Patch => "PATCH",
+            Method::Delete => "DELETE",
+        }
+    }
+
+    /// The method `name` names, in any case.
+    pub fn parse(name: &str) -> Option<Method> {
+        Method::ALL
+            .into_iter()
+            .find(|m| m.as_str().eq_ignore_ascii_case(name))
+    }
+
+    /// "GET, POST, PUT, PATCH, DELETE": for messages.
+    pub fn listed() -> String {
+        Method::ALL.map(Method::as_str).join(", ")
+    }
+}
+
+impl std::ops::Deref for Method {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl PartialEq<str> for Method {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for Method {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl std::fmt::Display for Method {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Method {
+    type Err = String;
+    fn from_str(name: &str) -> Result<Method, String> {
+        Method::parse(name).ok_or_else(|| {
+            format!(
+                "method `{}` is not one of {}",
+                name.to_ascii_uppercase(),
+                Method::listed()
+            )
+        })
+    }
+}
+
+impl Serialize for Method {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Method {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Method, D::Error> {
+        let name = std::borrow::Cow::<'de, str>::deserialize(d)?;
+        name.parse().map_err(serde::de::Error::custom)
     }
 }
 
@@ -189,7 +269,7 @@ pub struct Step {
     pub kind: StepKind,
     /// The rule that made this step; None when the call is sent as queued.
     pub rule: Option<Rule>,
-    pub method: Text,
+    pub method: Method,
     pub path: Arc<str>,
     pub records: u32,
     pub credits: u32,
@@ -565,7 +645,9 @@ fn build(
                 }
                 let m = &mut mods[*module as usize];
                 m.writes += 1;
-                for id in ids {
+                // Versions of records matter to the plan only (the bound ignores them, above).
+                let versioned = if pass == Pass::Plan { &ids[..] } else { &[] };
+                for id in versioned {
                     recs.entry((*module, *id))
                         .or_insert(RecState {
                             write: -1,
@@ -765,6 +847,9 @@ fn build(
         max_level = max_level.max(l);
     }
 
+    // What the levels needed is freed before the steps are made (a plan's peak is its end).
+    drop((recs, seen_gets, searches, value_level, mods));
+
     // Pass 3: group per level.
     let levels = (max_level + 1).max(0) as usize;
     let mut by_level: Vec<Vec<u32>> = vec![
@@ -779,6 +864,7 @@ fn build(
             by_level[level[i] as usize].push(i as u32);
         }
     }
+    drop(level);
     // At most one step a call: reserved once, so a big plan never moves its steps.
     let mut steps: Vec<Step> = Vec::with_capacity(match pass {
         Pass::LowerBound => 0,
@@ -833,7 +919,7 @@ fn build(
                 ids: vec![call.id.clone()],
                 kind: StepKind::Removed,
                 rule: Some(*rule),
-                method: method_text(&call.method),
+                method: call.method,
                 path: call.path.clone(),
                 records: 0,
                 credits: 0,

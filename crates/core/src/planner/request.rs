@@ -68,8 +68,8 @@ fn as_queued(call: &QueuedCall) -> Request {
     Request {
         method: call.method.to_string(),
         path: call.path.to_string(),
-        query: call.query.clone(),
-        headers: call.headers.clone(),
+        query: call.query.to_vec(),
+        headers: call.headers.to_vec(),
         body: call.body_value(),
     }
 }
@@ -82,8 +82,8 @@ fn as_upsert(call: &QueuedCall, field: &str) -> Request {
     Request {
         method: "POST".into(),
         path: format!("/crm/v8/{}/upsert", module_of(&call.path)),
-        query: call.query.clone(),
-        headers: call.headers.clone(),
+        query: call.query.to_vec(),
+        headers: call.headers.to_vec(),
         body: Some(Value::Object(body)),
     }
 }
@@ -145,7 +145,7 @@ pub fn build<'q>(
             method: "POST".into(),
             path: "/crm/bulk/v8/write".into(),
             query: Vec::new(),
-            headers: first.headers.clone(),
+            headers: first.headers.to_vec(),
             body: Some(body),
         });
     }
@@ -168,7 +168,7 @@ pub fn build<'q>(
                 method: "POST".into(),
                 path: "/crm/v8/coql".into(),
                 query: Vec::new(),
-                headers: first.headers.clone(),
+                headers: first.headers.to_vec(),
                 body: Some(json!({ "select_query": query })),
             })
         }
@@ -228,7 +228,7 @@ pub fn build<'q>(
                 method: "POST".into(),
                 path: step.path.to_string(),
                 query: Vec::new(),
-                headers: first.headers.clone(),
+                headers: first.headers.to_vec(),
                 body: Some(json!({"data": [values], "ids": ids})),
             })
         }
@@ -247,8 +247,8 @@ pub fn build<'q>(
             Ok(Request {
                 method: "POST".into(),
                 path: step.path.to_string(),
-                query: first.query.clone(),
-                headers: first.headers.clone(),
+                query: first.query.to_vec(),
+                headers: first.headers.to_vec(),
                 body: Some(Value::Object(body)),
             })
         }
@@ -274,7 +274,7 @@ pub fn build<'q>(
                 method: "DELETE".into(),
                 path: step.path.to_string(),
                 query,
-                headers: first.headers.clone(),
+                headers: first.headers.to_vec(),
                 body: None,
             })
         }
@@ -302,7 +302,7 @@ pub fn build<'q>(
                     .filter(|(k, _)| k != "ids")
                     .cloned()
                     .collect(),
-                headers: first.headers.clone(),
+                headers: first.headers.to_vec(),
                 body: Some(Value::Object(body)),
             })
         }

@@ -438,7 +438,7 @@ fn mass_updates_take_only_what_they_can_carry() {
 fn per_call_structures_stay_small() {
     use std::mem::size_of;
     assert!(
-        size_of::<super::classify::Classified>() <= 88,
+        size_of::<super::classify::Classified>() <= 80,
         "{}",
         size_of::<super::classify::Classified>()
     );
@@ -447,9 +447,5 @@ fn per_call_structures_stay_small() {
         "{}",
         size_of::<super::plan::Fate>()
     );
-    assert!(
-        size_of::<QueuedCall>() <= 120,
-        "{}",
-        size_of::<QueuedCall>()
-    );
+    assert!(size_of::<QueuedCall>() <= 88, "{}", size_of::<QueuedCall>());
 }
