@@ -98,6 +98,30 @@ pub(super) enum Class {
     },
 }
 
+/// What a Bulk Write needs of a write's records, read here where its body is parsed (a big
+/// group's fit was asked of every body, parsed again, in each pass).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(super) struct BulkShape {
+    /// A `data` array of objects whose values are all flat (a CSV cell is one value).
+    pub(super) flat: bool,
+    /// Every record names the record it updates: by `id`, or the path names it.
+    pub(super) named: bool,
+}
+
+pub(super) fn bulk_shape(call: &QueuedCall, body: Option<&Value>) -> BulkShape {
+    let Some(data) = data_array(body) else {
+        return BulkShape::default();
+    };
+    let path_names_it = call.path.split('/').filter(|s| !s.is_empty()).count() == 4;
+    BulkShape {
+        flat: data.iter().all(|r| {
+            r.as_object()
+                .is_some_and(|o| o.values().all(|v| !(v.is_object() || v.is_array())))
+        }),
+        named: path_names_it || data.iter().all(|r| record_id(r).is_some()),
+    }
+}
+
 /// An upsert's duplicate_check_fields joined by `,` ("" for none), behind a thin pointer: few
 /// writes name any, and a million calls are classified (16 bytes a call saved).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -122,6 +146,8 @@ pub(super) struct Classified {
     pub(super) credits: u32,
     /// Price failed (LIMIT_EXCEEDED …): sent as queued.
     pub(super) unpriceable: bool,
+    /// A write whose records a Bulk Write job's CSV can carry (see [`bulk_shape`]).
+    pub(super) bulk: BulkShape,
     /// A GET's identity (path and sorted query, `strong_key`), for dedupe and the cache.
     pub(super) get_key: Option<std::num::NonZeroU64>,
     /// What few calls have, behind one pointer (a million calls: 32 bytes each saved).
@@ -305,6 +331,18 @@ fn has_pair(s: &str, a: u8, b: u8) -> bool {
     memchr::memchr_iter(a, bytes).any(|i| bytes.get(i + 1) == Some(&b))
 }
 
+/// Whether a body's JSON text may hold `@{`: written plainly, or with an escape (`\u0040{`).
+/// One pass for both (most bodies have an `@`: emails).
+fn may_name_calls(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    memchr::memchr2_iter(b'@', b'\\', bytes).any(|i| {
+        matches!(
+            (bytes[i], bytes.get(i + 1)),
+            (b'@', Some(b'{')) | (b'\\', Some(b'u'))
+        )
+    })
+}
+
 /// The `@{call}` references a call makes: in its body, path and query.
 pub(super) fn call_refs(call: &QueuedCall) -> Vec<String> {
     let mut refs = Vec::new();
@@ -312,7 +350,7 @@ pub(super) fn call_refs(call: &QueuedCall) -> Vec<String> {
     if let Some(b) = call
         .body
         .as_ref()
-        .filter(|b| has_pair(b.text(), b'@', b'{') || has_pair(b.text(), b'\\', b'u'))
+        .filter(|b| may_name_calls(b.text()))
     {
         collect_refs(&b.value(), &mut refs);
     }
@@ -461,10 +499,15 @@ pub(super) fn classify(
         } => unique_values(modules.name(*module), body.as_ref(), unique),
         _ => Vec::new(),
     };
+    let bulk = match &class {
+        Class::Write { .. } => bulk_shape(call, body.as_ref()),
+        _ => BulkShape::default(),
+    };
     Classified {
         class,
         credits,
         unpriceable,
+        bulk,
         get_key,
         extra: (!refs.is_empty() || !unique.is_empty()).then(|| {
             Box::new(Extra {
@@ -785,6 +828,7 @@ impl Classified {
             class: Class::Barrier,
             credits: 0,
             unpriceable: false,
+            bulk: BulkShape::default(),
             get_key: None,
             extra: None,
         }

@@ -573,16 +573,9 @@ pub(super) fn bulk_fits(ctx: &Ctx<'_>, g: &Group) -> bool {
             ctx.classified[i].refs().is_empty()
                 && !ctx.referenced.contains(&*call.id)
                 && call.query.is_empty()
-                && data_array(call.body_value().as_ref()).is_some_and(|d| {
-                    d.iter().all(|r| {
-                        r.as_object()
-                            .is_some_and(|o| o.values().all(|v| !(v.is_object() || v.is_array())))
-                            // An update names its record: in the record, or in the path.
-                            && (g.kind != WriteKind::Update
-                                || record_id(r).is_some()
-                                || call.path.split('/').filter(|s| !s.is_empty()).count() == 4)
-                    })
-                })
+                && ctx.classified[i].bulk.flat
+                // An update names its record: in the record, or in the path.
+                && (g.kind != WriteKind::Update || ctx.classified[i].bulk.named)
         })
 }
 

@@ -610,17 +610,17 @@ fn call_from_line(line: &str, line_no: usize, paths: &mut Paths) -> Result<Queue
 
 fn fast_call(line: &str, line_no: usize, paths: &mut Paths) -> Option<Result<QueuedCall, String>> {
     let raw: RawLine<'_> = serde_json::from_str(line).ok()?;
-    let text = |v: Option<&serde_json::value::RawValue>| -> Option<std::borrow::Cow<'_, str>> {
-        serde_json::from_str(v?.get()).ok()
-    };
-    let method = text(raw.method)?;
-    let path = text(raw.path)?;
-    let id = match raw.id.map(|v| v.get()) {
-        None | Some("null") => format!("L{line_no}"),
-        Some(v) => match serde_json::from_str::<Value>(v).ok()? {
-            Value::String(s) if !s.is_empty() => s,
-            Value::Number(n) => n.to_string(),
-            _ => return None,
+    let method = raw_str(raw.method?)?;
+    let path = raw_str(raw.path?)?;
+    let id: Arc<str> = match raw.id.map(|v| v.get()) {
+        None | Some("null") => format!("L{line_no}").into(),
+        Some(v) => match raw_str(raw.id?) {
+            Some(s) if !s.is_empty() => s.into(),
+            Some(_) => return None,
+            None => match serde_json::from_str::<Value>(v).ok()? {
+                Value::Number(n) => n.to_string().into(),
+                _ => return None,
+            },
         },
     };
     let pairs = |v: Option<&serde_json::value::RawValue>| -> Option<Vec<(String, String)>> {
@@ -636,6 +636,18 @@ fn fast_call(line: &str, line_no: usize, paths: &mut Paths) -> Option<Result<Que
         .filter(|b| b.get() != "null")
         .map(|b| Body(b.to_owned()));
     Some(build(paths, id, &method, &path, query, headers, body))
+}
+
+/// A JSON string's text, borrowed from the line when it has no escape (the common case: no
+/// deserializer is set up, nothing allocated); None when the value is not a string.
+fn raw_str(v: &serde_json::value::RawValue) -> Option<std::borrow::Cow<'_, str>> {
+    let t = v.get();
+    let inner = t.strip_prefix('"')?.strip_suffix('"')?;
+    if memchr::memchr(b'\\', inner.as_bytes()).is_none() {
+        // Checked JSON: a string without escapes holds no quote or control character.
+        return Some(std::borrow::Cow::Borrowed(inner));
+    }
+    serde_json::from_str::<String>(t).ok().map(std::borrow::Cow::Owned)
 }
 
 fn call_from_line_checked(
@@ -676,10 +688,10 @@ fn call_from_line_checked(
         .as_ref()
         .and_then(Value::as_str)
         .ok_or("`path` is missing or not a string")?;
-    let id = match small("id") {
-        None | Some(Value::Null) => format!("L{line_no}"),
-        Some(Value::String(s)) if !s.is_empty() => s,
-        Some(Value::Number(n)) => n.to_string(),
+    let id: Arc<str> = match small("id") {
+        None | Some(Value::Null) => format!("L{line_no}").into(),
+        Some(Value::String(s)) if !s.is_empty() => s.into(),
+        Some(Value::Number(n)) => n.to_string().into(),
         Some(_) => return Err("`id` must be a non-empty string or a number".into()),
     };
     let query = match small("query") {
@@ -711,7 +723,7 @@ fn pairs(m: &Map<String, Value>, what: &str) -> Result<Vec<(String, String)>, St
 /// to `query`, and credentials dropped from the headers and the query.
 fn build(
     paths: &mut Paths,
-    id: String,
+    id: Arc<str>,
     method: &str,
     raw_path: &str,
     mut query: Vec<(String, String)>,
@@ -719,7 +731,13 @@ fn build(
     body: Option<Body>,
 ) -> Result<QueuedCall, String> {
     let method: super::plan::Method = method.parse()?;
-    let path_only = match raw_path.find("://") {
+    // A path as queued starts with `/`; only a full URL is looked into for its scheme.
+    let scheme = if raw_path.starts_with('/') {
+        None
+    } else {
+        raw_path.find("://")
+    };
+    let path_only = match scheme {
         Some(i) => {
             let rest = &raw_path[i + 3..];
             rest.find('/').map_or("/", |j| &rest[j..])
@@ -741,7 +759,7 @@ fn build(
         return Err("a GET carries no body".into());
     }
     Ok(QueuedCall {
-        id: id.into(),
+        id,
         method,
         path: paths.get(path),
         query: without_credentials(query).into(),
@@ -837,7 +855,7 @@ pub fn parse_har(text: &str, file: &str) -> Loaded {
         };
         match build(
             &mut paths,
-            format!("E{i}"),
+            format!("E{i}").into(),
             method,
             url,
             Vec::new(),
