@@ -162,7 +162,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         eprintln!("plan written to {}", out.display());
     }
     if args.json {
-        super::print_json(&plan)?;
+        print_plan_json(&plan)?;
     } else {
         out!("{}", text_report(&plan, args.show));
     }
@@ -171,6 +171,113 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     std::mem::forget(plan);
     std::mem::forget(queue);
     Ok(())
+}
+
+/// `plan --json`: the plan as `print_json` writes it, its steps rendered on the cores a batch
+/// at a time (a million-call plan is 100 MB of JSON) and written in order as they come.
+fn print_plan_json(plan: &Plan) -> anyhow::Result<()> {
+    use std::io::Write;
+    /// Steps a thread renders at once.
+    const BATCH: usize = 4096;
+    let stdout = std::io::stdout().lock();
+    let mut w = std::io::BufWriter::with_capacity(1 << 20, stdout);
+    let written = (|| -> std::io::Result<()> {
+        // Everything but the steps, as serde writes it: the steps are its last field, and an
+        // empty list ends it with `[]\n}`.
+        let head = Plan {
+            steps: Vec::new(),
+            call_credits: Vec::new(),
+            ..plan_head(plan)
+        };
+        let mut text = serde_json::to_vec_pretty(&head)?;
+        // The credits of each call, a million numbers, the same way.
+        let credits = serde_json::to_vec_pretty(&plan.call_credits)?;
+        let empty_credits = b"\"call_credits\": []";
+        let at = find(&text, empty_credits).ok_or_else(|| std::io::Error::other("plan layout"))?;
+        let mut indented = Vec::with_capacity(credits.len() + credits.len() / 4);
+        reindent(&credits, 2, &mut indented);
+        text.splice(at + empty_credits.len() - 2..at + empty_credits.len(), indented);
+        if plan.steps.is_empty() {
+            w.write_all(&text)?;
+        } else {
+            let tail = b"[]\n}";
+            if !text.ends_with(tail) {
+                return Err(std::io::Error::other("plan layout"));
+            }
+            w.write_all(&text[..text.len() - tail.len()])?;
+            w.write_all(b"[")?;
+            for (b, batch) in plan.steps.chunks(BATCH * 2).enumerate() {
+                let halves: Vec<Vec<u8>> = std::thread::scope(|scope| {
+                    let handles: Vec<_> = batch
+                        .chunks(BATCH)
+                        .enumerate()
+                        .map(|(h, half)| {
+                            scope.spawn(move || -> std::io::Result<Vec<u8>> {
+                                let mut out = Vec::new();
+                                for (i, step) in half.iter().enumerate() {
+                                    if b + h + i > 0 {
+                                        out.push(b',');
+                                    }
+                                    out.extend_from_slice(b"\n    ");
+                                    let one = serde_json::to_vec_pretty(step)?;
+                                    reindent(&one, 4, &mut out);
+                                }
+                                Ok(out)
+                            })
+                        })
+                        .collect();
+                    handles
+                        .into_iter()
+                        .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                        .collect::<std::io::Result<_>>()
+                })?;
+                for half in halves {
+                    w.write_all(&half)?;
+                }
+            }
+            w.write_all(b"\n  ]\n}")?;
+        }
+        w.write_all(b"\n")?;
+        w.flush()
+    })();
+    match written {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
+    }
+}
+
+/// `plan` without its two long lists (they are written apart).
+fn plan_head(plan: &Plan) -> Plan {
+    Plan {
+        calls_before: plan.calls_before,
+        credits_before: plan.credits_before,
+        calls_after: plan.calls_after,
+        credits_after: plan.credits_after,
+        lower_bound: plan.lower_bound,
+        ordered_lower_bound: plan.ordered_lower_bound,
+        savings_by_rule: plan.savings_by_rule.clone(),
+        rules: plan.rules.clone(),
+        levels: plan.levels,
+        call_credits: Vec::new(),
+        unique_fields: plan.unique_fields.clone(),
+        steps: Vec::new(),
+    }
+}
+
+/// `json` (pretty, at depth 0) as it reads `spaces` deeper: a JSON string holds no raw
+/// newline, so every line after the first moves right.
+fn reindent(json: &[u8], spaces: usize, out: &mut Vec<u8>) {
+    let mut rest = json;
+    while let Some(i) = memchr::memchr(b'\n', rest) {
+        out.extend_from_slice(&rest[..=i]);
+        out.resize(out.len() + spaces, b' ');
+        rest = &rest[i + 1..];
+    }
+    out.extend_from_slice(rest);
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    memchr::memmem::find(hay, needle)
 }
 
 /// The modules a queue writes to (`/crm/v8/{Module}…` with a write method).

@@ -181,7 +181,14 @@ pub(super) fn ordered_lower_bound(ctx: &Ctx<'_>, unique: &UniqueFields) -> u64 {
     let share = composite_share(ctx);
     let mut cuts: Vec<Cuts> = vec![Cuts::default(); ctx.modules.names.len()];
     let mut barriers: u64 = 0;
-    let mut segments: HashMap<(ClassKey, u64), Segment> = HashMap::default();
+    // Each class's segment so far, with its epoch. Epochs only grow along the queue, so a
+    // call of a class in a later epoch closes the class's segment: it is priced then and let
+    // go (a million calls made hundreds of thousands of segments, kept to the end).
+    let mut open: HashMap<ClassKey, (u64, Segment)> = HashMap::default();
+    let mut prices = Prices::default();
+    // A Bulk Write's price (upload and job), in sixtieths: asked of the table once.
+    let bulk_job = u64::from(ctx.bulk_job()) * UNIT;
+    let mut closed: u64 = 0;
     let mut alone: u64 = 0;
     for i in 0..n {
         if !kept(i) {
@@ -239,10 +246,17 @@ pub(super) fn ordered_lower_bound(ctx: &Ctx<'_>, unique: &UniqueFields) -> u64 {
                         }
                         (None, _) => k.upserts,
                     };
-                let s = segments.entry((key, epoch)).or_insert(Segment {
+                let fresh = || Segment {
                     cheapest_single: u64::MAX,
                     ..Segment::default()
-                });
+                };
+                let (at, s) = open.entry(key).or_insert_with(|| (epoch, fresh()));
+                if *at != epoch {
+                    let done = std::mem::replace(s, fresh());
+                    *at = epoch;
+                    closed +=
+                        segment_bound(ctx, key, &done, share, composite, &mut prices, bulk_job);
+                }
                 s.calls += 1;
                 s.records += u64::from(c.records());
                 s.eligible += u64::from(eligible);
@@ -289,11 +303,8 @@ pub(super) fn ordered_lower_bound(ctx: &Ctx<'_>, unique: &UniqueFields) -> u64 {
             }
         }
     }
-    let mut prices = Prices::default();
-    // A Bulk Write's price (upload and job), in sixtieths: asked of the table once.
-    let bulk_job = u64::from(ctx.bulk_job()) * UNIT;
-    let mut total = alone;
-    for ((key, _), s) in &segments {
+    let mut total = alone + closed;
+    for (key, (_, s)) in &open {
         total += segment_bound(ctx, *key, s, share, composite, &mut prices, bulk_job);
     }
     total.div_ceil(UNIT)

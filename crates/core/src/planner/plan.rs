@@ -870,7 +870,8 @@ fn build(
         Pass::LowerBound => 0,
         Pass::Plan => n,
     });
-    let ctx = Ctx {
+    // A context per thread: its price caches are its own.
+    let ctx_of = || Ctx {
         queue,
         classified,
         modules,
@@ -882,14 +883,31 @@ fn build(
         memo: Default::default(),
         paths: Default::default(),
     };
-    let ordered = match pass {
-        Pass::Plan => super::bound::ordered_lower_bound(&ctx, unique),
-        Pass::LowerBound => 0,
+    let ctx = ctx_of();
+    let levels_of = |steps: &mut Vec<Step>| -> u64 {
+        by_level
+            .iter()
+            .enumerate()
+            .map(|(lv, calls)| plan_level(&ctx, calls, lv as u32, steps))
+            .sum()
     };
-    let mut credits = 0u64;
-    for (lv, calls) in by_level.iter().enumerate() {
-        credits += plan_level(&ctx, calls, lv as u32, &mut steps);
-    }
+    // The plan's ordered bound reads what the levels read and writes nothing: on a big queue
+    // it takes another core while the steps are made.
+    let (ordered, credits) = match pass {
+        Pass::LowerBound => (0, levels_of(&mut steps)),
+        Pass::Plan if n >= PARALLEL_FROM => std::thread::scope(|scope| {
+            let bound = scope.spawn(|| super::bound::ordered_lower_bound(&ctx_of(), unique));
+            let credits = levels_of(&mut steps);
+            let ordered = bound
+                .join()
+                .unwrap_or_else(|e| std::panic::resume_unwind(e));
+            (ordered, credits)
+        }),
+        Pass::Plan => (
+            super::bound::ordered_lower_bound(&ctx, unique),
+            levels_of(&mut steps),
+        ),
+    };
     // Removed calls: a step of their own, costing nothing, in queue order at the end (the
     // plan's; the bound keeps no steps).
     let removed = match pass {
