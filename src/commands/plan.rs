@@ -173,77 +173,81 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `plan --json`: the plan as `print_json` writes it, its steps rendered on the cores a batch
-/// at a time (a million-call plan is 100 MB of JSON) and written in order as they come.
+/// `plan --json`: the plan as `print_json` writes it (see [`write_plan_json`]).
 fn print_plan_json(plan: &Plan) -> anyhow::Result<()> {
-    use std::io::Write;
-    /// Steps a thread renders at once.
-    const BATCH: usize = 4096;
     let stdout = std::io::stdout().lock();
-    let mut w = std::io::BufWriter::with_capacity(1 << 20, stdout);
-    let written = (|| -> std::io::Result<()> {
-        // Everything but the steps, as serde writes it: the steps are its last field, and an
-        // empty list ends it with `[]\n}`.
-        let head = Plan {
-            steps: Vec::new(),
-            call_credits: Vec::new(),
-            ..plan_head(plan)
-        };
-        let mut text = serde_json::to_vec_pretty(&head)?;
-        // The credits of each call, a million numbers, the same way.
-        let credits = serde_json::to_vec_pretty(&plan.call_credits)?;
-        let empty_credits = b"\"call_credits\": []";
-        let at = find(&text, empty_credits).ok_or_else(|| std::io::Error::other("plan layout"))?;
-        let mut indented = Vec::with_capacity(credits.len() + credits.len() / 4);
-        reindent(&credits, 2, &mut indented);
-        text.splice(at + empty_credits.len() - 2..at + empty_credits.len(), indented);
-        if plan.steps.is_empty() {
-            w.write_all(&text)?;
-        } else {
-            let tail = b"[]\n}";
-            if !text.ends_with(tail) {
-                return Err(std::io::Error::other("plan layout"));
-            }
-            w.write_all(&text[..text.len() - tail.len()])?;
-            w.write_all(b"[")?;
-            for (b, batch) in plan.steps.chunks(BATCH * 2).enumerate() {
-                let halves: Vec<Vec<u8>> = std::thread::scope(|scope| {
-                    let handles: Vec<_> = batch
-                        .chunks(BATCH)
-                        .enumerate()
-                        .map(|(h, half)| {
-                            scope.spawn(move || -> std::io::Result<Vec<u8>> {
-                                let mut out = Vec::new();
-                                for (i, step) in half.iter().enumerate() {
-                                    if b + h + i > 0 {
-                                        out.push(b',');
-                                    }
-                                    out.extend_from_slice(b"\n    ");
-                                    let one = serde_json::to_vec_pretty(step)?;
-                                    reindent(&one, 4, &mut out);
-                                }
-                                Ok(out)
-                            })
-                        })
-                        .collect();
-                    handles
-                        .into_iter()
-                        .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-                        .collect::<std::io::Result<_>>()
-                })?;
-                for half in halves {
-                    w.write_all(&half)?;
-                }
-            }
-            w.write_all(b"\n  ]\n}")?;
-        }
-        w.write_all(b"\n")?;
-        w.flush()
-    })();
-    match written {
+    match write_plan_json(plan, std::io::BufWriter::with_capacity(1 << 20, stdout)) {
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
         _ => Ok(()),
     }
+}
+
+/// The plan as pretty JSON and a newline, the bytes `serde_json` writes, with its steps
+/// rendered on the cores a batch at a time (a million-call plan is 100 MB of JSON) and its
+/// per-call credits written straight out, never held whole.
+fn write_plan_json(plan: &Plan, mut w: impl std::io::Write) -> std::io::Result<()> {
+    /// Steps a thread renders at once.
+    const BATCH: usize = 4096;
+    // Everything but the two long lists, as serde writes it: the steps are its last field,
+    // and an empty list ends it with `[]\n}`.
+    let text = serde_json::to_vec_pretty(&plan_head(plan))?;
+    let layout = || std::io::Error::other("the plan's JSON is not laid out as expected");
+    // The credits of each call (a million numbers) go in the head's empty list, as serde
+    // would have written them.
+    let empty_credits = b"\"call_credits\": []";
+    let at = find(&text, empty_credits)
+        .map(|at| at + empty_credits.len() - 1)
+        .ok_or_else(layout)?;
+    w.write_all(&text[..at])?;
+    for (i, c) in plan.call_credits.iter().enumerate() {
+        write!(w, "{}\n    {c}", if i == 0 { "" } else { "," })?;
+    }
+    if !plan.call_credits.is_empty() {
+        w.write_all(b"\n  ")?;
+    }
+    let text = &text[at..];
+    if plan.steps.is_empty() {
+        w.write_all(text)?;
+    } else {
+        let tail = b"[]\n}";
+        if !text.ends_with(tail) {
+            return Err(layout());
+        }
+        w.write_all(&text[..text.len() - tail.len()])?;
+        w.write_all(b"[")?;
+        for (b, batch) in plan.steps.chunks(BATCH * 2).enumerate() {
+            let halves: Vec<Vec<u8>> = std::thread::scope(|scope| {
+                let handles: Vec<_> = batch
+                    .chunks(BATCH)
+                    .enumerate()
+                    .map(|(h, half)| {
+                        scope.spawn(move || -> std::io::Result<Vec<u8>> {
+                            let mut out = Vec::new();
+                            for (i, step) in half.iter().enumerate() {
+                                if b + h + i > 0 {
+                                    out.push(b',');
+                                }
+                                out.extend_from_slice(b"\n    ");
+                                let one = serde_json::to_vec_pretty(step)?;
+                                reindent(&one, 4, &mut out);
+                            }
+                            Ok(out)
+                        })
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                    .collect::<std::io::Result<_>>()
+            })?;
+            for half in halves {
+                w.write_all(&half)?;
+            }
+        }
+        w.write_all(b"\n  ]\n}")?;
+    }
+    w.write_all(b"\n")?;
+    w.flush()
 }
 
 /// `plan` without its two long lists (they are written apart).
@@ -482,5 +486,41 @@ fn truncate(s: &str, n: usize) -> String {
     } else {
         let t: String = s.chars().take(n - 1).collect();
         format!("{t}…")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `plan --json` writes the bytes serde writes, whatever the number of steps and calls:
+    /// none, one, and more than two batches of each thread.
+    #[test]
+    fn plan_json_is_what_serde_writes() {
+        let text: String = (0..9_000)
+            .map(|i| {
+                format!(
+                    "{{\"method\":\"GET\",\"path\":\"/crm/v8/settings/fields\",\"query\":{{\"module\":\"M{i}\"}}}}\n"
+                )
+            })
+            .collect();
+        let table = creditops_core::credits::CostTable::builtin();
+        for n in [0, 1, 9_000] {
+            let queue = planner::parse(&text.lines().take(n).collect::<Vec<_>>().join("\n"), "q");
+            let plan = planner::plan(
+                &queue.calls,
+                &planner::Options {
+                    rules: RuleSet::parse("batch").unwrap(),
+                    table: &table,
+                    unique: None,
+                },
+            );
+            assert_eq!(plan.steps.len(), n);
+            let mut ours = Vec::new();
+            write_plan_json(&plan, &mut ours).unwrap();
+            let mut serde = serde_json::to_vec_pretty(&plan).unwrap();
+            serde.push(b'\n');
+            assert!(ours == serde, "{n} calls: the JSON differs");
+        }
     }
 }

@@ -347,11 +347,7 @@ fn may_name_calls(text: &str) -> bool {
 pub(super) fn call_refs(call: &QueuedCall) -> Vec<String> {
     let mut refs = Vec::new();
     // Most bodies name no call: their text says so without parsing them.
-    if let Some(b) = call
-        .body
-        .as_ref()
-        .filter(|b| may_name_calls(b.text()))
-    {
+    if let Some(b) = call.body.as_ref().filter(|b| may_name_calls(b.text())) {
         collect_refs(&b.value(), &mut refs);
     }
     refs_in(&call.path, &mut refs);

@@ -647,7 +647,9 @@ fn raw_str(v: &serde_json::value::RawValue) -> Option<std::borrow::Cow<'_, str>>
         // Checked JSON: a string without escapes holds no quote or control character.
         return Some(std::borrow::Cow::Borrowed(inner));
     }
-    serde_json::from_str::<String>(t).ok().map(std::borrow::Cow::Owned)
+    serde_json::from_str::<String>(t)
+        .ok()
+        .map(std::borrow::Cow::Owned)
 }
 
 fn call_from_line_checked(
