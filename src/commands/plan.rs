@@ -215,35 +215,52 @@ fn write_plan_json(plan: &Plan, mut w: impl std::io::Write) -> std::io::Result<(
         }
         w.write_all(&text[..text.len() - tail.len()])?;
         w.write_all(b"[")?;
-        for (b, batch) in plan.steps.chunks(BATCH * 2).enumerate() {
-            let halves: Vec<Vec<u8>> = std::thread::scope(|scope| {
-                let handles: Vec<_> = batch
-                    .chunks(BATCH)
-                    .enumerate()
-                    .map(|(h, half)| {
-                        scope.spawn(move || -> std::io::Result<Vec<u8>> {
-                            let mut out = Vec::new();
-                            for (i, step) in half.iter().enumerate() {
-                                if b + h + i > 0 {
-                                    out.push(b',');
-                                }
-                                out.extend_from_slice(b"\n    ");
-                                let one = serde_json::to_vec_pretty(step)?;
-                                reindent(&one, 4, &mut out);
-                            }
-                            Ok(out)
-                        })
-                    })
-                    .collect();
-                handles
-                    .into_iter()
-                    .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-                    .collect::<std::io::Result<_>>()
-            })?;
-            for half in halves {
-                w.write_all(&half)?;
+        // Batches alternate between this thread and one helper, which renders the next
+        // batch while this one renders and writes its own (one helper for the whole list:
+        // a thread per batch left its freed buffers behind in its own heap).
+        let render = |b: usize, batch: &[planner::Step]| -> std::io::Result<Vec<u8>> {
+            let mut out = Vec::with_capacity(batch.len() * 512);
+            for (i, step) in batch.iter().enumerate() {
+                if b + i > 0 {
+                    out.push(b',');
+                }
+                out.extend_from_slice(b"\n    ");
+                reindent(&serde_json::to_vec_pretty(step)?, 4, &mut out);
             }
-        }
+            Ok(out)
+        };
+        let batches: Vec<(usize, &[planner::Step])> = plan
+            .steps
+            .chunks(BATCH)
+            .enumerate()
+            .map(|(k, batch)| (k * BATCH, batch))
+            .collect();
+        std::thread::scope(|scope| -> std::io::Result<()> {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<std::io::Result<Vec<u8>>>(1);
+            let (mine, render) = (&batches, &render);
+            let helper = scope.spawn(move || {
+                for &(b, batch) in mine.iter().skip(1).step_by(2) {
+                    if tx.send(render(b, batch)).is_err() {
+                        return; // the writer stopped (a closed pipe): nothing more to do
+                    }
+                }
+            });
+            for pair in batches.chunks(2) {
+                let (b, batch) = pair[0];
+                w.write_all(&render(b, batch)?)?;
+                if pair.len() == 2 {
+                    let theirs = rx
+                        .recv()
+                        .map_err(|_| std::io::Error::other("the JSON helper stopped"))??;
+                    w.write_all(&theirs)?;
+                }
+            }
+            drop(rx);
+            helper
+                .join()
+                .unwrap_or_else(|e| std::panic::resume_unwind(e));
+            Ok(())
+        })?;
         w.write_all(b"\n  ]\n}")?;
     }
     w.write_all(b"\n")?;

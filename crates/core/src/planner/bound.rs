@@ -94,7 +94,7 @@ struct WriteFacts {
 
 fn write_facts(
     c: &Classified,
-    fate: &Fate,
+    upsert_field: Option<&str>,
     modules: &Interner,
     unique: &UniqueFields,
 ) -> Option<WriteFacts> {
@@ -107,9 +107,9 @@ fn write_facts(
     else {
         return None;
     };
-    let (kind, keyed_on) = match fate {
-        Fate::Upsert(f) => (WriteKind::Upsert, f.as_str()),
-        _ => (*kind, &**check),
+    let (kind, keyed_on) = match upsert_field {
+        Some(f) => (WriteKind::Upsert, f),
+        None => (*kind, &**check),
     };
     let mname = modules.name(*module);
     let tracked = kind == WriteKind::Upsert
@@ -163,7 +163,12 @@ pub(super) fn ordered_lower_bound(ctx: &Ctx<'_>, unique: &UniqueFields) -> u64 {
     // Worked out where needed, twice, not kept: a million of them took 24 MB.
     let facts = |i: usize| -> Option<WriteFacts> {
         if kept(i) {
-            write_facts(&ctx.classified[i], &ctx.fate[i], ctx.modules, unique)
+            write_facts(
+                &ctx.classified[i],
+                ctx.fate.upsert_field(i),
+                ctx.modules,
+                unique,
+            )
         } else {
             None
         }

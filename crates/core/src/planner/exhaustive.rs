@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use super::classify::{strong_key, Class, Classified, Interner, WriteKind};
 use super::group::{composite_eligible, grouped, mass_key, sends_batches, Ctx, Priced};
 use super::plan::{
-    explain, plan, Fate, Options, Pass, Rule, RuleSet, COMPOSITE_MAX, MASS_UPDATE_MAX,
+    explain, plan, Fate, Fates, Options, Pass, Rule, RuleSet, COMPOSITE_MAX, MASS_UPDATE_MAX,
 };
 use super::queue::{parse_jsonl, QueuedCall};
 use super::unique::UniqueFields;
@@ -37,7 +37,12 @@ struct W {
     key: u64,
 }
 
-fn write_of(c: &Classified, fate: &Fate, modules: &Interner, unique: &UniqueFields) -> Option<W> {
+fn write_of(
+    c: &Classified,
+    upsert_field: Option<&str>,
+    modules: &Interner,
+    unique: &UniqueFields,
+) -> Option<W> {
     let Class::Write {
         module,
         kind,
@@ -48,9 +53,9 @@ fn write_of(c: &Classified, fate: &Fate, modules: &Interner, unique: &UniqueFiel
     else {
         return None;
     };
-    let (kind, keyed) = match fate {
-        Fate::Upsert(f) => (WriteKind::Upsert, f.as_str()),
-        _ => (*kind, &**check),
+    let (kind, keyed) = match upsert_field {
+        Some(f) => (WriteKind::Upsert, f),
+        None => (*kind, &**check),
     };
     let name = modules.name(*module);
     Some(W {
@@ -86,7 +91,7 @@ fn module_of(c: &Classified) -> Option<u32> {
 fn order(
     queue: &[QueuedCall],
     cl: &[Classified],
-    fate: &[Fate],
+    fate: &Fates,
     modules: &Interner,
     unique: &UniqueFields,
     a: usize,
@@ -114,8 +119,8 @@ fn order(
     if other(ca) || other(cb) {
         return Order::Strict;
     }
-    let wa = write_of(ca, &fate[a], modules, unique);
-    let wb = write_of(cb, &fate[b], modules, unique);
+    let wa = write_of(ca, fate.upsert_field(a), modules, unique);
+    let wb = write_of(cb, fate.upsert_field(b), modules, unique);
     let strict = |yes: bool| if yes { Order::Strict } else { Order::None };
     match (&wa, &wb) {
         (None, None) => Order::None,
@@ -247,7 +252,8 @@ fn step_price(ctx: &Ctx<'_>, calls: &[usize]) -> Option<u32> {
         let upsert = matches!(ctx.fate[i], Fate::Upsert(_));
         match (&c.class, &ctx.fate[i]) {
             (Class::Write { .. }, _) if c.unpriceable => None,
-            (Class::Write { module, .. }, Fate::Upsert(f)) => {
+            (Class::Write { module, .. }, Fate::Upsert(_)) => {
+                let f = ctx.fate.upsert_field(i).unwrap_or_default();
                 Some((*module, WriteKind::Upsert, strong_key([f.as_bytes()])))
             }
             (

@@ -32,7 +32,10 @@ pub(super) fn write_class(ctx: &Ctx<'_>, i: usize) -> Option<(ModId, WriteKind, 
         return None;
     }
     Some(match &ctx.fate[i] {
-        Fate::Upsert(f) => (*module, WriteKind::Upsert, strong_key([f.as_bytes()])),
+        Fate::Upsert(_) => {
+            let field = ctx.fate.upsert_field(i).unwrap_or_default();
+            (*module, WriteKind::Upsert, strong_key([field.as_bytes()]))
+        }
         _ => (*module, *kind, *shape),
     })
 }
@@ -123,7 +126,7 @@ pub(super) struct Ctx<'a> {
     pub(super) queue: &'a [QueuedCall],
     pub(super) classified: &'a [Classified],
     pub(super) modules: &'a Interner,
-    pub(super) fate: &'a [Fate],
+    pub(super) fate: &'a Fates,
     /// Calls whose created id a later call uses (`@{id}`): never in a bulk job (no ids back).
     pub(super) referenced: &'a HashSet<&'a str>,
     pub(super) table: &'a CostTable,
@@ -316,10 +319,7 @@ pub(super) fn plan_level(ctx: &Ctx<'_>, calls: &[u32], level: u32, steps: &mut V
                 let Some((module, kind, shape)) = class else {
                     continue;
                 };
-                let check = match &ctx.fate[i] {
-                    Fate::Upsert(f) => f.as_str(),
-                    _ => &**check,
-                };
+                let check = ctx.fate.upsert_field(i).unwrap_or(check);
                 let key = (module, kind as u8, shape);
                 let g = *group_of.entry(key).or_insert_with(|| {
                     groups.push(Group {
@@ -747,9 +747,11 @@ pub(super) fn upserts_of(ctx: &Ctx<'_>, cs: &[u32]) -> Vec<String> {
         return Vec::new();
     }
     cs.iter()
-        .map(|&c| match &ctx.fate[c as usize] {
-            Fate::Upsert(f) => f.to_string(),
-            _ => String::new(),
+        .map(|&c| {
+            ctx.fate
+                .upsert_field(c as usize)
+                .unwrap_or_default()
+                .to_string()
         })
         .collect()
 }
@@ -802,8 +804,8 @@ pub(super) fn batch_step(ctx: &Ctx<'_>, g: &Group, cs: &[u32], level: u32) -> St
 pub(super) fn single_step(ctx: &Ctx<'_>, ci: u32, level: u32) -> Step {
     let i = ci as usize;
     let c = &ctx.classified[i];
-    let upsert = match (&ctx.fate[i], &c.class) {
-        (Fate::Upsert(field), Class::Write { module, .. }) => Some((field, *module)),
+    let upsert = match (ctx.fate.upsert_field(i), &c.class) {
+        (Some(field), Class::Write { module, .. }) => Some((field, *module)),
         _ => None,
     };
     let credits = match upsert {

@@ -509,7 +509,7 @@ struct Built {
     ordered: u64,
     /// What pass 1 decided for each call (read by tests through `explain`).
     #[cfg_attr(not(test), allow(dead_code))]
-    fate: Vec<Fate>,
+    fate: Fates,
 }
 
 /// The planner's view of a queue, for tests that check plans against their own search: each
@@ -518,7 +518,7 @@ struct Built {
 pub(super) fn explain(
     queue: &[QueuedCall],
     opts: &Options<'_>,
-) -> (Vec<Classified>, Interner, Vec<Fate>) {
+) -> (Vec<Classified>, Interner, Fates) {
     let defaults = UniqueFields::defaults();
     let unique = opts.unique.unwrap_or(&defaults);
     let (classified, modules) = classify_all(queue, opts.table, unique);
@@ -539,11 +539,55 @@ pub(super) enum Fate {
     /// (dedupe, cache), or the write whose upsert replaces this search (upsert). The step's
     /// note is written from it (not kept per call: a million calls).
     Removed(Rule, u32),
-    /// A write turned into an upsert keyed on `field` (its search removed). Boxed: a fate is
-    /// kept per call, and a thin pointer keeps it at 16 bytes (a `String` made it 24, a
-    /// `Box<str>` 24).
-    #[allow(clippy::box_collection)]
-    Upsert(Box<String>),
+    /// A write turned into an upsert (its search removed), keyed on the field at this index
+    /// of [`Fates`]' fields (a fate is kept per call: 8 bytes, where a `String` made it 24).
+    Upsert(u32),
+}
+
+/// What pass 1 decided for each call, and the key fields of the upserts it made.
+pub(super) struct Fates {
+    of: Vec<Fate>,
+    fields: Vec<String>,
+}
+
+impl Fates {
+    fn new(n: usize) -> Fates {
+        Fates {
+            of: vec![Fate::Keep; n],
+            fields: Vec::new(),
+        }
+    }
+
+    /// Call `i` becomes an upsert keyed on `field`.
+    fn set_upsert(&mut self, i: usize, field: String) {
+        self.of[i] = Fate::Upsert(self.fields.len() as u32);
+        self.fields.push(field);
+    }
+
+    /// The key field of call `i`, when pass 1 made it an upsert.
+    pub(super) fn upsert_field(&self, i: usize) -> Option<&str> {
+        match self.of[i] {
+            Fate::Upsert(k) => self.fields.get(k as usize).map(String::as_str),
+            _ => None,
+        }
+    }
+
+    pub(super) fn as_slice(&self) -> &[Fate] {
+        &self.of
+    }
+}
+
+impl std::ops::Index<usize> for Fates {
+    type Output = Fate;
+    fn index(&self, i: usize) -> &Fate {
+        &self.of[i]
+    }
+}
+
+impl std::ops::IndexMut<usize> for Fates {
+    fn index_mut(&mut self, i: usize) -> &mut Fate {
+        &mut self.of[i]
+    }
 }
 
 /// Which computation a pass makes: the plan itself, or its lower bound (every ordering
@@ -569,7 +613,7 @@ fn build(
     let unique = opts.unique.unwrap_or(&defaults);
 
     // Pass 1: removals and upsert conversions.
-    let mut fate: Vec<Fate> = vec![Fate::Keep; n];
+    let mut fate = Fates::new(n);
     let mut mods: Vec<ModState> = vec![ModState::default(); modules.names.len()];
     let mut recs: HashMap<(ModId, u64), RecState> = HashMap::default();
     let mut global_writes: u64 = 0;
@@ -639,7 +683,7 @@ fn build(
                         });
                         if let Some((s, field)) = found {
                             fate[s] = Fate::Removed(Rule::Upsert, i as u32);
-                            fate[i] = Fate::Upsert(Box::new(field));
+                            fate.set_upsert(i, field);
                         }
                     }
                 }
@@ -693,10 +737,7 @@ fn build(
                 }
             }
         }
-        let upsert_field = match &fate[i] {
-            Fate::Upsert(f) => Some(f.as_str()),
-            _ => None,
-        };
+        let upsert_field = fate.upsert_field(i);
         match &c.class {
             Class::Barrier => {
                 l = l.max(max_level + 1);
@@ -917,14 +958,14 @@ fn build(
     for (i, f) in removed.iter().enumerate() {
         if let Fate::Removed(rule, by) = f {
             let by = *by as usize;
-            let why = match (rule, &fate[by]) {
+            let why = match (rule, fate.upsert_field(by)) {
                 (Rule::Cache, _) => {
                     format!(
                         "answered by the metadata cache (filled by {})",
                         queue[by].id
                     )
                 }
-                (Rule::Upsert, Fate::Upsert(field)) => {
+                (Rule::Upsert, Some(field)) => {
                     format!(
                         "folded into the upsert of {} keyed on {field}",
                         queue[by].id

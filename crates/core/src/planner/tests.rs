@@ -443,7 +443,7 @@ fn per_call_structures_stay_small() {
         size_of::<super::classify::Classified>()
     );
     assert!(
-        size_of::<super::plan::Fate>() <= 16,
+        size_of::<super::plan::Fate>() <= 8,
         "{}",
         size_of::<super::plan::Fate>()
     );
