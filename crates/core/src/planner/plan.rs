@@ -407,7 +407,15 @@ pub fn plan(queue: &[QueuedCall], opts: &Options<'_>) -> Plan {
             build(queue, &classified, &modules, &refs, opts, Pass::LowerBound),
         )
     };
-    let credits_before: u64 = classified.iter().map(|c| u64::from(c.credits)).sum();
+    let lower_bound = bound.credits;
+    drop(bound);
+    let call_credits: Vec<u32> = classified.iter().map(|c| c.credits).collect();
+    // The classified calls are let go before the removed calls' steps are made: a plan's
+    // peak is its end.
+    drop(classified);
+    let mut built = built;
+    push_removed(queue, &built.fate, &call_credits, &mut built.steps);
+    let credits_before: u64 = call_credits.iter().map(|&c| u64::from(c)).sum();
     let credits_after: u64 = built.steps.iter().map(|s| u64::from(s.credits)).sum();
     let calls_after: u64 = built
         .steps
@@ -418,7 +426,6 @@ pub fn plan(queue: &[QueuedCall], opts: &Options<'_>) -> Plan {
             StepKind::Removed => 0,
         })
         .sum();
-    let lower_bound = bound.credits;
     let mut savings = std::collections::BTreeMap::new();
     for s in &built.steps {
         if let Some(rule) = s.rule {
@@ -436,9 +443,48 @@ pub fn plan(queue: &[QueuedCall], opts: &Options<'_>) -> Plan {
         savings_by_rule: savings,
         rules: opts.rules.names().into_iter().map(String::from).collect(),
         levels: built.levels,
-        call_credits: classified.iter().map(|c| c.credits).collect(),
+        call_credits,
         unique_fields: unique.clone(),
         steps: built.steps,
+    }
+}
+
+/// Removed calls: a step of their own, costing nothing, in queue order after the levels'.
+fn push_removed(queue: &[QueuedCall], fate: &Fates, call_credits: &[u32], steps: &mut Vec<Step>) {
+    for (i, f) in fate.as_slice().iter().enumerate() {
+        if let Fate::Removed(rule, by) = f {
+            let by = *by as usize;
+            let why = match (rule, fate.upsert_field(by)) {
+                (Rule::Cache, _) => {
+                    format!(
+                        "answered by the metadata cache (filled by {})",
+                        queue[by].id
+                    )
+                }
+                (Rule::Upsert, Some(field)) => {
+                    format!(
+                        "folded into the upsert of {} keyed on {field}",
+                        queue[by].id
+                    )
+                }
+                _ => format!("same answer as {}", queue[by].id),
+            };
+            let call = &queue[i];
+            steps.push(Step {
+                ids: vec![call.id.clone()],
+                kind: StepKind::Removed,
+                rule: Some(*rule),
+                method: call.method,
+                path: call.path.clone(),
+                records: 0,
+                credits: 0,
+                credits_before: call_credits[i],
+                level: 0,
+                spans: Vec::new(),
+                upserts: Vec::new(),
+                note: Some(why),
+            });
+        }
     }
 }
 
@@ -507,8 +553,7 @@ struct Built {
     levels: u32,
     /// The ordered lower bound under this pass's removals (the plan's pass only).
     ordered: u64,
-    /// What pass 1 decided for each call (read by tests through `explain`).
-    #[cfg_attr(not(test), allow(dead_code))]
+    /// What pass 1 decided for each call.
     fate: Fates,
 }
 
@@ -949,47 +994,6 @@ fn build(
             levels_of(&mut steps),
         ),
     };
-    // Removed calls: a step of their own, costing nothing, in queue order at the end (the
-    // plan's; the bound keeps no steps).
-    let removed = match pass {
-        Pass::Plan => fate.as_slice(),
-        Pass::LowerBound => &[],
-    };
-    for (i, f) in removed.iter().enumerate() {
-        if let Fate::Removed(rule, by) = f {
-            let by = *by as usize;
-            let why = match (rule, fate.upsert_field(by)) {
-                (Rule::Cache, _) => {
-                    format!(
-                        "answered by the metadata cache (filled by {})",
-                        queue[by].id
-                    )
-                }
-                (Rule::Upsert, Some(field)) => {
-                    format!(
-                        "folded into the upsert of {} keyed on {field}",
-                        queue[by].id
-                    )
-                }
-                _ => format!("same answer as {}", queue[by].id),
-            };
-            let call = &queue[i];
-            steps.push(Step {
-                ids: vec![call.id.clone()],
-                kind: StepKind::Removed,
-                rule: Some(*rule),
-                method: call.method,
-                path: call.path.clone(),
-                records: 0,
-                credits: 0,
-                credits_before: classified[i].credits,
-                level: 0,
-                spans: Vec::new(),
-                upserts: Vec::new(),
-                note: Some(why),
-            });
-        }
-    }
     Built {
         steps,
         credits,
