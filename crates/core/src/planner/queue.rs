@@ -254,6 +254,9 @@ fn parse_block(text: &str, first: usize, all: &mut ParsedPart, paths: &mut Vec<P
             .collect()
     });
     for p in parsed {
+        let base = all.calls.len();
+        all.refs
+            .extend(p.refs.into_iter().map(|(i, r)| (base + i, r)));
         all.calls.extend(p.calls);
         all.lines.extend(p.lines);
         all.bad.extend(p.bad);
@@ -371,18 +374,15 @@ fn finish_jsonl(all: ParsedPart, file: &str) -> Loaded {
     let mut lines = all.lines;
     let at = |line_no: usize| format!("{file}:{line_no}");
     let mut bad: Vec<(usize, String)> = all.bad;
-    // Ids are unique: a later line that repeats one is bad (borrowed, not cloned: a million).
-    let repeated: Vec<usize> = {
-        let mut seen: rustc_hash::FxHashSet<&str> = Default::default();
-        seen.reserve(out.calls.len());
-        out.calls
-            .iter()
-            .enumerate()
-            .filter(|(_, c)| !seen.insert(&c.id))
-            .map(|(i, _)| i)
-            .collect()
-    };
+    // Ids are unique: a later line that repeats one is bad.
+    let repeated = repeated_ids(&out.calls);
+    let mut refs = all.refs;
     if !repeated.is_empty() {
+        // The references of the calls that stay, at their places once the others are gone.
+        refs.retain(|(i, _)| repeated.binary_search(i).is_err());
+        for (i, _) in &mut refs {
+            *i -= repeated.partition_point(|&r| r < *i);
+        }
         let mut keep = vec![true; out.calls.len()];
         for &i in &repeated {
             keep[i] = false;
@@ -401,8 +401,45 @@ fn finish_jsonl(all: ParsedPart, file: &str) -> Loaded {
         .into_iter()
         .map(|(n, reason)| BadLine { at: at(n), reason })
         .collect();
-    check_references(&mut out, &lines, file);
+    check_references(&mut out, &lines, file, refs);
     out
+}
+
+/// The calls whose id an earlier call has, in queue order (ids borrowed, not cloned: a
+/// million). A big queue is checked on the cores, each keeping the ids whose hash falls to it
+/// (a repeated id hashes alike, so each repeat is found by one of them).
+fn repeated_ids(calls: &[QueuedCall]) -> Vec<usize> {
+    use std::hash::BuildHasher;
+    let threads = if calls.len() < super::classify::PARALLEL_FROM {
+        1
+    } else {
+        std::thread::available_parallelism().map_or(1, |n| n.get().min(8))
+    };
+    let part = |k: usize| -> Vec<usize> {
+        let mut seen: rustc_hash::FxHashSet<&str> = Default::default();
+        seen.reserve(calls.len() / threads + 1);
+        calls
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| {
+                threads == 1 || rustc_hash::FxBuildHasher.hash_one(&*c.id) as usize % threads == k
+            })
+            .filter(|(_, c)| !seen.insert(&c.id))
+            .map(|(i, _)| i)
+            .collect()
+    };
+    if threads == 1 {
+        return part(0);
+    }
+    let mut all: Vec<usize> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads).map(|k| scope.spawn(move || part(k))).collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    });
+    all.sort_unstable();
+    all
 }
 
 /// `@{ID}` references name the call whose created record they stand for, so each must name an
@@ -410,15 +447,13 @@ fn finish_jsonl(all: ParsedPart, file: &str) -> Loaded {
 /// planned as if the record existed. Such a call becomes a bad line, and so does every call
 /// that names a refused one (the queue is refused unless bad lines are skipped; skipping
 /// never leaves a reference to a call that is gone). `lines[i]` is `calls[i]`'s line.
-fn check_references(out: &mut Loaded, lines: &[usize], file: &str) {
-    // The calls that name others, in queue order (few: most name none).
-    let refs: Vec<(usize, Vec<String>)> = out
-        .calls
-        .iter()
-        .enumerate()
-        .map(|(i, c)| (i, super::classify::call_refs(c)))
-        .filter(|(_, r)| !r.is_empty())
-        .collect();
+/// `refs`: the calls that name others (by index in `out.calls`, in order) and what they name.
+fn check_references(
+    out: &mut Loaded,
+    lines: &[usize],
+    file: &str,
+    refs: Vec<(usize, Vec<String>)>,
+) {
     if refs.is_empty() {
         return;
     }
@@ -526,6 +561,9 @@ struct ParsedPart {
     calls: Vec<QueuedCall>,
     lines: Vec<usize>,
     bad: Vec<(usize, String)>,
+    /// The calls that name others with `@{}` (by index in `calls`) and the ids they name:
+    /// found where each line is parsed, on its core (few calls have any).
+    refs: Vec<(usize, Vec<String>)>,
 }
 
 /// The calls (or reasons) of the lines of `text`, whose first line is number `first`.
@@ -539,6 +577,10 @@ fn parse_lines(text: &str, first: usize, paths: &mut Paths) -> ParsedPart {
         let line_no = first + n;
         match call_from_line(line, line_no, paths) {
             Ok(c) => {
+                let refs = super::classify::call_refs(&c);
+                if !refs.is_empty() {
+                    out.refs.push((out.calls.len(), refs));
+                }
                 out.calls.push(c);
                 out.lines.push(line_no);
             }
@@ -944,6 +986,42 @@ not json
         );
         assert!(l.bad[3].reason.contains("used by an earlier line"));
         assert!(l.bad[4].reason.contains("unknown key `mehtod`"));
+    }
+
+    /// A repeated id and a bad reference in one queue: each named on its own line, the
+    /// references of the calls after a removed one still checked at their places; and on a
+    /// queue big enough to be checked on several cores, every repeat found, in order.
+    #[test]
+    fn repeated_ids_and_references_are_named_on_their_lines() {
+        let text = r#"{"id":"a","method":"POST","path":"/crm/v8/Leads","body":{"data":[{"Last_Name":"A"}]}}
+{"id":"a","method":"GET","path":"/crm/v8/Leads"}
+{"id":"b","method":"PUT","path":"/crm/v8/Leads/@{a}","body":{"data":[{"City":"Graz"}]}}
+{"id":"c","method":"PUT","path":"/crm/v8/Leads/@{zz}","body":{"data":[{"City":"Linz"}]}}
+{"id":"d","method":"GET","path":"/crm/v8/Leads/@{b}"}"#;
+        let l = parse(text, "q");
+        let ids: Vec<&str> = l.calls.iter().map(|c| &*c.id).collect();
+        assert_eq!(ids, ["a", "b", "d"]);
+        let bad: Vec<String> = l.bad.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            bad,
+            [
+                "q:2: id `a` is used by an earlier line",
+                "q:4: `@{zz}` names no call in the queue"
+            ]
+        );
+        let mut big: String = (0..30_000)
+            .map(|i| format!("{{\"id\":\"q{i}\",\"method\":\"GET\",\"path\":\"/crm/v8/Leads\"}}\n"))
+            .collect();
+        for i in [7, 29_999, 12_345] {
+            big.push_str(&format!(
+                "{{\"id\":\"q{i}\",\"method\":\"GET\",\"path\":\"/crm/v8/Deals\"}}\n"
+            ));
+        }
+        let l = parse(&big, "big");
+        assert_eq!(l.calls.len(), 30_000);
+        let at: Vec<&str> = l.bad.iter().map(|b| b.at.as_str()).collect();
+        assert_eq!(at, ["big:30001", "big:30002", "big:30003"]);
+        assert!(l.calls.iter().all(|c| &*c.path == "/crm/v8/Leads"));
     }
 
     /// Calls are written (plan files, hold files) as they were read: the one-byte method as its
