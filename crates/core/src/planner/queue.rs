@@ -16,7 +16,7 @@ pub struct QueuedCall {
     /// The call's id in the queue: the one given, else `L<line>` (JSONL) or `E<entry>` (HAR).
     /// Shared (`Arc`): a plan names calls by id, and a million-step plan clones them all.
     pub id: Arc<str>,
-    /// Upper-case HTTP method (one of a fixed few: borrowed, not allocated per call).
+    /// The HTTP method (one byte: see `Method`).
     pub method: super::plan::Method,
     /// The path, from `/crm/…`, without query (a full URL is reduced to its path).
     pub path: Arc<str>,
