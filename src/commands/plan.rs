@@ -195,7 +195,7 @@ fn write_plan_json(plan: &Plan, mut w: impl std::io::Write) -> std::io::Result<(
     // The credits of each call (a million numbers) go in the head's empty list, as serde
     // would have written them.
     let empty_credits = b"\"call_credits\": []";
-    let at = find(&text, empty_credits)
+    let at = memchr::memmem::find(&text, empty_credits)
         .map(|at| at + empty_credits.len() - 1)
         .ok_or_else(layout)?;
     w.write_all(&text[..at])?;
@@ -229,26 +229,21 @@ fn write_plan_json(plan: &Plan, mut w: impl std::io::Write) -> std::io::Result<(
             }
             Ok(out)
         };
-        let batches: Vec<(usize, &[planner::Step])> = plan
-            .steps
-            .chunks(BATCH)
-            .enumerate()
-            .map(|(k, batch)| (k * BATCH, batch))
-            .collect();
+        let batches = || plan.steps.chunks(BATCH).enumerate();
+        let count = plan.steps.len().div_ceil(BATCH);
         std::thread::scope(|scope| -> std::io::Result<()> {
             let (tx, rx) = std::sync::mpsc::sync_channel::<std::io::Result<Vec<u8>>>(1);
-            let (mine, render) = (&batches, &render);
+            let (batches, render) = (&batches, &render);
             let helper = scope.spawn(move || {
-                for &(b, batch) in mine.iter().skip(1).step_by(2) {
-                    if tx.send(render(b, batch)).is_err() {
+                for (k, batch) in batches().skip(1).step_by(2) {
+                    if tx.send(render(k * BATCH, batch)).is_err() {
                         return; // the writer stopped (a closed pipe): nothing more to do
                     }
                 }
             });
-            for pair in batches.chunks(2) {
-                let (b, batch) = pair[0];
-                w.write_all(&render(b, batch)?)?;
-                if pair.len() == 2 {
+            for (k, batch) in batches().step_by(2) {
+                w.write_all(&render(k * BATCH, batch)?)?;
+                if k + 1 < count {
                     let theirs = rx
                         .recv()
                         .map_err(|_| std::io::Error::other("the JSON helper stopped"))??;
@@ -295,10 +290,6 @@ fn reindent(json: &[u8], spaces: usize, out: &mut Vec<u8>) {
         rest = &rest[i + 1..];
     }
     out.extend_from_slice(rest);
-}
-
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    memchr::memmem::find(hay, needle)
 }
 
 /// The modules a queue writes to (`/crm/v8/{Module}…` with a write method).

@@ -421,7 +421,7 @@ impl CostTable {
             })
     }
 
-    /// Only the credits of a call, as [`CostTable::credits_segments`] says, with the rows its
+    /// Only the credits of a call, as [`CostTable::price_segments`] says, with the rows its
     /// method and path match remembered in `memo` by the path's shape: a queue of a million
     /// calls names a few dozen shapes, and each is matched against the table once.
     pub fn credits_segments_memo(
@@ -463,19 +463,6 @@ impl CostTable {
             .iter()
             .map(|&i| &self.rows[i as usize])
             .find(|row| query_matches(row, query));
-        self.credits_of(row, query, body)
-    }
-
-    /// Only the credits of a call, as `price_segments` would say (the planner prices a million
-    /// calls and needs nothing else).
-    pub fn credits_segments(
-        &self,
-        method: &str,
-        segs: &[&str],
-        query: &[(String, String)],
-        body: Option<&Value>,
-    ) -> Result<u32, CostError> {
-        let row = self.match_row(method, segs, query).map(|(r, _)| r);
         self.credits_of(row, query, body)
     }
 

@@ -656,7 +656,9 @@ source = "test"
             for (method, path, query, body) in &calls {
                 let owned = normalise_path(path);
                 let segs: Vec<&str> = owned.iter().map(String::as_str).collect();
-                let plain = table.credits_segments(method, &segs, query, *body);
+                let plain = table
+                    .price_segments(method, &segs, query, *body)
+                    .map(|p| p.credits);
                 let memoised = table.credits_segments_memo(&mut memo, method, &segs, query, *body);
                 assert_eq!(
                     format!("{plain:?}"),

@@ -192,12 +192,17 @@ pub(super) fn unique_values(module: &str, body: Option<&Value>, unique: &UniqueF
 /// Queues from this size are planned on several threads.
 pub(super) const PARALLEL_FROM: usize = 20_000;
 
+/// The threads a big queue's parts are worked on with: the cores, at most 8.
+pub(super) fn threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(8))
+}
+
 pub(super) fn classify_all(
     queue: &[QueuedCall],
     table: &CostTable,
     unique: &UniqueFields,
 ) -> (Vec<Classified>, Interner) {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+    let threads = threads();
     if queue.len() < PARALLEL_FROM || threads < 2 {
         let mut modules = Interner::default();
         let mut memo = RowMemo::default();

@@ -219,7 +219,7 @@ pub fn parse_jsonl(text: &str, file: &str) -> Loaded {
 /// order. `first` is the block's first line number.
 fn parse_block(text: &str, first: usize, all: &mut ParsedPart, paths: &mut Vec<Paths>) {
     const PARALLEL_FROM_BYTES: usize = 4 << 20;
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+    let threads = super::classify::threads();
     let parts: Vec<(usize, &str)> = if text.len() < PARALLEL_FROM_BYTES || threads < 2 {
         vec![(first, text)]
     } else {
@@ -332,7 +332,7 @@ fn read_queue_in_blocks(
         let cut = if eof {
             buf.len()
         } else {
-            match memchr_last_newline(&buf[fresh..]) {
+            match memchr::memrchr(b'\n', &buf[fresh..]) {
                 Some(i) => fresh + i + 1,
                 None => continue,
             }
@@ -358,10 +358,6 @@ fn read_queue_in_blocks(
         }
     }
     Ok(finish_jsonl(all, file))
-}
-
-fn memchr_last_newline(b: &[u8]) -> Option<usize> {
-    memchr::memrchr(b'\n', b)
 }
 
 /// What is left once every line was parsed: ids repeated by a later line, bad lines in file
@@ -413,7 +409,7 @@ fn repeated_ids(calls: &[QueuedCall]) -> Vec<usize> {
     let threads = if calls.len() < super::classify::PARALLEL_FROM {
         1
     } else {
-        std::thread::available_parallelism().map_or(1, |n| n.get().min(8))
+        super::classify::threads()
     };
     let part = |k: usize| -> Vec<usize> {
         let mut seen: rustc_hash::FxHashSet<&str> = Default::default();
@@ -654,12 +650,12 @@ fn fast_call(line: &str, line_no: usize, paths: &mut Paths) -> Option<Result<Que
     let raw: RawLine<'_> = serde_json::from_str(line).ok()?;
     let method = raw_str(raw.method?)?;
     let path = raw_str(raw.path?)?;
-    let id: Arc<str> = match raw.id.map(|v| v.get()) {
-        None | Some("null") => format!("L{line_no}").into(),
-        Some(v) => match raw_str(raw.id?) {
+    let id: Arc<str> = match raw.id.filter(|v| v.get() != "null") {
+        None => format!("L{line_no}").into(),
+        Some(v) => match raw_str(v) {
             Some(s) if !s.is_empty() => s.into(),
             Some(_) => return None,
-            None => match serde_json::from_str::<Value>(v).ok()? {
+            None => match serde_json::from_str::<Value>(v.get()).ok()? {
                 Value::Number(n) => n.to_string().into(),
                 _ => return None,
             },
