@@ -125,6 +125,35 @@ pub struct Call<'a> {
     pub body: Option<&'a Value>,
 }
 
+/// What a price reads of a call's body: the lengths of its `ids`, `data` and
+/// `__composite_requests` arrays, and a COQL query's text. Read from a parsed body
+/// ([`BodyFacts::of`]), or by the planner from its own view of one.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BodyFacts<'a> {
+    pub ids: Option<u32>,
+    pub data: Option<u32>,
+    pub sub_requests: Option<u32>,
+    pub select_query: Option<&'a str>,
+}
+
+impl<'a> BodyFacts<'a> {
+    pub fn of(body: Option<&'a Value>) -> BodyFacts<'a> {
+        let len = |key: &str| {
+            body.and_then(|b| b.get(key))
+                .and_then(Value::as_array)
+                .map(|a| a.len() as u32)
+        };
+        BodyFacts {
+            ids: len("ids"),
+            data: len("data"),
+            sub_requests: len("__composite_requests"),
+            select_query: body
+                .and_then(|b| b.get("select_query"))
+                .and_then(Value::as_str),
+        }
+    }
+}
+
 /// How a rule arrived at its answer (turned into words only when someone reads it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Basis {
@@ -430,7 +459,7 @@ impl CostTable {
         method: &str,
         segs: &[&str],
         query: &[(String, String)],
-        body: Option<&Value>,
+        body: &BodyFacts<'_>,
     ) -> Result<u32, CostError> {
         memo.key.clear();
         memo.key.extend_from_slice(method.as_bytes());
@@ -471,7 +500,7 @@ impl CostTable {
         &self,
         row: Option<&CompiledRow>,
         query: &[(String, String)],
-        body: Option<&Value>,
+        body: &BodyFacts<'_>,
     ) -> Result<u32, CostError> {
         let Some(row) = row else {
             return Ok(1);
@@ -507,7 +536,8 @@ impl CostTable {
         query: &[(String, String)],
         body: Option<&Value>,
     ) -> Result<Price, CostError> {
-        let records = count_records(body, query);
+        let facts = BodyFacts::of(body);
+        let records = count_records(&facts, query);
         let Some((row, module)) = self.match_row(method, segs, query) else {
             return Ok(Price {
                 credits: 1,
@@ -531,7 +561,7 @@ impl CostTable {
                 .or_else(|| b.pointer("/resource/0/module/api_name"))?;
             m.as_str().map(String::from)
         });
-        let (credits, basis) = apply_rule(&r.rule, &r.name, records, body)?;
+        let (credits, basis) = apply_rule(&r.rule, &r.name, records, &facts)?;
         let credits = clamp(credits, r.min_credits, r.max_credits);
         let sub_concurrency = match r.sub_concurrency {
             SubConcurrency::Never => false,
@@ -562,7 +592,7 @@ fn apply_rule(
     rule: &CostRule,
     name: &str,
     records: u32,
-    body: Option<&Value>,
+    body: &BodyFacts<'_>,
 ) -> Result<(u32, Basis), CostError> {
     match rule {
         CostRule::Flat {
@@ -593,10 +623,7 @@ fn apply_rule(
             Ok((credits, Basis::PerRecords { per }))
         }
         CostRule::Coql { tiers } => {
-            let query = body
-                .and_then(|b| b.get("select_query"))
-                .and_then(Value::as_str)
-                .unwrap_or("");
+            let query = body.select_query.unwrap_or("");
             let limit = coql_limit(query).unwrap_or(200);
             let max = tiers.last().map_or(2000, |t| t[0]);
             match tiers.iter().find(|t| limit <= t[0]) {
@@ -608,10 +635,7 @@ fn apply_rule(
             credits,
             max_sub_requests,
         } => {
-            let subs = body
-                .and_then(|b| b.get("__composite_requests"))
-                .and_then(Value::as_array)
-                .map_or(0, |a| a.len() as u32);
+            let subs = body.sub_requests.unwrap_or(0);
             if subs > *max_sub_requests {
                 return Err(CostError::TooManySubRequests {
                     sub_requests: subs,
@@ -647,14 +671,14 @@ pub fn coql_limit(query: &str) -> Option<u32> {
     found
 }
 
-fn count_records(body: Option<&Value>, query: &[(String, String)]) -> u32 {
+fn count_records(body: &BodyFacts<'_>, query: &[(String, String)]) -> u32 {
     // Calls that act on many records by id (mass update, bulk tags, mass convert) name them in
     // the body's `ids`; their `data` (if any) holds the values to write, once.
-    if let Some(ids) = body.and_then(|b| b.get("ids")).and_then(Value::as_array) {
-        return ids.len() as u32;
+    if let Some(ids) = body.ids {
+        return ids;
     }
-    if let Some(data) = body.and_then(|b| b.get("data")).and_then(Value::as_array) {
-        return data.len() as u32;
+    if let Some(data) = body.data {
+        return data;
     }
     if let Some((_, ids)) = query.iter().find(|(k, _)| k == "ids") {
         return ids.split(',').filter(|s| !s.trim().is_empty()).count() as u32;

@@ -571,7 +571,7 @@ fn the_window_rolls_over_24_hours() {
 /// shape) and on one whose row names digits (then they are not), whatever came before.
 #[test]
 fn remembered_rows_price_as_matching_every_row() {
-    use crate::credits::table::{normalise_path, RowMemo};
+    use crate::credits::table::{normalise_path, BodyFacts, RowMemo};
     let digits = r#"
 [[op]]
 name = "one_lead_special"
@@ -659,7 +659,13 @@ source = "test"
                 let plain = table
                     .price_segments(method, &segs, query, *body)
                     .map(|p| p.credits);
-                let memoised = table.credits_segments_memo(&mut memo, method, &segs, query, *body);
+                let memoised = table.credits_segments_memo(
+                    &mut memo,
+                    method,
+                    &segs,
+                    query,
+                    &BodyFacts::of(*body),
+                );
                 assert_eq!(
                     format!("{plain:?}"),
                     format!("{memoised:?}"),
@@ -672,7 +678,7 @@ source = "test"
     let segs = ["crm", "v8", "Leads", "5725767000000000001"];
     let put = |memo: &mut RowMemo, segs: &[&str]| {
         tables[1]
-            .credits_segments_memo(memo, "PUT", segs, &[], Some(&body))
+            .credits_segments_memo(memo, "PUT", segs, &[], &BodyFacts::of(Some(&body)))
             .unwrap()
     };
     assert_eq!(put(&mut memo, &segs), 9, "the row naming the digits");

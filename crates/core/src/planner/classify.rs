@@ -2,13 +2,13 @@
 //! metadata, barrier, other), its price, the references it makes, the unique values it sets and
 //! the keys that identify it. Classification is per call and runs on every core for big queues.
 
+use super::json_view::JsonView;
 use super::unique::UniqueFields;
 use rustc_hash::FxHashMap as HashMap;
-use serde_json::Value;
 
 use super::queue::QueuedCall;
-use crate::credits::table::normalise_path;
 use crate::credits::table::RowMemo;
+use crate::credits::table::{normalise_path, BodyFacts};
 use crate::credits::CostTable;
 
 /// A module's API name, interned.
@@ -108,7 +108,7 @@ pub(super) struct BulkShape {
     pub(super) named: bool,
 }
 
-pub(super) fn bulk_shape(call: &QueuedCall, body: Option<&Value>) -> BulkShape {
+pub(super) fn bulk_shape(call: &QueuedCall, body: Option<&JsonView>) -> BulkShape {
     let Some(data) = data_array(body) else {
         return BulkShape::default();
     };
@@ -116,7 +116,7 @@ pub(super) fn bulk_shape(call: &QueuedCall, body: Option<&Value>) -> BulkShape {
     BulkShape {
         flat: data.iter().all(|r| {
             r.as_object()
-                .is_some_and(|o| o.values().all(|v| !(v.is_object() || v.is_array())))
+                .is_some_and(|o| o.iter().all(|(_, v)| !(v.is_object() || v.is_array())))
         }),
         named: path_names_it || data.iter().all(|r| record_id(r).is_some()),
     }
@@ -161,16 +161,20 @@ struct Extra {
 }
 
 /// Hashes of the unique-field values a write sets: `(module, field, value)`.
-pub(super) fn unique_values(module: &str, body: Option<&Value>, unique: &UniqueFields) -> Vec<u64> {
+pub(super) fn unique_values(
+    module: &str,
+    body: Option<&JsonView>,
+    unique: &UniqueFields,
+) -> Vec<u64> {
     use std::hash::Hasher;
     let fields = unique.of(module);
     if fields.is_empty() {
         return Vec::new();
     }
     let mut out = Vec::new();
-    for r in data_array(body).map(Vec::as_slice).unwrap_or_default() {
+    for r in data_array(body).unwrap_or_default() {
         for f in fields {
-            if let Some(v) = r.get(f.as_str()).and_then(Value::as_str) {
+            if let Some(v) = r.get(f.as_str()).and_then(JsonView::as_str) {
                 // Zoho compares these case-insensitively.
                 let mut h = rustc_hash::FxHasher::default();
                 h.write(module.as_bytes());
@@ -309,7 +313,7 @@ pub(super) fn query_value<'q>(query: &'q [(String, String)], key: &str) -> Optio
         .map(|(_, v)| v.as_str())
 }
 
-pub(super) fn data_array(body: Option<&Value>) -> Option<&Vec<Value>> {
+pub(super) fn data_array<'b, 'a>(body: Option<&'b JsonView<'a>>) -> Option<&'b [JsonView<'a>]> {
     body?.get("data")?.as_array()
 }
 
@@ -353,7 +357,7 @@ pub(super) fn call_refs(call: &QueuedCall) -> Vec<String> {
     let mut refs = Vec::new();
     // Most bodies name no call: their text says so without parsing them.
     if let Some(b) = call.body.as_ref().filter(|b| may_name_calls(b.text())) {
-        collect_refs(&b.value(), &mut refs);
+        collect_refs(&JsonView::parse(b.text()), &mut refs);
     }
     refs_in(&call.path, &mut refs);
     for (_, v) in &call.query {
@@ -363,11 +367,11 @@ pub(super) fn call_refs(call: &QueuedCall) -> Vec<String> {
 }
 
 /// `@{call}` references in a body (ids of records created by earlier calls).
-pub(super) fn collect_refs(v: &Value, out: &mut Vec<String>) {
+pub(super) fn collect_refs(v: &JsonView, out: &mut Vec<String>) {
     match v {
-        Value::String(s) => refs_in(s, out),
-        Value::Array(a) => a.iter().for_each(|x| collect_refs(x, out)),
-        Value::Object(o) => o.values().for_each(|x| collect_refs(x, out)),
+        JsonView::String(s) => refs_in(s, out),
+        JsonView::Array(a) => a.iter().for_each(|x| collect_refs(x, out)),
+        JsonView::Object(o) => o.iter().for_each(|(_, x)| collect_refs(x, out)),
         _ => {}
     }
 }
@@ -388,7 +392,7 @@ pub(super) fn equals_criterion(criteria: &str) -> Option<(String, String)> {
 
 /// The request's shape apart from its records (query, headers, other body keys, upsert keys):
 /// calls batch only with calls of equal shape.
-pub(super) fn shape_of(call: &QueuedCall, body: Option<&Value>, extra: &str) -> u64 {
+pub(super) fn shape_of(call: &QueuedCall, body: Option<&JsonView>, extra: &str) -> u64 {
     use std::hash::Hasher;
     let mut h = std::collections::hash_map::DefaultHasher::new();
     for (k, v) in &call.query {
@@ -407,7 +411,7 @@ pub(super) fn shape_of(call: &QueuedCall, body: Option<&Value>, extra: &str) -> 
         h.write_u8(0xff);
     }
     h.write_u8(0xfe);
-    if let Some(Value::Object(o)) = body {
+    if let Some(JsonView::Object(o)) = body {
         for (k, v) in o {
             if k != "data" && k != "duplicate_check_fields" {
                 h.write(k.as_bytes());
@@ -469,8 +473,14 @@ pub(super) fn classify(
         }
     };
     // Parsed once here, for the price, the class and the unique values; dropped after.
-    let body = call.body_value();
-    let price = table.credits_segments_memo(memo, &call.method, segs, &call.query, body.as_ref());
+    let body = call.body.as_ref().map(|b| JsonView::parse(b.text()));
+    let price = table.credits_segments_memo(
+        memo,
+        &call.method,
+        segs,
+        &call.query,
+        &body_facts(body.as_ref()),
+    );
     let refs = call_refs(call);
     let (credits, unpriceable) = match price {
         Ok(c) => (c, false),
@@ -521,7 +531,7 @@ pub(super) fn classify(
 
 pub(super) fn classify_segments(
     call: &QueuedCall,
-    body: Option<&Value>,
+    body: Option<&JsonView>,
     m: &str,
     segs: &[&str],
     modules: &mut Interner,
@@ -537,7 +547,7 @@ pub(super) fn classify_segments(
         ("POST", ["crm", "v8", "coql"]) => {
             let module = body
                 .and_then(|b| b.get("select_query"))
-                .and_then(Value::as_str)
+                .and_then(JsonView::as_str)
                 .and_then(coql_module)
                 .map(|name| modules.get(&name));
             Class::ReadWide { module }
@@ -589,7 +599,7 @@ pub(super) fn classify_segments(
             mass: 0,
         },
         ("PUT", ["crm", "v8", module]) if is_module(module) && records > 0 => {
-            let data = data_array(body).map(Vec::as_slice).unwrap_or_default();
+            let data = data_array(body).unwrap_or_default();
             let ids: Option<Vec<u64>> = data
                 .iter()
                 .map(|r| record_id(r).map(|id| id_key(&id)))
@@ -639,10 +649,10 @@ pub(super) fn classify_segments(
         ("POST", ["crm", "v8", module, "upsert"]) if is_module(module) && records > 0 => {
             let check = body
                 .and_then(|b| b.get("duplicate_check_fields"))
-                .and_then(Value::as_array)
+                .and_then(JsonView::as_array)
                 .map(|a| {
                     a.iter()
-                        .filter_map(Value::as_str)
+                        .filter_map(JsonView::as_str)
                         .collect::<Vec<_>>()
                         .join(",")
                 })
@@ -705,12 +715,16 @@ pub(super) fn classify_segments(
 /// `PUT /{module}/{id}`, the path) and setting the same fields to the same flat values
 /// (strings, numbers, booleans: a multi-select list would be appended to, not replaced, and
 /// null or a lookup may mean other things to a mass update), none an `@{}` reference.
-pub(super) fn mass_values(call: &QueuedCall, body: Option<&Value>, path_id: Option<&str>) -> u64 {
+pub(super) fn mass_values(
+    call: &QueuedCall,
+    body: Option<&JsonView>,
+    path_id: Option<&str>,
+) -> u64 {
     use std::hash::Hasher;
     if !call.query.is_empty() || path_id.is_some_and(|id| !is_plain_id(id)) {
         return 0;
     }
-    let Some(Value::Object(o)) = body else {
+    let Some(JsonView::Object(o)) = body else {
         return 0;
     };
     if o.len() != 1 {
@@ -735,10 +749,10 @@ pub(super) fn mass_values(call: &QueuedCall, body: Option<&Value>, path_id: Opti
         let mut h = std::collections::hash_map::DefaultHasher::new();
         let mut fields = 0;
         // The map keeps its keys sorted: equal records hash equally.
-        for (k, v) in rec.iter().filter(|(k, _)| k.as_str() != "id") {
+        for (k, v) in rec.iter().filter(|(k, _)| k != "id") {
             match v {
-                Value::String(s) if !s.contains("@{") => {}
-                Value::Number(_) | Value::Bool(_) => {}
+                JsonView::String(s) if !s.contains("@{") => {}
+                JsonView::Number(_) | JsonView::Bool(_) => {}
                 _ => return 0,
             }
             h.write(k.as_bytes());
@@ -765,11 +779,34 @@ pub(super) fn is_record_id(s: &str) -> bool {
         || (s.starts_with("@{") && s.ends_with('}'))
 }
 
-pub(super) fn record_id(v: &Value) -> Option<String> {
-    match v.get("id")? {
-        Value::String(s) if !s.is_empty() => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
+/// The id a record names: its `id`, a non-empty string or a number.
+pub(super) fn record_id(v: &JsonView) -> Option<String> {
+    id_text(v.get("id")?)
+}
+
+/// An id's text: a non-empty string or a number.
+pub(super) fn id_text(id: &JsonView) -> Option<String> {
+    match id {
+        JsonView::String(s) if !s.is_empty() => Some(s.to_string()),
+        JsonView::Number(n) => Some(n.to_string()),
         _ => None,
+    }
+}
+
+/// What a price reads of a body (see [`BodyFacts`]), from the planner's view of it.
+fn body_facts<'b>(body: Option<&'b JsonView>) -> BodyFacts<'b> {
+    let len = |key: &str| {
+        body.and_then(|b| b.get(key))
+            .and_then(JsonView::as_array)
+            .map(|a| a.len() as u32)
+    };
+    BodyFacts {
+        ids: len("ids"),
+        data: len("data"),
+        sub_requests: len("__composite_requests"),
+        select_query: body
+            .and_then(|b| b.get("select_query"))
+            .and_then(JsonView::as_str),
     }
 }
 

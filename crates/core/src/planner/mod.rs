@@ -4,6 +4,7 @@
 mod bound;
 mod classify;
 mod group;
+mod json_view;
 pub mod plan;
 pub mod queue;
 pub mod request;

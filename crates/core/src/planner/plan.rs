@@ -32,6 +32,7 @@ use super::classify::{
     PARALLEL_FROM,
 };
 use super::group::{passthrough, plan_level, Ctx};
+use super::json_view::JsonView;
 use super::queue::QueuedCall;
 use crate::credits::CostTable;
 
@@ -713,7 +714,7 @@ fn build(
                     && matches!(kind, WriteKind::Insert | WriteKind::Update)
                     && !searches.is_empty()
                 {
-                    let body = call.body_value();
+                    let body = call.body.as_ref().map(|b| JsonView::parse(b.text()));
                     if let Some(data) = data_array(body.as_ref()).filter(|d| d.len() == 1) {
                         let mname = modules.name(*module).as_bytes();
                         let found = data[0].as_object().and_then(|rec| {
@@ -723,7 +724,8 @@ fn build(
                                 let &(s, w) = searches.get(&key)?;
                                 let unchanged =
                                     pass == Pass::LowerBound || w == mods[*module as usize].writes;
-                                (unchanged && matches!(fate[s], Fate::Keep)).then(|| (s, f.clone()))
+                                (unchanged && matches!(fate[s], Fate::Keep))
+                                    .then(|| (s, f.to_string()))
                             })
                         });
                         if let Some((s, field)) = found {

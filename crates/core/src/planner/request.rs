@@ -4,6 +4,7 @@
 //! bodies: the planner stays linear and light on 1M-call queues, and a plan file carries its
 //! queue once. The sender builds each request just before sending it.
 
+use super::json_view::JsonView;
 use serde_json::{json, Map, Value};
 
 use super::plan::{Rule, Step, StepKind};
@@ -219,7 +220,10 @@ pub fn build<'q>(
             values.remove("id");
             let ids: Vec<Value> = recs
                 .iter()
-                .filter_map(|r| super::classify::record_id(r).map(Value::from))
+                .filter_map(|r| {
+                    let id = JsonView::from(r.get("id")?);
+                    super::classify::id_text(&id).map(Value::from)
+                })
                 .collect();
             if ids.len() != recs.len() {
                 return Err("a mass update record names no id".into());
