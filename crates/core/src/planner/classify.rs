@@ -290,6 +290,11 @@ impl Interner {
 
 /// Zoho's reserved first segments after the version: not module names.
 pub(super) fn is_module(seg: &str) -> bool {
+    // Modules' API names start with a capital (Leads, Custom_Module1); the reserved ones never
+    // do (a million calls are asked).
+    if seg.as_bytes().first().is_some_and(u8::is_ascii_uppercase) {
+        return true;
+    }
     !matches!(
         seg,
         "settings"
@@ -433,13 +438,23 @@ const MAX_SEGMENTS: usize = 12;
 /// general route (percent-escapes, a full URL, too many segments). Queue paths are plain, so a
 /// million calls split without allocating.
 fn split_plain<'p>(path: &'p str, buf: &mut [&'p str; MAX_SEGMENTS]) -> Option<usize> {
-    if path.contains('%') || path.contains("://") {
-        return None;
-    }
-    let mut n = 0;
-    for seg in path.split('/').filter(|s| !s.is_empty()) {
-        *buf.get_mut(n)? = seg;
-        n += 1;
+    // One pass over the bytes: split at `/` (empty segments dropped), give up at a `%` or a
+    // `://`.
+    let bytes = path.as_bytes();
+    let (mut n, mut start) = (0, 0);
+    for i in 0..=bytes.len() {
+        match bytes.get(i) {
+            Some(b'%') => return None,
+            Some(b':') if bytes[i + 1..].starts_with(b"//") => return None,
+            Some(b'/') | None => {
+                if i > start {
+                    *buf.get_mut(n)? = &path[start..i];
+                    n += 1;
+                }
+                start = i + 1;
+            }
+            Some(_) => {}
+        }
     }
     let at = match &buf[..n] {
         ["crm", "bulk", ..] => 2,
@@ -891,13 +906,64 @@ impl Classified {
 }
 
 pub(super) fn coql_fields(fields: &str) -> bool {
+    let mut count = 0;
     !fields.is_empty()
-        && fields.split(',').count() <= 50
-        && fields
-            .split(',')
-            .all(|f| !f.is_empty() && f.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
+        && fields.split(',').all(|f| {
+            count += 1;
+            count <= 50
+                && !f.is_empty()
+                && f.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        })
 }
 
 pub(super) fn is_plain_id(id: &str) -> bool {
     !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The plain split is the general one (`normalise_path`) wherever it answers, and leaves
+    /// escapes and full URLs to it.
+    #[test]
+    fn a_plain_path_splits_as_the_general_route_does() {
+        for path in [
+            "/crm/v8/Leads",
+            "/crm/v2.1/Leads/123/actions/convert",
+            "//crm//v7/Leads/",
+            "/crm/bulk/v3/write",
+            "/crm/v8/settings/fields",
+            "crm/v8/Contacts/search",
+            "/crm/v8/Leads:x/1",
+            "/",
+            "",
+        ] {
+            let mut buf = [""; MAX_SEGMENTS];
+            let n = split_plain(path, &mut buf).expect(path);
+            assert_eq!(buf[..n].to_vec(), normalise_path(path), "{path}");
+        }
+        for path in [
+            "/crm/v8/Le%61ds",
+            "https://www.zohoapis.com/crm/v8/Leads",
+            "/a/b/c/d/e/f/g/h/i/j/k/l/m",
+        ] {
+            assert_eq!(split_plain(path, &mut [""; MAX_SEGMENTS]), None, "{path}");
+        }
+    }
+
+    #[test]
+    fn modules_and_coql_fields_are_told_apart() {
+        for m in ["Leads", "Custom_Module1", "leads_custom", "Deals"] {
+            assert!(is_module(m), "{m}");
+        }
+        for m in ["settings", "org", "coql", "__apis", "__anything", "actions"] {
+            assert!(!is_module(m), "{m}");
+        }
+        let fifty = vec!["F"; 50].join(",");
+        assert!(coql_fields("Last_Name,Email") && coql_fields(&fifty));
+        for f in ["", "A,,B", "A,B-C", &format!("{fifty},G")] {
+            assert!(!coql_fields(f), "{f}");
+        }
+    }
 }
