@@ -210,79 +210,25 @@ fn looks_like_har(text: &str) -> bool {
 /// JSONL: `{"method", "path", "query"?, "headers"?, "body"?, "id"?}` per line; blank lines and
 /// lines starting with `#` are skipped.
 pub fn parse_jsonl(text: &str, file: &str) -> Loaded {
-    let mut all = ParsedPart::default();
-    let mut paths = Vec::new();
-    parse_block(text, 1, &mut all, &mut paths);
-    finish_jsonl(all, file)
+    // Read as a file is, from the text's bytes: UTF-8 already, and never taken for a HAR.
+    read_queue_in_blocks(text.as_bytes(), file, u64::MAX, text.len() as u64, BLOCK_BYTES, false)
+        .unwrap_or_else(|e| Loaded {
+            bad: vec![BadLine {
+                at: file.to_string(),
+                reason: e.to_string(),
+            }],
+            ..Loaded::default()
+        })
 }
 
-/// Lines parse independently: a big block is cut at line ends into pieces the cores take in
-/// turn (each core with its own path store, kept from block to block), and the pieces are
-/// appended to `all` in file order. `first` is the block's first line number.
-fn parse_block(text: &str, first: usize, all: &mut ParsedPart, paths: &mut Vec<Paths>) {
-    // Pieces of about this many bytes, taken in turn by the cores as each is free: one core
-    // slowed (by other work on the machine) no longer holds the other idle at the block's end.
-    const PIECE_BYTES: usize = 256 << 10;
-    let threads = if text.len() < 2 * PIECE_BYTES {
-        1
-    } else {
-        super::classify::threads()
-    };
-    let mut pieces: Vec<(usize, &str)> = Vec::with_capacity(text.len() / PIECE_BYTES + 1);
-    let mut rest = text;
-    let mut line = first;
-    while !rest.is_empty() {
-        let cut = match rest
-            .get(PIECE_BYTES..)
-            .and_then(|t| memchr::memchr(b'\n', t.as_bytes()))
-        {
-            Some(i) => PIECE_BYTES + i + 1,
-            None => rest.len(),
-        };
-        let (head, tail) = rest.split_at(cut);
-        pieces.push((line, head));
-        line += memchr::memchr_iter(b'\n', head.as_bytes()).count();
-        rest = tail;
-    }
-    if paths.len() < threads {
-        paths.resize_with(threads, Paths::default);
-    }
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let pieces = &pieces;
-    let next = &next;
-    // Each core's pieces, by number.
-    let mut parsed: Vec<(usize, ParsedPart)> = std::thread::scope(|scope| {
-        let handles: Vec<_> = paths
-            .iter_mut()
-            .take(threads)
-            .map(|paths| {
-                scope.spawn(move || {
-                    let mut done = Vec::new();
-                    loop {
-                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let Some(&(first, piece)) = pieces.get(i) else {
-                            break done;
-                        };
-                        done.push((i, parse_lines(piece, first, paths)));
-                    }
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-            .collect()
-    });
-    parsed.sort_unstable_by_key(|(i, _)| *i);
-    for (_, p) in parsed {
-        let base = all.calls.len();
-        all.refs
-            .extend(p.refs.into_iter().map(|(i, r)| (base + i, r)));
-        all.calls.extend(p.calls);
-        all.lines.extend(p.lines);
-        all.bad.extend(p.bad);
-    }
-}
+/// A queue is read this many bytes at a time.
+const BLOCK_BYTES: u64 = 16 << 20;
+/// A block is parsed in pieces of about this many bytes (whole lines), each taken by whichever
+/// core is free: a core slowed by other work on the machine does not hold the other idle.
+const PIECE_BYTES: usize = 256 << 10;
+/// Pieces read and not yet parsed, at most (a block's worth: the text in memory stays about
+/// two blocks).
+const PIECES_WAITING: usize = 64;
 
 /// A queue read from `r` a block at a time, never whole: a JSONL queue is parsed block by
 /// block (its calls are all that is kept), so a 125 MB file costs its calls, not its text as
@@ -295,25 +241,44 @@ pub fn read_queue(
     limit: u64,
     size_hint: u64,
 ) -> Result<Loaded, crate::input::InputError> {
-    read_queue_in_blocks(r, file, limit, size_hint, 16 << 20)
+    read_queue_in_blocks(r, file, limit, size_hint, BLOCK_BYTES, true)
 }
 
-/// [`read_queue`] with blocks of `block` bytes (tests use small ones). The next block is read
-/// (copied, checked to be UTF-8, its lines counted) on a thread of its own while the cores
-/// parse the one before: reading a 125 MB queue is a tenth of the work, and it no longer
-/// waits for the parse, nor the parse for it.
+/// A piece of a block: whole lines, parsed by whichever core is free.
+struct Piece {
+    block: Arc<str>,
+    range: std::ops::Range<usize>,
+    /// The number of its first line, and its place among the pieces.
+    first: usize,
+    seq: usize,
+}
+
+/// What comes back to the thread that gathers the pieces.
+enum Parsed {
+    /// A piece's calls, its place, and its length in bytes.
+    Piece(usize, ParsedPart, usize),
+    Failed(crate::input::InputError),
+}
+
+/// [`read_queue`] with blocks of `block` bytes (tests use small ones); `har`: whether the text
+/// may be a HAR file. Three kinds of threads: one reads the blocks and cuts them into pieces,
+/// one per core parses the pieces as they come (each with its own path store), and this one
+/// puts the parsed pieces back in file order as they come back. Reading, parsing and
+/// gathering overlap: no core waits at a block's end for the others.
 fn read_queue_in_blocks(
     r: impl std::io::Read + Send,
     file: &str,
     limit: u64,
     size_hint: u64,
     block: u64,
+    har: bool,
 ) -> Result<Loaded, crate::input::InputError> {
     let mut blocks = Blocks {
         r,
         file,
         limit,
         block,
+        har,
         buf: Vec::new(),
         read: 0,
         before: 0,
@@ -325,42 +290,130 @@ fn read_queue_in_blocks(
         Some(Block::Lines(lines)) => lines,
         None => return Ok(finish_jsonl(ParsedPart::default(), file)),
     };
-    let mut all = ParsedPart::default();
-    let mut paths = Vec::new();
-    let parse = |lines: Lines, all: &mut ParsedPart, paths: &mut Vec<Paths>, parsed: &mut u64| {
-        parse_block(&lines.text, lines.first, all, paths);
-        let before = *parsed;
-        *parsed += lines.text.len() as u64;
-        if before == 0 && size_hint > *parsed {
-            // From what the first block held: room for the rest at once (a million calls
-            // moved at every doubling would need twice their room for a moment).
-            let more = (all.calls.len() as u64 * (size_hint - *parsed) / (*parsed).max(1)) as usize;
-            all.calls.reserve(more + more / 16);
-            all.lines.reserve(more + more / 16);
+    let threads = super::classify::threads();
+    if threads < 2 || (blocks.eof && first.text.len() < 2 * PIECE_BYTES) {
+        // A small queue, or one core: parsed here.
+        let mut paths = Paths::default();
+        let mut all = parse_lines(&first.text, first.first, &mut paths);
+        while let Some(next) = blocks.next_block()? {
+            let Block::Lines(lines) = next else { break };
+            append(&mut all, parse_lines(&lines.text, lines.first, &mut paths));
         }
-    };
-    let mut parsed = 0u64;
+        return Ok(finish_jsonl(all, file));
+    }
     std::thread::scope(|scope| {
-        // One block waits while one is parsed: the blocks in memory stay two.
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Block, crate::input::InputError>>(0);
+        let (piece_tx, piece_rx) = std::sync::mpsc::sync_channel::<Piece>(PIECES_WAITING);
+        // The parsing threads take turns at the pieces; the last of them to end (even by a
+        // panic) lets go of the channel, so the reading never waits for a parser that is gone.
+        let piece_rx = Arc::new(std::sync::Mutex::new(piece_rx));
+        let (parsed_tx, parsed_rx) = std::sync::mpsc::sync_channel::<Parsed>(PIECES_WAITING);
+        let failed_tx = parsed_tx.clone();
         scope.spawn(move || {
-            while let Some(next) = blocks.next_block().transpose() {
-                let failed = next.is_err();
-                // A closed channel: the parse stopped at an error of its own.
-                if tx.send(next).is_err() || failed {
-                    break;
+            let mut seq = 0;
+            let mut lines = first;
+            loop {
+                for piece in pieces(lines, &mut seq) {
+                    // A closed channel: the gathering stopped at an error; so does the reading.
+                    if piece_tx.send(piece).is_err() {
+                        return;
+                    }
                 }
+                lines = match blocks.next_block() {
+                    Ok(Some(Block::Lines(lines))) => lines,
+                    Ok(_) => return,
+                    Err(e) => {
+                        let _ = failed_tx.send(Parsed::Failed(e));
+                        return;
+                    }
+                };
             }
         });
-        parse(first, &mut all, &mut paths, &mut parsed);
-        for next in rx {
-            match next? {
-                Block::Lines(lines) => parse(lines, &mut all, &mut paths, &mut parsed),
-                Block::Har(_) => unreachable!("only a first block is told to be a HAR"),
+        for _ in 0..threads {
+            let parsed_tx = parsed_tx.clone();
+            let piece_rx = piece_rx.clone();
+            scope.spawn(move || {
+                let mut paths = Paths::default();
+                loop {
+                    let piece = match piece_rx.lock() {
+                        Ok(rx) => rx.recv(),
+                        Err(_) => return,
+                    };
+                    // No piece left (or the reading stopped): this core's work is done.
+                    let Ok(piece) = piece else { return };
+                    let text = &piece.block[piece.range.clone()];
+                    let part = parse_lines(text, piece.first, &mut paths);
+                    if parsed_tx
+                        .send(Parsed::Piece(piece.seq, part, text.len()))
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+            });
+        }
+        drop((parsed_tx, piece_rx));
+        let mut all = ParsedPart::default();
+        // Pieces parsed before one ahead of them wait here, by place.
+        let mut waiting: std::collections::BTreeMap<usize, ParsedPart> = Default::default();
+        let (mut next, mut bytes) = (0, 0u64);
+        for parsed in parsed_rx {
+            let (seq, part, len) = match parsed {
+                Parsed::Piece(seq, part, len) => (seq, part, len),
+                Parsed::Failed(e) => return Err(e),
+            };
+            if bytes == 0 && size_hint > len as u64 {
+                // From what the first piece held: room for the rest at once (a million
+                // calls moved at every doubling would need twice their room for a moment).
+                let more = part.calls.len() * (size_hint as usize - len) / len.max(1);
+                all.calls.reserve(more + more / 16);
+                all.lines.reserve(more + more / 16);
+            }
+            bytes += len as u64;
+            waiting.insert(seq, part);
+            while let Some(part) = waiting.remove(&next) {
+                append(&mut all, part);
+                next += 1;
             }
         }
         Ok(finish_jsonl(all, file))
     })
+}
+
+/// A block's lines cut into pieces of about [`PIECE_BYTES`], numbered from `seq` on.
+fn pieces(lines: Lines, seq: &mut usize) -> Vec<Piece> {
+    let block: Arc<str> = lines.text.into();
+    let mut out = Vec::with_capacity(block.len() / PIECE_BYTES + 1);
+    let (mut at, mut line) = (0, lines.first);
+    while at < block.len() {
+        let rest = &block.as_bytes()[at..];
+        let len = match rest
+            .get(PIECE_BYTES..)
+            .and_then(|t| memchr::memchr(b'\n', t))
+        {
+            Some(i) => PIECE_BYTES + i + 1,
+            None => rest.len(),
+        };
+        out.push(Piece {
+            block: block.clone(),
+            range: at..at + len,
+            first: line,
+            seq: *seq,
+        });
+        line += memchr::memchr_iter(b'\n', &rest[..len]).count();
+        at += len;
+        *seq += 1;
+    }
+    out
+}
+
+/// `part`, the lines after those of `all`, appended to it.
+fn append(all: &mut ParsedPart, part: ParsedPart) {
+    let base = all.calls.len();
+    all.refs
+        .extend(part.refs.into_iter().map(|(i, r)| (base + i, r)));
+    all.calls.extend(part.calls);
+    all.lines.extend(part.lines);
+    all.bad.extend(part.bad);
 }
 
 /// What [`Blocks`] reads next: whole lines of a JSONL queue, or a HAR file whole.
@@ -381,6 +434,8 @@ struct Blocks<'f, R> {
     file: &'f str,
     limit: u64,
     block: u64,
+    /// Whether the text may be a HAR file (told from its first bytes).
+    har: bool,
     /// What followed the last newline read (the start of the next block).
     buf: Vec<u8>,
     /// Bytes read in all, and those before `buf` (for the offset of a bad byte).
@@ -428,7 +483,7 @@ impl<R: std::io::Read> Blocks<'_, R> {
                     });
                 }
                 self.eof = n < want || want == 0;
-                if self.before == 0 && fresh == 0 {
+                if self.har && self.before == 0 && fresh == 0 {
                     let head = String::from_utf8_lossy(&self.buf[..self.buf.len().min(256)]);
                     if looks_like_har(head.trim_start()) {
                         // The bytes read so far, then the rest: one bounded read of the whole.
@@ -1253,6 +1308,7 @@ not json
                 1 << 30,
                 text.len() as u64,
                 block,
+                true,
             )
             .unwrap();
             assert_eq!(read.calls, whole.calls, "block {block}");
@@ -1265,7 +1321,7 @@ not json
         use crate::input::InputError;
         // An endless stream (as /dev/zero) stops at the bound, whatever the block.
         let endless = std::io::repeat(b'x');
-        match read_queue_in_blocks(endless, "zero", 10_000, 0, 1_000) {
+        match read_queue_in_blocks(endless, "zero", 10_000, 0, 1_000, true) {
             Err(InputError::TooLarge { limit, .. }) => assert_eq!(limit, 10_000),
             other => panic!("{other:?}"),
         }
@@ -1273,13 +1329,13 @@ not json
         let mut bytes = b"{\"method\":\"GET\",\"path\":\"/crm/v8/org\"}\n".repeat(10);
         let at = bytes.len() + 4;
         bytes.extend_from_slice(b"{\"id\xff\"}\n");
-        match read_queue_in_blocks(&bytes[..], "bin", 1 << 20, 0, 64) {
+        match read_queue_in_blocks(&bytes[..], "bin", 1 << 20, 0, 64, true) {
             Err(InputError::NotText { at: got, .. }) => assert_eq!(got, at),
             other => panic!("{other:?}"),
         }
         // A HAR file is told from its first bytes and read whole.
         let har = r#"{"log":{"entries":[{"request":{"method":"GET","url":"https://www.zohoapis.com/crm/v8/org","headers":[]}}]}}"#;
-        let l = read_queue_in_blocks(har.as_bytes(), "h.har", 1 << 20, 0, 16).unwrap();
+        let l = read_queue_in_blocks(har.as_bytes(), "h.har", 1 << 20, 0, 16, true).unwrap();
         assert_eq!(l.calls.len(), 1);
         assert_eq!(&*l.calls[0].path, "/crm/v8/org");
     }
