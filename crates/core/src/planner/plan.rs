@@ -972,28 +972,52 @@ fn build(
         paths: Default::default(),
     };
     let ctx = ctx_of();
-    let levels_of = |steps: &mut Vec<Step>| -> u64 {
-        by_level
+    // Levels `from..to` planned with `ctx`, their steps pushed in level order.
+    let levels_of = |ctx: &Ctx<'_>, from: usize, to: usize, steps: &mut Vec<Step>| -> u64 {
+        by_level[from..to]
             .iter()
             .enumerate()
-            .map(|(lv, calls)| plan_level(&ctx, calls, lv as u32, steps))
+            .map(|(k, calls)| plan_level(ctx, calls, (from + k) as u32, steps))
             .sum()
     };
-    // The plan's ordered bound reads what the levels read and writes nothing: on a big queue
-    // it takes another core while the steps are made.
+    let all = by_level.len();
+    let by_level = &by_level;
+    let levels_of = &levels_of;
+    let ctx_of = &ctx_of;
+    // The plan's ordered bound reads what the levels read and writes nothing, and levels are
+    // planned independently: on a big queue the bound takes a thread, and the levels two (the
+    // later half of the calls' levels on a thread of its own, its steps appended after).
     let (ordered, credits) = match pass {
-        Pass::LowerBound => (0, levels_of(&mut steps)),
+        Pass::LowerBound => (0, levels_of(&ctx, 0, all, &mut steps)),
         Pass::Plan if n >= PARALLEL_FROM => std::thread::scope(|scope| {
             let bound = scope.spawn(|| super::bound::ordered_lower_bound(&ctx_of(), unique));
-            let credits = levels_of(&mut steps);
+            let half = by_level.iter().map(Vec::len).sum::<usize>() / 2;
+            let mut calls = 0;
+            let split = by_level
+                .iter()
+                .position(|l| {
+                    calls += l.len();
+                    calls > half
+                })
+                .map_or(all, |at| at + 1);
+            let later = scope.spawn(move || {
+                let mut steps = Vec::with_capacity(by_level[split..].iter().map(Vec::len).sum());
+                let credits = levels_of(&ctx_of(), split, all, &mut steps);
+                (credits, steps)
+            });
+            let credits = levels_of(&ctx, 0, split, &mut steps);
+            let (later_credits, mut later_steps) = later
+                .join()
+                .unwrap_or_else(|e| std::panic::resume_unwind(e));
+            steps.append(&mut later_steps);
             let ordered = bound
                 .join()
                 .unwrap_or_else(|e| std::panic::resume_unwind(e));
-            (ordered, credits)
+            (ordered, credits + later_credits)
         }),
         Pass::Plan => (
             super::bound::ordered_lower_bound(&ctx, unique),
-            levels_of(&mut steps),
+            levels_of(&ctx, 0, all, &mut steps),
         ),
     };
     Built {

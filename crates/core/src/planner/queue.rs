@@ -211,14 +211,21 @@ fn looks_like_har(text: &str) -> bool {
 /// lines starting with `#` are skipped.
 pub fn parse_jsonl(text: &str, file: &str) -> Loaded {
     // Read as a file is, from the text's bytes: UTF-8 already, and never taken for a HAR.
-    read_queue_in_blocks(text.as_bytes(), file, u64::MAX, text.len() as u64, BLOCK_BYTES, false)
-        .unwrap_or_else(|e| Loaded {
-            bad: vec![BadLine {
-                at: file.to_string(),
-                reason: e.to_string(),
-            }],
-            ..Loaded::default()
-        })
+    read_queue_in_blocks(
+        text.as_bytes(),
+        file,
+        u64::MAX,
+        text.len() as u64,
+        BLOCK_BYTES,
+        false,
+    )
+    .unwrap_or_else(|e| Loaded {
+        bad: vec![BadLine {
+            at: file.to_string(),
+            reason: e.to_string(),
+        }],
+        ..Loaded::default()
+    })
 }
 
 /// A queue is read this many bytes at a time.

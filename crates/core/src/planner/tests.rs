@@ -449,3 +449,51 @@ fn per_call_structures_stay_small() {
     );
     assert!(size_of::<QueuedCall>() <= 88, "{}", size_of::<QueuedCall>());
 }
+
+/// A queue big enough to be planned on several threads (its levels split between two, the
+/// bound beside them) comes back whole: each call in one step, the levels in order and none
+/// missing, the credits the steps' sum, and the same plan as the queue planned twice.
+#[test]
+fn a_big_queue_planned_on_several_threads_comes_back_whole_and_in_order() {
+    let table = CostTable::builtin();
+    let modules = ["Leads", "Contacts", "Deals"];
+    let calls: Vec<serde_json::Value> = (0..24_000)
+        .map(|i| {
+            let module = modules[i % 3];
+            match i % 8 {
+                // A list read: every insert before it must be sent before it (a level each).
+                0 => json!({"method": "GET", "path": format!("/crm/v8/{module}"), "query": {"fields": "Last_Name"}}),
+                1 => json!({"method": "PUT", "path": format!("/crm/v8/{module}/{}", 5_725_767_000_000_000_000u64 + (i % 50) as u64), "body": {"data": [{"Description": format!("v{i}")}]}}),
+                _ => insert(module, &format!("n{i}")),
+            }
+        })
+        .collect();
+    let q = queue(&calls);
+    let opts = Options {
+        rules: RuleSet::all(),
+        table: &table,
+        unique: None,
+    };
+    let p = plan(&q, &opts);
+    assert!(p.levels > 100, "levels: {}", p.levels);
+    let mut seen = std::collections::HashSet::new();
+    for s in &p.steps {
+        for id in &s.ids {
+            assert!(seen.insert(id.clone()), "{id} in two steps");
+        }
+    }
+    assert_eq!(seen.len(), q.len(), "every call in a step");
+    let levels: Vec<u32> = p
+        .steps
+        .iter()
+        .filter(|s| s.kind != StepKind::Removed)
+        .map(|s| s.level)
+        .collect();
+    assert!(levels.windows(2).all(|w| w[0] <= w[1]), "levels in order");
+    let distinct: std::collections::BTreeSet<u32> = levels.iter().copied().collect();
+    assert_eq!(distinct.len() as u32, p.levels, "no level missing");
+    let sum: u64 = p.steps.iter().map(|s| u64::from(s.credits)).sum();
+    assert_eq!(p.credits_after, sum);
+    assert!(p.ordered_lower_bound <= p.credits_after && p.lower_bound <= p.ordered_lower_bound);
+    assert_eq!(plan(&q, &opts), p, "the same plan each time");
+}
