@@ -761,23 +761,118 @@ fn parse_lines(text: &str, first: usize, paths: &mut Paths) -> ParsedPart {
     out
 }
 
-/// A JSONL line's values, unparsed, borrowed from the line: the fast way in for good lines
-/// (a bad line is read again by [`call_from_line_checked`] for its precise reason).
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+/// A JSONL line's values as their JSON text, borrowed from the line: the fast way in for good
+/// lines (a bad line is read again by [`call_from_line_checked`] for its precise reason).
+#[derive(Default)]
 struct RawLine<'a> {
-    #[serde(borrow, default)]
-    method: Option<&'a serde_json::value::RawValue>,
-    #[serde(borrow, default)]
-    path: Option<&'a serde_json::value::RawValue>,
-    #[serde(borrow, default)]
-    query: Option<&'a serde_json::value::RawValue>,
-    #[serde(borrow, default)]
-    headers: Option<&'a serde_json::value::RawValue>,
-    #[serde(borrow, default)]
+    method: Option<&'a str>,
+    path: Option<&'a str>,
+    query: Option<&'a str>,
+    headers: Option<&'a str>,
     body: Option<&'a serde_json::value::RawValue>,
-    #[serde(borrow, default)]
-    id: Option<&'a serde_json::value::RawValue>,
+    id: Option<&'a str>,
+}
+
+/// A line read as the one shape queue lines have: an object of the six keys, each at most
+/// once, plain (unescaped) keys, nothing after it. Strings are found by their quotes (a
+/// quarter of the time serde's generic way took); other values, and every body, are read by
+/// serde_json, which checks them. None for anything else: the careful way reads it.
+fn raw_line(line: &str) -> Option<RawLine<'_>> {
+    let b = line.as_bytes();
+    let mut out = RawLine::default();
+    let mut i = skip_space(b, 0);
+    if b.get(i) != Some(&b'{') {
+        return None;
+    }
+    i = skip_space(b, i + 1);
+    if b.get(i) == Some(&b'}') {
+        return (skip_space(b, i + 1) == b.len()).then_some(out);
+    }
+    loop {
+        let (key, end) = json_string(line, i)?;
+        let key = &key[1..key.len() - 1];
+        if key.contains('\\') {
+            return None;
+        }
+        i = skip_space(b, end);
+        if b.get(i) != Some(&b':') {
+            return None;
+        }
+        i = skip_space(b, i + 1);
+        let text = |i| match b.get(i) {
+            Some(b'"') => json_string(line, i),
+            _ => json_value(line, i).map(|(v, end)| (v.get(), end)),
+        };
+        let end = match key {
+            "body" => {
+                let (value, end) = json_value(line, i)?;
+                if out.body.replace(value).is_some() {
+                    return None;
+                }
+                end
+            }
+            _ => {
+                let slot = match key {
+                    "method" => &mut out.method,
+                    "path" => &mut out.path,
+                    "query" => &mut out.query,
+                    "headers" => &mut out.headers,
+                    "id" => &mut out.id,
+                    _ => return None,
+                };
+                let (value, end) = text(i)?;
+                if slot.replace(value).is_some() {
+                    return None;
+                }
+                end
+            }
+        };
+        i = skip_space(b, end);
+        match b.get(i) {
+            Some(b',') => i = skip_space(b, i + 1),
+            Some(b'}') => return (skip_space(b, i + 1) == b.len()).then_some(out),
+            _ => return None,
+        }
+    }
+}
+
+/// The index of the first byte from `i` on that is not JSON whitespace.
+fn skip_space(b: &[u8], mut i: usize) -> usize {
+    while matches!(b.get(i), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+        i += 1;
+    }
+    i
+}
+
+/// The JSON string starting at `at` (a quote), quotes included, and the index after it. Its
+/// escapes are not checked here (a string with one is decoded by serde_json, which does);
+/// a control character, which JSON does not allow unescaped, gives None.
+fn json_string(line: &str, at: usize) -> Option<(&str, usize)> {
+    let b = line.as_bytes();
+    if b.get(at) != Some(&b'"') {
+        return None;
+    }
+    let mut i = at + 1;
+    loop {
+        let k = i + memchr::memchr2(b'"', b'\\', b.get(i..)?)?;
+        if b[i..k].iter().any(|&c| c < 0x20) {
+            return None;
+        }
+        if b[k] == b'"' {
+            return Some((&line[at..=k], k + 1));
+        }
+        // The escaped character is skipped (a quote there does not end the string).
+        i = k + 2;
+    }
+}
+
+/// The JSON value starting at `at`, read (and checked) by serde_json, and the index after it.
+fn json_value(line: &str, at: usize) -> Option<(&serde_json::value::RawValue, usize)> {
+    let mut de = serde_json::Deserializer::from_str(line.get(at..)?);
+    let value = <&serde_json::value::RawValue as Deserialize>::deserialize(&mut de).ok()?;
+    // The value's text is a slice of the line: where it ends is where the line goes on.
+    let end = value.get().as_ptr() as usize - line.as_ptr() as usize + value.get().len();
+    Some((value, end))
 }
 
 /// Query or header pairs straight from a JSON object of scalars (no map built in between).
@@ -823,22 +918,22 @@ fn call_from_line(line: &str, line_no: usize, paths: &mut Paths) -> Result<Queue
 }
 
 fn fast_call(line: &str, line_no: usize, paths: &mut Paths) -> Option<Result<QueuedCall, String>> {
-    let raw: RawLine<'_> = serde_json::from_str(line).ok()?;
+    let raw = raw_line(line)?;
     let method = raw_str(raw.method?)?;
     let path = raw_str(raw.path?)?;
-    let id: Arc<str> = match raw.id.filter(|v| v.get() != "null") {
+    let id: Arc<str> = match raw.id.filter(|v| *v != "null") {
         None => format!("L{line_no}").into(),
         Some(v) => match raw_str(v) {
             Some(s) if !s.is_empty() => s.into(),
             Some(_) => return None,
-            None => match serde_json::from_str::<Value>(v.get()).ok()? {
+            None => match serde_json::from_str::<Value>(v).ok()? {
                 Value::Number(n) => n.to_string().into(),
                 _ => return None,
             },
         },
     };
-    let pairs = |v: Option<&serde_json::value::RawValue>| -> Option<Vec<(String, String)>> {
-        match v.map(|v| v.get()) {
+    let pairs = |v: Option<&str>| -> Option<Vec<(String, String)>> {
+        match v {
             None | Some("null") => Some(Vec::new()),
             Some(v) => serde_json::from_str::<ScalarPairs>(v).ok().map(|p| p.0),
         }
@@ -852,13 +947,13 @@ fn fast_call(line: &str, line_no: usize, paths: &mut Paths) -> Option<Result<Que
     Some(build(paths, id, &method, &path, query, headers, body))
 }
 
-/// A JSON string's text, borrowed from the line when it has no escape (the common case: no
-/// deserializer is set up, nothing allocated); None when the value is not a string.
-fn raw_str(v: &serde_json::value::RawValue) -> Option<std::borrow::Cow<'_, str>> {
-    let t = v.get();
+/// A JSON string's text (quotes included), decoded: borrowed from the line when it has no
+/// escape (the common case: nothing allocated), decoded and checked by serde_json when it
+/// has; None when the value is not a string or not a good one.
+fn raw_str(t: &str) -> Option<std::borrow::Cow<'_, str>> {
     let inner = t.strip_prefix('"')?.strip_suffix('"')?;
     if memchr::memchr(b'\\', inner.as_bytes()).is_none() {
-        // Checked JSON: a string without escapes holds no quote or control character.
+        // Found by its quotes (`json_string`): no quote, no control character.
         return Some(std::borrow::Cow::Borrowed(inner));
     }
     serde_json::from_str::<String>(t)
@@ -910,15 +1005,28 @@ fn call_from_line_checked(
         Some(Value::Number(n)) => n.to_string().into(),
         Some(_) => return Err("`id` must be a non-empty string or a number".into()),
     };
+    // Pairs in the order the line gives them (a parsed map would sort them), as the fast way
+    // reads them; the map only to say what is wrong.
+    let in_order = |k: &str| {
+        obj.get(k)
+            .and_then(|raw| serde_json::from_str::<ScalarPairs>(raw.get()).ok())
+            .map(|p| p.0)
+    };
     let query = match small("query") {
         None | Some(Value::Null) => Vec::new(),
         Some(Value::String(s)) => crate::credits::table::parse_query(s.trim_start_matches('?')),
-        Some(Value::Object(m)) => pairs(&m, "query")?,
+        Some(Value::Object(m)) => match in_order("query") {
+            Some(p) => p,
+            None => pairs(&m, "query")?,
+        },
         Some(_) => return Err("`query` must be an object or a query string".into()),
     };
     let headers = match small("headers") {
         None | Some(Value::Null) => Vec::new(),
-        Some(Value::Object(m)) => pairs(&m, "headers")?,
+        Some(Value::Object(m)) => match in_order("headers") {
+            Some(p) => p,
+            None => pairs(&m, "headers")?,
+        },
         Some(_) => return Err("`headers` must be an object".into()),
     };
     build(paths, id, method, raw_path, query, headers, body)
@@ -960,7 +1068,10 @@ fn build(
         }
         None => raw_path,
     };
-    let (path, inline) = path_only.split_once('?').unwrap_or((path_only, ""));
+    let (path, inline) = match memchr::memchr(b'?', path_only.as_bytes()) {
+        Some(at) => (&path_only[..at], &path_only[at + 1..]),
+        None => (path_only, ""),
+    };
     if !path.starts_with("/crm/") {
         return Err(format!(
             "path `{path}` is not a Zoho CRM API path (it must start with /crm/)"
@@ -1129,6 +1240,78 @@ pub fn to_jsonl_line(call: &QueuedCall) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// The fast way in reads every line as the careful way does: the same call, or the same
+    /// reason. Lines of every shape, and thousands of them mutated a byte at a time (cut,
+    /// doubled, replaced by a quote, brace, backslash, control character, comma...).
+    #[test]
+    fn the_fast_way_in_reads_each_line_as_the_careful_way_does() {
+        let lines = [
+            r#"{"id": "q1", "method": "POST", "path": "/crm/v8/Leads", "body": {"data": [{"Last_Name": "N1", "Email": "u1@x.example"}]}}"#,
+            r#"{"method":"GET","path":"/crm/v8/Leads?fields=Email","query":{"page":2,"per_page":"10","x":true},"headers":{"If-Modified-Since":"x","Authorization":"Zoho-oauthtoken 1"}}"#,
+            r#" { "method" : "PUT" , "path" : "/crm/v8/Deals/12" , "id" : 7 , "body" : null } "#,
+            r#"{"method":"DELETE","path":"https://www.zohoapis.com/crm/v8/Leads?ids=1,2","id":null}"#,
+            r#"{"method":"POST","path":"/crm/v8/Le"ads","id":"q\2","body":{"data":[{"a":"@{q1}"}]}}"#,
+            r#"{"method":"GET","path":"/crm/v8/org","query":"?a=1&b=2"}"#,
+            r#"{"method":"GET","path":"/crm/v8/org","id":""}"#,
+            r#"{"method":"GET","path":"/crm/v8/org","id":"a","id":"b"}"#,
+            r#"{"method":"GET","path":"/crm/v8/org","extra":1}"#,
+            r#"{"method":"GET","path":"/crm/v8/org"}"#,
+            r#"{"method":"GET","path":"/other"}"#,
+            r#"{"method":"GET","path":"/crm/v8/Leads","body":{"data":[]}}"#,
+            r#"{"method":"FETCH","path":"/crm/v8/Leads"}"#,
+            r#"{"method":"GET"}"#,
+            r#"{}"#,
+            r#"[1,2]"#,
+            r#""just a string""#,
+            r#"{"method":"GET","path":"/crm/v8/org"} trailing"#,
+            r#"{"method":"GET","path":"/crm/v8/org","query":{"a":{"b":1}}}"#,
+            r#"{"method":"GET","path":"/crm/v8/é/org","headers":{"X-Note":"naïve"}}"#,
+        ];
+        let read = |line: &str, careful: bool| {
+            let mut paths = Paths::default();
+            if careful {
+                call_from_line_checked(line, 3, &mut paths)
+            } else {
+                call_from_line(line, 3, &mut paths)
+            }
+        };
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let mut checked = 0;
+        for line in lines {
+            let mut variants = vec![line.to_string()];
+            for _ in 0..400 {
+                let mut bytes = line.as_bytes().to_vec();
+                let at = (next() % bytes.len() as u64) as usize;
+                let put = [
+                    b'"', b'{', b'}', b'\\', 0x01, b',', b':', b' ', b'n', b'1', b'[',
+                ];
+                match next() % 3 {
+                    0 => {
+                        bytes.remove(at);
+                    }
+                    1 => bytes.insert(at, bytes[at]),
+                    _ => bytes[at] = put[(next() % put.len() as u64) as usize],
+                }
+                if let Ok(text) = String::from_utf8(bytes) {
+                    variants.push(text);
+                }
+            }
+            for v in &variants {
+                assert_eq!(read(v, false), read(v, true), "{v}");
+                checked += 1;
+            }
+        }
+        assert!(checked > 7_000);
+        // The lines above are of both kinds.
+        assert!(read(lines[0], false).is_ok() && read(lines[8], false).is_err());
+    }
 
     #[test]
     fn jsonl_lines_are_read_and_bad_ones_named() {
