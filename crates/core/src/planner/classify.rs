@@ -216,23 +216,40 @@ pub(super) fn classify_all(
             .collect();
         return (v, modules);
     }
-    // Each thread fills its own stretch of one vector (no per-thread vectors merged after: a
-    // million classified calls are 150 MB), interning modules locally; remapped in place.
-    let chunk = queue.len().div_ceil(threads);
-    let mut out: Vec<Classified> = Vec::with_capacity(queue.len());
-    out.resize_with(queue.len(), Classified::placeholder);
-    let locals: Vec<Interner> = std::thread::scope(|scope| {
-        let handles: Vec<_> = queue
-            .chunks(chunk)
-            .zip(out.chunks_mut(chunk))
-            .map(|(part, slots)| {
+    // The calls are classified a piece at a time, each piece taken by whichever thread is
+    // free (one slowed by other work on the machine does not hold the other idle), straight
+    // into its place in one vector (per-thread vectors merged after would need the million
+    // calls twice for a moment; slots filled first would be touched by one thread alone).
+    // Each thread interns modules its own way; remapped in place after.
+    const PIECE: usize = 16 << 10;
+    let n = queue.len();
+    let mut out: Vec<Classified> = Vec::with_capacity(n);
+    let slots: Vec<std::sync::Mutex<&mut [std::mem::MaybeUninit<Classified>]>> = out
+        .spare_capacity_mut()[..n]
+        .chunks_mut(PIECE)
+        .map(std::sync::Mutex::new)
+        .collect();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let (slots, next) = (&slots, &next);
+    // Each thread's modules, and the pieces it classified.
+    let locals: Vec<(Interner, Vec<usize>)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
                 scope.spawn(move || {
                     let mut modules = Interner::default();
                     let mut memo = RowMemo::default();
-                    for (c, slot) in part.iter().zip(slots.iter_mut()) {
-                        *slot = classify(c, table, unique, &mut modules, &mut memo);
+                    let mut done = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(piece) = slots.get(i) else {
+                            return (modules, done);
+                        };
+                        let mut piece = piece.lock().unwrap_or_else(|e| e.into_inner());
+                        for (c, slot) in queue[i * PIECE..].iter().zip(piece.iter_mut()) {
+                            slot.write(classify(c, table, unique, &mut modules, &mut memo));
+                        }
+                        done.push(i);
                     }
-                    modules
                 })
             })
             .collect();
@@ -241,11 +258,17 @@ pub(super) fn classify_all(
             .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
             .collect()
     });
+    // SAFETY: every piece was taken by a thread (each took pieces until none was left) and
+    // each of its slots written (a piece is as long as its stretch of the queue); a thread
+    // that panicked was resumed above, before this line, leaving the vector empty.
+    unsafe { out.set_len(n) };
     let mut modules = Interner::default();
-    for (local, slots) in locals.iter().zip(out.chunks_mut(chunk)) {
+    for (local, pieces) in &locals {
         let map: Vec<ModId> = local.names.iter().map(|n| modules.get(n)).collect();
-        for c in slots {
-            c.class.remap(&map);
+        for &i in pieces {
+            for c in &mut out[i * PIECE..((i + 1) * PIECE).min(n)] {
+                c.class.remap(&map);
+            }
         }
     }
     (out, modules)
@@ -875,18 +898,6 @@ pub(super) fn get_key(call: &QueuedCall) -> u64 {
 }
 
 impl Classified {
-    /// A slot to be filled (it allocates nothing).
-    fn placeholder() -> Classified {
-        Classified {
-            class: Class::Barrier,
-            credits: 0,
-            unpriceable: false,
-            bulk: BulkShape::default(),
-            get_key: None,
-            extra: None,
-        }
-    }
-
     /// The `@{call}` references the call makes.
     pub(super) fn refs(&self) -> &[String] {
         self.extra.as_deref().map_or(&[], |e| &e.refs)

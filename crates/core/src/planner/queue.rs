@@ -852,18 +852,19 @@ fn json_string(line: &str, at: usize) -> Option<(&str, usize)> {
     if b.get(at) != Some(&b'"') {
         return None;
     }
+    // Byte by byte: a line's strings are short (keys, a method, a path), too short for a
+    // vectorised search to pay for starting.
     let mut i = at + 1;
-    loop {
-        let k = i + memchr::memchr2(b'"', b'\\', b.get(i..)?)?;
-        if b[i..k].iter().any(|&c| c < 0x20) {
-            return None;
+    while let Some(&c) = b.get(i) {
+        match c {
+            b'"' => return Some((&line[at..=i], i + 1)),
+            // The escaped character is skipped (a quote there does not end the string).
+            b'\\' => i += 2,
+            0..=0x1f => return None,
+            _ => i += 1,
         }
-        if b[k] == b'"' {
-            return Some((&line[at..=k], k + 1));
-        }
-        // The escaped character is skipped (a quote there does not end the string).
-        i = k + 2;
     }
+    None
 }
 
 /// The JSON value starting at `at`, read (and checked) by serde_json, and the index after it.
