@@ -137,20 +137,27 @@ pub struct BodyFacts<'a> {
 }
 
 impl<'a> BodyFacts<'a> {
-    pub fn of(body: Option<&'a Value>) -> BodyFacts<'a> {
-        let len = |key: &str| {
-            body.and_then(|b| b.get(key))
-                .and_then(Value::as_array)
-                .map(|a| a.len() as u32)
-        };
+    /// The facts of a body however it is held: `array_len` gives the length of the array at
+    /// a top-level key, `text` the string at one (the keys a price reads are named here only).
+    pub fn read(
+        array_len: impl Fn(&str) -> Option<u32>,
+        text: impl Fn(&str) -> Option<&'a str>,
+    ) -> BodyFacts<'a> {
         BodyFacts {
-            ids: len("ids"),
-            data: len("data"),
-            sub_requests: len("__composite_requests"),
-            select_query: body
-                .and_then(|b| b.get("select_query"))
-                .and_then(Value::as_str),
+            ids: array_len("ids"),
+            data: array_len("data"),
+            sub_requests: array_len("__composite_requests"),
+            select_query: text("select_query"),
         }
+    }
+
+    /// The facts of a parsed body.
+    pub fn of(body: Option<&'a Value>) -> BodyFacts<'a> {
+        let at = |key: &str| body.and_then(|b| b.get(key));
+        BodyFacts::read(
+            |key| at(key).and_then(Value::as_array).map(|a| a.len() as u32),
+            |key| at(key).and_then(Value::as_str),
+        )
     }
 }
 

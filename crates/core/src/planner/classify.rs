@@ -833,19 +833,11 @@ pub(super) fn id_text(id: &JsonView) -> Option<String> {
 
 /// What a price reads of a body (see [`BodyFacts`]), from the planner's view of it.
 fn body_facts<'b>(body: Option<&'b JsonView>) -> BodyFacts<'b> {
-    let len = |key: &str| {
-        body.and_then(|b| b.get(key))
-            .and_then(JsonView::as_array)
-            .map(|a| a.len() as u32)
-    };
-    BodyFacts {
-        ids: len("ids"),
-        data: len("data"),
-        sub_requests: len("__composite_requests"),
-        select_query: body
-            .and_then(|b| b.get("select_query"))
-            .and_then(JsonView::as_str),
-    }
+    let at = |key: &str| body.and_then(|b| b.get(key));
+    BodyFacts::read(
+        |key| at(key).and_then(JsonView::as_array).map(|a| a.len() as u32),
+        |key| at(key).and_then(JsonView::as_str),
+    )
 }
 
 pub(super) fn coql_module(q: &str) -> Option<String> {
