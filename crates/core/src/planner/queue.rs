@@ -253,7 +253,8 @@ pub fn read_queue(
 
 /// A piece of a block: whole lines, parsed by whichever core is free.
 struct Piece {
-    block: Arc<str>,
+    /// An `Arc<String>`, not `Arc<str>`: made from the block read, it copies nothing.
+    block: Arc<String>,
     range: std::ops::Range<usize>,
     /// The number of its first line, and its place among the pieces.
     first: usize,
@@ -388,7 +389,7 @@ fn read_queue_in_blocks(
 
 /// A block's lines cut into pieces of about [`PIECE_BYTES`], numbered from `seq` on.
 fn pieces(lines: Lines, seq: &mut usize) -> Vec<Piece> {
-    let block: Arc<str> = lines.text.into();
+    let block = Arc::new(lines.text);
     let mut out = Vec::with_capacity(block.len() / PIECE_BYTES + 1);
     let (mut at, mut line) = (0, lines.first);
     while at < block.len() {
