@@ -127,7 +127,7 @@ extern "C" {
 /// before the levels allocate theirs, and held a second longer they added 20-60 MB to a 1M-call
 /// plan's peak (373-412 → 350-366 MB in paired runs, no slower: docs/performance.md). A
 /// batch command only, as `without_huge_pages`.
-fn prompt_purge() {
+fn purge_freed_memory_promptly() {
     // SAFETY: mi_option_set stores an integer in mimalloc's option table (atomically); any
     // value of the purge delay is valid.
     unsafe { mi_option_set(MI_OPTION_PURGE_DELAY, 10) }
@@ -136,7 +136,7 @@ fn prompt_purge() {
 pub fn run(args: Args) -> anyhow::Result<()> {
     use std::io::IsTerminal;
     without_huge_pages();
-    prompt_purge();
+    purge_freed_memory_promptly();
     let ctx = Context::load()?;
     let rules = rules_of(args.rules.as_deref())?;
     // Progress for people, on a terminal and not under --json: a big queue takes seconds.
@@ -532,7 +532,7 @@ mod tests {
         if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
             assert_eq!(before, 1000, "not mimalloc v3's purge delay");
         }
-        prompt_purge();
+        purge_freed_memory_promptly();
         // SAFETY: as above.
         assert_eq!(unsafe { mi_option_get(MI_OPTION_PURGE_DELAY) }, 10);
     }

@@ -321,13 +321,15 @@ fn read_queue_in_blocks(
             let mut lines = first;
             loop {
                 for piece in pieces(lines, &mut seq) {
-                    // A closed channel: the gathering stopped at an error; so does the reading.
+                    // A closed channel: the gathering stopped at an error, or the parsers are
+                    // gone; so does the reading.
                     if piece_tx.send(piece).is_err() {
                         return;
                     }
                 }
                 lines = match blocks.next_block() {
                     Ok(Some(Block::Lines(lines))) => lines,
+                    // The end (a HAR is only ever told from the first block, read above).
                     Ok(_) => return,
                     Err(e) => {
                         let _ = failed_tx.send(Parsed::Failed(e));
@@ -1514,6 +1516,11 @@ not json
         // An endless stream (as /dev/zero) stops at the bound, whatever the block.
         let endless = std::io::repeat(b'x');
         match read_queue_in_blocks(endless, "zero", 10_000, 0, 1_000, true) {
+            Err(InputError::TooLarge { limit, .. }) => assert_eq!(limit, 10_000),
+            other => panic!("{other:?}"),
+        }
+        // Endless lines: blocks go to the parsers until the reading thread meets the bound.
+        match read_queue_in_blocks(std::io::repeat(b'\n'), "lines", 10_000, 0, 1_000, true) {
             Err(InputError::TooLarge { limit, .. }) => assert_eq!(limit, 10_000),
             other => panic!("{other:?}"),
         }
