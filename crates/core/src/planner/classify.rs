@@ -382,10 +382,18 @@ fn may_name_calls(text: &str) -> bool {
 
 /// The `@{call}` references a call makes: in its body, path and query.
 pub(super) fn call_refs(call: &QueuedCall) -> Vec<String> {
-    let mut refs = Vec::new();
+    let body = call.body.as_ref().map(|b| b.text());
     // Most bodies name no call: their text says so without parsing them.
-    if let Some(b) = call.body.as_ref().filter(|b| may_name_calls(b.text())) {
-        collect_refs(&JsonView::parse(b.text()), &mut refs);
+    let view = body.filter(|t| may_name_calls(t)).map(JsonView::parse);
+    refs_of(call, view.as_ref())
+}
+
+/// [`call_refs`], the body read from `body` (the call's body parsed, or None when its text
+/// names no call: classification has it parsed already).
+fn refs_of(call: &QueuedCall, body: Option<&JsonView>) -> Vec<String> {
+    let mut refs = Vec::new();
+    if let Some(b) = body {
+        collect_refs(b, &mut refs);
     }
     refs_in(&call.path, &mut refs);
     for (_, v) in &call.query {
@@ -519,7 +527,8 @@ pub(super) fn classify(
         &call.query,
         &body_facts(body.as_ref()),
     );
-    let refs = call_refs(call);
+    let names_calls = call.body.as_ref().is_some_and(|b| may_name_calls(b.text()));
+    let refs = refs_of(call, body.as_ref().filter(|_| names_calls));
     let (credits, unpriceable) = match price {
         Ok(c) => (c, false),
         Err(_) => (0, true),

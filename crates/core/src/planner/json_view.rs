@@ -121,31 +121,6 @@ impl Serialize for JsonView<'_> {
     }
 }
 
-/// A string borrowed from the text when it has no escape (owned when it has).
-struct Text<'a>(Cow<'a, str>);
-
-impl<'de> Deserialize<'de> for Text<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Text<'de>;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a string")
-            }
-            fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Text<'de>, E> {
-                Ok(Text(Cow::Borrowed(s)))
-            }
-            fn visit_str<E>(self, s: &str) -> Result<Text<'de>, E> {
-                Ok(Text(Cow::Owned(s.to_string())))
-            }
-            fn visit_string<E>(self, s: String) -> Result<Text<'de>, E> {
-                Ok(Text(Cow::Owned(s)))
-            }
-        }
-        d.deserialize_str(V)
-    }
-}
-
 impl<'de> Deserialize<'de> for JsonView<'de> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
@@ -191,8 +166,14 @@ impl<'de> Deserialize<'de> for JsonView<'de> {
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<JsonView<'de>, A::Error> {
                 let mut out: Vec<(Cow<'de, str>, JsonView<'de>)> = Vec::new();
-                while let Some((Text(k), v)) = map.next_entry()? {
-                    out.push((k, v));
+                // A key is read as any value is (a JSON key is a string).
+                while let Some(key) = map.next_key::<JsonView<'de>>()? {
+                    let JsonView::String(key) = key else {
+                        return Err(serde::de::Error::custom(
+                            "an object key that is not a string",
+                        ));
+                    };
+                    out.push((key, map.next_value()?));
                 }
                 // As a `Map` holds them: sorted (stable: repeats stay in text order), the last
                 // of each repeated key kept.
