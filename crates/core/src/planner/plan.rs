@@ -249,8 +249,8 @@ impl RuleSet {
     }
 }
 
-/// What a step does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+/// What a step does. Written by its name (`as_str`), read by the same names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StepKind {
     /// One HTTP call.
@@ -260,6 +260,25 @@ pub enum StepKind {
     BulkWrite,
     /// Not sent: a rule made it unnecessary (credits 0).
     Removed,
+}
+
+impl StepKind {
+    pub const ALL: [StepKind; 3] = [StepKind::Call, StepKind::BulkWrite, StepKind::Removed];
+
+    /// Its name in plan files and JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepKind::Call => "call",
+            StepKind::BulkWrite => "bulk_write",
+            StepKind::Removed => "removed",
+        }
+    }
+}
+
+impl Serialize for StepKind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
 }
 
 /// One step of a plan.

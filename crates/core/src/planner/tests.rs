@@ -497,3 +497,14 @@ fn a_big_queue_planned_on_several_threads_comes_back_whole_and_in_order() {
     assert!(p.ordered_lower_bound <= p.credits_after && p.lower_bound <= p.ordered_lower_bound);
     assert_eq!(plan(&q, &opts), p, "the same plan each time");
 }
+
+/// A step's kind is written by its name and read back by it (plan files round-trip).
+#[test]
+fn step_kinds_read_back_by_the_names_they_are_written_with() {
+    for kind in StepKind::ALL {
+        let text = serde_json::to_string(&kind).unwrap();
+        assert_eq!(text, format!("\"{}\"", kind.as_str()));
+        assert_eq!(serde_json::from_str::<StepKind>(&text).unwrap(), kind);
+    }
+    assert_eq!(StepKind::BulkWrite.as_str(), "bulk_write");
+}
