@@ -436,23 +436,26 @@ pub fn plan(queue: &[QueuedCall], opts: &Options<'_>) -> Plan {
     let mut built = built;
     push_removed(queue, &built.fate, &call_credits, &mut built.steps);
     let credits_before: u64 = call_credits.iter().map(|&c| u64::from(c)).sum();
-    let credits_after: u64 = built.steps.iter().map(|s| u64::from(s.credits)).sum();
-    let calls_after: u64 = built
-        .steps
-        .iter()
-        .map(|s| match s.kind {
+    // The steps' figures in one pass (a million-call plan has a quarter of a million steps).
+    let (mut credits_after, mut calls_after) = (0u64, 0u64);
+    let mut saved: [Option<i64>; Rule::ALL.len()] = [None; Rule::ALL.len()];
+    for s in &built.steps {
+        credits_after += u64::from(s.credits);
+        calls_after += match s.kind {
             StepKind::Call => 1,
             StepKind::BulkWrite => 2,
             StepKind::Removed => 0,
-        })
-        .sum();
-    let mut savings = std::collections::BTreeMap::new();
-    for s in &built.steps {
+        };
         if let Some(rule) = s.rule {
-            *savings.entry(rule.name().to_string()).or_insert(0i64) +=
+            *saved[rule as usize].get_or_insert(0) +=
                 i64::from(s.credits_before) - i64::from(s.credits);
         }
     }
+    let savings = Rule::ALL
+        .iter()
+        .zip(saved)
+        .filter_map(|(rule, saved)| Some((rule.name().to_string(), saved?)))
+        .collect();
     Plan {
         calls_before: queue.len() as u64,
         credits_before,

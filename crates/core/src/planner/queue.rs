@@ -29,10 +29,12 @@ pub struct QueuedCall {
 }
 
 /// A queued call's query parameters or headers, in order. Most calls have none, and a million
-/// are held at once: none is one null pointer (8 bytes, no allocation; a `Vec` is 24).
+/// are held at once: none is one null pointer (8 bytes, no allocation; a `Vec` is 24). Shared:
+/// a queue repeats a few queries many times (`fields=…` on reads by id), and each is stored
+/// once ([`Repeats`]).
 #[derive(Debug, Clone, Default, PartialEq)]
-#[allow(clippy::box_collection)] // a thin pointer: see above
-pub struct Pairs(Option<Box<Vec<(String, String)>>>);
+#[allow(clippy::rc_buffer)] // a thin pointer: see above
+pub struct Pairs(Option<Arc<Vec<(String, String)>>>);
 
 impl Pairs {
     pub fn is_empty(&self) -> bool {
@@ -49,7 +51,7 @@ impl From<Vec<(String, String)>> for Pairs {
         if pairs.capacity() > pairs.len() {
             pairs.shrink_to_fit();
         }
-        Pairs(Some(Box::new(pairs)))
+        Pairs(Some(Arc::new(pairs)))
     }
 }
 
@@ -133,20 +135,43 @@ impl QueuedCall {
     }
 }
 
-/// The paths a queue names, each stored once: a queue repeats few paths many times (inserts
-/// on a module, list reads, reads and writes of one record), and a million calls would
-/// otherwise hold a million copies.
+/// What a queue repeats, each stored once: the paths it names (few paths, many times: inserts
+/// on a module, list reads, reads and writes of one record) and its query texts (a million
+/// calls held a million copies of a few). One per parsing thread.
 #[derive(Default)]
-struct Paths(rustc_hash::FxHashSet<Arc<str>>);
+struct Repeats {
+    paths: rustc_hash::FxHashSet<Arc<str>>,
+    /// Query texts as written in the line (JSON), and what they read as.
+    queries: rustc_hash::FxHashMap<Box<str>, Pairs>,
+}
 
-impl Paths {
-    fn get(&mut self, path: &str) -> Arc<str> {
-        if let Some(p) = self.0.get(path) {
+impl Repeats {
+    /// Query texts kept at most, and the longest kept: a queue whose queries are all different
+    /// (searches on each record's email) keeps a few and reads the rest as they come.
+    const QUERIES: usize = 1024;
+    const QUERY_BYTES: usize = 256;
+
+    fn path(&mut self, path: &str) -> Arc<str> {
+        if let Some(p) = self.paths.get(path) {
             return p.clone();
         }
         let p: Arc<str> = path.into();
-        self.0.insert(p.clone());
+        self.paths.insert(p.clone());
         p
+    }
+
+    /// A query written as a JSON object of scalars (`text`), less its credentials; None when
+    /// it is not one.
+    fn query(&mut self, text: &str) -> Option<Pairs> {
+        if let Some(q) = self.queries.get(text) {
+            return Some(q.clone());
+        }
+        let pairs: Pairs =
+            without_credentials(serde_json::from_str::<ScalarPairs>(text).ok()?.0).into();
+        if self.queries.len() < Self::QUERIES && text.len() <= Self::QUERY_BYTES {
+            self.queries.insert(text.into(), pairs.clone());
+        }
+        Some(pairs)
     }
 }
 
@@ -301,11 +326,14 @@ fn read_queue_in_blocks(
     let threads = super::classify::threads();
     if threads < 2 || (blocks.eof && first.text.len() < 2 * PIECE_BYTES) {
         // A small queue, or one core: parsed here.
-        let mut paths = Paths::default();
-        let mut all = parse_lines(&first.text, first.first, &mut paths);
+        let mut repeats = Repeats::default();
+        let mut all = parse_lines(&first.text, first.first, &mut repeats);
         while let Some(next) = blocks.next_block()? {
             let Block::Lines(lines) = next else { break };
-            append(&mut all, parse_lines(&lines.text, lines.first, &mut paths));
+            append(
+                &mut all,
+                parse_lines(&lines.text, lines.first, &mut repeats),
+            );
         }
         return Ok(finish_jsonl(all, file));
     }
@@ -342,7 +370,7 @@ fn read_queue_in_blocks(
             let parsed_tx = parsed_tx.clone();
             let piece_rx = piece_rx.clone();
             scope.spawn(move || {
-                let mut paths = Paths::default();
+                let mut repeats = Repeats::default();
                 loop {
                     let piece = match piece_rx.lock() {
                         Ok(rx) => rx.recv(),
@@ -351,7 +379,7 @@ fn read_queue_in_blocks(
                     // No piece left (or the reading stopped): this core's work is done.
                     let Ok(piece) = piece else { return };
                     let text = &piece.block[piece.range.clone()];
-                    let part = parse_lines(text, piece.first, &mut paths);
+                    let part = parse_lines(text, piece.first, &mut repeats);
                     if parsed_tx
                         .send(Parsed::Piece(piece.seq, part, text.len()))
                         .is_err()
@@ -737,7 +765,7 @@ struct ParsedPart {
 }
 
 /// The calls (or reasons) of the lines of `text`, whose first line is number `first`.
-fn parse_lines(text: &str, first: usize, paths: &mut Paths) -> ParsedPart {
+fn parse_lines(text: &str, first: usize, repeats: &mut Repeats) -> ParsedPart {
     let mut out = ParsedPart::default();
     // Room for every line at once (a vector grown by doubling copies its calls each time).
     let lines = memchr::memchr_iter(b'\n', text.as_bytes()).count() + 1;
@@ -749,7 +777,7 @@ fn parse_lines(text: &str, first: usize, paths: &mut Paths) -> ParsedPart {
             continue;
         }
         let line_no = first + n;
-        match call_from_line(line, line_no, paths) {
+        match call_from_line(line, line_no, repeats) {
             Ok(c) => {
                 let refs = super::classify::call_refs(&c);
                 if !refs.is_empty() {
@@ -914,14 +942,18 @@ impl<'de> Deserialize<'de> for ScalarPairs {
 
 /// One JSONL line as a call. Good lines take the fast way (values borrowed, the body kept as
 /// text); anything unusual is read again the careful way, which says what is wrong.
-fn call_from_line(line: &str, line_no: usize, paths: &mut Paths) -> Result<QueuedCall, String> {
-    match fast_call(line, line_no, paths) {
+fn call_from_line(line: &str, line_no: usize, repeats: &mut Repeats) -> Result<QueuedCall, String> {
+    match fast_call(line, line_no, repeats) {
         Some(done) => done,
-        None => call_from_line_checked(line, line_no, paths),
+        None => call_from_line_checked(line, line_no, repeats),
     }
 }
 
-fn fast_call(line: &str, line_no: usize, paths: &mut Paths) -> Option<Result<QueuedCall, String>> {
+fn fast_call(
+    line: &str,
+    line_no: usize,
+    repeats: &mut Repeats,
+) -> Option<Result<QueuedCall, String>> {
     let raw = raw_line(line)?;
     let method = raw_str(raw.method?)?;
     let path = raw_str(raw.path?)?;
@@ -936,19 +968,19 @@ fn fast_call(line: &str, line_no: usize, paths: &mut Paths) -> Option<Result<Que
             },
         },
     };
-    let pairs = |v: Option<&str>| -> Option<Vec<(String, String)>> {
-        match v {
-            None | Some("null") => Some(Vec::new()),
-            Some(v) => serde_json::from_str::<ScalarPairs>(v).ok().map(|p| p.0),
-        }
+    let query = match raw.query {
+        None | Some("null") => Pairs::default(),
+        Some(v) => repeats.query(v)?,
     };
-    let query = pairs(raw.query)?;
-    let headers = pairs(raw.headers)?;
+    let headers = match raw.headers {
+        None | Some("null") => Pairs::default(),
+        Some(v) => without_credentials(serde_json::from_str::<ScalarPairs>(v).ok()?.0).into(),
+    };
     let body = raw
         .body
         .filter(|b| b.get() != "null")
         .map(|b| Body(b.to_owned()));
-    Some(build(paths, id, &method, &path, query, headers, body))
+    Some(build(repeats, id, &method, &path, query, headers, body))
 }
 
 /// A JSON string's text (quotes included), decoded: borrowed from the line when it has no
@@ -968,7 +1000,7 @@ fn raw_str(t: &str) -> Option<std::borrow::Cow<'_, str>> {
 fn call_from_line_checked(
     line: &str,
     line_no: usize,
-    paths: &mut Paths,
+    repeats: &mut Repeats,
 ) -> Result<QueuedCall, String> {
     use serde_json::value::RawValue;
     // The line's keys with their values unparsed: the body stays text (see `Body`), and the
@@ -1033,7 +1065,15 @@ fn call_from_line_checked(
         },
         Some(_) => return Err("`headers` must be an object".into()),
     };
-    build(paths, id, method, raw_path, query, headers, body)
+    build(
+        repeats,
+        id,
+        method,
+        raw_path,
+        without_credentials(query).into(),
+        without_credentials(headers).into(),
+        body,
+    )
 }
 
 fn pairs(m: &Map<String, Value>, what: &str) -> Result<Vec<(String, String)>, String> {
@@ -1048,14 +1088,15 @@ fn pairs(m: &Map<String, Value>, what: &str) -> Result<Vec<(String, String)>, St
 }
 
 /// Checks and normalises one call: method known, path under `/crm/`, a query in the path moved
-/// to `query`, and credentials dropped from the headers and the query.
+/// to `query`. `query` and `headers` come without credentials (see [`without_credentials`]);
+/// so does a query in the path, here.
 fn build(
-    paths: &mut Paths,
+    repeats: &mut Repeats,
     id: Arc<str>,
     method: &str,
     raw_path: &str,
-    mut query: Vec<(String, String)>,
-    headers: Vec<(String, String)>,
+    mut query: Pairs,
+    headers: Pairs,
     body: Option<Body>,
 ) -> Result<QueuedCall, String> {
     let method: super::plan::Method = method.parse()?;
@@ -1082,9 +1123,9 @@ fn build(
         ));
     }
     if !inline.is_empty() {
-        let mut q = crate::credits::table::parse_query(inline);
-        q.append(&mut query);
-        query = q;
+        let mut q = without_credentials(crate::credits::table::parse_query(inline));
+        q.extend(query.iter().cloned());
+        query = q.into();
     }
     if method == "GET" && body.is_some() {
         return Err("a GET carries no body".into());
@@ -1092,9 +1133,9 @@ fn build(
     Ok(QueuedCall {
         id,
         method,
-        path: paths.get(path),
-        query: without_credentials(query).into(),
-        headers: without_credentials(headers).into(),
+        path: repeats.path(path),
+        query,
+        headers,
         body,
     })
 }
@@ -1120,7 +1161,7 @@ pub fn without_credentials(pairs: Vec<(String, String)>) -> Vec<(String, String)
 /// Entries that are not CRM API calls (pages, scripts, OAuth) are left out and counted in a note.
 pub fn parse_har(text: &str, file: &str) -> Loaded {
     let mut out = Loaded::default();
-    let mut paths = Paths::default();
+    let mut repeats = Repeats::default();
     let v: Value = match serde_json::from_str(text) {
         Ok(v) => v,
         Err(e) => {
@@ -1192,12 +1233,12 @@ pub fn parse_har(text: &str, file: &str) -> Loaded {
             },
         };
         match build(
-            &mut paths,
+            &mut repeats,
             format!("E{i}").into(),
             method,
             url,
-            Vec::new(),
-            headers,
+            Pairs::default(),
+            without_credentials(headers).into(),
             body,
         ) {
             Ok(c) => out.calls.push(c),
@@ -1273,11 +1314,11 @@ mod tests {
             r#"{"method":"GET","path":"/crm/v8/é/org","headers":{"X-Note":"naïve"}}"#,
         ];
         let read = |line: &str, careful: bool| {
-            let mut paths = Paths::default();
+            let mut repeats = Repeats::default();
             if careful {
-                call_from_line_checked(line, 3, &mut paths)
+                call_from_line_checked(line, 3, &mut repeats)
             } else {
-                call_from_line(line, 3, &mut paths)
+                call_from_line(line, 3, &mut repeats)
             }
         };
         let mut seed = 0x2545_f491_4f6c_dd1du64;
@@ -1315,6 +1356,53 @@ mod tests {
         assert!(checked > 7_000);
         // The lines above are of both kinds.
         assert!(read(lines[0], false).is_ok() && read(lines[8], false).is_err());
+    }
+
+    /// A query text read again is the pairs it read as the first time, shared, credentials
+    /// dropped each time; a path's own query still comes first; past the kept texts, queries
+    /// are read as they come and read the same.
+    #[test]
+    fn repeated_queries_are_stored_once_and_read_as_the_first() {
+        let mut repeats = Repeats::default();
+        let mut read = |line: &str| call_from_line(line, 1, &mut repeats).unwrap();
+        let line = r#"{"method":"GET","path":"/crm/v8/Leads/1","query":{"fields":"Email","access_token":"t","n":2}}"#;
+        let (a, b) = (read(line), read(line));
+        let want = vec![
+            ("fields".to_string(), "Email".to_string()),
+            ("n".into(), "2".into()),
+        ];
+        assert_eq!(a.query, want);
+        assert_eq!(b.query, want);
+        assert!(matches!((&a.query.0, &b.query.0), (Some(x), Some(y)) if Arc::ptr_eq(x, y)));
+        let inline = read(
+            r#"{"method":"GET","path":"/crm/v8/Leads/1?page=2&api_key=k","query":{"fields":"Email","access_token":"t","n":2}}"#,
+        );
+        assert_eq!(
+            inline.query,
+            vec![
+                ("page".to_string(), "2".to_string()),
+                ("fields".into(), "Email".into()),
+                ("n".into(), "2".into())
+            ]
+        );
+        // The line as read on its own (nothing kept) is what the shared store gives.
+        assert_eq!(
+            read(line),
+            call_from_line_checked(line, 1, &mut Repeats::default()).unwrap()
+        );
+        for i in 0..Repeats::QUERIES + 50 {
+            let line = format!(
+                r#"{{"method":"GET","path":"/crm/v8/Leads/search","query":{{"email":"u{i}@x.example","token":"s"}}}}"#
+            );
+            let call = read(&line);
+            assert_eq!(
+                call.query,
+                vec![("email".to_string(), format!("u{i}@x.example"))]
+            );
+        }
+        assert_eq!(repeats.queries.len(), Repeats::QUERIES);
+        let again = call_from_line(line, 1, &mut repeats).unwrap();
+        assert_eq!(again.query, want);
     }
 
     #[test]

@@ -508,3 +508,11 @@ fn step_kinds_read_back_by_the_names_they_are_written_with() {
     }
     assert_eq!(StepKind::BulkWrite.as_str(), "bulk_write");
 }
+
+/// A rule's place in `Rule::ALL` is its number (the plan's savings are counted by it).
+#[test]
+fn rules_are_numbered_in_the_order_all_lists_them() {
+    for (i, rule) in Rule::ALL.into_iter().enumerate() {
+        assert_eq!(rule as usize, i, "{}", rule.name());
+    }
+}
