@@ -108,11 +108,12 @@ pub(super) struct BulkShape {
     pub(super) named: bool,
 }
 
-pub(super) fn bulk_shape(call: &QueuedCall, body: Option<&JsonView>) -> BulkShape {
+/// `segments`: how many non-empty segments the call's path has.
+pub(super) fn bulk_shape(segments: usize, body: Option<&JsonView>) -> BulkShape {
     let Some(data) = data_array(body) else {
         return BulkShape::default();
     };
-    let path_names_it = call.path.split('/').filter(|s| !s.is_empty()).count() == 4;
+    let path_names_it = segments == 4;
     BulkShape {
         flat: data.iter().all(|r| {
             r.as_object()
@@ -510,7 +511,8 @@ pub(super) fn classify(
     let mut buf = [""; MAX_SEGMENTS];
     let owned: Vec<String>;
     let owned_refs: Vec<&str>;
-    let segs: &[&str] = match split_plain(&call.path, &mut buf) {
+    let plain = split_plain(&call.path, &mut buf);
+    let segs: &[&str] = match plain {
         Some(n) => &buf[..n],
         None => {
             owned = normalise_path(&call.path);
@@ -558,7 +560,12 @@ pub(super) fn classify(
         _ => Vec::new(),
     };
     let bulk = match &class {
-        Class::Write { .. } => bulk_shape(call, body.as_ref()),
+        Class::Write { .. } => {
+            // The plain split's segments are the path's non-empty ones.
+            let segments =
+                plain.unwrap_or_else(|| call.path.split('/').filter(|s| !s.is_empty()).count());
+            bulk_shape(segments, body.as_ref())
+        }
         _ => BulkShape::default(),
     };
     Classified {
@@ -797,14 +804,22 @@ pub(super) fn mass_values(
         let mut fields = 0;
         // The map keeps its keys sorted: equal records hash equally.
         for (k, v) in rec.iter().filter(|(k, _)| k != "id") {
-            match v {
-                JsonView::String(s) if !s.contains("@{") => {}
-                JsonView::Number(_) | JsonView::Bool(_) => {}
-                _ => return 0,
-            }
             h.write(k.as_bytes());
             h.write_u8(0xff);
-            h.write(v.to_string().as_bytes());
+            // Each kind of value by a byte of its own and its content (no text made for it):
+            // equal values hash alike, a string never as a number.
+            match v {
+                JsonView::String(s) if !has_pair(s, b'@', b'{') => {
+                    h.write_u8(b's');
+                    h.write(s.as_bytes());
+                }
+                JsonView::Number(n) => {
+                    h.write_u8(b'n');
+                    h.write(n.to_string().as_bytes());
+                }
+                JsonView::Bool(b) => h.write_u8(if *b { b't' } else { b'f' }),
+                _ => return 0,
+            }
             h.write_u8(0xfe);
             fields += 1;
         }

@@ -431,6 +431,50 @@ fn mass_updates_take_only_what_they_can_carry() {
     }
 }
 
+/// A mass update's values are told by kind and content: equal values (in any key order) are
+/// one set, a string never a number or a boolean, and an `@{}` value is never carried.
+#[test]
+fn mass_update_values_are_equal_only_when_the_values_are() {
+    use super::classify::mass_values;
+    use super::json_view::JsonView;
+    let key = |body: serde_json::Value| {
+        let text = body.to_string();
+        let call = QueuedCall {
+            id: "u".into(),
+            method: super::plan::Method::Put,
+            path: "/crm/v8/Leads".into(),
+            query: Default::default(),
+            headers: Default::default(),
+            body: Some(super::queue::Body::new(&body)),
+        };
+        mass_values(&call, Some(&JsonView::parse(&text)), None)
+    };
+    let rec = |fields: serde_json::Value| {
+        let mut r = fields;
+        r["id"] = json!("5725767000000400001");
+        json!({"data": [r]})
+    };
+    let oslo = key(rec(json!({"City": "Oslo", "Rating": 5})));
+    assert_ne!(oslo, 0);
+    assert_eq!(key(rec(json!({"Rating": 5, "City": "Oslo"}))), oslo);
+    for other in [
+        json!({"City": "Oslo", "Rating": "5"}),
+        json!({"City": "Oslo", "Rating": 5.5}),
+        json!({"City": "Bergen", "Rating": 5}),
+        json!({"City": "Oslo", "Rating": true}),
+        json!({"City": "Oslo"}),
+        json!({"City": "Oslo", "Rating": 5, "Open": false}),
+    ] {
+        assert_ne!(key(rec(other.clone())), oslo, "{other}");
+    }
+    assert_ne!(
+        key(rec(json!({"Open": true}))),
+        key(rec(json!({"Open": "true"})))
+    );
+    assert_eq!(key(rec(json!({"Owner_Ref": "@{q1}"}))), 0);
+    assert_ne!(key(rec(json!({"Note": "mail me @ home {soon}"}))), 0);
+}
+
 /// What every call of a million-call queue carries through planning: a byte here is a megabyte
 /// there (docs/performance.md, plan at scale). Growing one of these is a decision, not an
 /// accident.
