@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use creditops_core::planner::{self, Plan, QueuedCall, RuleSet, StepKind};
+use creditops_core::prefetch::prefetch;
 use serde::{Deserialize, Serialize};
 
 use super::{input_error, Context};
@@ -244,6 +245,14 @@ fn write_plan_json(plan: &Plan, mut w: impl std::io::Write) -> std::io::Result<(
         let render = |b: usize, batch: &[planner::Step]| -> Vec<u8> {
             let mut out = Vec::with_capacity(batch.len() * 512);
             for (i, step) in batch.iter().enumerate() {
+                // The ids steps name were allocated all over the queue's reading: the next
+                // step's are asked for while this one is written.
+                if let Some(next) = batch.get(i + 1) {
+                    next.ids
+                        .iter()
+                        .take(IDS_AHEAD)
+                        .for_each(|id| prefetch(&**id));
+                }
                 if b + i > 0 {
                     out.push(b',');
                 }
@@ -316,7 +325,12 @@ fn write_step_json(step: &planner::Step, out: &mut Vec<u8>) {
     };
     out.push(b'{');
     field(out, b"ids");
-    json_list(out, &step.ids, |out, id| json_str(out, id));
+    json_list(out, &step.ids, |out, k, id| {
+        if let Some(ahead) = step.ids.get(k + IDS_AHEAD) {
+            prefetch(&**ahead);
+        }
+        json_str(out, id)
+    });
     out.push(b',');
     field(out, b"kind");
     json_str(out, step.kind.as_str());
@@ -345,14 +359,14 @@ fn write_step_json(step: &planner::Step, out: &mut Vec<u8>) {
     if !step.spans.is_empty() {
         out.push(b',');
         field(out, b"spans");
-        json_list(out, &step.spans, |out, n| {
+        json_list(out, &step.spans, |out, _, n| {
             out.extend_from_slice(itoa::Buffer::new().format(*n).as_bytes())
         });
     }
     if !step.upserts.is_empty() {
         out.push(b',');
         field(out, b"upserts");
-        json_list(out, &step.upserts, |out, s| json_str(out, s));
+        json_list(out, &step.upserts, |out, _, s| json_str(out, s));
     }
     if let Some(note) = &step.note {
         out.push(b',');
@@ -362,8 +376,12 @@ fn write_step_json(step: &planner::Step, out: &mut Vec<u8>) {
     out.extend_from_slice(b"\n    }");
 }
 
-/// A list inside a step, as serde's pretty writer lays it out there (`[]` when empty).
-fn json_list<T>(out: &mut Vec<u8>, items: &[T], mut item: impl FnMut(&mut Vec<u8>, &T)) {
+/// Ids asked for ahead of the one written (see [`creditops_core::prefetch`]).
+const IDS_AHEAD: usize = 4;
+
+/// A list inside a step, as serde's pretty writer lays it out there (`[]` when empty); `item`
+/// writes the item at an index.
+fn json_list<T>(out: &mut Vec<u8>, items: &[T], mut item: impl FnMut(&mut Vec<u8>, usize, &T)) {
     if items.is_empty() {
         out.extend_from_slice(b"[]");
         return;
@@ -375,7 +393,7 @@ fn json_list<T>(out: &mut Vec<u8>, items: &[T], mut item: impl FnMut(&mut Vec<u8
         } else {
             b",\n        "
         });
-        item(out, x);
+        item(out, i, x);
     }
     out.extend_from_slice(b"\n      ]");
 }

@@ -14,6 +14,7 @@ pub mod fmt;
 pub mod input;
 pub mod metadata;
 pub mod planner;
+pub mod prefetch;
 pub mod secret;
 pub mod toml_diag;
 pub mod webhook;

@@ -12,25 +12,10 @@ use super::classify::*;
 use super::plan::*;
 use super::queue::QueuedCall;
 use crate::credits::{Call, CostTable};
+use crate::prefetch::prefetch_at;
 
-/// How many calls ahead of the one at hand [`prefetch`] asks for.
+/// How many calls ahead of the one at hand a level asks for (`prefetch_at`).
 pub(super) const PREFETCH_AHEAD: usize = 8;
-
-/// Asks the processor to bring `slice[i]` into its cache ahead of use, when the reads that
-/// follow are too scattered for it to guess (the calls of a level, in a million-call queue, are
-/// each a cache miss). Changes nothing the program sees; nothing when `i` is out of range.
-#[inline(always)]
-pub(super) fn prefetch<T>(slice: &[T], i: usize) {
-    #[cfg(target_arch = "x86_64")]
-    if let Some(x) = slice.get(i) {
-        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        // SAFETY: a prefetch is a hint: it reads nothing into the program, cannot fault, and
-        // is given the address of a live element. SSE, which it needs, is part of x86-64.
-        unsafe { _mm_prefetch::<_MM_HINT_T0>(std::ptr::from_ref(x).cast::<i8>()) }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = (slice, i);
-}
 
 /// The class a write is grouped in (module, kind after pass 1, and its request shape or, for a
 /// search folded into an upsert, its key), or None when it is sent alone: the one definition,
@@ -334,9 +319,9 @@ pub(super) fn plan_level(ctx: &Ctx<'_>, calls: &[u32], level: u32, steps: &mut V
         // for ahead, while this one is grouped.
         if let Some(&ahead) = calls.get(k + PREFETCH_AHEAD) {
             let ahead = ahead as usize;
-            prefetch(ctx.classified, ahead);
-            prefetch(ctx.fate.as_slice(), ahead);
-            prefetch(ctx.queue, ahead);
+            prefetch_at(ctx.classified, ahead);
+            prefetch_at(ctx.fate.as_slice(), ahead);
+            prefetch_at(ctx.queue, ahead);
         }
         let i = ci as usize;
         let c = &ctx.classified[i];
