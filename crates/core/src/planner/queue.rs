@@ -317,6 +317,7 @@ fn read_queue_in_blocks(
         before: 0,
         line: 1,
         eof: false,
+        spare: Vec::new(),
     };
     let first = match blocks.next_block()? {
         Some(Block::Har(text)) => return Ok(parse_har(&text, file)),
@@ -328,12 +329,14 @@ fn read_queue_in_blocks(
         // A small queue, or one core: parsed here.
         let mut repeats = Repeats::default();
         let mut all = parse_lines(&first.text, first.first, &mut repeats);
+        blocks.give_back(first.text);
         while let Some(next) = blocks.next_block()? {
             let Block::Lines(lines) = next else { break };
             append(
                 &mut all,
                 parse_lines(&lines.text, lines.first, &mut repeats),
             );
+            blocks.give_back(lines.text);
         }
         return Ok(finish_jsonl(all, file));
     }
@@ -344,6 +347,8 @@ fn read_queue_in_blocks(
         let piece_rx = Arc::new(std::sync::Mutex::new(piece_rx));
         let (parsed_tx, parsed_rx) = std::sync::mpsc::sync_channel::<Parsed>(PIECES_WAITING);
         let failed_tx = parsed_tx.clone();
+        // Blocks whose every piece was parsed, back to the reading (see `Blocks::give_back`).
+        let (spare_tx, spare_rx) = std::sync::mpsc::channel::<String>();
         scope.spawn(move || {
             let mut seq = 0;
             let mut lines = first;
@@ -355,6 +360,7 @@ fn read_queue_in_blocks(
                         return;
                     }
                 }
+                spare_rx.try_iter().for_each(|text| blocks.give_back(text));
                 lines = match blocks.next_block() {
                     Ok(Some(Block::Lines(lines))) => lines,
                     // The end (a HAR is only ever told from the first block, read above).
@@ -369,6 +375,7 @@ fn read_queue_in_blocks(
         for _ in 0..threads {
             let parsed_tx = parsed_tx.clone();
             let piece_rx = piece_rx.clone();
+            let spare_tx = spare_tx.clone();
             scope.spawn(move || {
                 let mut repeats = Repeats::default();
                 loop {
@@ -386,10 +393,15 @@ fn read_queue_in_blocks(
                     {
                         return;
                     }
+                    // The block's last piece: its text goes back to be read into (the reading
+                    // may have ended: then it is freed).
+                    if let Some(text) = Arc::into_inner(piece.block) {
+                        let _ = spare_tx.send(text);
+                    }
                 }
             });
         }
-        drop((parsed_tx, piece_rx));
+        drop((parsed_tx, piece_rx, spare_tx));
         let mut all = ParsedPart::default();
         // Pieces parsed before one ahead of them wait here, by place.
         let mut waiting: std::collections::BTreeMap<usize, ParsedPart> = Default::default();
@@ -481,9 +493,18 @@ struct Blocks<'f, R> {
     before: u64,
     line: usize,
     eof: bool,
+    /// Blocks given back once parsed, for the next ones (see [`Blocks::give_back`]).
+    spare: Vec<Vec<u8>>,
 }
 
 impl<R: std::io::Read> Blocks<'_, R> {
+    /// A parsed block's text, to be read into again (two kept at most: the blocks in flight).
+    fn give_back(&mut self, text: String) {
+        if self.spare.len() < 2 {
+            self.spare.push(text.into_bytes());
+        }
+    }
+
     fn next_block(&mut self) -> Result<Option<Block>, crate::input::InputError> {
         use crate::input::InputError;
         use std::io::Read as _;
@@ -547,7 +568,12 @@ impl<R: std::io::Read> Blocks<'_, R> {
                     }
                 }
             };
-            let rest = self.buf.split_off(cut);
+            // What follows the cut starts the next block, in a block given back when there is
+            // one (its pages are mapped already: a fresh 16 MB was faulted in, page by page).
+            let mut rest = self.spare.pop().unwrap_or_default();
+            rest.clear();
+            rest.extend_from_slice(&self.buf[cut..]);
+            self.buf.truncate(cut);
             let text = String::from_utf8(std::mem::replace(&mut self.buf, rest)).map_err(|e| {
                 InputError::NotText {
                     name: file.to_string(),
