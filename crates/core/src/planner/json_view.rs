@@ -24,8 +24,16 @@ pub(super) enum JsonView<'a> {
 
 impl<'a> JsonView<'a> {
     /// `text` parsed; `Null` when it is not JSON (a body was checked to be JSON when it was
-    /// queued, and `Body::value` reads a bad one as null the same way).
+    /// queued, and `Body::value` reads a bad one as null the same way). Read by [`Reader`],
+    /// which takes what it is sure of and leaves the rest to serde_json: the same view either
+    /// way (`the_quick_reading_is_serdes`).
     pub(super) fn parse(text: &'a str) -> JsonView<'a> {
+        let mut reader = Reader { text, at: 0 };
+        if let Some(view) = reader.value(0) {
+            if reader.skip_space() == text.len() {
+                return view;
+            }
+        }
         serde_json::from_str(text).unwrap_or(JsonView::Null)
     }
 
@@ -70,6 +78,152 @@ impl<'a> JsonView<'a> {
 
     pub(super) fn is_object(&self) -> bool {
         matches!(self, JsonView::Object(_))
+    }
+}
+
+/// An object as a `Map` holds its fields: sorted by key (stable: repeats stay in text order),
+/// the last of each repeated key kept.
+fn object<'a>(mut fields: Vec<(Cow<'a, str>, JsonView<'a>)>) -> JsonView<'a> {
+    fields.sort_by(|a, b| a.0.cmp(&b.0));
+    if fields.windows(2).any(|w| w[0].0 == w[1].0) {
+        let mut kept: Vec<(Cow<'a, str>, JsonView<'a>)> = Vec::with_capacity(fields.len());
+        for entry in fields {
+            match kept.last_mut() {
+                Some(last) if last.0 == entry.0 => *last = entry,
+                _ => kept.push(entry),
+            }
+        }
+        fields = kept;
+    }
+    JsonView::Object(fields)
+}
+
+/// JSON read without serde's visitors: a million bodies are read, most of a few plain strings
+/// in an object in an array in an object. It answers None for anything it is not sure of
+/// (an escape is decoded, and a number read, by serde_json; anything else unusual, even bad
+/// JSON, is left to serde_json whole), never a different value.
+struct Reader<'a> {
+    text: &'a str,
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    /// Nesting the reader takes (serde_json refuses beyond 128).
+    const DEPTH: usize = 100;
+
+    fn skip_space(&mut self) -> usize {
+        let b = self.text.as_bytes();
+        while matches!(b.get(self.at), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            self.at += 1;
+        }
+        self.at
+    }
+
+    /// The byte after spaces, consumed when it is `want`.
+    fn eat(&mut self, want: u8) -> bool {
+        let at = self.skip_space();
+        let found = self.text.as_bytes().get(at) == Some(&want);
+        self.at += usize::from(found);
+        found
+    }
+
+    fn value(&mut self, depth: usize) -> Option<JsonView<'a>> {
+        if depth > Self::DEPTH {
+            return None;
+        }
+        let at = self.skip_space();
+        let b = self.text.as_bytes();
+        match *b.get(at)? {
+            b'"' => self.string().map(JsonView::String),
+            b'{' => {
+                self.at += 1;
+                let mut fields = Vec::new();
+                if !self.eat(b'}') {
+                    loop {
+                        self.skip_space();
+                        if b.get(self.at) != Some(&b'"') {
+                            return None;
+                        }
+                        let key = self.string()?;
+                        if !self.eat(b':') {
+                            return None;
+                        }
+                        fields.push((key, self.value(depth + 1)?));
+                        if self.eat(b'}') {
+                            break;
+                        }
+                        if !self.eat(b',') {
+                            return None;
+                        }
+                    }
+                }
+                Some(object(fields))
+            }
+            b'[' => {
+                self.at += 1;
+                let mut items = Vec::new();
+                if !self.eat(b']') {
+                    loop {
+                        items.push(self.value(depth + 1)?);
+                        if self.eat(b']') {
+                            break;
+                        }
+                        if !self.eat(b',') {
+                            return None;
+                        }
+                    }
+                }
+                Some(JsonView::Array(items))
+            }
+            b't' => self.word("true", JsonView::Bool(true)),
+            b'f' => self.word("false", JsonView::Bool(false)),
+            b'n' => self.word("null", JsonView::Null),
+            b'-' | b'0'..=b'9' => {
+                let len = b[at..]
+                    .iter()
+                    .position(|c| !matches!(c, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E'))
+                    .unwrap_or(b.len() - at);
+                let number: Number = self.text[at..at + len].parse().ok()?;
+                self.at += len;
+                Some(JsonView::Number(number))
+            }
+            _ => None,
+        }
+    }
+
+    fn word(&mut self, word: &str, view: JsonView<'a>) -> Option<JsonView<'a>> {
+        self.text[self.at..].starts_with(word).then(|| {
+            self.at += word.len();
+            view
+        })
+    }
+
+    /// The string whose opening quote is at `self.at`: borrowed when it has no escape.
+    fn string(&mut self) -> Option<Cow<'a, str>> {
+        let b = self.text.as_bytes();
+        let start = self.at + 1;
+        let end = start + memchr::memchr2(b'"', b'\\', &b[start..])?;
+        if b[end] == b'"' {
+            // JSON holds no raw control character in a string.
+            if b[start..end].iter().any(|&c| c < 0x20) {
+                return None;
+            }
+            self.at = end + 1;
+            return Some(Cow::Borrowed(&self.text[start..end]));
+        }
+        // An escape: the string's end found past each escaped character, and the string
+        // decoded (and checked) by serde_json.
+        let mut i = end;
+        loop {
+            match *b.get(i)? {
+                b'\\' => i += 2,
+                b'"' => break,
+                _ => i += 1,
+            }
+        }
+        let decoded: String = serde_json::from_str(&self.text[self.at..=i]).ok()?;
+        self.at = i + 1;
+        Some(Cow::Owned(decoded))
     }
 }
 
@@ -180,21 +334,7 @@ impl<'de> Deserialize<'de> for JsonView<'de> {
                     };
                     out.push((key, map.next_value()?));
                 }
-                // As a `Map` holds them: sorted (stable: repeats stay in text order), the last
-                // of each repeated key kept.
-                out.sort_by(|a, b| a.0.cmp(&b.0));
-                if out.windows(2).any(|w| w[0].0 == w[1].0) {
-                    let mut kept: Vec<(Cow<'de, str>, JsonView<'de>)> =
-                        Vec::with_capacity(out.len());
-                    for entry in out {
-                        match kept.last_mut() {
-                            Some(last) if last.0 == entry.0 => *last = entry,
-                            _ => kept.push(entry),
-                        }
-                    }
-                    out = kept;
-                }
-                Ok(JsonView::Object(out))
+                Ok(object(out))
             }
         }
         d.deserialize_any(V)
@@ -205,6 +345,135 @@ impl<'de> Deserialize<'de> for JsonView<'de> {
 mod tests {
     use super::*;
     use serde_json::Value;
+
+    /// The quick reading gives what serde_json's reading of the same text gives, for every
+    /// text: random JSON of every kind (escapes, unicode, numbers big and small, spaces,
+    /// repeated keys, nesting past serde's limit) and each of them broken a few ways.
+    #[test]
+    fn the_quick_reading_is_serdes() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        let strings = [
+            "",
+            "plain",
+            "Last_Name",
+            "u1@x.example",
+            "@{q1}",
+            r#"a\"b"#,
+            r"back\\slash",
+            r"tab\there",
+            r"\u0041\u00e9",
+            r"\ud83e\udd80",
+            "é ✓",
+            r"\/",
+            r"line\nbreak",
+        ];
+        let numbers = [
+            "0",
+            "-0",
+            "1",
+            "-1",
+            "42",
+            "1.5",
+            "-2.25",
+            "1e3",
+            "1E-2",
+            "2.5e+10",
+            "0.1",
+            "18446744073709551615",
+            "18446744073709551616",
+            "-9223372036854775808",
+            "-9223372036854775809",
+            "123456789012345678901234567890",
+            "1e400",
+            "5725767000001003534",
+        ];
+        fn gen(next: &mut dyn FnMut(u64) -> u64, depth: u32, s: &[&str], n: &[&str]) -> String {
+            let space = |k: u64| [" ", "", "\n", "\t ", "\r\n"][k as usize];
+            match if depth > 3 { next(4) } else { next(7) } {
+                0 => format!("\"{}\"", s[next(s.len() as u64) as usize]),
+                1 => n[next(n.len() as u64) as usize].to_string(),
+                2 => ["true", "false", "null"][next(3) as usize].to_string(),
+                3 => format!("\"{}\"", s[next(s.len() as u64) as usize]),
+                4 | 5 => {
+                    let items: Vec<String> = (0..next(4))
+                        .map(|_| {
+                            format!(
+                                "\"{}\"{}:{}",
+                                s[next(4) as usize],
+                                space(next(5)),
+                                gen(next, depth + 1, s, n)
+                            )
+                        })
+                        .collect();
+                    format!(
+                        "{{{}{}}}",
+                        space(next(5)),
+                        items.join(&format!(",{}", space(next(5))))
+                    )
+                }
+                _ => {
+                    let items: Vec<String> =
+                        (0..next(4)).map(|_| gen(next, depth + 1, s, n)).collect();
+                    format!("[{}]", items.join(","))
+                }
+            }
+        }
+        fn serdes(t: &str) -> JsonView<'_> {
+            serde_json::from_str(t).unwrap_or(JsonView::Null)
+        }
+        let mut texts: Vec<String> = (0..3000)
+            .map(|_| gen(&mut next, 0, &strings, &numbers))
+            .collect();
+        texts.push(format!("{}1{}", "[".repeat(99), "]".repeat(99)));
+        texts.push(format!("{}1{}", "[".repeat(101), "]".repeat(101)));
+        texts.push(format!("{}1{}", "[".repeat(200), "]".repeat(200)));
+        // The quick reading takes every text within its depth that serde reads (a number out
+        // of range, 1e400, is refused by both: it reads as null).
+        let quick = |t: &str| {
+            let mut r = Reader { text: t, at: 0 };
+            r.value(0).is_some() && r.skip_space() == t.len()
+        };
+        for t in &texts[..3001] {
+            assert!(
+                quick(t) || (serdes(t) == JsonView::Null && t.contains("1e400")),
+                "{t}"
+            );
+        }
+        assert!(!quick(&texts[3001]) && !quick(&texts[3002]));
+        let mut checked = 0;
+        for text in &texts {
+            assert_eq!(JsonView::parse(text), serdes(text), "{text}");
+            for _ in 0..4 {
+                let mut bytes = text.as_bytes().to_vec();
+                if bytes.is_empty() {
+                    break;
+                }
+                let at = next(bytes.len() as u64) as usize;
+                let put = [
+                    b'"', b'{', b'}', b'[', b']', b'\\', 0x01, b',', b':', b' ', b'n', b'1', b'-',
+                    b'e', b'.',
+                ];
+                match next(3) {
+                    0 => {
+                        bytes.remove(at);
+                    }
+                    1 => bytes.insert(at, bytes[at]),
+                    _ => bytes[at] = put[next(put.len() as u64) as usize],
+                }
+                if let Ok(broken) = String::from_utf8(bytes) {
+                    assert_eq!(JsonView::parse(&broken), serdes(&broken), "{broken}");
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 10_000, "{checked}");
+    }
 
     /// Everything the planner reads of a body is what the same text parsed as a `Value` says:
     /// the compact text (key order, escapes, numbers), strings, lookups, repeated keys.
