@@ -784,206 +784,6 @@ fn build(
         }
     }
 
-    // Pass 2: levels.
-    for m in mods.iter_mut() {
-        *m = ModState::default();
-    }
-    recs.clear();
-    let mut level: Vec<i64> = vec![-1; n];
-    let mut value_level: HashMap<u64, i64> = HashMap::default();
-    let mut barrier: i64 = -1;
-    let mut max_level: i64 = -1;
-    for i in 0..n {
-        if !matches!(fate[i], Fate::Keep | Fate::Upsert(_)) {
-            continue;
-        }
-        if pass == Pass::LowerBound {
-            level[i] = 0;
-            continue;
-        }
-        let c = &classified[i];
-        let mut l = barrier + 1;
-        for r in c.refs() {
-            if let Some(&j) = index.get(r.as_str()) {
-                if j < i {
-                    l = l.max(level[j] + 1);
-                }
-            }
-        }
-        let upsert_field = fate.upsert_field(i);
-        match &c.class {
-            Class::Barrier => {
-                l = l.max(max_level + 1);
-                barrier = l;
-            }
-            // Metadata and org-wide reads wait for barriers only (metadata writes are barriers).
-            Class::Metadata | Class::ReadWide { module: None } => {}
-            Class::ReadWide { module: Some(m) } | Class::Search { module: m, .. } => {
-                let s = &mut mods[*m as usize];
-                l = l
-                    .max(s.insert + 1)
-                    .max(s.record_write + 1)
-                    .max(s.upsert + 1)
-                    .max(s.wide_write + 1);
-                s.wide_read = s.wide_read.max(l);
-                s.any_read = s.any_read.max(l);
-            }
-            Class::ReadId { module, id, .. } => {
-                let s = &mut mods[*module as usize];
-                l = l.max(s.upsert + 1).max(s.wide_write + 1);
-                let r = recs.entry((*module, *id)).or_insert(RecState {
-                    write: -1,
-                    read: -1,
-                    writes: 0,
-                });
-                l = l.max(r.write + 1);
-                r.read = r.read.max(l);
-                s.any_read = s.any_read.max(l);
-            }
-            Class::Write {
-                module,
-                kind,
-                ids,
-                check,
-                ..
-            } => {
-                let s = &mut mods[*module as usize];
-                let kind = if upsert_field.is_some() {
-                    WriteKind::Upsert
-                } else {
-                    *kind
-                };
-                l = l.max(s.wide_read + 1).max(s.wide_write + 1);
-                // Unique values: two writes setting one value keep their order; a write setting
-                // one never passes a call that may free one, nor the reverse. An update setting
-                // a unique field is both (its old value is unknown), so such updates keep their
-                // order among themselves: one may free what a later one takes.
-                let mname = modules.name(*module);
-                let values = c.unique();
-                for v in values {
-                    if let Some(&lv) = value_level.get(v) {
-                        l = l.max(lv + 1);
-                    }
-                }
-                match kind {
-                    WriteKind::Insert if !values.is_empty() => l = l.max(s.unique_free + 1),
-                    WriteKind::Update if !values.is_empty() => {
-                        l = l.max(s.unique_set + 1).max(s.unique_free + 1)
-                    }
-                    WriteKind::Delete if unique.has_any(mname) => l = l.max(s.unique_set + 1),
-                    _ => {}
-                }
-                match kind {
-                    WriteKind::Insert => {
-                        // An upsert keyed on a tracked unique field conflicts with an insert
-                        // only through a shared value (value_level, above).
-                        l = l.max(s.upsert_untracked + 1);
-                        s.insert = s.insert.max(l);
-                        if !values.is_empty() {
-                            s.unique_set = s.unique_set.max(l);
-                        }
-                    }
-                    WriteKind::Update
-                    | WriteKind::Delete
-                    | WriteKind::AddTags
-                    | WriteKind::RemoveTags => {
-                        l = l.max(s.upsert + 1);
-                        for id in ids {
-                            if let Some(r) = recs.get(&(*module, *id)) {
-                                l = l.max(r.write + 1).max(r.read + 1);
-                            }
-                        }
-                        for id in ids {
-                            let r = recs.entry((*module, *id)).or_insert(RecState {
-                                write: -1,
-                                read: -1,
-                                writes: 0,
-                            });
-                            r.write = r.write.max(l);
-                        }
-                        s.record_write = s.record_write.max(l);
-                        if kind == WriteKind::Delete || !values.is_empty() {
-                            s.unique_free = s.unique_free.max(l);
-                        }
-                        if !values.is_empty() {
-                            s.unique_set = s.unique_set.max(l);
-                        }
-                    }
-                    WriteKind::Upsert => {
-                        let keyed_on = upsert_field.unwrap_or(check);
-                        let key = strong_key([keyed_on.as_bytes()]);
-                        // It may update any record it matches: after reads and writes of
-                        // records. Keyed on a tracked unique field, it matches by value only,
-                        // so inserts meet it through their values and frees through unique_free;
-                        // keyed on anything else, it waits for every insert.
-                        let tracked = if keyed_on.is_empty() {
-                            unique.has_any(mname)
-                        } else {
-                            keyed_on.split(',').all(|f| unique.is_unique(mname, f))
-                        };
-                        l = l.max(s.any_read + 1).max(s.record_write + 1);
-                        if tracked {
-                            l = l.max(s.unique_free + 1);
-                        } else {
-                            l = l.max(s.insert + 1);
-                        }
-                        if s.upsert_key == key || s.upsert < 0 {
-                            l = l.max(s.upsert);
-                        } else {
-                            l = l.max(s.upsert + 1);
-                        }
-                        s.upsert = s.upsert.max(l);
-                        s.upsert_key = key;
-                        if tracked {
-                            // It may insert: a setter of unique values, as an insert is.
-                            s.unique_set = s.unique_set.max(l);
-                        } else {
-                            s.upsert_untracked = s.upsert_untracked.max(l);
-                        }
-                    }
-                }
-                for v in values {
-                    value_level.insert(*v, l);
-                }
-            }
-            Class::Other { module } => {
-                let s = &mut mods[*module as usize];
-                l = l
-                    .max(s.any_read + 1)
-                    .max(s.insert + 1)
-                    .max(s.record_write + 1)
-                    .max(s.upsert + 1)
-                    .max(s.wide_write + 1);
-                s.wide_write = l;
-            }
-        }
-        level[i] = l;
-        max_level = max_level.max(l);
-    }
-
-    // What the levels needed is freed before the steps are made (a plan's peak is its end).
-    drop((recs, seen_gets, searches, value_level, mods));
-
-    // Pass 3: group per level.
-    let levels = (max_level + 1).max(0) as usize;
-    let mut by_level: Vec<Vec<u32>> = vec![
-        Vec::new();
-        match pass {
-            Pass::LowerBound => 1,
-            Pass::Plan => levels,
-        }
-    ];
-    for i in 0..n {
-        if level[i] >= 0 {
-            by_level[level[i] as usize].push(i as u32);
-        }
-    }
-    drop(level);
-    // At most one step a call: reserved once, so a big plan never moves its steps.
-    let mut steps: Vec<Step> = Vec::with_capacity(match pass {
-        Pass::LowerBound => 0,
-        Pass::Plan => n,
-    });
     // A context per thread: its price caches are its own.
     let ctx_of = || Ctx {
         queue,
@@ -997,29 +797,236 @@ fn build(
         memo: Default::default(),
         paths: Default::default(),
     };
-    let ctx = ctx_of();
-    // Levels `from..to` planned with `ctx`, their steps pushed in level order.
-    let levels_of = |ctx: &Ctx<'_>, from: usize, to: usize, steps: &mut Vec<Step>| -> u64 {
-        by_level[from..to]
-            .iter()
-            .enumerate()
-            .map(|(k, calls)| plan_level(ctx, calls, (from + k) as u32, steps))
-            .sum()
-    };
-    let all = by_level.len();
-    let by_level = &by_level;
-    let levels_of = &levels_of;
     let ctx_of = &ctx_of;
-    // The plan's ordered bound reads what the levels read and writes nothing, and levels are
-    // planned independently: on a big queue the bound takes a thread, and the levels two (the
-    // later half of the calls' levels on a thread of its own, its steps appended after).
-    // The removed calls' steps are made beside the levels (on a big queue, on a thread of
-    // their own: made after them, they kept one core alone for a tenth of a 1M-call plan).
-    let (ordered, credits, removed) = match pass {
-        Pass::LowerBound => (0, levels_of(&ctx, 0, all, &mut steps), Vec::new()),
-        Pass::Plan if n >= PARALLEL_FROM => std::thread::scope(|scope| {
-            let bound = scope.spawn(|| super::bound::ordered_lower_bound(&ctx_of(), unique));
-            let removed = scope.spawn(|| removed_steps(queue, &fate, classified));
+    // The ordered bound and the removed calls' steps read pass 1's removals and write nothing:
+    // on a big queue they start now, each on a thread of its own beside passes 2 and 3 (made
+    // after pass 2, the bound held one core alone at the end of a 1M-call plan; made after
+    // the levels, the removed steps did).
+    let beside = pass == Pass::Plan && n >= PARALLEL_FROM;
+    let (steps, credits, levels, ordered, removed) = std::thread::scope(|scope| {
+        /// A thread's answer, or its panic carried on.
+        fn joined<T>(h: std::thread::ScopedJoinHandle<'_, T>) -> T {
+            h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))
+        }
+        let bound =
+            beside.then(|| scope.spawn(|| super::bound::ordered_lower_bound(&ctx_of(), unique)));
+        let removed = beside.then(|| scope.spawn(|| removed_steps(queue, &fate, classified)));
+
+        // Pass 2: levels.
+        for m in mods.iter_mut() {
+            *m = ModState::default();
+        }
+        recs.clear();
+        let mut level: Vec<i64> = vec![-1; n];
+        let mut value_level: HashMap<u64, i64> = HashMap::default();
+        let mut barrier: i64 = -1;
+        let mut max_level: i64 = -1;
+        for i in 0..n {
+            if !matches!(fate[i], Fate::Keep | Fate::Upsert(_)) {
+                continue;
+            }
+            if pass == Pass::LowerBound {
+                level[i] = 0;
+                continue;
+            }
+            let c = &classified[i];
+            let mut l = barrier + 1;
+            for r in c.refs() {
+                if let Some(&j) = index.get(r.as_str()) {
+                    if j < i {
+                        l = l.max(level[j] + 1);
+                    }
+                }
+            }
+            let upsert_field = fate.upsert_field(i);
+            match &c.class {
+                Class::Barrier => {
+                    l = l.max(max_level + 1);
+                    barrier = l;
+                }
+                // Metadata and org-wide reads wait for barriers only (metadata writes are barriers).
+                Class::Metadata | Class::ReadWide { module: None } => {}
+                Class::ReadWide { module: Some(m) } | Class::Search { module: m, .. } => {
+                    let s = &mut mods[*m as usize];
+                    l = l
+                        .max(s.insert + 1)
+                        .max(s.record_write + 1)
+                        .max(s.upsert + 1)
+                        .max(s.wide_write + 1);
+                    s.wide_read = s.wide_read.max(l);
+                    s.any_read = s.any_read.max(l);
+                }
+                Class::ReadId { module, id, .. } => {
+                    let s = &mut mods[*module as usize];
+                    l = l.max(s.upsert + 1).max(s.wide_write + 1);
+                    let r = recs.entry((*module, *id)).or_insert(RecState {
+                        write: -1,
+                        read: -1,
+                        writes: 0,
+                    });
+                    l = l.max(r.write + 1);
+                    r.read = r.read.max(l);
+                    s.any_read = s.any_read.max(l);
+                }
+                Class::Write {
+                    module,
+                    kind,
+                    ids,
+                    check,
+                    ..
+                } => {
+                    let s = &mut mods[*module as usize];
+                    let kind = if upsert_field.is_some() {
+                        WriteKind::Upsert
+                    } else {
+                        *kind
+                    };
+                    l = l.max(s.wide_read + 1).max(s.wide_write + 1);
+                    // Unique values: two writes setting one value keep their order; a write setting
+                    // one never passes a call that may free one, nor the reverse. An update setting
+                    // a unique field is both (its old value is unknown), so such updates keep their
+                    // order among themselves: one may free what a later one takes.
+                    let mname = modules.name(*module);
+                    let values = c.unique();
+                    for v in values {
+                        if let Some(&lv) = value_level.get(v) {
+                            l = l.max(lv + 1);
+                        }
+                    }
+                    match kind {
+                        WriteKind::Insert if !values.is_empty() => l = l.max(s.unique_free + 1),
+                        WriteKind::Update if !values.is_empty() => {
+                            l = l.max(s.unique_set + 1).max(s.unique_free + 1)
+                        }
+                        WriteKind::Delete if unique.has_any(mname) => l = l.max(s.unique_set + 1),
+                        _ => {}
+                    }
+                    match kind {
+                        WriteKind::Insert => {
+                            // An upsert keyed on a tracked unique field conflicts with an insert
+                            // only through a shared value (value_level, above).
+                            l = l.max(s.upsert_untracked + 1);
+                            s.insert = s.insert.max(l);
+                            if !values.is_empty() {
+                                s.unique_set = s.unique_set.max(l);
+                            }
+                        }
+                        WriteKind::Update
+                        | WriteKind::Delete
+                        | WriteKind::AddTags
+                        | WriteKind::RemoveTags => {
+                            l = l.max(s.upsert + 1);
+                            for id in ids {
+                                if let Some(r) = recs.get(&(*module, *id)) {
+                                    l = l.max(r.write + 1).max(r.read + 1);
+                                }
+                            }
+                            for id in ids {
+                                let r = recs.entry((*module, *id)).or_insert(RecState {
+                                    write: -1,
+                                    read: -1,
+                                    writes: 0,
+                                });
+                                r.write = r.write.max(l);
+                            }
+                            s.record_write = s.record_write.max(l);
+                            if kind == WriteKind::Delete || !values.is_empty() {
+                                s.unique_free = s.unique_free.max(l);
+                            }
+                            if !values.is_empty() {
+                                s.unique_set = s.unique_set.max(l);
+                            }
+                        }
+                        WriteKind::Upsert => {
+                            let keyed_on = upsert_field.unwrap_or(check);
+                            let key = strong_key([keyed_on.as_bytes()]);
+                            // It may update any record it matches: after reads and writes of
+                            // records. Keyed on a tracked unique field, it matches by value only,
+                            // so inserts meet it through their values and frees through unique_free;
+                            // keyed on anything else, it waits for every insert.
+                            let tracked = if keyed_on.is_empty() {
+                                unique.has_any(mname)
+                            } else {
+                                keyed_on.split(',').all(|f| unique.is_unique(mname, f))
+                            };
+                            l = l.max(s.any_read + 1).max(s.record_write + 1);
+                            if tracked {
+                                l = l.max(s.unique_free + 1);
+                            } else {
+                                l = l.max(s.insert + 1);
+                            }
+                            if s.upsert_key == key || s.upsert < 0 {
+                                l = l.max(s.upsert);
+                            } else {
+                                l = l.max(s.upsert + 1);
+                            }
+                            s.upsert = s.upsert.max(l);
+                            s.upsert_key = key;
+                            if tracked {
+                                // It may insert: a setter of unique values, as an insert is.
+                                s.unique_set = s.unique_set.max(l);
+                            } else {
+                                s.upsert_untracked = s.upsert_untracked.max(l);
+                            }
+                        }
+                    }
+                    for v in values {
+                        value_level.insert(*v, l);
+                    }
+                }
+                Class::Other { module } => {
+                    let s = &mut mods[*module as usize];
+                    l = l
+                        .max(s.any_read + 1)
+                        .max(s.insert + 1)
+                        .max(s.record_write + 1)
+                        .max(s.upsert + 1)
+                        .max(s.wide_write + 1);
+                    s.wide_write = l;
+                }
+            }
+            level[i] = l;
+            max_level = max_level.max(l);
+        }
+
+        // What the levels needed is freed before the steps are made (a plan's peak is its end).
+        drop((recs, seen_gets, searches, value_level, mods));
+
+        // Pass 3: group per level.
+        let levels = (max_level + 1).max(0) as usize;
+        let mut by_level: Vec<Vec<u32>> = vec![
+            Vec::new();
+            match pass {
+                Pass::LowerBound => 1,
+                Pass::Plan => levels,
+            }
+        ];
+        for i in 0..n {
+            if level[i] >= 0 {
+                by_level[level[i] as usize].push(i as u32);
+            }
+        }
+        drop(level);
+        // At most one step a call: reserved once, so a big plan never moves its steps.
+        let mut steps: Vec<Step> = Vec::with_capacity(match pass {
+            Pass::LowerBound => 0,
+            Pass::Plan => n,
+        });
+        let ctx = ctx_of();
+        // Levels `from..to` planned with `ctx`, their steps pushed in level order.
+        let levels_of = |ctx: &Ctx<'_>, from: usize, to: usize, steps: &mut Vec<Step>| -> u64 {
+            by_level[from..to]
+                .iter()
+                .enumerate()
+                .map(|(k, calls)| plan_level(ctx, calls, (from + k) as u32, steps))
+                .sum()
+        };
+        let all = by_level.len();
+        let by_level = &by_level;
+        let levels_of = &levels_of;
+        // Levels are planned independently: on a big queue the later half of the calls' levels
+        // is planned on a thread of its own, its steps appended after.
+        let credits = if beside {
             let half = by_level.iter().map(Vec::len).sum::<usize>() / 2;
             let mut calls = 0;
             let split = by_level
@@ -1029,35 +1036,41 @@ fn build(
                     calls > half
                 })
                 .map_or(all, |at| at + 1);
-            let later = scope.spawn(move || {
-                let mut steps = Vec::with_capacity(by_level[split..].iter().map(Vec::len).sum());
-                let credits = levels_of(&ctx_of(), split, all, &mut steps);
-                (credits, steps)
+            // A scope of its own: the levels' lists are made inside the outer scope, whose
+            // threads may borrow only what outlives it.
+            let (later_credits, credits) = std::thread::scope(|inner| {
+                let later = inner.spawn(move || {
+                    let mut steps =
+                        Vec::with_capacity(by_level[split..].iter().map(Vec::len).sum());
+                    let credits = levels_of(&ctx_of(), split, all, &mut steps);
+                    (credits, steps)
+                });
+                let credits = levels_of(&ctx, 0, split, &mut steps);
+                let (later_credits, mut later_steps) = joined(later);
+                steps.append(&mut later_steps);
+                (later_credits, credits)
             });
-            let credits = levels_of(&ctx, 0, split, &mut steps);
-            let (later_credits, mut later_steps) = later
-                .join()
-                .unwrap_or_else(|e| std::panic::resume_unwind(e));
-            steps.append(&mut later_steps);
-            let ordered = bound
-                .join()
-                .unwrap_or_else(|e| std::panic::resume_unwind(e));
-            let removed = removed
-                .join()
-                .unwrap_or_else(|e| std::panic::resume_unwind(e));
-            (ordered, credits + later_credits, removed)
-        }),
-        Pass::Plan => (
-            super::bound::ordered_lower_bound(&ctx, unique),
-            levels_of(&ctx, 0, all, &mut steps),
-            removed_steps(queue, &fate, classified),
-        ),
-    };
+            credits + later_credits
+        } else {
+            levels_of(&ctx, 0, all, &mut steps)
+        };
+        let ordered = match (bound, pass) {
+            (Some(h), _) => joined(h),
+            (None, Pass::Plan) => super::bound::ordered_lower_bound(&ctx, unique),
+            (None, Pass::LowerBound) => 0,
+        };
+        let removed = match (removed, pass) {
+            (Some(h), _) => joined(h),
+            (None, Pass::Plan) => removed_steps(queue, &fate, classified),
+            (None, Pass::LowerBound) => Vec::new(),
+        };
+        (steps, credits, all as u32, ordered, removed)
+    });
     Built {
         steps,
         removed,
         credits,
-        levels: by_level.len() as u32,
+        levels,
         ordered,
         #[cfg(test)]
         fate,
