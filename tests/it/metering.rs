@@ -675,10 +675,20 @@ fn servers_log_to_their_file_and_never_a_secret() {
         }
         token
     });
+    // The log is written by a thread of its own (a non-blocking appender): a call's line may
+    // follow its answer. The process is killed once the line is there, or after 10 s.
+    let log_file = home.path().join("data/creditops-proxy.log");
+    for _ in 0..400 {
+        let log = std::fs::read_to_string(&log_file).unwrap_or_default();
+        if log.contains("GET /crm/v8/org → 200") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
     child.kill().unwrap();
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    let log = std::fs::read_to_string(home.path().join("data/creditops-proxy.log")).unwrap();
+    let log = std::fs::read_to_string(&log_file).unwrap();
     assert!(log.contains("proxy listening on"), "{log}");
     assert!(
         log.contains("GET /crm/v8/org → 200"),
