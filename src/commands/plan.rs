@@ -360,7 +360,7 @@ fn write_step_json(step: &planner::Step, out: &mut Vec<u8>) {
         out.push(b',');
         field(out, b"spans");
         json_list(out, &step.spans, |out, _, n| {
-            out.extend_from_slice(itoa::Buffer::new().format(*n).as_bytes())
+            out.extend_from_slice(number.format(*n).as_bytes())
         });
     }
     if !step.upserts.is_empty() {

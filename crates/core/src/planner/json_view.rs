@@ -112,10 +112,7 @@ impl<'a> Reader<'a> {
     const DEPTH: usize = 100;
 
     fn skip_space(&mut self) -> usize {
-        let b = self.text.as_bytes();
-        while matches!(b.get(self.at), Some(b' ' | b'\t' | b'\n' | b'\r')) {
-            self.at += 1;
-        }
+        self.at = super::queue::skip_space(self.text.as_bytes(), self.at);
         self.at
     }
 
@@ -351,13 +348,9 @@ mod tests {
     /// repeated keys, nesting past serde's limit) and each of them broken a few ways.
     #[test]
     fn the_quick_reading_is_serdes() {
-        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = move |n: u64| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed % n
-        };
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::SmallRng::seed_from_u64(0x9e37_79b9_7f4a_7c15);
+        let mut next = move |n: u64| rng.gen_range(0..n);
         let strings = [
             "",
             "plain",

@@ -131,8 +131,9 @@ impl<'de> Deserialize<'de> for Method {
     }
 }
 
-/// A rewrite rule. Serialised by its name (`"batch"`), as plan files have always had it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+/// A rewrite rule. Written by its name (`name`: `"batch"`), as plan files have always had it,
+/// and read by the same names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Rule {
     Batch,
@@ -260,6 +261,12 @@ pub enum StepKind {
     BulkWrite,
     /// Not sent: a rule made it unnecessary (credits 0).
     Removed,
+}
+
+impl Serialize for Rule {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
 }
 
 impl StepKind {

@@ -896,7 +896,7 @@ fn raw_line(line: &str) -> Option<RawLine<'_>> {
 }
 
 /// The index of the first byte from `i` on that is not JSON whitespace.
-fn skip_space(b: &[u8], mut i: usize) -> usize {
+pub(super) fn skip_space(b: &[u8], mut i: usize) -> usize {
     while matches!(b.get(i), Some(b' ' | b'\t' | b'\n' | b'\r')) {
         i += 1;
     }
@@ -1349,13 +1349,9 @@ mod tests {
                 call_from_line(line, 3, &mut repeats)
             }
         };
-        let mut seed = 0x2545_f491_4f6c_dd1du64;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::SmallRng::seed_from_u64(0x2545_f491_4f6c_dd1d);
+        let mut next = move || rng.gen::<u64>();
         let mut checked = 0;
         for line in lines {
             let mut variants = vec![line.to_string()];

@@ -560,3 +560,13 @@ fn rules_are_numbered_in_the_order_all_lists_them() {
         assert_eq!(rule as usize, i, "{}", rule.name());
     }
 }
+
+/// A rule is written by its name and read back by it (plan files round-trip).
+#[test]
+fn rules_read_back_by_the_names_they_are_written_with() {
+    for rule in Rule::ALL {
+        let text = serde_json::to_string(&rule).unwrap();
+        assert_eq!(text, format!("\"{}\"", rule.name()));
+        assert_eq!(serde_json::from_str::<Rule>(&text).unwrap(), rule);
+    }
+}
