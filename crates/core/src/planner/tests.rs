@@ -542,17 +542,6 @@ fn a_big_queue_planned_on_several_threads_comes_back_whole_and_in_order() {
     assert_eq!(plan(&q, &opts), p, "the same plan each time");
 }
 
-/// A step's kind is written by its name and read back by it (plan files round-trip).
-#[test]
-fn step_kinds_read_back_by_the_names_they_are_written_with() {
-    for kind in StepKind::ALL {
-        let text = serde_json::to_string(&kind).unwrap();
-        assert_eq!(text, format!("\"{}\"", kind.as_str()));
-        assert_eq!(serde_json::from_str::<StepKind>(&text).unwrap(), kind);
-    }
-    assert_eq!(StepKind::BulkWrite.as_str(), "bulk_write");
-}
-
 /// A rule's place in `Rule::ALL` is its number (the plan's savings are counted by it).
 #[test]
 fn rules_are_numbered_in_the_order_all_lists_them() {
@@ -561,12 +550,23 @@ fn rules_are_numbered_in_the_order_all_lists_them() {
     }
 }
 
-/// A rule is written by its name and read back by it (plan files round-trip).
+/// Step kinds and rules are written by their names and read back by them (plan files
+/// round-trip).
 #[test]
-fn rules_read_back_by_the_names_they_are_written_with() {
-    for rule in Rule::ALL {
-        let text = serde_json::to_string(&rule).unwrap();
-        assert_eq!(text, format!("\"{}\"", rule.name()));
-        assert_eq!(serde_json::from_str::<Rule>(&text).unwrap(), rule);
+fn step_kinds_and_rules_read_back_by_the_names_they_are_written_with() {
+    fn reads_back<T>(value: T, name: &str)
+    where
+        T: serde::Serialize + serde::de::DeserializeOwned + PartialEq + std::fmt::Debug,
+    {
+        let text = serde_json::to_string(&value).unwrap();
+        assert_eq!(text, format!("\"{name}\""));
+        assert_eq!(serde_json::from_str::<T>(&text).unwrap(), value);
     }
+    for kind in StepKind::ALL {
+        reads_back(kind, kind.as_str());
+    }
+    for rule in Rule::ALL {
+        reads_back(rule, rule.name());
+    }
+    assert_eq!(StepKind::BulkWrite.as_str(), "bulk_write");
 }
