@@ -199,14 +199,15 @@ impl<'a> Reader<'a> {
     fn string(&mut self) -> Option<Cow<'a, str>> {
         let b = self.text.as_bytes();
         let start = self.at + 1;
-        let end = start + memchr::memchr2(b'"', b'\\', &b[start..])?;
-        if b[end] == b'"' {
-            // JSON holds no raw control character in a string.
-            if b[start..end].iter().any(|&c| c < 0x20) {
-                return None;
+        let end = super::queue::string_stop(b, start);
+        match *b.get(end)? {
+            b'"' => {
+                self.at = end + 1;
+                return Some(Cow::Borrowed(&self.text[start..end]));
             }
-            self.at = end + 1;
-            return Some(Cow::Borrowed(&self.text[start..end]));
+            b'\\' => {}
+            // JSON holds no raw control character in a string.
+            _ => return None,
         }
         // An escape: the string's end found past each escaped character, and the string
         // decoded (and checked) by serde_json.
@@ -222,6 +223,124 @@ impl<'a> Reader<'a> {
         self.at = i + 1;
         Some(Cow::Owned(decoded))
     }
+}
+
+/// Where the JSON value starting at `at` (its first byte, not a space) ends, when it is
+/// well-formed: the extent serde_json reads there as one value, for every text
+/// (`the_quick_skip_is_serdes`), checked without building anything (a million bodies are
+/// checked as their queue is read). None for a value that is not well-formed, or nested
+/// deeper than [`Reader::DEPTH`]: serde_json, which goes deeper, decides those.
+pub(super) fn value_end(text: &str, at: usize) -> Option<usize> {
+    skip_value(text.as_bytes(), at, 0)
+}
+
+fn skip_value(b: &[u8], at: usize, depth: usize) -> Option<usize> {
+    use super::queue::skip_space;
+    if depth > Reader::DEPTH {
+        return None;
+    }
+    match *b.get(at)? {
+        b'"' => string_end(b, at),
+        b'{' => {
+            let mut i = skip_space(b, at + 1);
+            if b.get(i) == Some(&b'}') {
+                return Some(i + 1);
+            }
+            loop {
+                if b.get(i) != Some(&b'"') {
+                    return None;
+                }
+                i = skip_space(b, string_end(b, i)?);
+                if b.get(i) != Some(&b':') {
+                    return None;
+                }
+                i = skip_space(b, skip_value(b, skip_space(b, i + 1), depth + 1)?);
+                match *b.get(i)? {
+                    b',' => i = skip_space(b, i + 1),
+                    b'}' => return Some(i + 1),
+                    _ => return None,
+                }
+            }
+        }
+        b'[' => {
+            let mut i = skip_space(b, at + 1);
+            if b.get(i) == Some(&b']') {
+                return Some(i + 1);
+            }
+            loop {
+                i = skip_space(b, skip_value(b, i, depth + 1)?);
+                match *b.get(i)? {
+                    b',' => i = skip_space(b, i + 1),
+                    b']' => return Some(i + 1),
+                    _ => return None,
+                }
+            }
+        }
+        b't' => word_end(b, at, b"true"),
+        b'f' => word_end(b, at, b"false"),
+        b'n' => word_end(b, at, b"null"),
+        b'-' | b'0'..=b'9' => number_end(b, at),
+        _ => None,
+    }
+}
+
+fn word_end(b: &[u8], at: usize, word: &[u8]) -> Option<usize> {
+    b[at..].starts_with(word).then_some(at + word.len())
+}
+
+/// The end of the string whose opening quote is at `at`: no raw control character, and each
+/// escape one JSON has (`\u` and four hex digits, whatever they name: serde_json does not ask
+/// more of a value it only passes over).
+fn string_end(b: &[u8], at: usize) -> Option<usize> {
+    let mut i = at + 1;
+    loop {
+        let stop = super::queue::string_stop(b, i);
+        match *b.get(stop)? {
+            b'"' => return Some(stop + 1),
+            b'\\' => {}
+            _ => return None,
+        }
+        i = match *b.get(stop + 1)? {
+            b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => stop + 2,
+            b'u' if b.get(stop + 2..stop + 6)?.iter().all(u8::is_ascii_hexdigit) => stop + 6,
+            _ => return None,
+        };
+    }
+}
+
+/// The end of the number starting at `at`, by JSON's grammar: `-`, then `0` or digits not
+/// led by `0`, then `.` and digits, then `e` or `E`, a sign and digits. What follows it is
+/// for the caller to judge (`1.5.` ends before its second `.`), but for a `0` followed by a
+/// digit, which serde_json refuses as a number.
+fn number_end(b: &[u8], at: usize) -> Option<usize> {
+    let digits = |i: usize| i + b[i..].iter().take_while(|c| c.is_ascii_digit()).count();
+    let mut i = at + usize::from(b[at] == b'-');
+    i = match *b.get(i)? {
+        // serde_json refuses a leading 0 followed by a digit there and then.
+        b'0' if b.get(i + 1).is_some_and(u8::is_ascii_digit) => return None,
+        b'0' => i + 1,
+        b'1'..=b'9' => digits(i + 1),
+        _ => return None,
+    };
+    if b.get(i) == Some(&b'.') {
+        let end = digits(i + 1);
+        if end == i + 1 {
+            return None;
+        }
+        i = end;
+    }
+    if matches!(b.get(i), Some(b'e' | b'E')) {
+        i += 1;
+        if matches!(b.get(i), Some(b'+' | b'-')) {
+            i += 1;
+        }
+        let end = digits(i);
+        if end == i {
+            return None;
+        }
+        i = end;
+    }
+    Some(i)
 }
 
 /// A parsed value seen the same way (strings borrowed from it).
@@ -343,11 +462,12 @@ mod tests {
     use super::*;
     use serde_json::Value;
 
-    /// The quick reading gives what serde_json's reading of the same text gives, for every
-    /// text: random JSON of every kind (escapes, unicode, numbers big and small, spaces,
-    /// repeated keys, nesting past serde's limit) and each of them broken a few ways.
-    #[test]
-    fn the_quick_reading_is_serdes() {
+    /// Random JSON of every kind (escapes of each sort, unicode, numbers big and small and
+    /// out of range, spaces, repeated keys, nesting to and past serde's limit): 3,000 texts,
+    /// then three deep ones (99, 101 and 200 arrays), then each broken a few ways (a byte
+    /// taken out, doubled or replaced by one that matters to JSON), the broken ones last.
+    /// Returns the texts and how many are good.
+    fn sample_texts() -> (Vec<String>, usize) {
         use rand::{Rng, SeedableRng};
         let mut rng = rand::rngs::SmallRng::seed_from_u64(0x9e37_79b9_7f4a_7c15);
         let mut next = move |n: u64| rng.gen_range(0..n);
@@ -362,9 +482,11 @@ mod tests {
             r"tab\there",
             r"\u0041\u00e9",
             r"\ud83e\udd80",
+            r"\ud83e lone",
             "é ✓",
             r"\/",
             r"line\nbreak",
+            r"\b\f\r",
         ];
         let numbers = [
             "0",
@@ -417,40 +539,23 @@ mod tests {
                 }
             }
         }
-        fn serdes(t: &str) -> JsonView<'_> {
-            serde_json::from_str(t).unwrap_or(JsonView::Null)
-        }
         let mut texts: Vec<String> = (0..3000)
             .map(|_| gen(&mut next, 0, &strings, &numbers))
             .collect();
         texts.push(format!("{}1{}", "[".repeat(99), "]".repeat(99)));
         texts.push(format!("{}1{}", "[".repeat(101), "]".repeat(101)));
         texts.push(format!("{}1{}", "[".repeat(200), "]".repeat(200)));
-        // The quick reading takes every text within its depth that serde reads (a number out
-        // of range, 1e400, is refused by both: it reads as null).
-        let quick = |t: &str| {
-            let mut r = Reader { text: t, at: 0 };
-            r.value(0).is_some() && r.skip_space() == t.len()
-        };
-        for t in &texts[..3001] {
-            assert!(
-                quick(t) || (serdes(t) == JsonView::Null && t.contains("1e400")),
-                "{t}"
-            );
-        }
-        assert!(!quick(&texts[3001]) && !quick(&texts[3002]));
-        let mut checked = 0;
-        for text in &texts {
-            assert_eq!(JsonView::parse(text), serdes(text), "{text}");
+        let good = texts.len();
+        for k in 0..good {
             for _ in 0..4 {
-                let mut bytes = text.as_bytes().to_vec();
+                let mut bytes = texts[k].as_bytes().to_vec();
                 if bytes.is_empty() {
                     break;
                 }
                 let at = next(bytes.len() as u64) as usize;
                 let put = [
                     b'"', b'{', b'}', b'[', b']', b'\\', 0x01, b',', b':', b' ', b'n', b'1', b'-',
-                    b'e', b'.',
+                    b'e', b'.', b'u', b'0',
                 ];
                 match next(3) {
                     0 => {
@@ -460,12 +565,84 @@ mod tests {
                     _ => bytes[at] = put[next(put.len() as u64) as usize],
                 }
                 if let Ok(broken) = String::from_utf8(bytes) {
-                    assert_eq!(JsonView::parse(&broken), serdes(&broken), "{broken}");
-                    checked += 1;
+                    texts.push(broken);
                 }
             }
         }
-        assert!(checked > 10_000, "{checked}");
+        (texts, good)
+    }
+
+    fn serdes(t: &str) -> JsonView<'_> {
+        serde_json::from_str(t).unwrap_or(JsonView::Null)
+    }
+
+    /// The quick reading gives what serde_json's reading of the same text gives, for every
+    /// text of [`sample_texts`], good or broken.
+    #[test]
+    fn the_quick_reading_is_serdes() {
+        let (texts, good) = sample_texts();
+        // The quick reading takes every text within its depth that serde reads (a number out
+        // of range, 1e400, and a lone surrogate are refused by both: they read as null).
+        let quick = |t: &str| {
+            let mut r = Reader { text: t, at: 0 };
+            r.value(0).is_some() && r.skip_space() == t.len()
+        };
+        for t in &texts[..good - 2] {
+            assert!(
+                quick(t)
+                    || (serdes(t) == JsonView::Null
+                        && (t.contains("1e400") || t.contains(r"\ud83e lone"))),
+                "{t}"
+            );
+        }
+        assert!(!quick(&texts[good - 2]) && !quick(&texts[good - 1]));
+        for text in &texts {
+            assert_eq!(JsonView::parse(text), serdes(text), "{text}");
+        }
+        assert!(texts.len() - good > 10_000, "{}", texts.len() - good);
+    }
+
+    /// The quick check of a value's extent (`value_end`, which lets a queue's bodies be kept
+    /// without serde_json reading each) answers exactly when serde_json reads one value at the
+    /// start of the text, and with the same end, for every text of [`sample_texts`], good or
+    /// broken, with and without more after the value; it leaves only what is nested past its
+    /// depth to serde_json.
+    #[test]
+    fn the_quick_skip_is_serdes() {
+        use serde_json::value::RawValue;
+        let (texts, good) = sample_texts();
+        let (mut agreed, mut refused) = (0, 0);
+        for text in &texts {
+            for tail in ["", ", \"next\": 1}", "  ", "]x"] {
+                let t = format!("{text}{tail}");
+                // serde_json's reading of one value where the text starts, as `json_value`
+                // falls back to it (no space is skipped before the value there either).
+                let start = super::super::queue::skip_space(t.as_bytes(), 0);
+                if start != 0 {
+                    continue;
+                }
+                let mut de = serde_json::Deserializer::from_str(&t);
+                let serde_end = <&RawValue as Deserialize>::deserialize(&mut de)
+                    .ok()
+                    .map(|v| v.get().len());
+                let quick = value_end(&t, 0);
+                match quick {
+                    Some(end) => {
+                        assert_eq!(Some(end), serde_end, "{t}");
+                        agreed += 1;
+                    }
+                    None => {
+                        let too_deep = t.starts_with(&"[".repeat(Reader::DEPTH + 1));
+                        assert!(serde_end.is_none() || too_deep, "{t}");
+                        refused += 1;
+                    }
+                }
+            }
+        }
+        // Both kinds of answer were met, many times.
+        assert!(agreed > 10_000 && refused > 10_000, "{agreed} {refused}");
+        // The texts of the deep ones at their limit: taken quick when within it.
+        assert!(value_end(&texts[good - 3], 0).is_some());
     }
 
     /// Everything the planner reads of a body is what the same text parsed as a `Value` says:
