@@ -849,6 +849,27 @@ struct RawLine<'a> {
     id: Option<&'a str>,
 }
 
+/// A queue line's keys.
+#[derive(Clone, Copy)]
+enum Key {
+    Method,
+    Path,
+    Id,
+    Body,
+    Query,
+    Headers,
+}
+
+/// The keys as written in a line (quoted), the most common first.
+const QUEUE_KEYS: [(&[u8], Key); 6] = [
+    (b"\"method\"", Key::Method),
+    (b"\"path\"", Key::Path),
+    (b"\"id\"", Key::Id),
+    (b"\"body\"", Key::Body),
+    (b"\"query\"", Key::Query),
+    (b"\"headers\"", Key::Headers),
+];
+
 /// A line read as the one shape queue lines have: an object of the six keys, each at most
 /// once, plain (unescaped) keys, nothing after it. Strings are found by their quotes (a
 /// quarter of the time serde's generic way took); other values, and every body, are read by
@@ -865,46 +886,33 @@ fn raw_line(line: &str) -> Option<RawLine<'_>> {
         return (skip_space(b, i + 1) == b.len()).then_some(out);
     }
     loop {
-        let (key, end) = json_string(line, i)?;
-        let key = &key[1..key.len() - 1];
-        if key.contains('\\') {
-            return None;
-        }
-        i = skip_space(b, end);
+        // A key is one of six plain words, told with its quotes by its first bytes (read as
+        // any string, a key cost its search, a check for escapes and a comparison); anything
+        // else (another key, one written with an escape) is for the careful way.
+        let rest = b.get(i..)?;
+        let &(written, key) = QUEUE_KEYS.iter().find(|(k, _)| rest.starts_with(k))?;
+        i = skip_space(b, i + written.len());
         if b.get(i) != Some(&b':') {
             return None;
         }
         i = skip_space(b, i + 1);
-        let text = |i| match b.get(i) {
-            Some(b'"') => json_string(line, i),
+        let slot = match key {
+            Key::Method => &mut out.method,
+            Key::Path => &mut out.path,
+            Key::Id => &mut out.id,
+            Key::Body => &mut out.body,
+            Key::Query => &mut out.query,
+            Key::Headers => &mut out.headers,
+        };
+        // A body is kept as its text: checked whole here. Other strings are found by their
+        // quotes, and decoded (their escapes checked) where they are read.
+        let (value, end) = match b.get(i) {
+            Some(b'"') if !matches!(key, Key::Body) => json_string(line, i),
             _ => json_value(line, i),
-        };
-        // Byte patterns: keys told apart byte by byte, where string patterns called a
-        // comparison function for each (four keys a line, a million lines).
-        let end = match key.as_bytes() {
-            [b'b', b'o', b'd', b'y'] => {
-                let (value, end) = json_value(line, i)?;
-                if out.body.replace(value).is_some() {
-                    return None;
-                }
-                end
-            }
-            _ => {
-                let slot = match key.as_bytes() {
-                    [b'm', b'e', b't', b'h', b'o', b'd'] => &mut out.method,
-                    [b'p', b'a', b't', b'h'] => &mut out.path,
-                    [b'q', b'u', b'e', b'r', b'y'] => &mut out.query,
-                    [b'h', b'e', b'a', b'd', b'e', b'r', b's'] => &mut out.headers,
-                    [b'i', b'd'] => &mut out.id,
-                    _ => return None,
-                };
-                let (value, end) = text(i)?;
-                if slot.replace(value).is_some() {
-                    return None;
-                }
-                end
-            }
-        };
+        }?;
+        if slot.replace(value).is_some() {
+            return None;
+        }
         i = skip_space(b, end);
         match b.get(i) {
             Some(b',') => i = skip_space(b, i + 1),
