@@ -112,7 +112,7 @@ impl<'a> Reader<'a> {
     const DEPTH: usize = 100;
 
     fn skip_space(&mut self) -> usize {
-        self.at = super::queue::skip_space(self.text.as_bytes(), self.at);
+        self.at = super::scan::skip_space(self.text.as_bytes(), self.at);
         self.at
     }
 
@@ -199,7 +199,7 @@ impl<'a> Reader<'a> {
     fn string(&mut self) -> Option<Cow<'a, str>> {
         let b = self.text.as_bytes();
         let start = self.at + 1;
-        let end = super::queue::string_stop(b, start);
+        let end = super::scan::string_stop(b, start);
         match *b.get(end)? {
             b'"' => {
                 self.at = end + 1;
@@ -235,7 +235,7 @@ pub(super) fn value_end(text: &str, at: usize) -> Option<usize> {
 }
 
 fn skip_value(b: &[u8], at: usize, depth: usize) -> Option<usize> {
-    use super::queue::skip_space;
+    use super::scan::skip_space;
     if depth > Reader::DEPTH {
         return None;
     }
@@ -294,7 +294,7 @@ fn word_end(b: &[u8], at: usize, word: &[u8]) -> Option<usize> {
 fn string_end(b: &[u8], at: usize) -> Option<usize> {
     let mut i = at + 1;
     loop {
-        let stop = super::queue::string_stop(b, i);
+        let stop = super::scan::string_stop(b, i);
         match *b.get(stop)? {
             b'"' => return Some(stop + 1),
             b'\\' => {}
@@ -617,7 +617,7 @@ mod tests {
                 let t = format!("{text}{tail}");
                 // serde_json's reading of one value where the text starts, as `json_value`
                 // falls back to it (no space is skipped before the value there either).
-                let start = super::super::queue::skip_space(t.as_bytes(), 0);
+                let start = super::super::scan::skip_space(t.as_bytes(), 0);
                 if start != 0 {
                     continue;
                 }

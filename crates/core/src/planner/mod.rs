@@ -8,6 +8,7 @@ mod json_view;
 pub mod plan;
 pub mod queue;
 pub mod request;
+mod scan;
 pub mod unique;
 
 pub use plan::{as_queued, plan, Method, Options, Plan, Rule, RuleSet, Step, StepKind};

@@ -3,6 +3,7 @@
 //! reason`; a queue with bad lines is refused unless the caller asks to skip them, and then
 //! every skipped line is still named.
 
+use super::scan::{skip_space, string_stop};
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::Arc;
@@ -922,41 +923,6 @@ fn raw_line(line: &str) -> Option<RawLine<'_>> {
     }
 }
 
-/// The index of the first byte from `i` on that is not JSON whitespace.
-pub(super) fn skip_space(b: &[u8], mut i: usize) -> usize {
-    while matches!(b.get(i), Some(b' ' | b'\t' | b'\n' | b'\r')) {
-        i += 1;
-    }
-    i
-}
-
-/// The index of the first byte from `i` on that ends a JSON string's plain run: a quote, a
-/// backslash or a control character (below 0x20, which JSON does not allow in a string); the
-/// text's length when there is none. Eight bytes at a time: a queue's strings (keys, methods,
-/// paths, ids, a body's values) are too short for a vector search to pay for starting, and a
-/// byte at a time took a tenth of the reading's instructions.
-pub(super) fn string_stop(b: &[u8], mut i: usize) -> usize {
-    const ONES: u64 = u64::from_ne_bytes([1; 8]);
-    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
-    // Bytes below `n` (n <= 0x80) have their high bit set in the result; the lowest such bit is
-    // exact (a borrow only marks bytes above a true one).
-    let below = |w: u64, n: u8| w.wrapping_sub(ONES * u64::from(n)) & !w & HIGHS;
-    while let Some(chunk) = b.get(i..).and_then(<[u8]>::first_chunk::<8>) {
-        let w = u64::from_le_bytes(*chunk);
-        let hits = below(w ^ (ONES * u64::from(b'"')), 1)
-            | below(w ^ (ONES * u64::from(b'\\')), 1)
-            | below(w, 0x20);
-        if hits != 0 {
-            return i + (hits.trailing_zeros() / 8) as usize;
-        }
-        i += 8;
-    }
-    while i < b.len() && !matches!(b[i], b'"' | b'\\' | 0..=0x1f) {
-        i += 1;
-    }
-    i.min(b.len())
-}
-
 /// The JSON string starting at `at` (a quote), quotes included, and the index after it. Its
 /// escapes are not checked here (a string with one is decoded by serde_json, which does);
 /// a control character, which JSON does not allow unescaped, gives None.
@@ -1365,49 +1331,6 @@ pub fn to_jsonl_line(call: &QueuedCall) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
-
-    /// The eight-at-a-time scan stops where a byte-at-a-time one does, from every start, in
-    /// texts of every length of plain bytes (ASCII and not) with stops put anywhere: quotes,
-    /// backslashes, each control character, and the bytes next to them (0x1f, 0x20, 0x21, 0x5b,
-    /// 0x5d, 0x7f, 0x80, 0xff) that a wrong mask would take for one.
-    #[test]
-    fn the_string_scan_stops_where_a_byte_at_a_time_one_does() {
-        use rand::{Rng, SeedableRng};
-        let mut rng = rand::rngs::SmallRng::seed_from_u64(7);
-        let near = [0x1f, 0x20, 0x21, b'[', b']', 0x7f, 0x80, 0xff, b'!', b'#'];
-        let slow = |b: &[u8], i: usize| {
-            (i..b.len())
-                .find(|&k| matches!(b[k], b'"' | b'\\' | 0..=0x1f))
-                .unwrap_or(b.len())
-        };
-        let mut stops = 0;
-        for round in 0..20_000 {
-            let len = round % 40;
-            let mut b: Vec<u8> = (0..len)
-                .map(|_| match rng.gen_range(0..10) {
-                    0 => near[rng.gen_range(0..near.len())],
-                    1 => rng.gen_range(0x80..=0xff),
-                    _ => rng.gen_range(b'a'..=b'z'),
-                })
-                .collect();
-            for _ in 0..rng.gen_range(0..3) {
-                if len > 0 {
-                    let at = rng.gen_range(0..len);
-                    b[at] = match rng.gen_range(0..3) {
-                        0 => b'"',
-                        1 => b'\\',
-                        _ => rng.gen_range(0..0x20),
-                    };
-                }
-            }
-            for i in 0..=len + 1 {
-                let want = slow(&b, i);
-                assert_eq!(string_stop(&b, i), want, "{b:?} from {i}");
-                stops += usize::from(want < len);
-            }
-        }
-        assert!(stops > 50_000, "{stops}");
-    }
 
     /// The fast way in reads every line as the careful way does: the same call, or the same
     /// reason. Lines of every shape, and thousands of them mutated a byte at a time (cut,
