@@ -535,7 +535,6 @@ pub(super) fn classify(
         Ok(c) => (c, false),
         Err(_) => (0, true),
     };
-    let m = &*call.method;
     let class = if unpriceable {
         match segs {
             ["crm", _, module, ..] if is_module(module) => Class::Other {
@@ -544,11 +543,11 @@ pub(super) fn classify(
             _ => Class::Barrier,
         }
     } else {
-        classify_segments(call, body.as_ref(), m, segs, modules)
+        classify_segments(call, body.as_ref(), segs, modules)
     };
     // 0 is kept for "none" (a hash of 0 reads as 1: a collision only merges two GETs'
     // identities with a chance of 2^-64, as any other).
-    let get_key = (m == "GET")
+    let get_key = (call.method == super::plan::Method::Get)
         .then(|| std::num::NonZeroU64::new(get_key(call)).unwrap_or(std::num::NonZeroU64::MIN));
     let unique = match &class {
         // Deletes and tag changes set no field.
@@ -586,19 +585,23 @@ pub(super) fn classify(
 pub(super) fn classify_segments(
     call: &QueuedCall,
     body: Option<&JsonView>,
-    m: &str,
     segs: &[&str],
     modules: &mut Interner,
 ) -> Class {
+    use super::plan::Method::{Delete, Get, Post, Put};
+    // Every call the planner tells apart is under /crm/v8 (other versions read as v8): the
+    // rest of the path is matched, with the method as its enum (a byte, where the method's
+    // name and the two segments were compared again for each pattern tried).
+    let ["crm", "v8", rest @ ..] = segs else {
+        return Class::Barrier;
+    };
     let records = data_array(body).map_or(0, |d| d.len() as u32);
     let shape = |extra: &str| shape_of(call, body, extra);
-    match (m, segs) {
-        ("GET", ["crm", "v8", "settings", ..]) | ("GET", ["crm", "v8", "org"]) => Class::Metadata,
-        ("GET", ["crm", "v8", "users", ..]) | ("GET", ["crm", "v8", "__apis"]) => {
-            Class::ReadWide { module: None }
-        }
-        (_, ["crm", "v8", "settings", ..]) => Class::Barrier,
-        ("POST", ["crm", "v8", "coql"]) => {
+    match (call.method, rest) {
+        (Get, ["settings", ..]) | (Get, ["org"]) => Class::Metadata,
+        (Get, ["users", ..]) | (Get, ["__apis"]) => Class::ReadWide { module: None },
+        (_, ["settings", ..]) => Class::Barrier,
+        (Post, ["coql"]) => {
             let module = body
                 .and_then(|b| b.get("select_query"))
                 .and_then(JsonView::as_str)
@@ -606,7 +609,7 @@ pub(super) fn classify_segments(
                 .map(|name| modules.get(&name));
             Class::ReadWide { module }
         }
-        ("GET", ["crm", "v8", module, id]) if is_module(module) && is_record_id(id) => {
+        (Get, [module, id]) if is_module(module) && is_record_id(id) => {
             let fields = query_value(&call.query, "fields").unwrap_or("");
             Class::ReadId {
                 module: modules.get(module),
@@ -617,7 +620,7 @@ pub(super) fn classify_segments(
                     && call.query.iter().all(|(k, _)| k == "fields"),
             }
         }
-        ("GET", ["crm", "v8", module, "search"]) if is_module(module) => {
+        (Get, [module, "search"]) if is_module(module) => {
             let q = &call.query;
             let criterion = match (
                 query_value(q, "criteria"),
@@ -640,10 +643,10 @@ pub(super) fn classify_segments(
                 },
             }
         }
-        ("GET", ["crm", "v8", module, ..]) if is_module(module) => Class::ReadWide {
+        (Get, [module, ..]) if is_module(module) => Class::ReadWide {
             module: Some(modules.get(module)),
         },
-        ("POST", ["crm", "v8", module]) if is_module(module) && records > 0 => Class::Write {
+        (Post, [module]) if is_module(module) && records > 0 => Class::Write {
             module: modules.get(module),
             kind: WriteKind::Insert,
             records,
@@ -652,7 +655,7 @@ pub(super) fn classify_segments(
             shape: shape(""),
             mass: 0,
         },
-        ("PUT", ["crm", "v8", module]) if is_module(module) && records > 0 => {
+        (Put, [module]) if is_module(module) && records > 0 => {
             let data = data_array(body).unwrap_or_default();
             let ids: Option<Vec<u64>> = data
                 .iter()
@@ -673,7 +676,7 @@ pub(super) fn classify_segments(
                 },
             }
         }
-        ("POST", ["crm", "v8", module, id, "actions", action @ ("add_tags" | "remove_tags")])
+        (Post, [module, id, "actions", action @ ("add_tags" | "remove_tags")])
             if is_module(module) && is_record_id(id) =>
         {
             Class::Write {
@@ -691,7 +694,7 @@ pub(super) fn classify_segments(
                 mass: 0,
             }
         }
-        ("PUT", ["crm", "v8", module, id]) if is_module(module) && records == 1 => Class::Write {
+        (Put, [module, id]) if is_module(module) && records == 1 => Class::Write {
             module: modules.get(module),
             kind: WriteKind::Update,
             records,
@@ -700,7 +703,7 @@ pub(super) fn classify_segments(
             shape: shape(""),
             mass: mass_values(call, body, Some(id)),
         },
-        ("POST", ["crm", "v8", module, "upsert"]) if is_module(module) && records > 0 => {
+        (Post, [module, "upsert"]) if is_module(module) && records > 0 => {
             let check = body
                 .and_then(|b| b.get("duplicate_check_fields"))
                 .and_then(JsonView::as_array)
@@ -721,7 +724,7 @@ pub(super) fn classify_segments(
                 mass: 0,
             }
         }
-        ("DELETE", ["crm", "v8", module]) if is_module(module) => {
+        (Delete, [module]) if is_module(module) => {
             let ids: Vec<u64> = query_value(&call.query, "ids")
                 .unwrap_or("")
                 .split(',')
@@ -745,18 +748,16 @@ pub(super) fn classify_segments(
                 }
             }
         }
-        ("DELETE", ["crm", "v8", module, id]) if is_module(module) && is_record_id(id) => {
-            Class::Write {
-                module: modules.get(module),
-                kind: WriteKind::Delete,
-                records: 1,
-                ids: Box::new([id_key(id)]),
-                check: CheckFields::default(),
-                shape: shape(""),
-                mass: 0,
-            }
-        }
-        (_, ["crm", "v8", module, ..]) if is_module(module) => Class::Other {
+        (Delete, [module, id]) if is_module(module) && is_record_id(id) => Class::Write {
+            module: modules.get(module),
+            kind: WriteKind::Delete,
+            records: 1,
+            ids: Box::new([id_key(id)]),
+            check: CheckFields::default(),
+            shape: shape(""),
+            mass: 0,
+        },
+        (_, [module, ..]) if is_module(module) => Class::Other {
             module: modules.get(module),
         },
         _ => Class::Barrier,
