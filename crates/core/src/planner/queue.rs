@@ -873,8 +873,9 @@ const QUEUE_KEYS: [(&[u8], Key); 6] = [
 
 /// A line read as the one shape queue lines have: an object of the six keys, each at most
 /// once, plain (unescaped) keys, nothing after it. Strings are found by their quotes (a
-/// quarter of the time serde's generic way took); other values, and every body, are read by
-/// serde_json, which checks them. None for anything else: the careful way reads it.
+/// quarter of the time serde's generic way took); other values, and every body, are checked
+/// well-formed where they stand (`json_value`). None for anything else: the careful way
+/// reads it.
 fn raw_line(line: &str) -> Option<RawLine<'_>> {
     let b = line.as_bytes();
     let mut out = RawLine::default();
