@@ -176,12 +176,9 @@ impl<'a> Reader<'a> {
             b'f' => self.word("false", JsonView::Bool(false)),
             b'n' => self.word("null", JsonView::Null),
             b'-' | b'0'..=b'9' => {
-                let len = b[at..]
-                    .iter()
-                    .position(|c| !matches!(c, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E'))
-                    .unwrap_or(b.len() - at);
-                let number: Number = self.text[at..at + len].parse().ok()?;
-                self.at += len;
+                let end = number_end(b, at)?;
+                let number: Number = self.text[at..end].parse().ok()?;
+                self.at = end;
                 Some(JsonView::Number(number))
             }
             _ => None,
@@ -189,10 +186,8 @@ impl<'a> Reader<'a> {
     }
 
     fn word(&mut self, word: &str, view: JsonView<'a>) -> Option<JsonView<'a>> {
-        self.text[self.at..].starts_with(word).then(|| {
-            self.at += word.len();
-            view
-        })
+        self.at = word_end(self.text.as_bytes(), self.at, word.as_bytes())?;
+        Some(view)
     }
 
     /// The string whose opening quote is at `self.at`: borrowed when it has no escape.
@@ -209,18 +204,11 @@ impl<'a> Reader<'a> {
             // JSON holds no raw control character in a string.
             _ => return None,
         }
-        // An escape: the string's end found past each escaped character, and the string
-        // decoded (and checked) by serde_json.
-        let mut i = end;
-        loop {
-            match *b.get(i)? {
-                b'\\' => i += 2,
-                b'"' => break,
-                _ => i += 1,
-            }
-        }
-        let decoded: String = serde_json::from_str(&self.text[self.at..=i]).ok()?;
-        self.at = i + 1;
+        // An escape: the string's end found as the body check finds it (each escape checked
+        // on the way), and the string decoded by serde_json.
+        let after = string_end(b, self.at)?;
+        let decoded: String = serde_json::from_str(&self.text[self.at..after]).ok()?;
+        self.at = after;
         Some(Cow::Owned(decoded))
     }
 }
